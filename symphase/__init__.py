@@ -1,0 +1,18 @@
+"""symphase: statistical mechanics of online learning in soft committee machines,
+with and without batch normalization.
+
+The public names: :class:`Committee` (the model), :func:`integrate` (the
+order-parameter ODEs), :func:`generalization_error`, :func:`rhs`, the result
+types and the Gaussian averages in :mod:`symphase.gaussian`.
+"""
+from .layout import StateLayout
+from .model import Committee
+from .ode import default_alphas, generalization_error, integrate, rhs
+from .results import ODEResult, Status, SymphaseError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Committee", "ODEResult", "StateLayout", "Status", "SymphaseError", "default_alphas",
+    "generalization_error", "integrate", "rhs", "__version__",
+]

@@ -1,0 +1,41 @@
+"""Gaussian averages of the erf activation ``phi(u) = erf(u/sqrt 2)`` (MODEL.md §3).
+
+Closed forms of Saad & Solla (1995), derived and checked in
+``derivations/derive.py`` (I3 and J2 from I2 by Stein's lemma and Price's
+theorem, I4 by absorbing ``phi'(z1) phi'(z2)`` into the Gaussian measure).
+Each takes the covariance matrix ``C`` of the arguments ``z ~ N(0, C)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._generated import ode_kernels as _gen
+
+
+def _cov(C, n):
+    C = np.asarray(C, dtype=float)
+    if C.shape != (n, n):
+        raise ValueError(f"C must be a {n}x{n} covariance matrix, got shape {C.shape}")
+    if not np.all(np.isfinite(C)) or not np.allclose(C, C.T):
+        raise ValueError("C must be a finite symmetric matrix")
+    return np.ascontiguousarray(C)
+
+
+def I2(C) -> float:
+    """``<phi(z1) phi(z2)> = (2/pi) asin(C12 / sqrt((1+C11)(1+C22)))`` (Saad & Solla 1995)."""
+    return float(_gen.i2(_cov(C, 2)))
+
+
+def I3(C) -> float:
+    """``<phi'(z1) z2 phi(z3)> = (2/pi) (C23(1+C11) - C12 C13) / ((1+C11) sqrt(Lambda3))`` (Saad & Solla 1995)."""
+    return float(_gen.i3(_cov(C, 3)))
+
+
+def I4(C) -> float:
+    """``<phi'(z1) phi'(z2) phi(z3) phi(z4)> = (4/pi^2) Lambda4^(-1/2) asin(Lambda0/sqrt(Lambda1 Lambda2))`` (Saad & Solla 1995)."""
+    return float(_gen.i4(_cov(C, 4)))
+
+
+def J2(C) -> float:
+    """``<phi'(z1) phi'(z2)> = (2/pi) / sqrt((1+C11)(1+C22) - C12^2)`` (Price's theorem on I2)."""
+    return float(_gen.j2(_cov(C, 2)))

@@ -44,16 +44,21 @@ def rk4_segment(y, a, a_end, dt, ws, T, par, blowup, psd_tol, k1, k2, k3, k4, yt
     n = max(1, int(math.ceil((a_end - a) / dt * (1.0 - 1e-12))))
     h = (a_end - a) / n
     nfev = 0
+    m = y.size
     for s in range(n):
         kernels.rhs(y, k1, ws, T, par)
-        ytmp[:] = y + 0.5 * h * k1
+        for j in range(m):
+            ytmp[j] = y[j] + 0.5 * h * k1[j]
         kernels.rhs(ytmp, k2, ws, T, par)
-        ytmp[:] = y + 0.5 * h * k2
+        for j in range(m):
+            ytmp[j] = y[j] + 0.5 * h * k2[j]
         kernels.rhs(ytmp, k3, ws, T, par)
-        ytmp[:] = y + h * k3
+        for j in range(m):
+            ytmp[j] = y[j] + h * k3[j]
         kernels.rhs(ytmp, k4, ws, T, par)
         nfev += 4
-        ytmp[:] = y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+        for j in range(m):
+            ytmp[j] = y[j] + (h / 6.0) * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
         code = kernels.check_state(ytmp, ws, T, par, blowup, psd_tol)
         if code != OK:
             return code, a + s * h, nfev
@@ -105,17 +110,21 @@ def dopri_segment(y, a, a_end, h, ws, T, par, rtol, atol, h_min, max_steps, blow
             return STEP_SIZE, a, h, nfev, steps
         last = a + h >= a_end * (1.0 - 1e-15)
         hs = a_end - a if last else h
+        m = y.size
         for s in range(1, n_stages):
-            ytmp[:] = y
-            for j in range(s):
-                if A[s, j] != 0.0:
-                    ytmp += (hs * A[s, j]) * K[j]
+            for i in range(m):
+                acc = y[i]
+                for j in range(s):
+                    acc += (hs * A[s, j]) * K[j, i]
+                ytmp[i] = acc
             kernels.rhs(ytmp, K[s], ws, T, par)
         nfev += n_stages - 1
         # ytmp now holds the 5th-order solution (row 6 of A are the weights b)
-        yerr[:] = 0.0
-        for j in range(n_stages):
-            yerr += (hs * E[j]) * K[j]
+        for i in range(m):
+            acc = 0.0
+            for j in range(n_stages):
+                acc += (hs * E[j]) * K[j, i]
+            yerr[i] = acc
         finite = True
         for j in range(y.size):
             if not np.isfinite(ytmp[j]) or not np.isfinite(yerr[j]):
@@ -128,7 +137,7 @@ def dopri_segment(y, a, a_end, h, ws, T, par, rtol, atol, h_min, max_steps, blow
                 return code, a, h, nfev, steps
             a = a_end if last else a + hs
             y[:] = ytmp
-            K[0][:] = K[n_stages - 1]
+            K[0, :] = K[n_stages - 1, :]
             fac = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** -0.2)
             if not last:
                 h = hs * fac
@@ -162,9 +171,9 @@ def check_alphas(alphas, alpha_max: float) -> np.ndarray:
     return arr
 
 
-def initial_state(model, Q0, R0, g0=None):
-    """Validated flat initial state of ``model`` (see :mod:`symphase.layout`)."""
-    Q, R, g = check_state(model, Q0, R0, g0, names=("Q0", "R0", "g0"))
+def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0")):
+    """Validated flat state of ``model`` (see :mod:`symphase.layout`)."""
+    Q, R, g = check_state(model, Q0, R0, g0, names=names)
     return model.layout.pack(Q, R, g)
 
 
@@ -292,7 +301,7 @@ def rhs(model, Q, R, g=None, eta=1.0, *, part="full") -> tuple:
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")
-    y = initial_state(model, Q, R, g)
+    y = initial_state(model, Q, R, g, names=("Q", "R", "g"))
     ws = kernels.workspace(model.K, model.M, y)
     T = np.ascontiguousarray(model.T, dtype=float)
     out = np.empty_like(y)
@@ -320,6 +329,6 @@ def generalization_error(model, Q, R, g=None) -> float:
         out = [generalization_error(model, q, r, None if ga is None else ga[j])
                for j, (q, r) in enumerate(zip(Qa.reshape(-1, *Qa.shape[-2:]), Ra.reshape(-1, *Ra.shape[-2:])))]
         return np.array(out).reshape(lead)
-    y = initial_state(model, Q, R, g)
+    y = initial_state(model, Q, R, g, names=("Q", "R", "g"))
     ws = kernels.workspace(model.K, model.M, y)
     return float(kernels.eg(y, ws, np.ascontiguousarray(model.T, dtype=float), kernels.params(model, 1.0)))

@@ -1,0 +1,53 @@
+"""The ``symphase`` command line: ``symphase COMMAND [options]`` (also ``python -m symphase``).
+
+Each command lives in its own module of this package with ``register(sub)``
+(add its sub-parser) and ``run(args)`` (do it, return the exit code). Bad
+input prints one line and exits 2, with no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module of this package
+COMMANDS = {
+    "ode": "ode",
+}
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default prints usage too)
+        raise UsageError(message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="symphase", description="Statistical mechanics of online learning in soft committee "
+                    "machines, with and without batch normalization.")
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"symphase {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name, module in COMMANDS.items():
+        importlib.import_module(f".{module}", __name__).register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args) or 0)
+    except (UsageError, ValueError, TypeError, NotImplementedError) as exc:
+        print(f"symphase: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symphase: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

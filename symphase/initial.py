@@ -1,0 +1,54 @@
+"""Seeded random weights and the overlaps they realise (MODEL.md §1).
+
+The paper's initialization: student ``J_il ~ N(0, 1/N)``; teacher
+``B_nl ~ N(0, 1/N)``, or (default here) orthonormalized so that
+``T = B B^T`` equals the model's ``T`` exactly. Used by the CLI, the
+simulator and the figures, so the same seed gives the same start everywhere.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .model import check_int, check_model, check_real
+
+
+def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = True) -> np.ndarray:
+    """Teacher ``B`` (M, N): ``B B^T = T`` exactly (``exact_T``) or ``B_nl ~ N(0, 1/N)``."""
+    if not exact_T:
+        return rng.standard_normal((model.M, N)) / np.sqrt(N)
+    U = np.linalg.qr(rng.standard_normal((N, model.M)))[0].T  # orthonormal rows
+    w, V = np.linalg.eigh(model.T)
+    L = V * np.sqrt(np.clip(w, 0.0, None))  # L L^T = T
+    return L @ U
+
+
+def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_T: bool = True):
+    """Seeded ``(J, B)``: student ``J_il ~ N(0, scale^2/N)`` (K, N), teacher ``B`` (M, N).
+
+    ``N`` must be at least ``M`` when ``exact_T``.
+    """
+    model = check_model(model)
+    N = check_int("N", N, minimum=model.M if exact_T else 1)
+    scale = check_real("scale", scale, positive=True)
+    rng = np.random.default_rng(seed)
+    B = teacher_weights(model, N, rng, exact_T=exact_T)
+    J = scale * rng.standard_normal((model.K, N)) / np.sqrt(N)
+    return J, B
+
+
+def overlaps(J, B):
+    """``(Q, R, T) = (J J^T, J B^T, B B^T)``, the order parameters of weights ``J``, ``B``."""
+    J, B = np.asarray(J, dtype=float), np.asarray(B, dtype=float)
+    return J @ J.T, J @ B.T, B @ B.T
+
+
+def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
+    """Seeded initial overlaps ``(Q0, R0, g0)`` of random weights (``g0`` ones under BN, else None).
+
+    This is what a network with ``N`` inputs starts from: ``R0 ~ N^(-1/2)``,
+    the initial asymmetry that sets the plateau length.
+    """
+    J, B = random_weights(model, N, seed, scale=scale)
+    Q, R, _ = overlaps(J, B)
+    g = np.ones(model.K) if model.bn is not None else None
+    return Q, R, g

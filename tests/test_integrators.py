@@ -1,0 +1,113 @@
+"""Integrators: RK4 order, the adaptive method against scipy, early stops with status."""
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import symphase as sp
+from symphase import kernels
+from symphase.initial import random_initial
+
+
+@pytest.fixture(scope="module")
+def escape_run():
+    model = sp.Committee(2, 2)
+    Q0, R0, _ = random_initial(model, N=1000, seed=3)
+    return model, Q0, R0
+
+
+def reference(model, Q0, R0, eta, alphas):
+    """scipy's DOP853 at rtol 1e-11 on the same right-hand side."""
+    y0 = model.layout.pack(Q0, R0)
+    ws = kernels.workspace(model.K, model.M, y0)
+    par = kernels.params(model, eta)
+    T = model.T.copy()
+
+    def f(a, y):
+        out = np.empty_like(y)
+        kernels.rhs(y, out, ws, T, par)
+        return out
+    sol = solve_ivp(f, (0, alphas[-1]), y0, method="DOP853", rtol=1e-11, atol=1e-13, t_eval=alphas)
+    assert sol.success
+    return sol.y.T
+
+
+def test_rk4_converges_at_fourth_order(escape_run):
+    model, Q0, R0 = escape_run
+    alphas = np.array([0.0, 40.0])
+    ref = sp.integrate(model, Q0, R0, 0.5, 40.0, alphas=alphas, rtol=1e-12, atol=1e-14)
+    dts = np.array([0.4, 0.2, 0.1, 0.05])
+    errs = []
+    for dt in dts:
+        r = sp.integrate(model, Q0, R0, 0.5, 40.0, alphas=alphas, method="rk4", dt=dt)
+        errs.append(np.abs(r.R[-1] - ref.R[-1]).max())
+    slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    assert abs(slope - 4) <= 0.3, (slope, errs)
+
+
+def test_adaptive_agrees_with_scipy_dop853_through_plateau_and_escape(escape_run):
+    model, Q0, R0 = escape_run
+    rtol, atol = 1e-8, 1e-10
+    res = sp.integrate(model, Q0, R0, 0.5, 600.0, rtol=rtol, atol=atol, eg_tol=0)
+    # the run does go through plateau and escape
+    assert res.eg.max() > 0.3 and res.eg[-1] < 1e-4
+    e20, e100 = np.interp([20.0, 100.0], res.alpha, res.eg)
+    assert e20 / e100 < 2 and e100 / res.eg[-1] > 100  # slow on the plateau, fast after it
+    ref = reference(model, Q0, R0, 0.5, res.alpha)
+    y = model.layout.pack(res.Q, res.R)
+    # global error within the requested local tolerance (a factor 10 allows the
+    # accumulation over the ~300 output intervals and the unstable escape)
+    ratio = np.abs(y - ref) / (atol + rtol * np.abs(ref))
+    assert ratio.max() <= 10, ratio.max()
+
+
+def test_tighter_tolerance_is_more_accurate(escape_run):
+    model, Q0, R0 = escape_run
+    alphas = np.linspace(0, 300, 11)
+    ref = reference(model, Q0, R0, 0.5, alphas)
+
+    def error(tol):
+        res = sp.integrate(model, Q0, R0, 0.5, 300, alphas=alphas, rtol=tol, atol=tol * 1e-2)
+        return np.abs(model.layout.pack(res.Q, res.R) - ref).max()
+    assert error(1e-10) < error(1e-6) / 100
+
+
+def test_stops_when_error_falls_below_tolerance(escape_run):
+    model, Q0, R0 = escape_run
+    res = sp.integrate(model, Q0, R0, 0.5, 5000.0, eg_tol=1e-6)
+    assert res.status == "converged" and res.success
+    assert res.eg[-1] < 1e-6 and res.eg[-2] >= 1e-6
+    assert res.alpha[-1] < 5000
+
+
+def test_large_eta_stops_with_status_and_keeps_partial_trajectory(escape_run):
+    model, Q0, R0 = escape_run
+    # At eta = 50 the eta^2 term drives the norms Q_ii without bound (students
+    # saturate): reported as divergence once |Q| passes `blowup`.
+    res = sp.integrate(model, Q0, R0, 50.0, 100.0, blowup=1e3)
+    assert res.status == "diverged"
+    assert res.alpha[-1] < 100 and np.abs(res.Q[-1]).max() <= 1e3
+    assert not res.success
+    assert "eta" in res.message
+    assert len(res.alpha) >= 2 and np.all(np.isfinite(res.eg))
+    with pytest.raises(sp.SymphaseError):
+        res.raise_for_status()
+
+
+def test_result_to_netcdf_roundtrip(tmp_path, escape_run):
+    import xarray as xr
+    model, Q0, R0 = escape_run
+    res = sp.integrate(model, Q0, R0, 0.5, 10.0)
+    ds = res.to_xarray()
+    assert ds["Q"].dims == ("alpha", "student", "student_k")
+    ds.to_netcdf(tmp_path / "r.nc")
+    back = xr.load_dataset(tmp_path / "r.nc")
+    np.testing.assert_array_equal(back["eg"].values, res.eg)
+    assert back.attrs["status"] == "completed"
+
+
+def test_bn_result_has_gain():
+    model = sp.Committee(2, 2, bn="paper")
+    Q0, R0, g0 = random_initial(model, N=200, seed=1)
+    res = sp.integrate(model, Q0, R0, 0.5, 5.0)
+    assert res.g.shape == (len(res.alpha), 2)
+    assert res.to_xarray()["g"].dims == ("alpha", "student")

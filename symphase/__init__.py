@@ -9,10 +9,11 @@ from .layout import StateLayout
 from .model import Committee
 from .ode import default_alphas, generalization_error, integrate, rhs
 from .results import ODEResult, Status, SymphaseError
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Committee", "ODEResult", "StateLayout", "Status", "SymphaseError", "default_alphas",
-    "generalization_error", "integrate", "rhs", "__version__",
+    "generalization_error", "integrate", "rhs", "sweep", "__version__",
 ]

@@ -13,6 +13,7 @@ import sys
 # command name -> module of this package
 COMMANDS = {
     "ode": "ode",
+    "sweep": "sweep",
 }
 
 

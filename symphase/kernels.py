@@ -52,7 +52,7 @@ def covariance(y, Q, R, g, h, C, T, par):
     gen.effective_covariance(Q, R, T, h, par[TAU], C)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")
 def rhs(y, out, ws, T, par):
     """``out = dy/dalpha`` (MODEL.md §3): the order-parameter ODEs at state ``y``."""
     Q, R, g, h, C, w, G, D, J2, P, Pc, A, B, r, dQ, dR, dg = ws

@@ -54,10 +54,11 @@ def test_adaptive_agrees_with_scipy_dop853_through_plateau_and_escape(escape_run
     assert e20 / e100 < 2 and e100 / res.eg[-1] > 100  # slow on the plateau, fast after it
     ref = reference(model, Q0, R0, 0.5, res.alpha)
     y = model.layout.pack(res.Q, res.R)
-    # global error within the requested local tolerance (a factor 10 allows the
-    # accumulation over the ~300 output intervals and the unstable escape)
+    # global error within the requested tolerance: the controller bounds the local
+    # error per step; a factor 3 allows its accumulation through the unstable
+    # escape (measured: 1.8). The reference's own error (rtol 1e-11) is 1000x smaller.
     ratio = np.abs(y - ref) / (atol + rtol * np.abs(ref))
-    assert ratio.max() <= 10, ratio.max()
+    assert ratio.max() <= 3, ratio.max()
 
 
 def test_tighter_tolerance_is_more_accurate(escape_run):

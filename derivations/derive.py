@@ -392,35 +392,35 @@ import numba
 import numpy
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def i2(C):
     """<phi(z1) phi(z2)> for z ~ N(0, C), C 2x2 (Saad & Solla 1995)."""
 {scalar["i2"]}
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def i3(C):
     """<phi'(z1) z2 phi(z3)> for z ~ N(0, C), C 3x3 (Saad & Solla 1995)."""
 {scalar["i3"]}
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def i4(C):
     """<phi'(z1) phi'(z2) phi(z3) phi(z4)> for z ~ N(0, C), C 4x4 (Saad & Solla 1995)."""
 {scalar["i4"]}
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def j2(C):
     """<phi'(z1) phi'(z2)> for z ~ N(0, C), C 2x2 (Price's theorem on I2)."""
 {scalar["j2"]}
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def scale_factors(Q, g, tau, bn, h):
     """h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (MODEL.md §1)."""
     for a in range(Q.shape[0]):
@@ -431,7 +431,7 @@ def scale_factors(Q, g, tau, bn, h):
             h[a] = 1.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def effective_covariance(Q, R, T, h, tau, C):
     """Covariance of (u_1..u_K, y_1..y_M): C = sigma^2 [[hQh, hR], [R'h, T]] (MODEL.md §3)."""
     K, M = R.shape
@@ -445,7 +445,7 @@ def effective_covariance(Q, R, T, h, tau, C):
             C[K + n, K + m] = C[K + m, K + n] = {cov["tt"]}
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def field_sums(C, w, K, G, D, J2, P, Pc, A, B, r):
     """G[a, c] = sum_p w_p I3(a, c, p); D[a, c] = sum_pq w_p w_q I4(a, c, p, q); J2[a, c].
 
@@ -489,7 +489,7 @@ def field_sums(C, w, K, G, D, J2, P, Pc, A, B, r):
             D[a, c] = D[c, a] = 2.0 * pref * acc
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def generalization_error(C, w, rho):
     """eps_g = 1/2 sum_pq w_p w_q I2(p, q) (the paper's Eq. 13); rho is a work array."""
     NF = C.shape[0]
@@ -504,7 +504,7 @@ def generalization_error(C, w, rho):
     return 2.0 * acc / numpy.pi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def assemble(Q, R, g, h, G, D, J2, eta, tau, b, noise, e, lg, dQ, dR, dg):
     """dQ/dalpha, dR/dalpha, dg/dalpha from the averages G, D, J2 (Step 1-2 of the derivation).
 

@@ -29,14 +29,14 @@ import numba
 import numpy
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def i2(C):
     """<phi(z1) phi(z2)> for z ~ N(0, C), C 2x2 (Saad & Solla 1995)."""
     v = 2*numpy.arcsin(C[0, 1]/numpy.sqrt((C[0, 0] + 1)*(C[1, 1] + 1)))/numpy.pi
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def i3(C):
     """<phi'(z1) z2 phi(z3)> for z ~ N(0, C), C 3x3 (Saad & Solla 1995)."""
     t0 = C[0, 0] + 1
@@ -44,7 +44,7 @@ def i3(C):
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def i4(C):
     """<phi'(z1) phi'(z2) phi(z3) phi(z4)> for z ~ N(0, C), C 4x4 (Saad & Solla 1995)."""
     t0 = C[0, 0] + 1
@@ -56,14 +56,14 @@ def i4(C):
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def j2(C):
     """<phi'(z1) phi'(z2)> for z ~ N(0, C), C 2x2 (Price's theorem on I2)."""
     v = 2/(numpy.pi*numpy.sqrt(-C[0, 1]**2 + (C[0, 0] + 1)*(C[1, 1] + 1)))
     return v
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def scale_factors(Q, g, tau, bn, h):
     """h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (MODEL.md §1)."""
     for a in range(Q.shape[0]):
@@ -74,7 +74,7 @@ def scale_factors(Q, g, tau, bn, h):
             h[a] = 1.0
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def effective_covariance(Q, R, T, h, tau, C):
     """Covariance of (u_1..u_K, y_1..y_M): C = sigma^2 [[hQh, hR], [R'h, T]] (MODEL.md §3)."""
     K, M = R.shape
@@ -88,7 +88,7 @@ def effective_covariance(Q, R, T, h, tau, C):
             C[K + n, K + m] = C[K + m, K + n] = T[n, m]*tau
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def field_sums(C, w, K, G, D, J2, P, Pc, A, B, r):
     """G[a, c] = sum_p w_p I3(a, c, p); D[a, c] = sum_pq w_p w_q I4(a, c, p, q); J2[a, c].
 
@@ -143,7 +143,7 @@ def field_sums(C, w, K, G, D, J2, P, Pc, A, B, r):
             D[a, c] = D[c, a] = 2.0 * pref * acc
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def generalization_error(C, w, rho):
     """eps_g = 1/2 sum_pq w_p w_q I2(p, q) (the paper's Eq. 13); rho is a work array."""
     NF = C.shape[0]
@@ -158,7 +158,7 @@ def generalization_error(C, w, rho):
     return 2.0 * acc / numpy.pi
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def assemble(Q, R, g, h, G, D, J2, eta, tau, b, noise, e, lg, dQ, dR, dg):
     """dQ/dalpha, dR/dalpha, dg/dalpha from the averages G, D, J2 (Step 1-2 of the derivation).
 

@@ -9,11 +9,13 @@ from .layout import StateLayout
 from .model import Committee
 from .ode import default_alphas, generalization_error, integrate, rhs
 from .results import ODEResult, Status, SymphaseError
+from .compare import Comparison, compare
+from .simulate import SimulationResult, simulate
 from .sweep import sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Committee", "ODEResult", "StateLayout", "Status", "SymphaseError", "default_alphas",
+    "Committee", "Comparison", "ODEResult", "SimulationResult", "compare", "simulate", "StateLayout", "Status", "SymphaseError", "default_alphas",
     "generalization_error", "integrate", "rhs", "sweep", "__version__",
 ]

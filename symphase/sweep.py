@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from .compare import escape_alpha
 from .model import BN_RULES, GAINS, Committee
 
 # ---------------------------------------------------------------------------
@@ -62,28 +63,6 @@ def _extra_coords(name: str, p: dict) -> dict:
     if name in ("ode", "simulate"):
         return {"alpha": _alphas(p)}
     return {}
-
-
-def escape_alpha(alpha: np.ndarray, eg: np.ndarray, fraction: float) -> float:
-    """First ``alpha`` at which ``eps_g`` falls below ``fraction`` times its plateau value.
-
-    The plateau value is the median of ``eps_g`` over the middle third (in
-    ``log alpha``) of the points before the steepest descent; NaN if the curve
-    never falls that low (no escape within the run).
-    """
-    ok = np.isfinite(eg) & (alpha > 0)
-    a, e = alpha[ok], eg[ok]
-    if a.size < 4:
-        return math.nan
-    la = np.log(a)
-    slope = np.gradient(np.log(np.maximum(e, 1e-300)), la)
-    j = int(np.argmin(slope))  # steepest descent: the escape
-    before = (la > la[0] + (la[j] - la[0]) / 3) & (la < la[0] + 2 * (la[j] - la[0]) / 3)
-    if not np.any(before):
-        return math.nan
-    level = fraction * float(np.median(e[before]))
-    below = np.nonzero((e < level) & (a > a[before][0]))[0]
-    return float(a[below[0]]) if below.size else math.nan
 
 
 def _run_ode(p: dict) -> dict:

@@ -13,7 +13,9 @@ import sys
 # command name -> module of this package
 COMMANDS = {
     "ode": "ode",
+    "simulate": "simulate",
     "sweep": "sweep",
+    "reproduce": "reproduce",
 }
 
 

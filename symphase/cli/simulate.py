@@ -1,0 +1,85 @@
+"""``symphase simulate`` and ``symphase compare``: SGD at finite N, and against the ODE."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..compare import compare
+from ..ode import default_alphas
+from ..simulate import simulate
+from .common import add_model_options, add_output_options, model_dict, model_from, print_json, save_dataset, \
+    stderr_is_terminal
+
+
+def _common(p):
+    add_model_options(p)
+    p.add_argument("--N", type=int, default=1000, help="input dimension (default %(default)s)")
+    p.add_argument("--eta", type=float, default=1.0, help="learning rate (default %(default)s)")
+    p.add_argument("--alpha-max", type=float, default=100.0, help="end of the run, steps/N (default %(default)s)")
+    p.add_argument("--seeds", type=int, default=4, help="number of seeds 0..n-1 (default %(default)s)")
+    p.add_argument("--points", type=int, default=61, help="log-spaced record points (default %(default)s)")
+    p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
+    add_output_options(p)
+
+
+def register(sub):
+    p = sub.add_parser("simulate", help="online SGD at finite N, many seeds",
+                       description="Run SGD on the teacher-student committee machine and print eps_g(alpha).")
+    _common(p)
+    p.set_defaults(run=run_simulate)
+    p = sub.add_parser("compare", help="simulation vs the ODE from the same initial overlaps",
+                       description="Simulate, integrate the ODE from each seed's initial overlaps, and report the "
+                       "discrepancy and the escape times.")
+    _common(p)
+    p.add_argument("--fraction", type=float, default=0.5,
+                   help="escape: eps_g below this fraction of its plateau value (default %(default)s)")
+    p.set_defaults(run=run_compare)
+
+
+def _alphas(args):
+    if args.points < 2:
+        raise ValueError(f"--points must be >= 2, got {args.points}")
+    if not args.alpha_max > 0:
+        raise ValueError(f"alpha_max must be a finite real number > 0, got {args.alpha_max}")
+    return default_alphas(args.alpha_max, args.points - 1)
+
+
+def run_simulate(args) -> int:
+    model = model_from(args)
+    res = simulate(model, args.N, args.eta, args.alpha_max, seeds=args.seeds, alphas=_alphas(args),
+                   workers=args.workers, progress=stderr_is_terminal() and not args.json)
+    if args.out is not None:
+        save_dataset(res.to_xarray(), args.out)
+    mean = np.nanmean(res.eg, axis=0)
+    se = np.nanstd(res.eg, axis=0, ddof=1) / np.sqrt(res.eg.shape[0]) if res.eg.shape[0] > 1 else 0 * mean
+    if args.json:
+        print_json({"model": model_dict(model), "N": args.N, "eta": res.eta, "seeds": res.seeds,
+                    "status": str(res.status), "message": res.message, "seed_status": res.seed_status,
+                    "alpha": res.alpha, "eg": res.eg, "eg_mean": mean, "eg_se": se})
+    else:
+        print(f"# {model.describe()}, N={args.N}, eta={res.eta:g}, {len(res.seeds)} seeds")
+        print(f"# status: {res.status}: {res.message}")
+        print(f"{'alpha':>10} {'eg mean':>12} {'s.e.':>10}")
+        step = max(1, len(res.alpha) // 25)
+        for j in sorted(set(range(0, len(res.alpha), step)) | {len(res.alpha) - 1}):
+            print(f"{res.alpha[j]:10.4g} {mean[j]:12.5g} {se[j]:10.2g}")
+    return 0 if res.success else 1
+
+
+def run_compare(args) -> int:
+    model = model_from(args)
+    cmp = compare(model, args.N, args.eta, args.alpha_max, args.seeds, alphas=_alphas(args), fraction=args.fraction,
+                  workers=args.workers, progress=stderr_is_terminal() and not args.json)
+    if args.out is not None:
+        save_dataset(cmp.to_xarray(), args.out)
+    disc = cmp.discrepancy
+    if args.json:
+        print_json({"model": model_dict(model), "N": args.N, "eta": args.eta, "seeds": cmp.simulation.seeds,
+                    "status": str(cmp.simulation.status), "message": cmp.simulation.message,
+                    "max_discrepancy": disc, "escape_alpha_sim": cmp.escape_sim, "escape_alpha_ode": cmp.escape_ode})
+    else:
+        print(f"# {model.describe()}, N={args.N}, eta={args.eta:g}; ODE from each seed's initial overlaps")
+        print(f"{'seed':>5} {'max|d eg|':>10} {'max|d Q|':>10} {'max|d R|':>10} {'escape sim':>11} {'escape ODE':>11}")
+        for j, sd in enumerate(cmp.simulation.seeds):
+            print(f"{sd:5d} {disc['eg'][j]:10.3g} {disc['Q'][j]:10.3g} {disc['R'][j]:10.3g} "
+                  f"{cmp.escape_sim[j]:11.4g} {cmp.escape_ode[j]:11.4g}")
+    return 0 if cmp.simulation.success else 1

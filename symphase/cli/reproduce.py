@@ -1,0 +1,34 @@
+"""``symphase reproduce``: regenerate every figure of the paper and the project, with data."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..reproduce import reproduce
+from .common import print_json, stderr_is_terminal
+
+
+def register(sub):
+    p = sub.add_parser("reproduce", help="regenerate the paper's figures and the project's own, with data",
+                       description="Write each figure as PNG and PDF and its data as NetCDF into --out; "
+                       "skip figures already complete (--force to redo).")
+    p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default %(default)s)")
+    p.add_argument("--quick", action="store_true", help="reduced version (fewer seeds, smaller N), under a minute")
+    p.add_argument("--force", action="store_true", help="redo figures that are already complete")
+    p.add_argument("--only", default=None, help="comma-separated figure names or prefixes (e.g. fig1,fig3)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    results = reproduce(args.out, quick=args.quick, force=args.force, only=only,
+                        progress=stderr_is_terminal() and not args.json, log=sys.stderr)
+    if args.json:
+        print_json([r.__dict__ for r in results])
+    else:
+        print(f"{'figure':<28} {'status':<8} {'time':>8}  summary")
+        for r in results:
+            print(r.row())
+        print(f"output: {args.out}/")
+    return 0 if all(r.status != "failed" for r in results) else 1

@@ -36,21 +36,20 @@ class StepResult:
 
 
 def figure_modules(only=None):
-    from .figures import FIGURES
-    mods = list(FIGURES)
+    from .figures import FIGURES, load
+    names = list(FIGURES)
     if only:
-        names = {m.NAME: m for m in mods}
-        short = {m.NAME.split("_")[0]: m for m in mods}
+        short = {n.split("_")[0]: n for n in names}
         chosen = []
         for key in only:
             if key in names:
-                chosen.append(names[key])
+                chosen.append(key)
             elif key in short:
                 chosen.append(short[key])
             else:
                 raise ValueError(f"only: unknown figure {key!r} (known: {', '.join(names)})")
-        mods = chosen
-    return mods
+        names = chosen
+    return [load(n) for n in names]
 
 
 def _complete(out: Path, name: str, quick: bool) -> bool:

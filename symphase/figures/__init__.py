@@ -1,0 +1,29 @@
+"""The figures of ``symphase reproduce``: one module per figure.
+
+Each module has ``NAME``, ``TITLE``, ``compute(quick) -> xarray.Dataset`` (thin
+calls of the public API: no number typed into a figure), ``plot(ds)`` and
+``summary(ds)``; ``python -m symphase.figures.<module>`` makes that one figure
+into ``figures/``.
+"""
+import importlib
+
+FIGURES = ["fig1_paper_hessian_K", "fig2_paper_hessian_tau", "fig3_paper_sgd", "fig4_escape_curves",
+           "fig5_escape_rates", "fig6_escape_time_lnN"]
+
+
+def load(name: str):
+    """The figure module ``name`` (imported on demand)."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def main_for(module):
+    """Entry point of ``python -m symphase.figures.<module>``: make that figure into figures/."""
+    import argparse
+
+    from ..reproduce import reproduce
+    ap = argparse.ArgumentParser(description=module.TITLE)
+    ap.add_argument("--out", default="figures")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    for r in reproduce(args.out, quick=args.quick, force=True, only=[module.NAME]):
+        print(r.row())

@@ -1,0 +1,164 @@
+"""The symmetric subspace (K = M, T = I) in reduced variables, for any K (MODEL.md §4).
+
+``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``, ``R_in = S`` (n != i), ``g_i = g``.
+Everything here evaluates ``symphase/_generated/symmetric.py``, which
+``derivations/symmetric.py`` derives in SymPy with ``K`` a symbol (the field sums
+split into index classes with counts polynomial in ``K``), from the same per-pair
+rates and closed forms as the full ODE (``derivations/derive.py``).
+
+* :func:`reduced_rhs`: the rates of ``(Q, C, R, S[, g])``;
+* :func:`reduced_generalization_error`: ``eps_g`` (the paper's Eq. 13);
+* :func:`reduced_gradient`, :func:`reduced_hessian`: the paper's Hessian on
+  ``Omega = (R, S, Q)`` (plain) or ``(R, S, Q, g)`` (BN), ``C = Q`` substituted
+  before differentiating (exact: SymPy ``diff``, then code);
+* :func:`paper_fixed_point`: the fixed points the paper evaluates it at.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._generated import symmetric as gen
+from .model import check_model, check_real
+
+PLAIN_NAMES = ("R", "S", "Q")
+BN_NAMES = ("R", "S", "Q", "g")
+
+
+def _check_model(model):
+    model = check_model(model)
+    if model.K != model.M:
+        raise ValueError(f"K must equal M on the symmetric subspace (MODEL.md §4); got K={model.K}, M={model.M}")
+    if not np.array_equal(model.T, np.eye(model.M)):
+        raise ValueError("T must be the identity (orthonormal teachers) on the symmetric subspace (MODEL.md §4)")
+    return model
+
+
+def _check_gain(model, Q, g):
+    """Validated ``(g, h)``: ``g`` (1 for plain) and the BN scale ``h = g/sqrt(tau Q)`` (1 for plain)."""
+    if model.bn is None:
+        if g is not None:
+            raise ValueError(f"g is only meaningful for a batch-norm model (bn='paper' or 'exact'); got g={g!r}")
+        return 1.0, 1.0
+    if g is None:
+        raise ValueError("g must be given (a non-zero real number) for a batch-norm model")
+    g = check_real("g", g)
+    if g == 0:
+        raise ValueError("g must be non-zero for a batch-norm model (BN divides by it); got g=0")
+    if Q <= 0:
+        raise ValueError(f"Q must be > 0 for a batch-norm model (BN divides by sqrt(Q)); got Q={Q!r}")
+    return g, g / math.sqrt(model.tau * Q)
+
+
+def _finite(values: dict, what: str) -> dict:
+    for k, v in values.items():
+        if not np.isfinite(v):
+            raise ValueError(f"{what}: the Gaussian averages are undefined at this state "
+                             f"({k} came out {v}); the effective covariance is not positive definite")
+    return values
+
+
+def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
+    """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K.
+
+    ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (MODEL.md §3), ``dC`` its ``dQ_ik``
+    (i != k), ``dR`` its ``dR_ii``, ``dS`` its ``dR_in`` (n != i), ``dg`` its ``dg_i``, with
+    every field sum ``sum_p w_p I3``, ``sum_pq w_p w_q I4`` split into index classes
+    (derivations/symmetric.py). ``eta = 0``: the ``O(eta)`` part per unit ``eta`` (the small
+    learning rate limit); ``eta > 0``: the full rates ``eta * lin + (eta^2/b) * quad``
+    with ``b = model.batch`` and the model's output noise. For BN ``g`` is required
+    (non-zero) and ``Q > 0``; a fixed gain has ``dg/dalpha = 0``.
+    """
+    model = _check_model(model)
+    Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
+    eta = check_real("eta", eta, nonnegative=True)
+    gv, h = _check_gain(model, Q, g)
+    _, e, lg = model.rule_flags
+    with np.errstate(all="ignore"):
+        lQ, lC, lR, lS, lg_, qQ, qC = (float(x) for x in gen.rates(
+            Q, C, R, S, gv, h, float(model.K), model.tau, model.noise, e, lg))
+    out = {"Q": lQ, "C": lC, "R": lR, "S": lS}
+    if eta > 0:
+        out = {k: eta * v for k, v in out.items()}
+        out["Q"] += eta**2 / model.batch * qQ
+        out["C"] += eta**2 / model.batch * qC
+    if model.bn is not None:
+        out["g"] = lg_ if eta == 0 else eta * lg_
+    return _finite(out, "Q, C, R, S")
+
+
+def reduced_generalization_error(model, Q, C, R, S, g=None) -> float:
+    """``eps_g = (K/pi)[asin(tau'/(1+tau')) + asin(a/(1+a)) + (K-1) asin(c/(1+a))
+    - 2 asin(r/sqrt((1+a)(1+tau))) - 2(K-1) asin(s/sqrt((1+a)(1+tau)))]``, the paper's Eq. 13 on
+    the symmetric subspace with the effective overlaps ``a = tau h^2 Q``, ``c = tau h^2 C``,
+    ``r = tau h R``, ``s = tau h S`` (``h = 1`` plain, ``g/sqrt(tau Q)`` BN; MODEL.md §3-4).
+    """
+    model = _check_model(model)
+    Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
+    _, h = _check_gain(model, Q, g)
+    with np.errstate(all="ignore"):
+        v = float(gen.generalization_error(Q, C, R, S, h, float(model.K), model.tau))
+    return _finite({"eps_g": v}, "Q, C, R, S")["eps_g"]
+
+
+def _omega(model, R, S, Q, g):
+    model = _check_model(model)
+    R, S, Q = (check_real(n, v) for n, v in (("R", R), ("S", S), ("Q", Q)))
+    if model.bn is None:
+        _check_gain(model, Q, g)
+        if Q <= -1 / model.tau:
+            raise ValueError(f"Q must be > -1/tau (eps_g divides by sqrt(1 + tau Q)); got Q={Q!r}")
+        return model, (R, S, Q), PLAIN_NAMES
+    gv, _ = _check_gain(model, Q, g)
+    return model, (R, S, Q, gv), BN_NAMES
+
+
+def reduced_gradient(model, R, S, Q, g=None):
+    """``(grad, names)``: ``d eps_g/dOmega`` with ``C = Q`` substituted, ``Omega = (R, S, Q)``
+    (plain) or ``(R, S, Q, g)`` (BN) (MODEL.md §4; SymPy ``diff`` in derivations/symmetric.py)."""
+    model, om, names = _omega(model, R, S, Q, g)
+    fn = gen.gradient_plain if model.bn is None else gen.gradient_bn
+    with np.errstate(all="ignore"):
+        grad = np.array(fn(*om, float(model.K), model.tau), dtype=float)
+    _finite({"gradient": float(np.sum(grad))}, ", ".join(names))
+    return grad, names
+
+
+def reduced_hessian(model, R, S, Q, g=None):
+    """``(H, names)``: the paper's Hessian ``H = d^2 eps_g / dOmega dOmega`` with ``C = Q``
+    substituted into ``eps_g`` before differentiating, ``Omega = (R, S, Q)`` for plain and
+    ``(R, S, Q, g)`` for BN (MODEL.md §4, the paper's §3). Exact: SymPy ``diff`` of the reduced
+    ``eps_g`` (derivations/symmetric.py), any K. ``H`` is (3, 3) or (4, 4), symmetric."""
+    model, om, names = _omega(model, R, S, Q, g)
+    fn = gen.hessian_plain if model.bn is None else gen.hessian_bn
+    with np.errstate(all="ignore"):
+        H = np.array(fn(*om, float(model.K), model.tau), dtype=float)
+    _finite({"Hessian": float(np.sum(H))}, ", ".join(names))
+    return H, names
+
+
+def paper_fixed_point(model) -> dict:
+    """The symmetric fixed points at which the paper evaluates its Hessian (MODEL.md §4).
+
+    All closed forms, with ``D = K + (K-1) tau``:
+
+    * plain: ``Q = C = 1/D``, ``R = S = 1/sqrt(K D)`` (Saad & Solla 1995 at ``tau = 1``:
+      ``1/(2K-1)``, ``1/sqrt(K(2K-1))``; for ``tau != 1`` the plain point with input variance
+      ``tau``: derived here, the ``O(eta)`` reduced rates vanish there identically in K and tau,
+      a check of derivations/symmetric.py);
+    * BN (either rule, learned or fixed gain): the paper's ``R* = S* = sqrt(D/(tau K))``,
+      ``Q* = C* = D/tau``, ``g* = sqrt(tau/D)`` (its choice ``Q = 1/g^2`` of the family
+      ``R ~ sqrt(Q)`` of fixed points); the ``O(eta)`` rates of both rules vanish there
+      (same check). No numerical solution is involved.
+
+    Returns a dict with keys ``"Q", "C", "R", "S"`` (and ``"g"`` for BN).
+    """
+    model = _check_model(model)
+    K, tau = model.K, model.tau
+    D = K + (K - 1) * tau
+    if model.bn is None:
+        q, r = 1 / D, 1 / math.sqrt(K * D)
+        return {"Q": q, "C": q, "R": r, "S": r}
+    q, r = D / tau, math.sqrt(D / (tau * K))
+    return {"Q": q, "C": q, "R": r, "S": r, "g": math.sqrt(tau / D)}

@@ -5,6 +5,7 @@ The public names: :class:`Committee` (the model), :func:`integrate` (the
 order-parameter ODEs), :func:`generalization_error`, :func:`rhs`, the result
 types and the Gaussian averages in :mod:`symphase.gaussian`.
 """
+from .fixedpoint import FixedPoint, symmetric_fixed_point
 from .layout import StateLayout
 from .model import Committee
 from .ode import default_alphas, generalization_error, integrate, rhs
@@ -16,6 +17,6 @@ from .sweep import sweep
 __version__ = "0.1.0"
 
 __all__ = [
-    "Committee", "Comparison", "ODEResult", "SimulationResult", "compare", "simulate", "StateLayout", "Status", "SymphaseError", "default_alphas",
-    "generalization_error", "integrate", "rhs", "sweep", "__version__",
+    "Committee", "Comparison", "FixedPoint", "ODEResult", "SimulationResult", "compare", "simulate", "StateLayout", "Status", "SymphaseError", "default_alphas",
+    "generalization_error", "integrate", "rhs", "sweep", "symmetric_fixed_point", "__version__",
 ]

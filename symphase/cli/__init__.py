@@ -16,6 +16,7 @@ COMMANDS = {
     "simulate": "simulate",
     "sweep": "sweep",
     "reproduce": "reproduce",
+    "fixed-point": "fixed_point",
 }
 
 

@@ -1,0 +1,549 @@
+"""The symmetric fixed point (the plateau) and its spectra (MODEL.md §4-5).
+
+:func:`symmetric_fixed_point` solves for the fixed point of the order-parameter
+ODEs on the symmetric subspace ``R = S``, ``C = Q`` (every student has learned
+the same mixture of teachers) and returns a :class:`FixedPoint` with three
+spectra:
+
+* ``jacobian_eigenvalues``: the Jacobian of the FULL ODE (every ``Q_ik``,
+  ``R_in``, ``g_i``), exact to rounding by complex-step differentiation of the
+  Numba kernels (forward-mode differentiation, MODEL.md §6); its largest real
+  part is the escape rate ``lambda``, the plateau lasts ``(1/lambda) ln(1/eps0)``.
+* ``weight_hessian_eigenvalues``: the Hessian of ``eps_g`` with respect to the
+  student weights ``J`` (and the learned gains ``g``) at a weight configuration
+  with ``N = K + M`` inputs realising the fixed point: the SymPy-derived
+  gradient of ``eps_g`` in the field covariance (``symphase/_generated/
+  eg_derivatives.py``), chained to the weights, complex-stepped once more.
+* ``reduced_hessian_eigenvalues``: the paper's Hessian on ``(R, S, Q[, g])``
+  (``symphase.reduced``).
+
+At ``eta = 0`` (small learning rate limit) rates are per unit ``eta``; at
+``eta > 0`` they are per unit ``alpha``.
+"""
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+from scipy import optimize
+
+from . import kernels
+from ._generated import eg_derivatives as egd
+from .model import check_model, check_real, min_gram_eigenvalue
+
+STEP = 1e-30  # complex step: exact to rounding for any step this small
+
+
+# -- states on the symmetric subspace ------------------------------------------
+def symmetric_state(model, Q, C, R, S, g=None):
+    """Flat state with ``Q_ii = Q``, ``Q_ik = C``, ``R_ii = R``, ``R_in = S``, ``g_i = g`` (MODEL.md §4)."""
+    K = model.K
+    dt = np.result_type(Q, C, R, S, 1.0 if g is None else g)
+    eye = np.eye(K)
+    Qm = (C + (Q - C) * eye).astype(dt)
+    Rm = (S + (R - S) * eye).astype(dt)
+    gv = None if model.bn is None else np.full(K, 1.0 if g is None else g, dtype=dt)
+    return model.layout.pack(Qm, Rm, gv)
+
+
+def _par(model, eta):
+    """Kernel parameters: the O(eta) part per unit eta at eta = 0, else the full rhs at eta."""
+    return kernels.params(model, 1.0, linear=True) if eta == 0 else kernels.params(model, eta)
+
+
+def _rhs(model, y, par):
+    out = np.empty_like(y)
+    ws = kernels.workspace(model.K, model.M, y)
+    kernels.rhs(y, out, ws, np.ascontiguousarray(model.T, dtype=float), par)
+    return out
+
+
+def jacobian_at(model, y, par):
+    """Exact Jacobian ``d(dy/dalpha)/dy`` of the flat ODE at ``y`` by complex step (MODEL.md §6)."""
+    y = np.asarray(y, dtype=float)
+    n = y.size
+    Jm = np.empty((n, n))
+    yc = y.astype(complex)
+    ws = kernels.workspace(model.K, model.M, yc)
+    T = np.ascontiguousarray(model.T, dtype=float)
+    out = np.empty(n, dtype=complex)
+    for j in range(n):
+        yc[j] += STEP * 1j
+        kernels.rhs(yc, out, ws, T, par)
+        yc[j] = y[j]
+        Jm[:, j] = out.imag / STEP
+    return Jm
+
+
+# -- weight space ----------------------------------------------------------------
+def weight_gradient(model, J, g, B):
+    """``(d eps_g/dJ, d eps_g/dg)`` at weights ``J`` (K, N), gains ``g`` (K,), teacher ``B`` (M, N).
+
+    Chain rule through ``C = tau [[h Q h, h R], [R^T h, T]]``, ``Q = J J^T``,
+    ``R = J B^T``, ``h = g/sqrt(tau Q_ii)`` (BN) or 1 (MODEL.md §3), from the
+    SymPy-derived ``d eps_g/dC`` (derivations/eg_derivatives.py). Generic in
+    dtype (complex for complex-step differentiation).
+    """
+    K, M, tau = model.K, model.M, model.tau
+    Q = J @ J.T
+    R = J @ B.T
+    T = B @ B.T
+    dt = np.result_type(J, g)
+    if model.bn is None:
+        h = np.ones(K, dtype=dt)
+    else:
+        h = g / np.sqrt(tau * np.diag(Q))
+    C = np.empty((K + M, K + M), dtype=dt)
+    C[:K, :K] = tau * h[:, None] * h[None, :] * Q
+    C[:K, K:] = tau * h[:, None] * R
+    C[K:, :K] = C[:K, K:].T
+    C[K:, K:] = tau * T
+    w = np.concatenate([-np.ones(K), np.ones(M)]).astype(dt)
+    Gm = np.empty_like(C)
+    egd.generalization_error_gradient(C, w, Gm)
+    Gss, Gst = Gm[:K, :K], Gm[:K, K:]
+    GQ = tau * h[:, None] * h[None, :] * Gss          # d eps/dQ_ac (ordered entries)
+    GR = 2.0 * tau * h[:, None] * Gst                  # d eps/dR_an
+    gg = None
+    if model.bn is not None:
+        gh = 2.0 * tau * ((Gss * Q * h[None, :]).sum(axis=1) + (Gst * R).sum(axis=1))  # d eps/dh_a
+        GQ = GQ + np.diag(-gh * h / (2.0 * np.diag(Q)))
+        gg = gh * h / g
+    dJ = (GQ + GQ.T) @ J + GR @ B
+    return dJ, gg
+
+
+def realise(Q, R):
+    """Weights ``J`` (K, K+M) and teacher ``B = [0 | I_M]`` with ``J J^T = Q``, ``J B^T = R`` (T = I)."""
+    K, M = R.shape
+    lam, V = np.linalg.eigh(Q - R @ R.T)
+    # eigenvalues that are zero up to rounding (coinciding students) are set to 0: their
+    # square roots (~1e-8) would otherwise split the Hessian's zero modes at O(1e-8)
+    lam[lam < 1e-13 * max(1.0, float(np.max(np.abs(Q))))] = 0.0
+    A = V * np.sqrt(lam)
+    J = np.hstack([A, R])
+    B = np.hstack([np.zeros((M, K)), np.eye(M)])
+    return J, B
+
+
+# -- the fixed point ----------------------------------------------------------------
+class FixedPoint:
+    """A fixed point of the order-parameter ODEs with its spectra (MODEL.md §4-5).
+
+    ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) or None, ``eg``, ``eta``, ``model``;
+    the spectra are computed on first access.
+    """
+
+    def __init__(self, model, Q, R, g, eta, *, kind="plateau", others_fn=None):
+        self.model = model
+        self.Q = np.asarray(Q, dtype=float)
+        self.R = np.asarray(R, dtype=float)
+        self.g = None if g is None else np.asarray(g, dtype=float)
+        self.eta = float(eta)
+        self.kind = kind
+        self._others_fn = others_fn
+        y = self.state
+        ws = kernels.workspace(model.K, model.M, y)
+        self.eg = float(kernels.eg(y, ws, np.ascontiguousarray(model.T, dtype=float), kernels.params(model, 1.0)))
+
+    def __repr__(self):
+        gs = "" if self.g is None else f", g={self.g[0]:.10g}"
+        return (f"FixedPoint({self.model.describe()}, eta={self.eta:g}, Q={self.Q[0, 0]:.10g}, "
+                f"C={self.Q[0, -1]:.10g}, R={self.R[0, 0]:.10g}, S={self.R[0, -1]:.10g}{gs}, eg={self.eg:.10g})")
+
+    @property
+    def state(self) -> np.ndarray:
+        """The flat state (``model.layout``)."""
+        return self.model.layout.pack(self.Q, self.R, self.g)
+
+    @property
+    def effective_learning_rate(self) -> float:
+        """``g^2/(tau Q_ii)`` per unit ``eta`` (MODEL.md §5); 1 for the plain network."""
+        if self.model.bn is None:
+            return 1.0
+        return float(self.g[0] ** 2 / (self.model.tau * self.Q[0, 0]))
+
+    def residual(self) -> np.ndarray:
+        """``dy/dalpha`` at the fixed point (per unit eta at eta = 0)."""
+        return _rhs(self.model, self.state, _par(self.model, self.eta))
+
+    # Jacobian of the full ODE
+    @cached_property
+    def jacobian(self) -> np.ndarray:
+        """Exact Jacobian of the full ODE in the flat layout (complex step; MODEL.md §5-6).
+
+        Per unit ``eta`` at ``eta = 0`` (the O(eta) part), per unit ``alpha`` at ``eta > 0``.
+        """
+        return jacobian_at(self.model, self.state, _par(self.model, self.eta))
+
+    @cached_property
+    def jacobian_eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of :attr:`jacobian`, ascending by real part (largest last)."""
+        ev = np.linalg.eigvals(self.jacobian)
+        ev = ev[np.lexsort((ev.imag, ev.real))]
+        if np.all(np.abs(ev.imag) <= 1e-12 * max(1.0, np.abs(ev).max())):
+            ev = ev.real
+        return ev
+
+    @property
+    def escape_rate(self) -> float:
+        """``lambda`` = the largest real part of the Jacobian eigenvalues (MODEL.md §5); <= 0: stable."""
+        return float(np.max(np.real(self.jacobian_eigenvalues)))
+
+    @property
+    def escape_direction(self) -> np.ndarray:
+        """A unit (real) eigenvector of the Jacobian for :attr:`escape_rate`, in the flat layout."""
+        ev, V = np.linalg.eig(self.jacobian)
+        v = np.real(V[:, int(np.argmax(ev.real))])
+        return v / np.linalg.norm(v)
+
+    def plateau_length(self, eps0) -> float:
+        """``(1/lambda) ln(1/eps0)``: the time to grow an asymmetry ``eps0`` to O(1) (MODEL.md §5).
+
+        Per unit ``eta`` (``alpha eta``) at ``eta = 0``, in ``alpha`` at ``eta > 0``; inf if stable.
+        """
+        eps0 = check_real("eps0", eps0, positive=True)
+        if not eps0 < 1:
+            raise ValueError(f"eps0 must be in (0, 1) (a small initial asymmetry), got {eps0!r}")
+        lam = self.escape_rate
+        return math.inf if lam <= 0 else math.log(1.0 / eps0) / lam
+
+    # Hessian of eps_g in weight space
+    @cached_property
+    def weights(self):
+        """``(J, g, B)``: weights with ``N = K + M`` realising the fixed point, ``B = [0 | I_M]``."""
+        J, B = realise(self.Q, self.R)
+        return J, (None if self.g is None else self.g.copy()), B
+
+    def _wvec_split(self, v):
+        K, N = self.weights[0].shape
+        J = v[:K * N].reshape(K, N)
+        if self.model.bn is None:
+            return J, None
+        g = v[K * N:] if self.model.gain == "learned" else self.g.astype(v.dtype)
+        return J, g
+
+    @property
+    def _w0(self):
+        J, g, _ = self.weights
+        parts = [J.ravel()]
+        if self.model.bn is not None and self.model.gain == "learned":
+            parts.append(g)
+        return np.concatenate(parts)
+
+    def weight_gradient(self, v) -> np.ndarray:
+        """Gradient of ``eps_g`` in the weight vector ``v = [J.ravel(), g (learned gain)]``."""
+        J, g = self._wvec_split(v)
+        dJ, dg = weight_gradient(self.model, J, g, self.weights[2])
+        parts = [dJ.ravel()]
+        if self.model.bn is not None and self.model.gain == "learned":
+            parts.append(dg)
+        return np.concatenate(parts)
+
+    @cached_property
+    def weight_hessian(self) -> np.ndarray:
+        """Exact Hessian of ``eps_g`` in ``(J, g)``: complex step on the derived gradient (MODEL.md §5)."""
+        w0 = self._w0
+        n = w0.size
+        H = np.empty((n, n))
+        wc = w0.astype(complex)
+        for j in range(n):
+            wc[j] += STEP * 1j
+            H[:, j] = self.weight_gradient(wc).imag / STEP
+            wc[j] = w0[j]
+        return 0.5 * (H + H.T)
+
+    @cached_property
+    def weight_hessian_eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of the weight-space Hessian of ``eps_g``, ascending (MODEL.md §5)."""
+        return np.linalg.eigvalsh(self.weight_hessian)
+
+    # The paper's reduced Hessian
+    @cached_property
+    def reduced_hessian(self):
+        """``(H, names)``: the paper's ``grad_Omega grad_Omega eps_g``, ``Omega = (R, S, Q[, g])``, C = Q (MODEL.md §4)."""
+        from .reduced import reduced_hessian  # lazily: symphase.reduced is optional for this module
+        g = None if self.g is None else float(self.g[0])
+        return reduced_hessian(self.model, float(self.R[0, 0]), float(self.R[0, -1]), float(self.Q[0, 0]), g)
+
+    @cached_property
+    def reduced_hessian_eigenvalues(self) -> np.ndarray:
+        """Eigenvalues of :attr:`reduced_hessian`, ascending (the paper's Figs. 1-2)."""
+        H = np.asarray(self.reduced_hessian[0], dtype=float)
+        return np.linalg.eigvalsh(0.5 * (H + H.T))
+
+    @cached_property
+    def others(self) -> list:
+        """Other symmetric fixed points (``R != S`` or ``C != Q``) found from a grid of starts."""
+        return [] if self._others_fn is None else self._others_fn()
+
+    def to_dict(self) -> dict:
+        d = {"eta": self.eta, "Q": self.Q, "R": self.R, "g": self.g, "eg": self.eg,
+             "escape_rate": self.escape_rate, "effective_learning_rate": self.effective_learning_rate,
+             "jacobian_eigenvalues": self.jacobian_eigenvalues,
+             "weight_hessian_eigenvalues": self.weight_hessian_eigenvalues}
+        try:
+            d["reduced_hessian_eigenvalues"] = self.reduced_hessian_eigenvalues
+            d["reduced_hessian_names"] = list(self.reduced_hessian[1])
+        except ImportError:
+            d["reduced_hessian_eigenvalues"] = None
+        return d
+
+
+def closed_form(model, norm=None):
+    """The closed-form plateau at ``eta -> 0`` (MODEL.md §4) as ``(Q, R, g)`` scalars.
+
+    Plain: the plain point for a teacher of variance ``tau``,
+    ``Q = C = 1/(K + (K-1) tau)``, ``R = S = 1/sqrt(K (K + (K-1) tau))`` (Saad & Solla
+    at tau = 1). BN, learned gain: the paper's ``Q* = (K+(K-1)tau)/tau``,
+    ``R* = sqrt(Q*/K)``, ``g* = 1/sqrt(Q*)`` rescaled to ``Q = norm`` (R ~ sqrt(Q)).
+    BN with a fixed gain has no closed form: None.
+    """
+    K, tau = model.K, model.tau
+    D = K + (K - 1) * tau
+    if model.bn is None:
+        return 1.0 / D, 1.0 / math.sqrt(K * D), None
+    if model.gain == "fixed":
+        return None
+    Qs = D / tau
+    g = 1.0 / math.sqrt(Qs)
+    Q = 1.0 / g ** 2 if norm is None else norm
+    return Q, math.sqrt(Qs / K) * math.sqrt(Q / Qs), g
+
+
+def _check_input(model, eta, norm):
+    model = check_model(model)
+    eta = check_real("eta", eta, nonnegative=True)
+    if model.K != model.M:
+        raise ValueError(f"model: the symmetric fixed point needs K = M (a student as large as the teacher); "
+                         f"got K={model.K}, M={model.M}")
+    if not np.array_equal(model.T, np.eye(model.M)):
+        raise ValueError("model: the symmetric fixed point needs an orthonormal teacher, T = I; got another T")
+    if model.K < 2:
+        raise ValueError(f"model: the symmetric phase needs K >= 2 hidden units, got K={model.K}")
+    if model.bn is None and norm is not None:
+        raise ValueError(f"norm fixes the free norm Q_ii of batch norm; the plain network has none (got norm={norm!r})")
+    if norm is not None:
+        norm = check_real("norm", norm, positive=True)
+    if eta > 0 and model.bn is not None:
+        raise ValueError(
+            f"eta: with batch norm (bn={model.bn!r}, gain={model.gain!r}) there is no fixed point at eta > 0: "
+            f"where dg/dalpha = 0 (or under the exact rule always) the O(eta) part of dQ_ii/dalpha vanishes and "
+            f"the O(eta^2/b) part is positive, so the norm Q_ii grows (MODEL.md §5); use eta=0")
+    if model.bn == "paper" and model.gain == "fixed":
+        raise ValueError(
+            "model: the paper's BN rule with a fixed gain has no symmetric fixed point: the effective norm "
+            "g^2 = 1 is pinned, so dQ_ii/dalpha = 2 eta G_ii + O(eta^2) and dR/dalpha = eta h G_in cannot both "
+            "vanish (the norm Q_ii drifts); use gain='learned' or bn='exact'")
+    return model, eta, norm
+
+
+def _residual_plateau(model, eta, norm):
+    """Residual on the R = S, C = Q subspace, unknowns x = (Q, R[, g])."""
+    par = _par(model, eta)
+    lay = model.layout
+    iQ, iR = lay.Q_index[0, 0], lay.R_index[0, 0]
+
+    if model.bn is None:
+        def f(x):
+            out = _rhs(model, symmetric_state(model, x[0], x[0], x[1], x[1]), par)
+            return np.array([out[iQ], out[iR]])
+        return f
+    ig = lay.g_index[0]
+    if model.gain == "learned":
+        def f(x):
+            Q, R, g = x
+            out = _rhs(model, symmetric_state(model, Q, Q, R, R, g), par)
+            return np.array([out[iR], out[ig], (Q * g * g - 1.0) if norm is None else (Q - norm)])
+        return f
+    raise AssertionError("fixed gain: see _fixed_gain_plateau")
+
+
+def _newton(f, x0, tol=1e-15, maxiter=50):
+    """Root polish with scipy's hybrid method, then Newton steps on a complex-step Jacobian."""
+    sol = optimize.root(f, np.asarray(x0, dtype=float), method="hybr", options={"xtol": 1e-15})
+    x = sol.x
+    for _ in range(maxiter):
+        r = f(x)
+        n = x.size
+        Jm = np.empty((n, n))
+        for j in range(n):
+            xc = x.astype(complex)
+            xc[j] += STEP * 1j
+            Jm[:, j] = f(xc).imag / STEP
+        try:
+            dx = np.linalg.solve(Jm, -r)
+        except np.linalg.LinAlgError:
+            break
+        x = x + dx
+        if np.max(np.abs(dx)) <= tol * max(1.0, np.max(np.abs(x))):
+            break
+    return x
+
+
+def _others(model, eta, norm, plateau):
+    """Symmetric fixed points off R = S, C = Q, from a small grid of starts on (Q, C, R, S[, g])."""
+    par = _par(model, eta)
+    lay = model.layout
+    iQ, iC = lay.Q_index[0, 0], lay.Q_index[0, 1]
+    iR, iS = lay.R_index[0, 0], lay.R_index[0, 1]
+    bn = model.bn is not None
+    learned = bn and model.gain == "learned"
+
+    def unpack(x):
+        g = x[4] if learned else 1.0
+        return x[0], x[1], x[2], x[3], g
+
+    def f(x):
+        Q, C, R, S, g = unpack(x)
+        out = _rhs(model, symmetric_state(model, Q, C, R, S, g if bn else None), par)
+        if not bn:
+            return np.array([out[iQ], out[iC], out[iR], out[iS]])
+        nrm = (Q * g * g - 1.0) if (norm is None and learned) else (Q - (1.0 if norm is None else norm))
+        res = [out[iC], out[iR], out[iS], nrm]
+        if learned:
+            res.append(out[lay.g_index[0]])
+        return np.array(res)
+
+    Q0 = plateau.Q[0, 0]
+    g0 = 1.0 if plateau.g is None else plateau.g[0]
+    starts = []
+    for r in (1.0, 0.7, 0.4):
+        for s in (0.0, 0.2):
+            R = r * math.sqrt(Q0) if bn else r
+            S = s * math.sqrt(Q0) if bn else s
+            Qs = Q0 if bn else r * r + (model.K - 1) * s * s + 0.05
+            Cs = 2 * r * s * Qs / max(1e-9, r * r + s * s) * 0.5
+            x = [Qs, Cs, R, S] + ([g0] if learned else [])
+            starts.append(x)
+    # students (nearly) coinciding, overlapping all teachers equally
+    r = math.sqrt(Q0 / (model.tau * model.K)) if bn else 1 / math.sqrt(model.K)
+    Qs = Q0 if bn else 1.0 / model.K
+    starts.append([Qs, Qs * (1 - 1e-3), r, r] + ([g0] if learned else []))
+    found = []
+    for x0 in starts:
+        try:
+            with np.errstate(all="ignore"):
+                x = _newton(f, x0)
+                r = f(x)
+        except (ValueError, FloatingPointError):
+            continue
+        if not np.all(np.isfinite(x)) or np.max(np.abs(r)) > 1e-11:
+            continue
+        Q, C, R, S, g = unpack(x)
+        if np.max(np.abs(symmetric_state(model, Q, C, R, S, g if bn else None) - plateau.state)) < 1e-5 * max(1.0, Q):
+            continue  # the plateau itself
+        y = symmetric_state(model, Q, C, R, S, g if bn else None)
+        Qm, Rm, gm = lay.unpack(y)
+        if min_gram_eigenvalue(Qm, Rm, model.T) < -1e-10 or (bn and Q <= 0):
+            continue
+        if any(np.allclose(y, o.state, atol=1e-8) for o in found):
+            continue
+        fp = FixedPoint(model, Qm, Rm, gm, eta, kind="symmetric")
+        if np.max(np.abs(fp.residual())) < 1e-11 * max(1.0, float(np.max(np.abs(y)))):
+            found.append(fp)
+    return found
+
+
+def _fixed_gain_plateau(model, eta, norm):
+    """BN with a fixed gain g = 1: the plateau reached from small random weights has
+    R = S but C < Q (the effective norm g^2 = 1 is pinned, the students cannot
+    coincide at the effective plateau of the learned gain). Unknowns (Q, C, R)."""
+    K, tau = model.K, model.tau
+    par = _par(model, eta)
+    lay = model.layout
+    iQ, iC, iR = lay.Q_index[0, 0], lay.Q_index[0, 1], lay.R_index[0, 0]
+    Qn = 1.0 if norm is None else norm
+
+    def f(x):
+        out = _rhs(model, symmetric_state(model, x[0], x[1], x[2], x[2], 1.0), par)
+        return np.array([out[iC], out[iR], x[0] - Qn])
+
+    best = None
+    for c0 in (0.0, 0.05, 0.2, 0.4, 0.6, 0.8):
+        for r0 in (0.7, 0.5, 0.9, 0.3):
+            x0 = [Qn, c0 * Qn, r0 * math.sqrt(Qn / K)]
+            with np.errstate(all="ignore"):
+                try:
+                    x = _newton(f, x0)
+                    r = f(x)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+            if np.all(np.isfinite(x)) and np.max(np.abs(r)) < 1e-11 and x[1] < x[0] * (1 - 1e-6) and x[2] > 0:
+                best = x
+                break
+        if best is not None:
+            break
+    if best is None:
+        raise ValueError(f"model: no symmetric plateau (R = S, C < Q) found for {model.describe()} at eta={eta:g}")
+    y = symmetric_state(model, best[0], best[1], best[2], best[2], 1.0)
+    Qm, Rm, gm = lay.unpack(y)
+    return _finish(model, eta, norm, Qm, Rm, gm)
+
+
+def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
+    """The symmetric fixed point (plateau) ``R = S``, ``C = Q`` of the order-parameter ODEs
+    (MODEL.md §4; Saad & Solla 1995: ``Q = 1/(2K-1)``, ``R = 1/sqrt(K(2K-1))``; the paper's §3 for BN).
+
+    ``eta = 0``: the small learning rate limit (the O(eta) part of the ODEs); ``eta > 0``
+    keeps the ``eta^2/b`` terms (plain only: under BN the norm grows at O(eta^2/b), so
+    no fixed point exists). ``K = M``, ``T = I``, ``K >= 2``. Under BN the fixed points
+    form a family in the norm ``Q_ii``; ``norm`` picks it (default ``1/g^2``, the paper's
+    convention; with a fixed gain ``g = 1`` and the default is ``Q_ii = 1``). With a
+    fixed gain the plateau reached from small random weights has ``R = S`` but
+    ``C < Q`` (the effective norm is pinned at 1); the paper's rule with a fixed gain has
+    none (ValueError). Solved on the symmetric subspace to ~1e-14, from the closed
+    form where one exists; ``.others`` lists further symmetric fixed points (e.g. the
+    perfect student).
+    """
+    model, eta, norm = _check_input(model, eta, norm)
+    if model.bn is not None and model.gain == "fixed":
+        return _fixed_gain_plateau(model, eta, norm)
+    f = _residual_plateau(model, eta, norm)
+    cf = closed_form(model, norm)
+    if model.bn is None:
+        x0 = [cf[0], cf[1]]
+        if eta > 0:  # continue from eta = 0 in small steps (the eta^2 terms move the point)
+            x = np.array(x0)
+            f0 = _residual_plateau(model, 0.0, None)
+            x = _newton(f0, x)
+            for e in np.linspace(0, eta, min(200, max(9, int(math.ceil(eta / 0.005)) + 1)))[1:]:
+                fe = _residual_plateau(model, float(e), norm)
+                with np.errstate(all="ignore"):
+                    x = _newton(fe, x)
+                    if not np.max(np.abs(fe(x))) < 1e-11:  # the branch ends here
+                        break
+            x0 = x
+    else:
+        x0 = list(cf)
+    with np.errstate(all="ignore"):
+        x = _newton(f, x0)
+        r = f(x)
+    if not (np.all(np.isfinite(x)) and np.max(np.abs(r)) < 1e-11):
+        who = "eta" if eta > 0 else "model"
+        raise ValueError(f"{who}: no symmetric fixed point with R = S, C = Q found for {model.describe()} at "
+                         f"eta={eta:g} (residual {np.max(np.abs(r)):.3g}; at eta > 0 the branch from eta -> 0 "
+                         f"may end below this eta)")
+    if model.bn is None:
+        Q, R, g = x[0], x[1], None
+    else:
+        Q, R, g = x
+    y = symmetric_state(model, Q, Q, R, R, g)
+    Qm, Rm, gm = model.layout.unpack(y)
+    return _finish(model, eta, norm, Qm, Rm, gm)
+
+
+def _finish(model, eta, norm, Qm, Rm, gm):
+    y = model.layout.pack(Qm, Rm, gm)
+    if min_gram_eigenvalue(Qm, Rm, model.T) < -1e-10:
+        raise ValueError(f"eta: the symmetric fixed point of {model.describe()} at eta={eta:g} is not a valid state "
+                         f"(Q, R are no Gram matrix of real weights): the branch from eta -> 0 ends below this eta")
+    fp = FixedPoint(model, Qm, Rm, gm, eta)
+    res = fp.residual()
+    scale = max(1.0, float(np.max(np.abs(y))))
+    if not np.max(np.abs(res)) < 1e-12 * scale:
+        raise ValueError(f"model: the symmetric point of {model.describe()} at eta={eta:g} is not a fixed point "
+                         f"of the full ODE (max |dy/dalpha| = {np.max(np.abs(res)):.3g})")
+    fp._others_fn = lambda: _others(model, eta, norm, fp)
+    return fp

@@ -187,7 +187,8 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     ``method``: ``"adaptive"`` (Dormand-Prince 5(4), ``rtol``/``atol``) or ``"rk4"``
     (fixed step ``dt``, default 0.01). Output at ``alphas`` (default: 0 and
     log-spaced points up to ``alpha_max``). Stops early, with the partial
-    trajectory and a status, when ``eps_g < eg_tol`` (``"converged"``), when the
+    trajectory and a status, when ``eps_g < eg_tol`` (``"converged"``; ``eg_tol=0``
+    never stops), when the
     overlaps stop being a Gram matrix (``"invalid"``), blow up past ``blowup``
     (``"diverged"``), or on Ctrl-C (``"interrupted"``).
     """
@@ -255,7 +256,7 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
             count += 1
             if bar is not None:
                 bar.update(a - bar.n)
-            if e < eg_tol:
+            if eg_tol > 0 and e < eg_tol:
                 status, message = Status.CONVERGED, f"eps_g = {e:.3g} < eg_tol = {eg_tol:g} at alpha = {a:.6g}"
                 break
     except KeyboardInterrupt:

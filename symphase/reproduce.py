@@ -76,10 +76,11 @@ def _atomic_netcdf(ds, path: Path):
 
 
 def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=None, progress=None,
-              log=None) -> list[StepResult]:
+              log=None, replot: bool = False) -> list[StepResult]:
     """Compute and draw every figure into ``out`` (PNG, PDF, and NetCDF data); see the module doc.
 
     ``quick``: a reduced version (fewer seeds, smaller N) in under a minute.
+    ``replot``: redraw complete figures from their saved data (no recomputation).
     Returns one :class:`StepResult` per figure; a figure that fails is
     reported (status ``"failed"`` and the error) and the others still run.
     """
@@ -106,8 +107,15 @@ def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=N
             if not force and _complete(out, mod.NAME, quick):
                 import xarray as xr
                 with xr.open_dataset(out / f"{mod.NAME}.nc") as ds:
-                    summary = mod.summary(ds.load())
-                results.append(StepResult(mod.NAME, mod.TITLE, "skipped", 0.0, summary, files))
+                    ds = ds.load()
+                summary = mod.summary(ds)
+                if replot:
+                    fig = mod.plot(ds)
+                    _atomic_savefig(fig, out / f"{mod.NAME}.png")
+                    _atomic_savefig(fig, out / f"{mod.NAME}.pdf")
+                    plt.close(fig)
+                results.append(StepResult(mod.NAME, mod.TITLE, "replotted" if replot else "skipped",
+                                          time.perf_counter() - t0, summary, files))
             else:
                 try:
                     ds = mod.compute(quick)

@@ -28,6 +28,10 @@ def test_quick_reproduce_end_to_end(tmp_path, capsys):
     assert "skipped" in capsys.readouterr().out
     assert main(["reproduce", "--quick", "--out", str(out), "--only", "fig1", "--force"]) == 0
     assert "made" in capsys.readouterr().out
+    png = out / "fig6_escape_time_lnN.png"
+    png.unlink()
+    assert main(["reproduce", "--quick", "--out", str(out), "--only", "fig6", "--replot"]) == 0
+    assert "replotted" in capsys.readouterr().out and png.exists()
 
 
 def test_unknown_figure_is_a_usage_error(tmp_path, capsys):

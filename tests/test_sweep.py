@@ -143,3 +143,34 @@ def test_example_config_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / "plateau_sweep.toml")
     task, grid, fixed = check_sweep(cfg["task"], cfg["grid"], cfg["fixed"])
     assert set(grid) == {"eta", "K", "bn"}
+
+
+def test_fixed_point_sweep_equals_api(tmp_path):
+    ds = sweep("fixed_point", {"K": [2, 3], "bn": ["none", "exact"]}, store=tmp_path, scheduler="sync")
+    for K in (2, 3):
+        for bn in ("none", "exact"):
+            fp = sp.symmetric_fixed_point(sp.Committee(K, K, bn=None if bn == "none" else bn))
+            assert ds["escape_rate"].sel(K=K, bn=bn).item() == fp.escape_rate
+            assert ds["eg"].sel(K=K, bn=bn).item() == fp.eg
+
+
+def test_fixed_point_sweep_records_points_without_fixed_point(tmp_path):
+    # the paper's rule with a fixed gain has no symmetric fixed point: recorded, not fatal
+    ds = sweep("fixed_point", {"gain": ["learned", "fixed"]}, fixed={"bn": "paper"}, store=tmp_path,
+               scheduler="sync")
+    assert ds["status"].sel(gain="learned").item() == "completed"
+    assert ds["status"].sel(gain="fixed").item() == "error"
+    assert np.isnan(ds["escape_rate"].sel(gain="fixed").item())
+
+
+def test_simulate_and_compare_sweeps_equal_api(tmp_path):
+    fixed = {"N": 100, "alpha_max": 5.0, "seeds": 2, "points": 11}
+    ds = sweep("simulate", {"eta": [0.5, 1.0]}, fixed=fixed, store=tmp_path / "s", scheduler="sync")
+    res = sp.simulate(sp.Committee(2, 2), 100, 1.0, 5.0, seeds=2, alphas=sp.default_alphas(5.0, 10), workers=1)
+    got = ds["eg"].sel(eta=1.0).values
+    assert set(got.tolist()) == set(res.eg.mean(0).tolist())  # records at whole steps, repeated on the grid
+    np.testing.assert_array_equal(got[-1], res.eg.mean(0)[-1])
+    fixed.pop("points")
+    dc = sweep("compare", {"eta": [1.0]}, fixed=fixed, store=tmp_path / "c", scheduler="sync")
+    cmp = sp.compare(sp.Committee(2, 2), 100, 1.0, 5.0, 2)
+    assert dc["max_discrepancy_eg"].sel(eta=1.0).item() == pytest.approx(cmp.discrepancy["eg"].mean(), rel=1e-12)

@@ -15,6 +15,7 @@ def register(sub):
     p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="reduced version (fewer seeds, smaller N), under a minute")
     p.add_argument("--force", action="store_true", help="redo figures that are already complete")
+    p.add_argument("--replot", action="store_true", help="redraw complete figures from their saved data")
     p.add_argument("--only", default=None, help="comma-separated figure names or prefixes (e.g. fig1,fig3)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
@@ -23,7 +24,7 @@ def register(sub):
 def run(args) -> int:
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     results = reproduce(args.out, quick=args.quick, force=args.force, only=only,
-                        progress=stderr_is_terminal() and not args.json, log=sys.stderr)
+                        progress=stderr_is_terminal() and not args.json, log=sys.stderr, replot=args.replot)
     if args.json:
         print_json([r.__dict__ for r in results])
     else:

@@ -35,6 +35,8 @@ def compute(quick: bool):
 
 
 def plot(ds):
+    from matplotlib.ticker import MaxNLocator
+
     from ._style import COLORS, LABELS, subplots
     fig, axes = subplots(1, ds.sizes["panel"], figsize=(4.6 * ds.sizes["panel"], 3.6))
     it = ds["iteration"].values
@@ -47,6 +49,7 @@ def plot(ds):
             ax.plot(it, mean, color=COLORS[rule], label=LABELS[rule])
             ax.fill_between(it, lo, hi, color=COLORS[rule], alpha=0.2, lw=0)
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_xlabel("iteration")
         ax.set_ylabel(r"$\epsilon_g$")
         ax.set_title(panel, fontsize=10)

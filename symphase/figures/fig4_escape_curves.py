@@ -28,7 +28,7 @@ def compute(quick: bool):
         for s in range(seeds):
             g0 = None if res.initial["g"] is None else res.initial["g"][s]
             o = integrate(model, res.initial["Q"][s], res.initial["R"][s], ETA, alpha_max, g0=g0,
-                          alphas=res.alpha, eg_tol=0).raise_for_status()
+                          alphas=res.alpha, eg_tol=0, rtol=1e-11, atol=1e-13).raise_for_status()
             ode[r, s] = o.eg
     return xr.Dataset(
         {"eg_sim": (("rule", "seed", "alpha"), sim, {"long_name": "eps_g, simulation"}),
@@ -51,6 +51,7 @@ def plot(ds):
                     color="k", label=f"simulation, N={ds.attrs['N']} ({n} seeds, ±1 s.e.)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_ylim(1e-12, 1.5)
         ax.set_xlabel(r"$\alpha$")
         ax.set_title(LABELS[rule])
     axes[0, 0].set_ylabel(r"$\epsilon_g$")

@@ -30,12 +30,14 @@ def plot(ds):
     K = ds["K"].values
     ax = axes[0, 0]
     for r in RULES:
-        ax.plot(K, ds[f"rate_{r}"].values, "o-", color=COLORS[r], label=LABELS[r])
+        style = dict(marker="s", mfc="none", ms=9) if r == "paper" else dict(marker="o")
+        ax.plot(K, ds[f"rate_{r}"].values, "-", color=COLORS[r], label=LABELS[r], **style)
     ax.set_xlabel(r"$K = M$")
     ax.set_ylabel(r"escape rate $\lambda/\eta$ (Jacobian, $\eta\to0$)")
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    ax.set_title("full ODE: largest Jacobian eigenvalue")
+    ax.set_title("full ODE: largest Jacobian eigenvalue\n(BN at the paper's norm $Q=1/g^2$; paper = exact rule)",
+                 fontsize=9)
     ax = axes[0, 1]
     ax.plot(K, -ds["hessian_min_plain"].values, "o-", color=COLORS["plain"], label="plain")
     ax.plot(K, -ds["hessian_min_bn"].values, "s-", color=COLORS["paper"], label="BN")

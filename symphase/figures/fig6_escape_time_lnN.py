@@ -32,10 +32,19 @@ def compute(quick: bool):
 
 
 def fit(ds):
-    """Least-squares slope of the seed-mean escape time against ln N."""
+    """Least-squares line (slope, intercept) of the seed-mean escape time against ln N."""
     mean = np.nanmean(ds["escape_alpha"].values, axis=1)
     x = np.log(ds["N"].values)
     return np.polyfit(x, mean, 1)
+
+
+def slope_se(ds):
+    """Standard error of the fitted slope from the seed scatter of each point's mean."""
+    esc = ds["escape_alpha"].values
+    se = np.nanstd(esc, axis=1, ddof=1) / np.sqrt(np.sum(np.isfinite(esc), axis=1))
+    x = np.log(ds["N"].values)
+    w = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
+    return float(np.sqrt(np.sum((w * se) ** 2)))
 
 
 def plot(ds):
@@ -53,7 +62,7 @@ def plot(ds):
     slope, icpt = fit(ds)
     lam = float(ds["escape_rate"])
     x = np.linspace(lnN[0], lnN[-1], 10)
-    ax.plot(x, slope * x + icpt, "k--", lw=1, label=f"fit: slope {slope:.3g}")
+    ax.plot(x, slope * x + icpt, "k--", lw=1, label=f"fit: slope {slope:.3g} ± {slope_se(ds):.2g}")
     ax.plot(x, x / (2 * lam) + (mean.mean() - lnN.mean() / (2 * lam)), "C3-",
             label=fr"theory: slope $1/(2\lambda)$ = {1 / (2 * lam):.3g}")
     ax.set_xlabel(r"$\ln N$")
@@ -66,7 +75,8 @@ def plot(ds):
 def summary(ds):
     slope = fit(ds)[0]
     pred = 1 / (2 * float(ds["escape_rate"]))
-    return f"slope of escape time vs ln N: {slope:.3g} (theory 1/(2 lambda) = {pred:.3g}, ratio {slope / pred:.2f})"
+    return (f"slope of escape time vs ln N: {slope:.3g} +- {slope_se(ds):.2g} (theory 1/(2 lambda) = {pred:.3g}, "
+            f"ratio {slope / pred:.2f})")
 
 
 if __name__ == "__main__":

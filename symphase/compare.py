@@ -2,6 +2,9 @@
 
 MODEL.md §5: a fair check integrates the ODE from the overlaps the simulation
 actually starts from; the discrepancy must then shrink like ``N^(-1/2)``.
+:func:`compare` returns a :class:`Comparison` with the discrepancies (per seed
+and for the seed mean, with its standard error) and the plateau escape times
+(:func:`escape_alpha`) of simulation and ODE.
 """
 from __future__ import annotations
 
@@ -15,106 +18,223 @@ from .ode import integrate
 from .simulate import SimulationResult, simulate
 
 
-def escape_alpha(alpha, eg, fraction: float = 0.5, flat: float = 0.2) -> float:
-    """Plateau escape time: the first ``alpha`` after the plateau is reached at which ``eps_g``
-    falls below ``fraction`` times its plateau value.
+def _plateau_index(a, e, flat):
+    """Index of the plateau point of a positive curve ``e(a)`` (a > 0), or None (see plateau_value)."""
+    if a.size < 6:
+        return None
+    slope = np.abs(np.gradient(np.log(e), np.log(a)))
+    dropped = np.nonzero(e < 0.5 * e[0])[0]
+    if dropped.size == 0:
+        return None
+    cand = np.nonzero((np.arange(a.size) >= dropped[0]) & (slope < flat))[0]
+    if cand.size == 0:
+        return None
+    j0 = int(cand[0])
+    gone = np.nonzero((np.arange(a.size) > j0) & (e < 0.25 * e[j0]))[0]  # well past any plateau
+    end = int(gone[0]) if gone.size else a.size
+    return j0 + int(np.argmin(slope[j0:end]))  # the flattest point in between
 
-    The plateau is the first flat stretch after the initial descent: the first
-    point, once ``eps_g`` has fallen below half its initial value, where
-    ``|d log eps_g / d log alpha| < flat``; its value is the median of
-    ``eps_g`` over that point and the next two. NaN when there is no such
-    plateau or no escape within the run.
+
+def plateau_value(alpha, eg, flat: float = 0.5) -> float:
+    """The plateau level of one ``eps_g`` curve, read off the curve itself.
+
+    After the initial descent (once ``eps_g`` is below half its initial value)
+    the plateau starts at the first recorded point ``j0`` where
+    ``|d log eps_g / d log alpha| < flat``; the plateau point is the flattest
+    point (smallest ``|slope|``) from ``j0`` until ``eps_g`` falls below a
+    quarter of its value at ``j0`` (so past the escape, before any later floor).
+    The level is the median of ``eps_g`` over that point and its two
+    neighbours (one noisy point does not move it). NaN if there is no such
+    stretch (no plateau, or fewer than 6 points). The plateau is approached
+    slowly (``Q_ii`` relaxes long after ``R = S``); when the initial asymmetry
+    is large (small N) the curve escapes before it gets there and this level
+    lies above ``eps_g`` at the symmetric fixed point.
     """
     alpha, eg = np.asarray(alpha, dtype=float), np.asarray(eg, dtype=float)
     ok = np.isfinite(eg) & (alpha > 0) & (eg > 0)
     a, e = alpha[ok], eg[ok]
-    if a.size < 6:
-        return math.nan
-    slope = np.gradient(np.log(e), np.log(a))
-    dropped = np.nonzero(e < 0.5 * e[0])[0]
-    if dropped.size == 0:
-        return math.nan
-    flat_idx = np.nonzero((np.arange(a.size) >= dropped[0]) & (np.abs(slope) < flat))[0]
-    if flat_idx.size == 0:
-        return math.nan
-    j = flat_idx[0]
-    level = fraction * float(np.median(e[j:j + 3]))
-    below = np.nonzero((e < level) & (np.arange(a.size) > j))[0]
+    j = _plateau_index(a, e, flat)
+    return math.nan if j is None else float(np.median(e[max(j - 1, 0):j + 2]))
+
+
+def escape_alpha(alpha, eg, fraction: float = 0.5, flat: float = 0.5, plateau: float | None = None) -> float:
+    """Plateau escape time: the first ``alpha`` at which ``eps_g`` falls below ``fraction``
+    times its plateau level, after the plateau is reached.
+
+    ``plateau``: the plateau level, e.g. ``eps_g`` at the symmetric fixed point
+    (``symphase.symmetric_fixed_point(model).eg``); the escape is then searched
+    after the curve's last point at or above it. None: the level is read off the
+    curve by :func:`plateau_value` and the escape searched after the plateau
+    point. NaN when there is no plateau or no escape within the run.
+    """
+    alpha, eg = np.asarray(alpha, dtype=float), np.asarray(eg, dtype=float)
+    if plateau is None:
+        ok = np.isfinite(eg) & (alpha > 0) & (eg > 0)
+        a, e = alpha[ok], eg[ok]
+        j = _plateau_index(a, e, flat)
+        if j is None:
+            return math.nan
+        level = fraction * float(np.median(e[max(j - 1, 0):j + 2]))
+        below = np.nonzero((e < level) & (np.arange(a.size) > j))[0]
+        return float(a[below[0]]) if below.size else math.nan
+    level = fraction * float(plateau)
+    ok = np.isfinite(eg)
+    a, e = alpha[ok], eg[ok]
+    above = np.nonzero(e >= float(plateau))[0]  # on or above the plateau ...
+    start = above[-1] if above.size else 0
+    below = np.nonzero((e < level) & (np.arange(a.size) > start))[0]  # ... and then below it
     return float(a[below[0]]) if below.size else math.nan
 
 
 @dataclass
 class Comparison:
-    """Simulation vs ODE, seed by seed (see :func:`compare`)."""
+    """Simulation vs ODE, seed by seed (see :func:`compare`).
+
+    ``ode_eg`` (seeds, n), ``ode_Q`` (seeds, n, K, K), ``ode_R`` (seeds, n, K, M),
+    ``ode_g`` (seeds, n, K) or None: the ODE from each seed's initial overlaps
+    at the simulation's ``alpha``; ``plateau`` the plateau level used for the
+    escape times (None: read off each curve).
+    """
 
     simulation: SimulationResult
-    ode_eg: np.ndarray          # (seeds, n): eps_g of the ODE from each seed's start
-    ode_Q: np.ndarray           # (seeds, n, K, K)
-    ode_R: np.ndarray           # (seeds, n, K, M)
+    ode_eg: np.ndarray
+    ode_Q: np.ndarray
+    ode_R: np.ndarray
     ode_status: list
     fraction: float
+    ode_g: np.ndarray | None = None
+    plateau: float | None = None
 
     @property
     def alpha(self):
         return self.simulation.alpha
 
-    @property
-    def discrepancy(self) -> dict:
-        """Max over the run of |sim - ODE| per seed, for ``eg``, ``Q``, ``R`` (arrays over seeds)."""
+    def _pairs(self):
         s = self.simulation
-        return {
-            "eg": np.nanmax(np.abs(s.eg - self.ode_eg), axis=1),
-            "Q": np.nanmax(np.abs(s.Q - self.ode_Q), axis=(1, 2, 3)),
-            "R": np.nanmax(np.abs(s.R - self.ode_R), axis=(1, 2, 3)),
-        }
+        out = {"eg": (s.eg, self.ode_eg), "Q": (s.Q, self.ode_Q), "R": (s.R, self.ode_R)}
+        if s.g is not None and self.ode_g is not None and s.model.gain == "learned":
+            out["g"] = (s.g, self.ode_g)
+        return out
 
     @property
-    def mean_difference(self):
-        """Seed mean of ``eg_sim - eg_ode`` along the run and its standard error, ``(mean, se)``."""
-        d = self.simulation.eg - self.ode_eg
-        n = d.shape[0]
-        se = d.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(d.shape[1], np.nan)
-        return d.mean(axis=0), se
+    def discrepancy(self) -> dict:
+        """Per seed, the max over the run (and over components) of |sim - ODE|, for ``eg``, ``Q``, ``R`` (``g``)."""
+        out = {}
+        for k, (a, b) in self._pairs().items():
+            d = np.abs(a - b).reshape(a.shape[0], -1)
+            out[k] = np.array([np.max(r[np.isfinite(r)]) if np.any(np.isfinite(r)) else np.nan for r in d])
+        return out
+
+    def mean_difference(self, name: str = "eg"):
+        """Seed mean of ``sim - ODE`` along the run and its standard error ``(mean, se)``,
+        for ``name`` in ``eg``, ``Q``, ``R``, ``g`` (shapes ``(n, ...)``; se NaN for one seed)."""
+        a, b = self._pairs()[name]
+        d = a - b
+        n = np.sum(np.isfinite(d), axis=0)
+        mean = np.nanmean(d, axis=0) if d.shape[0] else np.full(d.shape[1:], np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            se = np.where(n > 1, np.nanstd(d, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), np.nan)
+        return mean, se
+
+    @property
+    def mean_discrepancy(self) -> dict:
+        """For the seed mean: ``{name: (max |mean sim - ODE|, its standard error there, max |mean|/se)}``."""
+        out = {}
+        for k in self._pairs():
+            m, se = self.mean_difference(k)
+            m, se = m.reshape(m.shape[0], -1), se.reshape(se.shape[0], -1)
+            ok = np.isfinite(m)
+            if not ok.any():
+                out[k] = (math.nan, math.nan, math.nan)
+                continue
+            idx = np.argmax(np.where(ok, np.abs(m), -1.0))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = np.abs(m) / se
+            out[k] = (float(np.abs(m).flat[idx]), float(se.flat[idx]), float(np.nanmax(z)) if np.any(np.isfinite(z))
+                      else math.nan)
+        return out
 
     @property
     def escape_sim(self):
-        return np.array([escape_alpha(self.alpha, e, self.fraction) for e in self.simulation.eg])
+        """Escape time of each seed's simulated ``eps_g`` (NaN: none within the run)."""
+        return np.array([escape_alpha(self.alpha, e, self.fraction, plateau=self.plateau)
+                         for e in self.simulation.eg])
 
     @property
     def escape_ode(self):
-        return np.array([escape_alpha(self.alpha, e, self.fraction) for e in self.ode_eg])
+        """Escape time of the ODE from each seed's start (NaN: none within the run)."""
+        return np.array([escape_alpha(self.alpha, e, self.fraction, plateau=self.plateau) for e in self.ode_eg])
 
     def to_xarray(self):
         ds = self.simulation.to_xarray()
         ds["eg_ode"] = (("seed", "alpha"), self.ode_eg, {"long_name": "eps_g of the ODE from the seed's start"})
-        disc = self.discrepancy
-        for k, v in disc.items():
+        ds["Q_ode"] = (("seed", "alpha", "student", "student_k"), self.ode_Q, {"long_name": "Q of the ODE"})
+        ds["R_ode"] = (("seed", "alpha", "student", "teacher"), self.ode_R, {"long_name": "R of the ODE"})
+        if self.ode_g is not None:
+            ds["g_ode"] = (("seed", "alpha", "student"), self.ode_g, {"long_name": "g of the ODE"})
+        for k, v in self.discrepancy.items():
             ds[f"max_discrepancy_{k}"] = ("seed", v, {"long_name": f"max over alpha of |sim - ODE| of {k}"})
+        mean, se = self.mean_difference("eg")
+        ds["eg_mean_difference"] = ("alpha", mean, {"long_name": "seed mean of eps_g sim - ODE"})
+        ds["eg_mean_difference_se"] = ("alpha", se, {"long_name": "its standard error"})
         ds["escape_alpha_sim"] = ("seed", self.escape_sim, {"nan_means": "no escape within the run"})
         ds["escape_alpha_ode"] = ("seed", self.escape_ode, {"nan_means": "no escape within the run"})
+        ds["ode_status"] = ("seed", np.array(self.ode_status))
         ds.attrs["escape_fraction"] = self.fraction
+        ds.attrs["plateau"] = "median of the curve's first flat stretch" if self.plateau is None else self.plateau
         return ds
 
 
-def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, workers=None, init=None,
-            rtol=1e-9, atol=1e-11, progress=False) -> Comparison:
-    """Simulate ``seeds`` runs at finite ``N`` and integrate the ODE from each run's initial
-    overlaps (MODEL.md §5); the discrepancy along the curve and the escape times
-    (:func:`escape_alpha`) of both come with the result."""
+def _plateau_level(model, eta, plateau):
+    if plateau is None or plateau == "median":
+        return None
+    if plateau == "fixed_point":
+        from .fixedpoint import symmetric_fixed_point
+        return float(symmetric_fixed_point(model, eta if model.bn is None else 0.0).eg)
+    try:
+        return check_real("plateau", plateau, positive=True)
+    except ValueError:
+        raise ValueError(f"plateau must be 'median', 'fixed_point' or a real number > 0, got {plateau!r}") from None
+
+
+def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plateau="median", workers=None,
+            init=None, exact_teacher=True, bn_stats="population", rtol=1e-9, atol=1e-11,
+            progress=False) -> Comparison:
+    """Simulate ``seeds`` runs at finite ``N`` (:func:`symphase.simulate`) and integrate the ODE
+    (:func:`symphase.integrate`) from each run's initial overlaps (MODEL.md §5): the
+    discrepancy along the curve and the escape times of both come with the result.
+
+    ``fraction``, ``plateau``: the escape time is the first ``alpha`` where
+    ``eps_g < fraction * plateau level``; the level is ``"median"`` (read off each
+    curve, :func:`plateau_value`), ``"fixed_point"`` (``eps_g`` at the symmetric
+    fixed point, K = M, T = I; at ``eta`` for plain, ``eta -> 0`` for BN where
+    ``eps_g`` does not depend on the norm) or a number. ``init``, ``exact_teacher``,
+    ``bn_stats``, ``workers``: as for :func:`symphase.simulate` (with ``bn_stats="batch"``
+    the comparison shows the effect of the batch statistics, which the ODE does not have);
+    ``rtol``, ``atol``: the ODE's tolerances.
+    """
     model = check_model(model)
     fraction = check_real("fraction", fraction, positive=True)
+    if fraction >= 1:
+        raise ValueError(f"fraction must be a real number in (0, 1), got {fraction!r}")
+    eta_c = check_real("eta", eta, positive=True)
+    level = _plateau_level(model, eta_c, plateau)
     sim = simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, workers=workers, init=init,
-                   progress=progress)
+                   exact_teacher=exact_teacher, bn_stats=bn_stats, progress=progress)
     n_seeds, n = sim.eg.shape
     eg = np.full((n_seeds, n), np.nan)
     Q = np.full(sim.Q.shape, np.nan)
     R = np.full(sim.R.shape, np.nan)
+    g = None if sim.g is None else np.full(sim.g.shape, np.nan)
     status = []
     for j in range(n_seeds):
         g0 = None if sim.initial["g"] is None else sim.initial["g"][j]
-        res = integrate(model, sim.initial["Q"][j], sim.initial["R"][j], sim.eta, float(sim.alpha[-1]), g0=g0,
+        m_j = model if exact_teacher else model.with_(T=sim.initial["T"][j])
+        res = integrate(m_j, sim.initial["Q"][j], sim.initial["R"][j], sim.eta, float(sim.alpha[-1]), g0=g0,
                         alphas=sim.alpha, eg_tol=0.0, rtol=rtol, atol=atol)
-        m = int(np.sum(np.isin(res.alpha, sim.alpha)))
+        m = int(np.sum(np.isin(res.alpha, sim.alpha)))  # a failed run may end with a point of its own
         eg[j, :m], Q[j, :m], R[j, :m] = res.eg[:m], res.Q[:m], res.R[:m]
+        if g is not None:
+            g[j, :m] = res.g[:m]
         status.append(str(res.status))
-    return Comparison(sim, eg, Q, R, status, fraction)
+    return Comparison(sim, eg, Q, R, status, fraction, ode_g=g, plateau=level)

@@ -53,7 +53,8 @@ def figure_modules(only=None):
 
 
 def _complete(out: Path, name: str, quick: bool) -> bool:
-    if not all((out / f"{name}{s}").exists() for s in SUFFIXES):
+    """True when the figure's data file is complete (a missing PNG/PDF is redrawn from it)."""
+    if not (out / f"{name}.nc").exists():
         return False
     import xarray as xr
     try:
@@ -109,12 +110,13 @@ def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=N
                 with xr.open_dataset(out / f"{mod.NAME}.nc") as ds:
                     ds = ds.load()
                 summary = mod.summary(ds)
-                if replot:
+                redraw = replot or not all((out / f"{mod.NAME}{s}").exists() for s in SUFFIXES)
+                if redraw:
                     fig = mod.plot(ds)
                     _atomic_savefig(fig, out / f"{mod.NAME}.png")
                     _atomic_savefig(fig, out / f"{mod.NAME}.pdf")
                     plt.close(fig)
-                results.append(StepResult(mod.NAME, mod.TITLE, "replotted" if replot else "skipped",
+                results.append(StepResult(mod.NAME, mod.TITLE, "replotted" if redraw else "skipped",
                                           time.perf_counter() - t0, summary, files))
             else:
                 try:

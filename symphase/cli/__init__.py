@@ -51,6 +51,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("symphase: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other Unix tools
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -52,3 +52,40 @@ def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
     Q, R, _ = overlaps(J, B)
     g = np.ones(model.K) if model.bn is not None else None
     return Q, R, g
+
+
+def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
+    """Seeded overlaps ``(Q0, R0, g0)`` on a fixed point ``fp`` (e.g.
+    :func:`symphase.symmetric_fixed_point`) with a random asymmetry of the size
+    a random start leaves, ``O(scale/sqrt(N))`` (MODEL.md §5: the plateau's
+    length ``~ ln(N)/(2 lambda)``).
+
+    They are the overlaps of ``J_i = J*_i + (scale/sqrt(N)) (z_i . U + w_i . V)``:
+    ``J*`` realises ``fp``, ``U`` the teacher's orthonormal directions
+    (``B = L U``, ``L L^T = T``), ``V`` K further orthonormal directions, and
+    ``z`` (K, M), ``w`` (K, K) standard normal from ``seed``. Hence
+    ``R0 = R* + scale z L^T / sqrt(N)`` and
+    ``Q0 = Q* + scale (c z^T + z c^T)/sqrt(N) + scale^2 (z z^T + w w^T)/N`` with
+    ``R* = c L^T``. The same seed gives the same ``z``, ``w`` for every ``N``,
+    so escape times at different ``N`` can be compared seed by seed.
+    """
+    for name in ("model", "Q", "R"):
+        if not hasattr(fp, name):
+            raise TypeError(f"fp must be a fixed point (with model, Q, R), got {type(fp).__name__}")
+    model = check_model(fp.model)
+    N = check_int("N", N, minimum=model.K + model.M)
+    scale = check_real("scale", scale, positive=True)
+    K, M = model.K, model.M
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((K, M))
+    w = rng.standard_normal((K, K))
+    ev, V = np.linalg.eigh(model.T)
+    L = V * np.sqrt(np.clip(ev, 0.0, None))
+    Qs, Rs = np.asarray(fp.Q, dtype=float), np.asarray(fp.R, dtype=float)
+    c = Rs @ np.linalg.pinv(L.T)
+    a = scale / np.sqrt(N)
+    R = Rs + a * z @ L.T
+    Q = Qs + a * (c @ z.T + z @ c.T) + a * a * (z @ z.T + w @ w.T)
+    Q = 0.5 * (Q + Q.T)
+    g = None if getattr(fp, "g", None) is None else np.array(fp.g, dtype=float)
+    return Q, R, g

@@ -96,6 +96,14 @@ ZIG_W, ZIG_K, ZIG_F = _ziggurat_tables()
 ZIG_R = 3.6541528853610088
 
 
+@numba.njit(cache=True, inline="always")
+def _zig_draw(s):
+    """One 64-bit draw split into the layer (8 bits), and the 52-bit abscissa with its sign bit."""
+    r = next_u64(s)
+    rabs = r >> _U64(12)
+    return np.intp(r & _U64(255)), rabs, float(np.int64(rabs)) * ZIG_W[np.intp(r & _U64(511))]
+
+
 @numba.njit(cache=True)
 def _normal_slow(s, idx, x):
     """The ziggurat's rare branch (about 1% of draws): the tail (``idx = 0``) or a wedge."""
@@ -108,11 +116,7 @@ def _normal_slow(s, idx, x):
                     return -(ZIG_R + xx) if x < 0.0 else ZIG_R + xx
         if ZIG_F[idx] + next_uniform(s) * (ZIG_F[idx + 1] - ZIG_F[idx]) < math.exp(-0.5 * x * x):
             return x
-        # rejected: a fresh draw
-        r = next_u64(s)
-        idx = np.intp(r & _U64(255))
-        rabs = r >> _U64(12)
-        x = float(np.int64(rabs)) * ZIG_W[np.intp(r & _U64(511))]
+        idx, rabs, x = _zig_draw(s)  # rejected: a fresh draw
         if rabs < ZIG_K[idx]:
             return x
 
@@ -123,10 +127,7 @@ def next_normal(s):
 
     One 64-bit draw: 8 bits pick the layer, 1 bit the sign, 52 bits the abscissa.
     """
-    r = next_u64(s)
-    idx = np.intp(r & _U64(255))
-    rabs = r >> _U64(12)
-    x = float(np.int64(rabs)) * ZIG_W[np.intp(r & _U64(511))]
+    idx, rabs, x = _zig_draw(s)
     if rabs < ZIG_K[idx]:
         return x
     return _normal_slow(s, idx, x)
@@ -630,7 +631,9 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     init : None (``J_il ~ N(0, 1/N)``, teacher as below, ``g = 1``);
         ``{"J": (K, N)[, "B": (M, N)][, "g": (K,)]}`` weights; or overlaps
         ``{"Q": (K, K), "R": (K, M)[, "g": (K,)]}`` or a tuple ``(Q, R[, g])``,
-        realised exactly by weights of a seeded random orientation (N >= K+M).
+        realised exactly by weights of a seeded random orientation (N >= K+M);
+        or a function ``seed -> any of these``, a start per seed (e.g.
+        :func:`symphase.initial.near_fixed_point`).
     workers : threads (default: all cores).
     n_test : if > 0, also a test-set estimate ``eg_test`` of eps_g on ``n_test``
         fresh inputs per record (its own random stream; no output noise).
@@ -669,12 +672,15 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         raise ValueError(f"bn_stats='batch' needs batch >= 2 (a batch's standard deviation), got batch={model.batch}")
     alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
     steps = np.unique(np.rint(alphas * N).astype(np.int64))
-    init = _check_init(model, N, init)
-    if exact_teacher and model.M > N and (init is None or "B" not in init):
+    if callable(init):  # a start per seed
+        inits = [_check_init(model, N, init(int(sd))) for sd in seed_list]
+    else:
+        inits = [_check_init(model, N, init)] * len(seed_list)
+    if exact_teacher and model.M > N and any(i is None or "B" not in i for i in inits):
         raise ValueError(f"N must be an integer >= M = {model.M} for an exact teacher T, got {N}")
 
     K, M, lay = model.K, model.M, model.layout
-    starts = [_initial_weights(model, N, int(sd), init, exact_teacher) for sd in seed_list]
+    starts = [_initial_weights(model, N, int(sd), i, exact_teacher) for sd, i in zip(seed_list, inits)]
     par = np.array([eta, model.tau, model.noise, float(model.bn is not None), float(model.bn == "exact"),
                     float(model.bn is not None and model.gain == "learned")])
     b = model.batch

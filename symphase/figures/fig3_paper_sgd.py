@@ -34,6 +34,13 @@ def compute(quick: bool):
         attrs={"N": N, "eta": ETA, "batch": BATCH, "iterations": iterations})
 
 
+def _title(panel):
+    """The panel name in the paper's symbols (K, M, tau in math)."""
+    name, _, rest = str(panel).partition(" (")
+    name = name.replace("large tau", r"large $\tau$").replace("large K", r"large $K$")
+    return f"{name} (${rest.rstrip(')').replace('tau', chr(92) + 'tau').replace(', ', ',~')}$)"
+
+
 def plot(ds):
     from matplotlib.ticker import MaxNLocator
 
@@ -52,7 +59,7 @@ def plot(ds):
         ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.set_xlabel("iteration")
         ax.set_ylabel(r"$\epsilon_g$")
-        ax.set_title(panel, fontsize=10)
+        ax.set_title(_title(panel), fontsize=10)
     axes[0, 0].legend(fontsize=8, title=f"N={ds.attrs['N']}, b={ds.attrs['batch']}, $\\eta$={ds.attrs['eta']:g}\n"
                       f"mean over {ds.sizes['seed']} seeds, 10-90% band", title_fontsize=7)
     return fig

@@ -63,7 +63,7 @@ def _loop_rhs(y, out, ws, T, par, n):
         kernels.rhs(y, out, ws, T, par)
 
 
-def best_of(f, repeats=5):
+def best_of(f, repeats=15):
     best = np.inf
     for _ in range(repeats):
         t0 = time.perf_counter()

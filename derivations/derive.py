@@ -528,25 +528,35 @@ def clear_numba_cache() -> None:
         path.unlink()
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def write_or_check(generate, target: Path, checks: list, script: str, doc: str, argv=None, *,
+                   numba_module: bool = True) -> int:
+    """The command line every generator in derivations/ shares: write ``target``
+    from ``generate()``, or with ``--check`` fail (exit 1, with the diff) when the
+    committed file differs. ``numba_module``: clear Numba's on-disk cache after
+    writing (see :func:`clear_numba_cache`)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--check", action="store_true",
                     help="fail if the committed generated module differs")
     args = ap.parse_args(argv)
     code = generate()
     if args.check:
-        current = TARGET.read_text() if TARGET.exists() else ""
+        current = target.read_text() if target.exists() else ""
         if current != code:
             diff = "".join(difflib.unified_diff(current.splitlines(True), code.splitlines(True),
-                                                str(TARGET), "derived"))
-            print(f"{TARGET} is not current; run python derivations/derive.py\n{diff}", file=sys.stderr)
+                                                str(target), "derived"))
+            print(f"{target} is not current; run python {script}\n{diff[-5000:]}", file=sys.stderr)
             return 1
-        print(f"{TARGET.relative_to(ROOT)} is current ({len(CHECKS)} identities checked)")
+        print(f"{target.relative_to(ROOT)} is current ({len(checks)} identities checked)")
         return 0
-    TARGET.write_text(code)
-    print(f"wrote {TARGET.relative_to(ROOT)} ({len(CHECKS)} identities checked)")
-    clear_numba_cache()
+    target.write_text(code)
+    print(f"wrote {target.relative_to(ROOT)} ({len(checks)} identities checked)")
+    if numba_module:
+        clear_numba_cache()
     return 0
+
+
+def main(argv=None) -> int:
+    return write_or_check(generate, TARGET, CHECKS, "derivations/derive.py", __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ weights and complex-steps it for the exact weight-space Hessian.
 """
 from __future__ import annotations
 
-import argparse
-import difflib
 import sys
 from pathlib import Path
 
@@ -97,23 +95,8 @@ def generalization_error_gradient(C, w, out):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="fail if the committed generated module differs")
-    args = ap.parse_args(argv)
-    code = generate()
-    if args.check:
-        current = TARGET.read_text() if TARGET.exists() else ""
-        if current != code:
-            diff = "".join(difflib.unified_diff(current.splitlines(True), code.splitlines(True), str(TARGET), "derived"))
-            print(f"{TARGET} is not current; run python derivations/eg_derivatives.py\n{diff}", file=sys.stderr)
-            return 1
-        print(f"{TARGET.relative_to(ROOT)} is current ({len(CHECKS)} identities checked)")
-        return 0
-    TARGET.write_text(code)
-    for path in (ROOT / "symphase" / "_generated").glob("__pycache__/eg_derivatives*.nb[ic]"):
-        path.unlink()
-    print(f"wrote {TARGET.relative_to(ROOT)} ({len(CHECKS)} identities checked)")
-    return 0
+    return derive.write_or_check(generate, TARGET, CHECKS, "derivations/eg_derivatives.py", __doc__, argv,
+                                 numba_module=True)
 
 
 if __name__ == "__main__":

@@ -35,8 +35,6 @@ real or complex, with ``K`` a run-time argument.
 """
 from __future__ import annotations
 
-import argparse
-import difflib
 import itertools
 import sys
 from pathlib import Path
@@ -315,22 +313,8 @@ import numpy
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="fail if the committed generated module differs")
-    args = ap.parse_args(argv)
-    code = generate()
-    if args.check:
-        current = TARGET.read_text() if TARGET.exists() else ""
-        if current != code:
-            diff = "".join(difflib.unified_diff(current.splitlines(True), code.splitlines(True),
-                                                str(TARGET), "derived"))
-            print(f"{TARGET} is not current; run python derivations/symmetric.py\n{diff[-5000:]}", file=sys.stderr)
-            return 1
-        print(f"{TARGET.relative_to(ROOT)} is current ({len(CHECKS)} identities checked)")
-        return 0
-    TARGET.write_text(code)
-    print(f"wrote {TARGET.relative_to(ROOT)} ({len(CHECKS)} identities checked)")
-    return 0
+    return derive.write_or_check(generate, TARGET, CHECKS, "derivations/symmetric.py", __doc__, argv,
+                                 numba_module=False)
 
 
 if __name__ == "__main__":

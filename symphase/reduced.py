@@ -114,15 +114,20 @@ def _omega(model, R, S, Q, g):
     return model, (R, S, Q, gv), BN_NAMES
 
 
+def _evaluate(what, plain_fn, bn_fn, model, R, S, Q, g):
+    """A generated reduced-coordinate function (plain or BN) at ``Omega``, checked finite."""
+    model, om, names = _omega(model, R, S, Q, g)
+    fn = plain_fn if model.bn is None else bn_fn
+    with np.errstate(all="ignore"):
+        out = np.array(fn(*om, float(model.K), model.tau), dtype=float)
+    _finite({what: float(np.sum(out))}, ", ".join(names))
+    return out, names
+
+
 def reduced_gradient(model, R, S, Q, g=None):
     """``(grad, names)``: ``d eps_g/dOmega`` with ``C = Q`` substituted, ``Omega = (R, S, Q)``
     (plain) or ``(R, S, Q, g)`` (BN) (MODEL.md §4; SymPy ``diff`` in derivations/symmetric.py)."""
-    model, om, names = _omega(model, R, S, Q, g)
-    fn = gen.gradient_plain if model.bn is None else gen.gradient_bn
-    with np.errstate(all="ignore"):
-        grad = np.array(fn(*om, float(model.K), model.tau), dtype=float)
-    _finite({"gradient": float(np.sum(grad))}, ", ".join(names))
-    return grad, names
+    return _evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g)
 
 
 def reduced_hessian(model, R, S, Q, g=None):
@@ -130,12 +135,7 @@ def reduced_hessian(model, R, S, Q, g=None):
     substituted into ``eps_g`` before differentiating, ``Omega = (R, S, Q)`` for plain and
     ``(R, S, Q, g)`` for BN (MODEL.md §4, the paper's §3). Exact: SymPy ``diff`` of the reduced
     ``eps_g`` (derivations/symmetric.py), any K. ``H`` is (3, 3) or (4, 4), symmetric."""
-    model, om, names = _omega(model, R, S, Q, g)
-    fn = gen.hessian_plain if model.bn is None else gen.hessian_bn
-    with np.errstate(all="ignore"):
-        H = np.array(fn(*om, float(model.K), model.tau), dtype=float)
-    _finite({"Hessian": float(np.sum(H))}, ", ".join(names))
-    return H, names
+    return _evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g)
 
 
 def paper_fixed_point(model) -> dict:

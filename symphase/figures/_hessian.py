@@ -29,20 +29,15 @@ def plot(ds, dim, xlabel, title):
     from ._style import subplots
     fig, axes = subplots(2, 4, figsize=(12, 5))
     x = ds[dim].values
-    for j in range(3):
-        ax = axes[0, j]
-        ax.plot(x, ds["plain"].values[:, j], "o-", color="C0")
-        ax.set_title(f"plain: eigenvalue {j + 1}")
-        ax.axhline(0, color="0.7", lw=0.8)
-        ax.set_xlabel(xlabel)
-    axes[0, 3].axis("off")
+    for row, (var, label, style, color) in enumerate((("plain", "plain", "o-", "C0"), ("bn", "BN", "s-", "C3"))):
+        for j in range(ds[var].shape[1]):
+            ax = axes[row, j]
+            ax.plot(x, ds[var].values[:, j], style, color=color)
+            ax.set_title(f"{label}: eigenvalue {j + 1}")
+            ax.axhline(0, color="0.7", lw=0.8)
+            ax.set_xlabel(xlabel)
+    axes[0, 3].axis("off")  # plain has 3 eigenvalues: the fourth panel holds the caption
     axes[0, 3].text(0, 0.5, title, fontsize=9, va="center", wrap=True)
-    for j in range(4):
-        ax = axes[1, j]
-        ax.plot(x, ds["bn"].values[:, j], "s-", color="C3")
-        ax.set_title(f"BN: eigenvalue {j + 1}")
-        ax.axhline(0, color="0.7", lw=0.8)
-        ax.set_xlabel(xlabel)
     for ax in axes[:, 0]:
         ax.set_ylabel(r"eigenvalue of $\nabla_\Omega\nabla_\Omega\,\epsilon_g$")
     return fig

@@ -11,7 +11,6 @@ right-hand side for K = M = 2, 4, 8 (half the field's reference C++ code).
 """
 from __future__ import annotations
 
-import time
 
 import numba
 import numpy as np
@@ -19,6 +18,7 @@ import numpy as np
 import symphase as sp
 from symphase import kernels
 from symphase.ode import rk4_segment
+from _timing import best_of
 
 TARGET_US = {2: 0.5, 4: 6.0, 8: 70.0}
 CPP_US = {2: 1.0, 4: 11.0, 8: 137.0}
@@ -61,15 +61,6 @@ def rhs_numpy(Q, R, T, eta, tau=1.0, b=1.0):
 def _loop_rhs(y, out, ws, T, par, n):
     for _ in range(n):
         kernels.rhs(y, out, ws, T, par)
-
-
-def best_of(f, repeats=15):
-    best = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def state(K, seed=0):

@@ -17,12 +17,12 @@ Measured in one run, printed as a table:
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 from scipy.special import erf
 
 import symphase as sp
+from _timing import best_of
 from symphase.simulate import fill_normal, rng_state, simulate
 
 N, K = 1000, 2
@@ -41,19 +41,10 @@ def numpy_sgd(J, B, eta, steps, rng):
     return J
 
 
-def best(f, repeats=3):
-    t = np.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f()
-        t = min(t, time.perf_counter() - t0)
-    return t
-
-
 def per_step(model, steps=STEPS, n=N):
     alpha = steps / n
     simulate(model, n, 1.0, 1.0, seeds=1, workers=1, alphas=[0.0, 1.0])  # compile
-    return best(lambda: simulate(model, n, 1.0, alpha, seeds=1, workers=1, alphas=[alpha])) / steps
+    return best_of(lambda: simulate(model, n, 1.0, alpha, seeds=1, workers=1, alphas=[alpha])) / steps
 
 
 def main():
@@ -61,25 +52,25 @@ def main():
     z = np.empty(1_000_000)
     s = rng_state(0)
     fill_normal(s, z)
-    t_zig = best(lambda: fill_normal(s, z)) / z.size
+    t_zig = best_of(lambda: fill_normal(s, z)) / z.size
     rng = np.random.default_rng(0)
-    t_npn = best(lambda: rng.standard_normal(out=z)) / z.size
+    t_npn = best_of(lambda: rng.standard_normal(out=z)) / z.size
 
     t_plain = per_step(sp.Committee(K, K))
     t_bn = per_step(sp.Committee(K, K, bn="exact"))
     J = rng.standard_normal((K, N)) / np.sqrt(N)
     B = rng.standard_normal((K, N)) / np.sqrt(N)
     n_np = STEPS // 10
-    t_np = best(lambda: numpy_sgd(J.copy(), B, 1.0, n_np, rng)) / n_np
+    t_np = best_of(lambda: numpy_sgd(J.copy(), B, 1.0, n_np, rng)) / n_np
 
     fig3 = sp.Committee(K, K, bn="paper", batch=100)
     simulate(fig3, 100, 1.0, 1.0, seeds=1, workers=1, alphas=[1.0])
-    t_fig3 = best(lambda: simulate(fig3, 100, 1.0, 200.0, seeds=1, workers=1, alphas=[200.0]), 2)
+    t_fig3 = best_of(lambda: simulate(fig3, 100, 1.0, 200.0, seeds=1, workers=1, alphas=[200.0]), 2)
 
     plain = sp.Committee(K, K)
     a = 20_000 / N
-    t1 = best(lambda: simulate(plain, N, 1.0, a, seeds=4, workers=1, alphas=[a]), 2)
-    t2 = best(lambda: simulate(plain, N, 1.0, a, seeds=4, workers=2, alphas=[a]), 2)
+    t1 = best_of(lambda: simulate(plain, N, 1.0, a, seeds=4, workers=1, alphas=[a]), 2)
+    t2 = best_of(lambda: simulate(plain, N, 1.0, a, seeds=4, workers=2, alphas=[a]), 2)
 
     print(f"{'what':<52} {'time':>14} {'ratio':>22}")
     print(f"{'Gaussian, ziggurat + xoshiro256** (Numba)':<52} {t_zig * 1e9:10.2f} ns  "

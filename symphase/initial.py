@@ -12,14 +12,18 @@ import numpy as np
 from .model import check_int, check_model, check_real
 
 
+def psd_factor(G) -> np.ndarray:
+    """``L`` with ``L L^T = G`` for a positive semi-definite ``G`` (rounding negatives clipped; may be singular)."""
+    w, V = np.linalg.eigh(G)
+    return V * np.sqrt(np.clip(w, 0.0, None))
+
+
 def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = True) -> np.ndarray:
     """Teacher ``B`` (M, N): ``B B^T = T`` exactly (``exact_T``) or ``B_nl ~ N(0, 1/N)``."""
     if not exact_T:
         return rng.standard_normal((model.M, N)) / np.sqrt(N)
     U = np.linalg.qr(rng.standard_normal((N, model.M)))[0].T  # orthonormal rows
-    w, V = np.linalg.eigh(model.T)
-    L = V * np.sqrt(np.clip(w, 0.0, None))  # L L^T = T
-    return L @ U
+    return psd_factor(model.T) @ U
 
 
 def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_T: bool = True):
@@ -79,8 +83,7 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((K, M))
     w = rng.standard_normal((K, K))
-    ev, V = np.linalg.eigh(model.T)
-    L = V * np.sqrt(np.clip(ev, 0.0, None))
+    L = psd_factor(model.T)
     Qs, Rs = np.asarray(fp.Q, dtype=float), np.asarray(fp.R, dtype=float)
     c = Rs @ np.linalg.pinv(L.T)
     a = scale / np.sqrt(N)

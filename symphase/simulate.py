@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from . import kernels
-from .initial import teacher_weights
+from .initial import psd_factor, teacher_weights
 from .layout import pack_into
 from .model import check_int, check_model, check_real, check_state
 from .ode import check_alphas, default_alphas
@@ -471,9 +471,7 @@ def weights_from_overlaps(model, N: int, Q, R, seed: int):
     rng = np.random.default_rng(seed)
     U = np.linalg.qr(rng.standard_normal((N, K + M)))[0].T  # K+M orthonormal rows
     G = np.block([[model.T, np.asarray(R).T], [np.asarray(R), np.asarray(Q)]])
-    w, V = np.linalg.eigh(G)
-    L = V * np.sqrt(np.clip(w, 0.0, None))  # L L^T = G
-    W = L @ U
+    W = psd_factor(G) @ U
     return W[M:], W[:M]
 
 

@@ -6,7 +6,7 @@ Compares symphase's generated Numba kernel with a straightforward (vectorized)
 NumPy implementation of the same plain equations (Saad & Solla 1995), kept
 here as the baseline, and checks that both give the same numbers. Times are
 the best of several repeats of a loop run inside Numba (no Python dispatch in
-the number), on one core. The issue's targets: 0.5 us, 6 us, 70 us per
+the number), on one core. The targets: 0.5 us, 6 us, 70 us per
 right-hand side for K = M = 2, 4, 8 (half the field's reference C++ code).
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numba
 import numpy as np
 
 import symphase as sp
-from symphase import kernels
-from symphase.ode import rk4_segment
+from symphase import _kernels as kernels
+from symphase._integrators import rk4_steps
 from _timing import best_of
 
 TARGET_US = {2: 0.5, 4: 6.0, 8: 70.0}
@@ -58,9 +58,9 @@ def rhs_numpy(Q, R, T, eta, tau=1.0, b=1.0):
 
 # ---------------------------------------------------------------- timing
 @numba.njit
-def _loop_rhs(y, out, ws, T, par, n):
+def _loop_rhs(y, out, ka, n):
     for _ in range(n):
-        kernels.rhs(y, out, ws, T, par)
+        kernels.rhs(y, out, ka)
 
 
 def state(K, seed=0):
@@ -78,12 +78,11 @@ def main():
         Q, R = state(K)
         y = model.layout.pack(Q, R)
         out = np.empty_like(y)
-        ws = kernels.workspace(K, K, y)
+        ka = model.system.args(0.5)
         T = np.eye(K)
-        par = kernels.params(model, 0.5)
         n = max(200, int(200000 / K**3))
-        _loop_rhs(y, out, ws, T, par, 1)
-        t_rhs = best_of(lambda: _loop_rhs(y, out, ws, T, par, n)) / n
+        _loop_rhs(y, out, ka, 1)
+        t_rhs = best_of(lambda: _loop_rhs(y, out, ka, n)) / n
         dQ_np, dR_np = rhs_numpy(Q, R, T, 0.5)
         dQ, dR, _ = model.layout.unpack(out)
         diff = max(np.abs(dQ - dQ_np).max(), np.abs(dR - dR_np).max())
@@ -92,11 +91,11 @@ def main():
         ks = [np.empty_like(y) for _ in range(5)]
         steps = max(50, n // 4)
         y0 = y.copy()
-        rk4_segment(y0, 0.0, 1e-4, 1e-4, ws, T, par, 1e6, 1e-7, *ks)
+        rk4_steps(y0, 0.0, 1e-4, 0, 1, ka, 1e6, 1e-7, *ks)
 
         def run_rk4():
             y1 = y.copy()
-            rk4_segment(y1, 0.0, steps * 1e-4, 1e-4, ws, T, par, 1e6, 1e-7, *ks)
+            rk4_steps(y1, 0.0, 1e-4, 0, steps, ka, 1e6, 1e-7, *ks)
         t_rk4 = best_of(run_rk4) / steps
         print(f"{K:>4} {t_rhs * 1e6:>10.3f} {TARGET_US[K]:>8.1f} {CPP_US[K]:>8.1f} {t_np * 1e6:>11.1f} "
               f"{t_np / t_rhs:>11.0f} {t_rk4 * 1e6:>14.3f} {diff:>11.1e}")

@@ -3,11 +3,11 @@
     python benchmarks/bench_simulate.py
 
 Measured in one run, printed as a table:
-* Gaussians: the ziggurat on xoshiro256** (symphase.simulate.fill_normal) vs
+* Gaussians: the ziggurat on xoshiro256** (symphase._rng.fill_normal) vs
   NumPy's ``Generator.standard_normal`` (also a ziggurat);
 * one online step (b = 1) at N = 1000, K = M = 2: symphase's Numba kernel on
   one core (plain and exact-rule BN) vs a vectorized NumPy implementation of
-  the same plain update, kept here as the baseline. The issue's target:
+  the same plain update, kept here as the baseline. The target:
   <= 20 us per step (the field's reference C++ code: about 47 us);
 * the paper's Fig. 3 run (N = 100, b = 100, 20,000 iterations), one seed;
 * the speed-up over seeds: 4 seeds on 1 vs 2 worker threads (target: near
@@ -23,14 +23,15 @@ from scipy.special import erf
 
 import symphase as sp
 from _timing import best_of
-from symphase.simulate import fill_normal, rng_state, simulate
+from symphase import simulate
+from symphase._rng import fill_normal, rng_state
 
 N, K = 1000, 2
 STEPS = 50_000
 
 
 def numpy_sgd(J, B, eta, steps, rng):
-    """Plain online SGD, vectorized over the N components (MODEL.md §2)."""
+    """Plain online SGD, vectorized over the N components (docs/model.md §2)."""
     N = J.shape[1]
     c = np.sqrt(2 / np.pi)
     for _ in range(steps):

@@ -1,24 +1,37 @@
 """symphase: statistical mechanics of online learning in soft committee machines,
 with and without batch normalization.
 
-The public names: :class:`Committee` (the model), :func:`integrate` (the
-order-parameter ODEs), :func:`generalization_error`, :func:`rhs`, the result
-types, the seeded starts (:func:`random_initial`,
-:func:`near_fixed_point`), and the Gaussian averages in :mod:`symphase.gaussian`.
+The public names are re-exported here; the implementation lives in private
+modules (``symphase._ode``, ``symphase._simulate``, ...), as in scipy. The
+layers import one way: ``derivations/`` (the only SymPy user) generates
+``symphase._generated``; the kernels (``_kernels``, ``_integrators``, ``_sgd``,
+``_rng``) use it; the model and its compiled system (``_model``, ``_system``)
+build the kernels' inputs; the API (``integrate``, ``simulate``,
+``symmetric_fixed_point``, ``compare``, ``sweep``) validates once and returns
+results that share one protocol (``_results``); the CLI (``symphase.cli``) and
+the figures (``symphase.figures``) sit on top. The specification is
+``docs/model.md``.
 """
-from .fixedpoint import FixedPoint, symmetric_fixed_point
-from .initial import near_fixed_point, random_initial
-from .layout import StateLayout
-from .model import Committee
-from .ode import default_alphas, generalization_error, integrate, rhs
-from .results import ODEResult, Status, SymphaseError
-from .compare import Comparison, compare
-from .simulate import SimulationResult, simulate
-from .sweep import sweep
+from ._compare import Comparison, compare, escape_alpha, plateau_value
+from ._fixedpoint import FixedPoint, symmetric_fixed_point
+from ._initial import near_fixed_point, overlaps, random_initial, random_weights
+from ._layout import StateLayout
+from ._model import Committee
+from ._reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian,
+                       reduced_rhs)
+from ._ode import default_alphas, generalization_error, integrate, rhs
+from ._results import ODEResult, Status, SymphaseError
+from ._simulate import SimulationResult, simulate
+from ._sweep import SweepResult, sweep
+from ._system import System
+from ._weights import weights_from_overlaps
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Committee", "Comparison", "FixedPoint", "ODEResult", "SimulationResult", "compare", "simulate", "StateLayout", "Status", "SymphaseError", "default_alphas",
-    "generalization_error", "integrate", "near_fixed_point", "random_initial", "rhs", "sweep", "symmetric_fixed_point", "__version__",
+    "Committee", "Comparison", "FixedPoint", "ODEResult", "SimulationResult", "StateLayout", "Status",
+    "SweepResult", "SymphaseError", "System", "compare", "default_alphas", "escape_alpha", "generalization_error",
+    "integrate", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial", "random_weights",
+    "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",
+    "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Gaussian averages of the erf activation ``phi(u) = erf(u/sqrt 2)`` (MODEL.md §3).
+"""Gaussian averages of the erf activation ``phi(u) = erf(u/sqrt 2)`` (docs/model.md §3).
 
 Closed forms of Saad & Solla (1995), derived and checked in
 ``derivations/derive.py`` (I3 and J2 from I2 by Stein's lemma and Price's

@@ -21,7 +21,7 @@ def rng():
 
 
 def plateau(K):
-    """Saad & Solla's symmetric fixed point (MODEL.md §4), plain, eta -> 0, tau = 1."""
+    """Saad & Solla's symmetric fixed point (docs/model.md §4), plain, eta -> 0, tau = 1."""
     q = 1 / (2 * K - 1)
     r = 1 / np.sqrt(K * (2 * K - 1))
     return np.full((K, K), q), np.full((K, K), r)

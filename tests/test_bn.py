@@ -1,4 +1,4 @@
-"""Batch-norm ODEs (issue 8): the derived right-hand sides against Monte Carlo of the
+"""Batch-norm ODEs: the derived right-hand sides against Monte Carlo of the
 actual weight update, the exact rule's scale invariance, the paper's symmetric
 fixed point, eps_g under BN, and bad BN states.
 
@@ -39,7 +39,7 @@ def weight_vectors(model, Q, R, n):
 
 
 def mc_update(model, Q, R, g, N, S, rng, *, literal=False, eta=0.5, chunk=20_000):
-    """Per-step changes of the order parameters under the update rules of MODEL.md §2.
+    """Per-step changes of the order parameters under the update rules of docs/model.md §2.
 
     One SGD step on a minibatch of b examples, applied to weight vectors J (K x N)
     realising (Q, R, T); returns the sample means and standard errors of
@@ -99,7 +99,7 @@ def mc_update(model, Q, R, g, N, S, rng, *, literal=False, eta=0.5, chunk=20_000
             "dR": N * v @ B.T,
         }
         if model.bn is not None and model.gain == "learned":
-            # g_i += (eta/N)(1/b) sum_u Delta phi'(x^_i) x_i/(sigma sqrt Q_ii)   (MODEL.md §2)
+            # g_i += (eta/N)(1/b) sum_u Delta phi'(x^_i) x_i/(sigma sqrt Q_ii)   (docs/model.md §2)
             vals["dg"] = (delta[..., None] * dphi(u_) * x / (sigma * np.sqrt(Qd))).mean(1)
         for key, val in vals.items():
             s1, s2 = sums.get(key, (0.0, 0.0))
@@ -173,7 +173,7 @@ def test_monte_carlo_with_literal_inputs_in_R_N(bn):
 def test_monte_carlo_tells_the_two_rules_apart():
     """The check can fail: the exact rule's simulated dR (and O(eta) dQ) are many
     standard errors away from the paper rule's equations, because the dropped
-    gradient term contributes to dR at the same order (MODEL.md §2)."""
+    gradient term contributes to dR at the same order (docs/model.md §2)."""
     rng = np.random.default_rng(9)
     exact = sp.Committee(2, 3, bn="exact", tau=1.5)
     Q, R, g = random_state(exact, rng)
@@ -302,7 +302,7 @@ def paper_fixed_point(K, tau):
 @pytest.mark.parametrize("bn", ["paper", "exact"])
 def test_paper_symmetric_fixed_point(bn):
     """R* = S* = sqrt((K+(K-1)tau)/(tau K)), Q* = C* = (K+(K-1)tau)/tau, g* = sqrt(tau/(K+(K-1)tau))
-    (MODEL.md §4): dR, dS, dg -- and dQ, dC too -- vanish as eta -> 0 for K = 2..9,
+    (docs/model.md §4): dR, dS, dg -- and dQ, dC too -- vanish as eta -> 0 for K = 2..9,
     tau = 1..10, under both rules (rounding: |rate| < 1e-13 against O(0.1) rates
     nearby). It is a valid Gram matrix, on the boundary: Q* = K R*^2 (all J_i equal)."""
     worst = 0.0

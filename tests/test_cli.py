@@ -6,7 +6,7 @@ import xarray as xr
 
 import symphase as sp
 from symphase.cli import main
-from symphase.initial import random_initial
+from symphase._initial import random_initial
 
 
 def test_ode_json_matches_api(capsys):

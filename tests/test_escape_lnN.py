@@ -1,4 +1,4 @@
-"""Plateau escape time in simulation grows as ln(N) / (2 lambda) (MODEL.md §5; issue 4).
+"""Plateau escape time in simulation grows as ln(N) / (2 lambda) (docs/model.md §5).
 
 Each seed starts on the symmetric fixed point (plain K = M = 2, eta = 1) with
 the random O(1/sqrt(N)) asymmetry a random start leaves
@@ -9,7 +9,7 @@ only the SGD noise is left). Theory: the asymmetry grows as exp(lambda alpha),
 lambda the largest eigenvalue of the ODE's Jacobian at the fixed point, and
 the escape happens when it is O(1), so d alpha_esc / d ln N = 1 / (2 lambda).
 
-Tolerance: the issue's 25 %. The Monte Carlo error of the mean paired slope
+Tolerance: 25 % (the agreement this check demands). The Monte Carlo error of the mean paired slope
 (96 seeds) is measured in the test and must be at most a third of that
 margin, so the test can tell a 25 % error from noise (it had s.e. about 0.5
 against a margin of 1.67 when written).
@@ -17,7 +17,7 @@ against a margin of 1.67 when written).
 import numpy as np
 
 from symphase import Committee, near_fixed_point, simulate, symmetric_fixed_point
-from symphase.compare import escape_alpha
+from symphase._compare import escape_alpha
 
 SEEDS = 96
 NS = (250, 1000)
@@ -48,8 +48,8 @@ def test_escape_time_slope_in_ln_N_is_one_over_two_lambda():
 
 
 def test_near_fixed_point_is_the_fixed_point_plus_a_seeded_O_sqrt_N_asymmetry():
-    from symphase.initial import overlaps
-    from symphase.simulate import weights_from_overlaps
+    from symphase._initial import overlaps
+    from symphase._weights import weights_from_overlaps
     model = Committee(2, 2)
     fp = symmetric_fixed_point(model)
     Q1, R1, g1 = near_fixed_point(fp, 100, seed=7)

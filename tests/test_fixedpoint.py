@@ -1,4 +1,4 @@
-"""The symmetric fixed point (the plateau) and its spectra (MODEL.md §4-5, issue 7).
+"""The symmetric fixed point (the plateau) and its spectra (docs/model.md §4-5).
 
 Tolerances: quantities computed exactly (closed forms, complex-step derivatives,
 root finding polished by Newton) are compared at 1e-12 (fixed point) or 1e-8
@@ -6,7 +6,7 @@ root finding polished by Newton) are compared at 1e-12 (fixed point) or 1e-8
 conditioning of (near-)degenerate clusters); central finite differences at 1e-6
 (their truncation error ~h^2 = 1e-12 and rounding ~1e-16/h = 1e-10 relative).
 """
-import importlib.util
+
 import math
 import subprocess
 import sys
@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symphase import Committee, integrate, kernels
-from symphase.fixedpoint import FixedPoint, _par, _rhs, jacobian_at, symmetric_fixed_point
+import symphase as sp
+from symphase import Committee, integrate
+from symphase._fixedpoint import FixedPoint, rates, symmetric_fixed_point
 
 ROOT = Path(__file__).resolve().parents[1]
-HAS_REDUCED = importlib.util.find_spec("symphase.reduced") is not None
+
 
 RULES = [dict(), dict(bn="paper"), dict(bn="exact"), dict(bn="exact", gain="fixed")]
 RULE_IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed-gain"]
@@ -110,7 +111,7 @@ def test_bad_eta_and_norm():
         symmetric_fixed_point(Committee(2, 2), -0.1)
     with pytest.raises(ValueError, match=r"^eta.*norm Q_ii grows"):
         symmetric_fixed_point(Committee(2, 2, bn="exact"), 0.1)
-    with pytest.raises(ValueError, match=r"^eta: no symmetric fixed point"):
+    with pytest.raises(sp.SymphaseError, match=r"^eta: no symmetric fixed point"):  # a numerical failure
         symmetric_fixed_point(Committee(10, 10), 3.0)  # the branch from eta -> 0 ends (Saad & Solla's eta_max)
     with pytest.raises(ValueError, match=r"^norm"):
         symmetric_fixed_point(Committee(2, 2), norm=1.0)
@@ -141,7 +142,7 @@ def test_fixed_point_moves_continuously_with_eta(K):
 def test_escape_rate_is_minus_most_negative_weight_hessian_eigenvalue(kw, K, tau):
     """As eta -> 0 the plain and exact-BN ODEs are gradient flow dJ/dalpha = -eta grad_J eps_g (factor 1, not
     tau: the update is -eta/N times the per-example gradient, which already contains the input variance), so
-    lambda/eta = -min mu (MODEL.md §5). The paper's rule is no gradient, but at this fixed point it agrees too."""
+    lambda/eta = -min mu (docs/model.md §5). The paper's rule is no gradient, but at this fixed point it agrees too."""
     fp = symmetric_fixed_point(Committee(K, K, tau=tau, **kw))
     mu = fp.weight_hessian_eigenvalues
     lam = fp.escape_rate
@@ -160,7 +161,7 @@ def _match(lam_J, mu, tol):
 @pytest.mark.parametrize("K", [2, 3])
 def test_jacobian_spectrum_is_accounted_for_by_the_hessian(kw, K):
     """Every Jacobian eigenvalue (per unit eta) is -mu or -(mu + mu') for weight-Hessian eigenvalues mu, mu'
-    (overlaps are quadratic in the weights, MODEL.md §5); tolerance 1e-8 (exact spectra, see module doc)."""
+    (overlaps are quadratic in the weights, docs/model.md §5); tolerance 1e-8 (exact spectra, see module doc)."""
     fp = symmetric_fixed_point(Committee(K, K, **kw))
     lam = fp.jacobian_eigenvalues
     assert np.all(np.isreal(lam))
@@ -221,12 +222,12 @@ def test_derivatives_agree_with_finite_differences(kw):
     m = Committee(3, 3, tau=1.7, **kw)
     fp = symmetric_fixed_point(m)
     h = 1e-6
-    y, par = fp.state, _par(m, 0.0)
+    y = fp.state
     J_fd = np.empty_like(fp.jacobian)
     for j in range(y.size):
         e = np.zeros_like(y)
         e[j] = h
-        J_fd[:, j] = (_rhs(m, y + e, par) - _rhs(m, y - e, par)) / (2 * h)
+        J_fd[:, j] = (rates(m, y + e, 0.0) - rates(m, y - e, 0.0)) / (2 * h)
     assert np.max(np.abs(J_fd - fp.jacobian)) < 1e-6 * np.max(np.abs(fp.jacobian))
     # gradient of eps_g in the weights, away from the fixed point (a random weight point), vs FD of eps_g
     rng = np.random.default_rng(1)
@@ -237,7 +238,7 @@ def test_derivatives_agree_with_finite_differences(kw):
     def eg_of(v):
         Jw, gw = fp._wvec_split(v)
         yv = m.layout.pack(Jw @ Jw.T, Jw @ B.T, gw)
-        return kernels.eg(yv, kernels.workspace(m.K, m.M, yv), T, kernels.params(m, 1.0))
+        return m.system.eg(yv)
 
     grad = fp.weight_gradient(w0)
     g_fd = np.array([(eg_of(w0 + h * e) - eg_of(w0 - h * e)) / (2 * h) for e in np.eye(w0.size)])
@@ -299,8 +300,7 @@ def test_plateau_length_is_log_of_initial_asymmetry_over_lambda(kw, eta):
     assert abs(fp.plateau_length(1e-6) - math.log(1e6) / fp.escape_rate) < 1e-9
 
 
-# -- the paper's reduced Hessian (symphase.reduced, another developer's module) -------------
-@pytest.mark.skipif(not HAS_REDUCED, reason="symphase.reduced not there yet")
+# -- the paper's reduced Hessian ---------------------------------------------------------------
 @pytest.mark.parametrize("kw", [dict(), dict(bn="paper")], ids=["plain", "bn-paper"])
 def test_reduced_hessian_is_the_papers(kw):
     """The reduced Hessian is symmetric of size 3 (plain) or 4 (BN) and has a negative eigenvalue (the
@@ -321,7 +321,7 @@ def test_fixed_point_type():
     assert isinstance(fp, FixedPoint)
     assert fp.model == Committee(2, 2)
     assert fp.eta == 0.0
-    assert np.allclose(jacobian_at(fp.model, fp.state, _par(fp.model, 0.0)), fp.jacobian, rtol=0, atol=0)
+    assert np.allclose(fp.model.system.jacobian(fp.state, 1.0, part="linear"), fp.jacobian, rtol=0, atol=0)
 
 
 # -- findings: batch norm against plain ------------------------------------------------------
@@ -329,7 +329,7 @@ def test_fixed_point_type():
 @pytest.mark.parametrize("K,tau", [(2, 1.0), (4, 1.0), (3, 2.5), (10, 10.0)])
 def test_bn_escape_rate_is_plains_times_the_effective_learning_rate(bn, K, tau):
     """Finding: at eta -> 0, BN (either rule, learned gain) escapes at lambda_BN = h^2 lambda_plain with
-    h^2 = g^2/(tau Q_ii) the effective learning rate (MODEL.md §5), plain at the same tau; the unstable
+    h^2 = g^2/(tau Q_ii) the effective learning rate (docs/model.md §5), plain at the same tau; the unstable
     eigenvalue has the same multiplicity. So BN delays escape per unit eta by exactly h^2 < 1 (tau/(K+(K-1)tau)^2
     at the paper's norm Q = 1/g^2, 1/(K+(K-1)tau) at unit norm): the delay is the learning rate, not the
     landscape. Tolerance 1e-10 relative (exact spectra)."""
@@ -380,13 +380,13 @@ def test_plateau_is_not_stationary_in_the_papers_reduced_coordinates(kw, K):
     thresholds 1e-12 (zero) and 1e-2 (clearly non-zero)."""
     m = Committee(K, K, **kw)
     fp = symmetric_fixed_point(m)
-    from symphase.fixedpoint import symmetric_state
+    from symphase._fixedpoint import symmetric_state
     T = np.ascontiguousarray(m.T)
     om = [fp.R[0, 0], fp.R[0, 1], fp.Q[0, 0]] + ([fp.g[0]] if fp.g is not None else [])
 
     def eg(o):
         y = symmetric_state(m, o[2], o[2], o[0], o[1], o[3] if len(o) > 3 else None)
-        return kernels.eg(y, kernels.workspace(K, K, y), T, kernels.params(m, 1.0))
+        return m.system.eg(y)
 
     grad = []
     for j in range(len(om)):

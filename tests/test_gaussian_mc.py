@@ -9,7 +9,7 @@ import pytest
 from scipy.special import erf
 
 import symphase as sp
-from symphase import gaussian, kernels
+from symphase import gaussian
 from symphase._generated import ode_kernels as gen
 from conftest import random_state
 
@@ -54,17 +54,23 @@ def test_monte_carlo_check_can_fail():
         within(dphi(z[:, 0]) * z[:, 1] * phi(z[:, 2]), gaussian.I3(C) * 1.1)
 
 
+def field_sums(model, y):
+    """The effective covariance ``C``, signs ``w`` and field sums ``G``, ``D``, ``J2`` of state ``y``."""
+    from symphase._kernels import covariance
+    a = model.system.args()
+    covariance(y, a)
+    ws = a.ws
+    gen.field_sums(ws.C, ws.w, model.K, ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
+    return ws.C, ws.w, ws.G, ws.D, ws.J2
+
+
 @pytest.mark.parametrize("bn", [None, "paper", "exact"])
 def test_right_hand_side_averages_against_monte_carlo(bn, rng):
     """G_ac = <Delta phi'(u_a) u_c>, D_ac + noise J2_ac = <Delta^2 phi'(u_a) phi'(u_c)> over the fields."""
     model = sp.Committee(2, 3, bn=bn, tau=1.5, noise=0.2, T=np.diag([1.0, 0.7, 1.3]))
     Q, R, g = random_state(model, rng)
     y = model.layout.pack(Q, R, g)
-    ws = kernels.workspace(model.K, model.M, y)
-    Qw, Rw, gw, h, C, w, G, D, J2 = ws[:9]
-    par = kernels.params(model, 1.0)
-    kernels.covariance(y, Qw, Rw, gw, h, C, model.T.copy(), par)
-    gen.field_sums(C, w, model.K, G, D, J2, *ws[9:14])
+    C, w, G, D, J2 = field_sums(model, y)
     z = rng.multivariate_normal(np.zeros(C.shape[0]), C, size=S)
     zeta = np.sqrt(model.noise) * rng.normal(size=S)
     delta = phi(z) @ w + zeta
@@ -80,10 +86,7 @@ def test_field_sums_equal_brute_force_sums(rng):
     model = sp.Committee(3, 2)
     Q, R, _ = random_state(model, rng)
     y = model.layout.pack(Q, R)
-    ws = kernels.workspace(3, 2, y)
-    Qw, Rw, gw, h, C, w, G, D, J2 = ws[:9]
-    kernels.covariance(y, Qw, Rw, gw, h, C, model.T.copy(), kernels.params(model, 1.0))
-    gen.field_sums(C, w, 3, G, D, J2, *ws[9:14])
+    C, w, G, D, J2 = field_sums(model, y)
     F = range(5)
     for a in range(3):
         for c in F:

@@ -1,4 +1,4 @@
-"""Plain ODE: the closed-form plateau, eps_g closed forms, symmetries (MODEL.md §3-4)."""
+"""Plain ODE: the closed-form plateau, eps_g closed forms, symmetries (docs/model.md §3-4)."""
 import numpy as np
 import pytest
 
@@ -8,7 +8,7 @@ from conftest import plateau, random_state
 
 @pytest.mark.parametrize("K", [2, 3, 4, 5, 6])
 def test_saad_solla_plateau_is_fixed_point_of_linear_part(K):
-    # MODEL.md §4: Q = C = 1/(2K-1), R = S = 1/sqrt(K(2K-1)) makes the O(eta) part vanish.
+    # docs/model.md §4: Q = C = 1/(2K-1), R = S = 1/sqrt(K(2K-1)) makes the O(eta) part vanish.
     # Tolerance 1e-12: rounding of O(K^3) sums of O(1) terms, far below any truncation.
     Q, R = plateau(K)
     dQ, dR, _ = sp.rhs(sp.Committee(K, K), Q, R, part="linear")

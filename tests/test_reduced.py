@@ -1,7 +1,7 @@
-"""The reduced symmetric ODEs, eps_g and the paper's Hessian (symphase.reduced, MODEL.md §4).
+"""The reduced symmetric ODEs, eps_g and the paper's Hessian (symphase.reduced, docs/model.md §4).
 
 Reference values come from the full ODE (symphase.rhs, symphase.generalization_error)
-on symmetric states, from closed forms of MODEL.md §4, and from finite differences.
+on symmetric states, from closed forms of docs/model.md §4, and from finite differences.
 """
 import math
 import subprocess
@@ -13,7 +13,7 @@ import pytest
 from scipy import optimize
 
 import symphase as sp
-from symphase.reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient,
+from symphase._reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient,
                               reduced_hessian, reduced_rhs)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_reduced_rhs_is_the_full_ode_on_symmetric_states(bn):
 
 
 def test_exact_rule_keeps_the_norm_at_order_eta():
-    """MODEL.md §5: under the exact BN rule the O(eta) part of dQ_ii/dalpha vanishes; the norm grows only at
+    """docs/model.md §5: under the exact BN rule the O(eta) part of dQ_ii/dalpha vanishes; the norm grows only at
     O(eta^2/b), and positively. Tolerance 1e-13 relative to the other rates (rounding of a cancellation)."""
     rng = np.random.default_rng(3)
     for K in (2, 5, 9):
@@ -95,7 +95,7 @@ def test_reduced_generalization_error_is_eq13(bn):
 
 
 def test_plain_plateau_is_saad_and_sollas():
-    """tau = 1: Q = C = 1/(2K-1), R = S = 1/sqrt(K(2K-1)), eps_g = (K/pi)(pi/6 - K asin(1/(2K))) (MODEL.md §4),
+    """tau = 1: Q = C = 1/(2K-1), R = S = 1/sqrt(K(2K-1)), eps_g = (K/pi)(pi/6 - K asin(1/(2K))) (docs/model.md §4),
     to 1e-15 (R, Q) and to 1e-15 K^2 for eps_g: a difference of terms of size ~K^2 that cancel to ~1/K,
     so its rounding is relative to K^2, not to eps_g."""
     for K in range(2, 12):

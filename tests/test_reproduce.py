@@ -4,7 +4,7 @@ import xarray as xr
 
 from symphase.cli import main
 from symphase.figures import FIGURES
-from symphase.reproduce import SUFFIXES
+from symphase._reproduce import SUFFIXES
 
 
 def test_quick_reproduce_end_to_end(tmp_path, capsys):

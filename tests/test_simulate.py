@@ -1,10 +1,9 @@
-"""Online SGD at finite N against the ODE (MODEL.md §5), the random numbers, determinism, bad input.
+"""Online SGD at finite N against the ODE (docs/model.md §5), the random numbers, determinism, bad input.
 
 The theory is exact as N -> oo; at finite N the simulated overlaps fluctuate
 around the ODE by O(N^-1/2) (and are biased by O(1/N)). The ODE is always
 integrated from the overlaps each seed actually starts from.
 """
-import importlib
 import json
 import math
 
@@ -14,10 +13,11 @@ from scipy import stats
 
 import symphase as sp
 from symphase.cli import main as cli_main
-from symphase.compare import escape_alpha, plateau_value
-from symphase.simulate import fill_normal, next_u64, rng_state, simulate
+from symphase._compare import escape_alpha, plateau_value
+from symphase import simulate
+from symphase._rng import fill_normal, next_u64, rng_state
 
-simmod = importlib.import_module("symphase.simulate")  # the module (symphase.simulate is the function)
+from symphase import _rng, _sgd, _simulate as simmod  # noqa: E402
 
 RULES = [None, "paper", "exact"]
 
@@ -91,7 +91,7 @@ def test_ode_within_three_standard_errors_at_N_4000(bn):
 
 @pytest.mark.parametrize("sim_rule, other", [("exact", "paper"), ("paper", "exact")])
 def test_the_two_bn_rules_are_distinguishable(sim_rule, other):
-    """Finding (MODEL.md §2): the paper's BN rule and the exact BN gradient learn differently, and
+    """Finding (docs/model.md §2): the paper's BN rule and the exact BN gradient learn differently, and
     the check above has the power to see it: the N = 4000 simulation of one rule rejects the ODE
     of the other at more than 5 standard errors, while its own ODE stays within 3."""
     cmp = series(sim_rule)[4000]
@@ -146,9 +146,9 @@ def test_batch_statistics_step_is_the_gradient(rule):
     J, B = rng.normal(size=(K, N)) / np.sqrt(N), rng.normal(size=(M, N)) / np.sqrt(N)
     g = rng.uniform(0.5, 1.5, K)
     X, noise = rng.normal(size=(b, N)) * np.sqrt(model.tau), 0.1 * rng.normal(size=b)
-    par = np.array([eta, model.tau, 0.0, 1.0, float(rule == "exact"), 1.0])
+    par = model.system.params(eta)
     Jt, g1 = np.ascontiguousarray(J.T), g.copy()
-    ok = simmod.batch_stats_step(Jt, np.ascontiguousarray(B.T), g1, par, X, noise, np.empty((b, K)),
+    ok = _sgd.batch_stats_step(Jt, np.ascontiguousarray(B.T), g1, par, X, noise, np.empty((b, K)),
                                  np.empty((b, M)), np.empty((b, K)), 1e6)
     assert ok
     x = X @ J.T
@@ -224,7 +224,7 @@ def test_ziggurat_gaussians():
     assert abs(np.mean(z**4) - 3) < 4 * np.sqrt(96 / n)
     assert abs(np.mean(z[1:] * z[:-1])) < 4 / np.sqrt(n)
     assert stats.kstest(z, "norm").statistic < 1.95 / np.sqrt(n)
-    for c in (2.0, 3.0, simmod.ZIG_R, 4.0):
+    for c in (2.0, 3.0, _rng.ZIG_R, 4.0):
         expected = n * 2 * stats.norm.sf(c)
         assert abs(np.sum(np.abs(z) > c) - expected) < 4 * np.sqrt(expected), c
 
@@ -248,8 +248,8 @@ def test_same_seed_same_numbers_across_workers_different_seeds_differ():
 
 
 def test_same_start_as_random_initial():
-    """Seed s starts from the overlaps of symphase.initial.random_weights(model, N, s)."""
-    from symphase.initial import random_initial
+    """Seed s starts from the overlaps of symphase._initial.random_weights(model, N, s)."""
+    from symphase._initial import random_initial
     model = sp.Committee(2, 3, bn="paper")
     res = simulate(model, 300, 0.5, 0.1, seeds=[11], alphas=[0.0, 0.1])
     Q0, R0, g0 = random_initial(model, 300, 11)
@@ -377,9 +377,9 @@ def test_escape_time_plateau_definition():
 
 def test_plateau_read_off_the_curve_is_the_symmetric_fixed_point():
     """With a small initial asymmetry (random start at N = 10^6) the plateau level that
-    plateau_value reads off the ODE curve is eps_g at the symmetric fixed point (MODEL.md §4),
+    plateau_value reads off the ODE curve is eps_g at the symmetric fixed point (docs/model.md §4),
     to 2% (the curve is recorded at 20 points per decade and is never perfectly flat)."""
-    from symphase.initial import random_initial
+    from symphase._initial import random_initial
     model = sp.Committee(2, 2)
     Q0, R0, _ = random_initial(model, 10**6, 0)
     alphas = np.concatenate([[0.0], np.geomspace(0.1, 1000, 81)])

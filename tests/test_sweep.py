@@ -7,15 +7,15 @@ import pytest
 
 import symphase as sp
 from symphase.cli import main
-from symphase.initial import random_initial
-from symphase.sweep import TASKS, Task, check_sweep, load_config, sweep
+from symphase._initial import random_initial
+from symphase._sweep import TASKS, Task, check_sweep, load_config, sweep
 
-GRID = {"eta": [0.3, 0.8], "bn": ["none", "exact"]}
+GRID = {"eta": [0.3, 0.8], "bn": ["plain", "exact"]}
 FIXED = {"alpha_max": 40.0, "points": 21, "N": 200, "seed": 3}
 
 
 def api_curve(eta, bn):
-    model = sp.Committee(2, 2, bn=None if bn == "none" else bn)
+    model = sp.Committee(2, 2, bn=bn)
     Q0, R0, g0 = random_initial(model, 200, 3)
     alphas = sp.default_alphas(40.0, 20)
     return sp.integrate(model, Q0, R0, eta, 40.0, g0=g0, alphas=alphas, eg_tol=0).eg
@@ -89,12 +89,12 @@ def test_resume_recomputes_only_missing_points(tmp_path):
     _CALLS.clear()
     t = COUNTING
     sweep(t, {"eta": [0.3]}, fixed=FIXED, store=tmp_path, scheduler="sync")
-    assert _CALLS == [(0.3, "none")]
+    assert _CALLS == [(0.3, "plain")]
     _CALLS.clear()
     ds = sweep(t, {"eta": [0.3, 0.8]}, fixed=FIXED, store=tmp_path, scheduler="sync")
-    assert _CALLS == [(0.8, "none")]  # 0.3 was already done
+    assert _CALLS == [(0.8, "plain")]  # 0.3 was already done
     assert len(list((tmp_path / "points").glob("*.json"))) == 2
-    np.testing.assert_array_equal(ds["eg"].sel(eta=0.3).values, api_curve(0.3, "none"))
+    np.testing.assert_array_equal(ds["eg"].sel(eta=0.3).values, api_curve(0.3, "plain"))
 
 
 def test_failed_point_recorded_and_sweep_goes_on(tmp_path):
@@ -145,10 +145,10 @@ def test_example_config_is_valid():
 
 
 def test_fixed_point_sweep_equals_api(tmp_path):
-    ds = sweep("fixed_point", {"K": [2, 3], "bn": ["none", "exact"]}, store=tmp_path, scheduler="sync")
+    ds = sweep("fixed_point", {"K": [2, 3], "bn": ["plain", "exact"]}, store=tmp_path, scheduler="sync")
     for K in (2, 3):
-        for bn in ("none", "exact"):
-            fp = sp.symmetric_fixed_point(sp.Committee(K, K, bn=None if bn == "none" else bn))
+        for bn in ("plain", "exact"):
+            fp = sp.symmetric_fixed_point(sp.Committee(K, K, bn=bn))
             assert ds["escape_rate"].sel(K=K, bn=bn).item() == fp.escape_rate
             assert ds["eg"].sel(K=K, bn=bn).item() == fp.eg
 

@@ -2,7 +2,8 @@
 
 Each command lives in its own module of this package with ``register(sub)``
 (add its sub-parser) and ``run(args)`` (do it, return the exit code). Bad
-input prints one line and exits 2, with no traceback.
+input prints one line and exits 2, a numerical failure one line and exits 1,
+with no traceback.
 """
 from __future__ import annotations
 
@@ -42,9 +43,15 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code:
+    0 success, 1 a numerical failure or a run that did not complete, 2 bad input, 130 Ctrl-C."""
+    from .._results import SymphaseError
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)
+    except SymphaseError as exc:  # a numerical failure, not bad input
+        print(f"symphase: failed: {exc}", file=sys.stderr)
+        return 1
     except (UsageError, ValueError, TypeError, NotImplementedError) as exc:
         print(f"symphase: error: {exc}", file=sys.stderr)
         return 2

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixedpoint import symmetric_fixed_point
-from .common import add_model_options, model_dict, model_from, print_json
+from .._fixedpoint import symmetric_fixed_point
+from .common import add_model_options, model_from, print_json
 
 
 def register(sub):
     p = sub.add_parser("fixed-point", help="the symmetric fixed point (plateau) and its spectra",
                        description="Find the symmetric fixed point R = S, C = Q (K = M, T = I) and print its "
                                    "Jacobian spectrum (escape rate), the weight-space Hessian of eps_g and the "
-                                   "paper's reduced Hessian (MODEL.md §4-5).")
+                                   "paper's reduced Hessian (docs/model.md §4-5).")
     add_model_options(p)
     p.add_argument("--eta", type=float, default=0.0,
                    help="learning rate; 0 = small learning rate limit, rates per unit eta (default %(default)s)")
@@ -30,13 +30,10 @@ def _fmt(v):
 def run(args) -> int:
     model = model_from(args)
     fp = symmetric_fixed_point(model, args.eta, norm=args.norm)
-    d = fp.to_dict()
     if args.json:
-        ev = d["jacobian_eigenvalues"]
-        if np.iscomplexobj(ev):
-            d["jacobian_eigenvalues"] = {"real": ev.real, "imag": ev.imag}
+        d = fp.to_dict()
         d["others"] = [{"Q": o.Q, "R": o.R, "g": o.g, "eg": o.eg} for o in fp.others]
-        print_json({"model": model_dict(model), **d})
+        print_json(d)
         return 0
     unit = "per unit eta (eta -> 0)" if fp.eta == 0 else "per unit alpha"
     print(f"# {model.describe()}, eta={fp.eta:g}")
@@ -48,11 +45,8 @@ def run(args) -> int:
     print(f"escape rate lambda ({unit}): {fp.escape_rate:.10g}")
     if fp.g is not None:
         print(f"  in effective-learning-rate units: {fp.escape_rate / fp.effective_learning_rate:.10g}")
-    print(f"Jacobian eigenvalues ({unit}):\n  {_fmt(d['jacobian_eigenvalues'])}")
-    print(f"weight-space Hessian eigenvalues:\n  {_fmt(d['weight_hessian_eigenvalues'])}")
-    if d["reduced_hessian_eigenvalues"] is None:
-        print("reduced Hessian: (symphase.reduced not available)")
-    else:
-        print(f"reduced Hessian eigenvalues on {tuple(d['reduced_hessian_names'])}:\n  "
-              f"{_fmt(d['reduced_hessian_eigenvalues'])}")
+    print(f"Jacobian eigenvalues ({unit}):\n  {_fmt(fp.jacobian_eigenvalues)}")
+    print(f"weight-space Hessian eigenvalues:\n  {_fmt(fp.weight_hessian_eigenvalues)}")
+    print(f"reduced Hessian eigenvalues on {tuple(fp.reduced_hessian[1])}:\n  "
+          f"{_fmt(fp.reduced_hessian_eigenvalues)}")
     return 0

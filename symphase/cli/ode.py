@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..initial import random_initial
-from ..ode import default_alphas, integrate
-from .common import (add_model_options, add_output_options, model_dict, model_from, parse_matrix, print_json,
+from .._initial import random_initial
+from .._ode import default_alphas, integrate
+from .common import (add_model_options, add_output_options, model_from, parse_matrix, print_json,
                      save_dataset, stderr_is_terminal)
 
 
@@ -50,8 +50,7 @@ def run(args) -> int:
     if args.out is not None:
         save_dataset(res.to_xarray(), args.out)
     if args.json:
-        print_json({"model": model_dict(model), "eta": res.eta, "status": str(res.status), "message": res.message,
-                    "alpha": res.alpha, "eg": res.eg, "Q": res.Q, "R": res.R, "g": res.g, "info": res.info})
+        print_json(res.to_dict())
     else:
         print(f"# {model.describe()}, eta={res.eta:g}")
         print(f"# status: {res.status}: {res.message}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..reproduce import reproduce
+from .._reproduce import reproduce
 from .common import print_json, stderr_is_terminal
 
 

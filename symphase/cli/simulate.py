@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import compare
-from ..ode import default_alphas
-from ..simulate import simulate
-from .common import add_model_options, add_output_options, model_dict, model_from, print_json, save_dataset, \
+from .._compare import compare
+from .._ode import default_alphas
+from .._simulate import simulate
+from .common import add_model_options, add_output_options, model_from, print_json, save_dataset, \
     stderr_is_terminal
 
 
@@ -63,10 +63,7 @@ def run_simulate(args) -> int:
     mean = np.nanmean(res.eg, axis=0)
     se = np.nanstd(res.eg, axis=0, ddof=1) / np.sqrt(res.eg.shape[0]) if res.eg.shape[0] > 1 else 0 * mean
     if args.json:
-        print_json({"model": model_dict(model), "N": args.N, "eta": res.eta, "seeds": res.seeds,
-                    "status": str(res.status), "message": res.message, "seed_status": res.seed_status,
-                    "alpha": res.alpha, "eg": res.eg, "eg_mean": mean, "eg_se": se,
-                    **({"eg_test": res.eg_test} if res.eg_test is not None else {})})
+        print_json({**res.to_dict(), "eg_mean": mean, "eg_se": se})
     else:
         print(f"# {model.describe()}, N={args.N}, eta={res.eta:g}, {len(res.seeds)} seeds")
         print(f"# status: {res.status}: {res.message}")
@@ -92,11 +89,7 @@ def run_compare(args) -> int:
         save_dataset(cmp.to_xarray(), args.out)
     disc = cmp.discrepancy
     if args.json:
-        print_json({"model": model_dict(model), "N": args.N, "eta": args.eta, "seeds": cmp.simulation.seeds,
-                    "status": str(cmp.simulation.status), "message": cmp.simulation.message,
-                    "max_discrepancy": disc, "mean_discrepancy": cmp.mean_discrepancy,
-                    "mean_discrepancy_fields": ["max |seed mean of sim - ODE|", "its standard error", "max |mean|/se"],
-                    "plateau": cmp.plateau, "escape_alpha_sim": cmp.escape_sim, "escape_alpha_ode": cmp.escape_ode})
+        print_json(cmp.to_dict())
     else:
         print(f"# {model.describe()}, N={args.N}, eta={args.eta:g}; ODE from each seed's initial overlaps")
         print(f"{'seed':>5} {'max|d eg|':>10} {'max|d Q|':>10} {'max|d R|':>10} {'escape sim':>11} {'escape ODE':>11}")
@@ -105,4 +98,4 @@ def run_compare(args) -> int:
                   f"{cmp.escape_sim[j]:11.4g} {cmp.escape_ode[j]:11.4g}")
         for k, (m, se, z) in cmp.mean_discrepancy.items():
             print(f"# seed mean, {k}: max |sim - ODE| = {m:.3g} (s.e. {se:.2g}); max |mean|/s.e. = {z:.2f}")
-    return 0 if cmp.simulation.success else 1
+    return 0 if cmp.success else 1

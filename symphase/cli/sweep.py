@@ -1,11 +1,12 @@
 """``symphase sweep CONFIG.toml``: a parameter sweep on Dask, resumable."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..sweep import check_sweep, load_config, sweep
+from .._sweep import check_sweep, load_config, sweep
 from .common import print_json, stderr_is_terminal
 
 
@@ -31,8 +32,9 @@ def run(args) -> int:
     store = args.store or (Path(cfg["store"]) if "store" in cfg else args.config.with_suffix(".sweep"))
     if not store.is_absolute() and args.store is None and "store" in cfg:
         store = args.config.parent / store
-    ds = sweep(task, grid, fixed=fixed, scheduler=args.scheduler or cfg.get("scheduler"), store=store,
+    res = sweep(task, grid, fixed=fixed, scheduler=args.scheduler or cfg.get("scheduler"), store=store,
                workers=args.workers, progress=stderr_is_terminal() and not args.json)
+    ds = res.dataset
     status = ds["status"].values.ravel()
     summary = {"task": task.name, "store": str(store), "result": str(store / "sweep.nc"),
                "points": int(status.size), "completed": int(np.sum(status == "completed")),
@@ -47,4 +49,7 @@ def run(args) -> int:
         print(f"sweep {task.name}: {summary['completed']}/{summary['points']} points completed -> {summary['result']}")
         for item in summary["not_completed"]:
             print(f"  not completed: {item}")
+    if not res.success:
+        print(f"symphase: sweep: {res.message}", file=sys.stderr)
+        return 1
     return 0

@@ -20,7 +20,7 @@ def main_for(module):
     """Entry point of ``python -m symphase.figures.<module>``: make that figure into figures/."""
     import argparse
 
-    from ..reproduce import reproduce
+    from .._reproduce import reproduce
     ap = argparse.ArgumentParser(description=module.TITLE)
     ap.add_argument("--out", default="figures")
     ap.add_argument("--quick", action="store_true")

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..model import Committee
-from ..reduced import paper_fixed_point, reduced_hessian
+from .. import Committee
+from .. import paper_fixed_point, reduced_hessian
 
 
 def eigenvalues(K: int, tau: float, bn):
-    """Sorted eigenvalues of the paper's Hessian d^2 eps_g/dOmega^2 at the paper's fixed point (MODEL.md §4)."""
+    """Sorted eigenvalues of the paper's Hessian d^2 eps_g/dOmega^2 at the paper's fixed point (docs/model.md §4)."""
     model = Committee(K, K, bn=bn, tau=tau)
     fp = paper_fixed_point(model)
     H, names = reduced_hessian(model, fp["R"], fp["S"], fp["Q"], fp.get("g"))
@@ -17,7 +17,7 @@ def eigenvalues(K: int, tau: float, bn):
 
 
 def scan(dim: str, values, *, K=None, tau=None) -> xr.Dataset:
-    plain = np.array([eigenvalues(K or v, tau or v, None)[0] for v in values])
+    plain = np.array([eigenvalues(K or v, tau or v, "plain")[0] for v in values])
     bn = np.array([eigenvalues(K or v, tau or v, "paper")[0] for v in values])
     return xr.Dataset(
         {"plain": ((dim, "eig3"), plain, {"long_name": "eigenvalues of the paper's Hessian, plain, Omega=(R,S,Q)"}),

@@ -4,15 +4,14 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..model import Committee
-from ..simulate import simulate
+from .. import Committee, simulate
 
 NAME = "fig3_paper_sgd"
 TITLE = "Paper Fig. 3: simulated eps_g vs iteration, plain vs BN (eta = 1, N = 100, b = 100)"
 N, ETA, BATCH, ITERATIONS = 100, 1.0, 100, 20_000
 # The paper's "large K" and "large tau" (values not stated): our choices
 PANELS = {"large K (K=M=10, tau=1)": dict(K=10, tau=1.0), "large tau (K=M=2, tau=10)": dict(K=2, tau=10.0)}
-RULES = {"plain": None, "paper": "paper", "exact": "exact"}
+RULES = {"plain": "plain", "paper": "paper", "exact": "exact"}
 
 
 def compute(quick: bool):

@@ -4,13 +4,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..model import Committee
-from ..ode import integrate
-from ..simulate import simulate
+from .. import Committee, integrate, simulate
 
 NAME = "fig4_escape_curves"
 TITLE = "Plateau and escape, K = M = 2: ODE from each seed's initial overlaps vs simulation"
-RULES = {"plain": None, "paper": "paper", "exact": "exact"}
+RULES = {"plain": "plain", "paper": "paper", "exact": "exact"}
 ETA = 1.0
 
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..fixedpoint import symmetric_fixed_point
-from ..model import Committee
+from .. import Committee, symmetric_fixed_point
 from . import _hessian
 
 NAME = "fig5_escape_rates"
 TITLE = "Escape rates lambda/eta (Jacobian of the full ODE, eta -> 0) vs K, and the paper's Hessian eigenvalue"
-RULES = {"plain": dict(bn=None), "paper": dict(bn="paper"), "exact": dict(bn="exact"),
+RULES = {"plain": dict(bn="plain"), "paper": dict(bn="paper"), "exact": dict(bn="exact"),
          "exact_fixed": dict(bn="exact", gain="fixed")}
 
 
 def compute(quick: bool):
     Ks = list(range(2, 10))
     rates = {r: [symmetric_fixed_point(Committee(K, K, **kw)).escape_rate for K in Ks] for r, kw in RULES.items()}
-    hess = {r: [_hessian.eigenvalues(K, 1.0, bn)[0][0] for K in Ks] for r, bn in (("plain", None), ("bn", "paper"))}
+    hess = {r: [_hessian.eigenvalues(K, 1.0, bn)[0][0] for K in Ks] for r, bn in (("plain", "plain"), ("bn", "paper"))}
     data = {f"rate_{r}": ("K", np.array(v), {"long_name": f"escape rate lambda/eta, {r}"}) for r, v in rates.items()}
     data.update({f"hessian_min_{r}": ("K", np.array(v), {"long_name": f"most negative eigenvalue of the paper's "
                                                         f"Hessian, {r}"}) for r, v in hess.items()})

@@ -13,11 +13,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..compare import escape_alpha
-from ..fixedpoint import symmetric_fixed_point
-from ..initial import near_fixed_point
-from ..model import Committee
-from ..simulate import simulate
+from .. import Committee, escape_alpha, near_fixed_point, simulate, symmetric_fixed_point
 
 NAME = "fig6_escape_time_lnN"
 TITLE = "Plateau escape time vs ln N (simulation, plain K = M = 2), and the slope 1/(2 lambda) of the theory"

@@ -1,6 +1,6 @@
 """Theory vs simulation: the ODE integrated from each seed's own initial overlaps.
 
-MODEL.md §5: a fair check integrates the ODE from the overlaps the simulation
+docs/model.md §5: a fair check integrates the ODE from the overlaps the simulation
 actually starts from; the discrepancy must then shrink like ``N^(-1/2)``.
 :func:`compare` returns a :class:`Comparison` with the discrepancies (per seed
 and for the seed mean, with its standard error) and the plateau escape times
@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import check_model, check_real
-from .ode import integrate
-from .simulate import SimulationResult, simulate
+from ._model import check_model
+from ._ode import integrate
+from ._results import Result, Status, alpha_span
+from ._simulate import SimulationResult, simulate
+from ._validate import check_real
 
 
 def _plateau_index(a, e, flat):
@@ -86,14 +88,25 @@ def escape_alpha(alpha, eg, fraction: float = 0.5, flat: float = 0.5, plateau: f
     return float(a[below[0]]) if below.size else math.nan
 
 
-@dataclass
-class Comparison:
-    """Simulation vs ODE, seed by seed (see :func:`compare`).
+@dataclass(repr=False)
+class Comparison(Result):
+    """Simulation vs ODE, seed by seed (returned by :func:`compare`).
 
-    ``ode_eg`` (seeds, n), ``ode_Q`` (seeds, n, K, K), ``ode_R`` (seeds, n, K, M),
-    ``ode_g`` (seeds, n, K) or None: the ODE from each seed's initial overlaps
-    at the simulation's ``alpha``; ``plateau`` the plateau level used for the
-    escape times (None: read off each curve).
+    Attributes
+    ----------
+    simulation : SimulationResult
+    ode_eg, ode_Q, ode_R, ode_g : ndarray
+        ``ode_eg`` (seeds, n), ``ode_Q`` (seeds, n, K, K), ``ode_R`` (seeds, n, K, M),
+        ``ode_g`` (seeds, n, K) or None: the ODE from each seed's initial overlaps at
+        the simulation's ``alpha`` (NaN after a failed ODE run's last point).
+    ode_status : list of str
+        How each seed's ODE run ended.
+    fraction : float
+        The escape threshold, a fraction of the plateau level.
+    plateau : float or None
+        The plateau level used for the escape times (None: read off each curve).
+    status, message
+        The simulation's status, or the first failed ODE run's; ``message`` says which.
     """
 
     simulation: SimulationResult
@@ -104,6 +117,33 @@ class Comparison:
     fraction: float
     ode_g: np.ndarray | None = None
     plateau: float | None = None
+    status: Status = Status.COMPLETED
+    message: str = ""
+
+    def __post_init__(self):
+        sim = self.simulation
+        bad = [(int(s), st) for s, st in zip(sim.seeds, self.ode_status) if not Status(st).success]
+        if not sim.success:
+            self.status, self.message = Status(sim.status), f"simulation: {sim.message}"
+        elif bad:
+            self.status = Status(bad[0][1])
+            self.message = (f"the ODE stopped early for {len(bad)} of {len(sim.seeds)} seed(s) "
+                            f"({', '.join(f'seed {s}: {st}' for s, st in bad)}); its arrays are NaN after that")
+        else:
+            self.status = Status.COMPLETED
+            self.message = f"compared {len(sim.seeds)} seed(s) at N = {sim.N} up to alpha = {sim.alpha[-1]:g}"
+
+    def _summary(self) -> str:
+        sim = self.simulation
+        return f"{sim.model.describe()}, N={sim.N}, eta={sim.eta:g}, {len(sim.seeds)} seed(s), {alpha_span(sim.alpha)}"
+
+    def _fields(self) -> dict:
+        return {"simulation": self.simulation.to_dict(), "ode_eg": self.ode_eg, "ode_Q": self.ode_Q,
+                "ode_R": self.ode_R, "ode_g": self.ode_g, "ode_status": self.ode_status, "fraction": self.fraction,
+                "plateau": self.plateau, "max_discrepancy": self.discrepancy,
+                "mean_discrepancy": self.mean_discrepancy,
+                "mean_discrepancy_fields": ["max |seed mean of sim - ODE|", "its standard error", "max |mean|/se"],
+                "escape_alpha_sim": self.escape_sim, "escape_alpha_ode": self.escape_ode}
 
     @property
     def alpha(self):
@@ -166,6 +206,7 @@ class Comparison:
         return np.array([escape_alpha(self.alpha, e, self.fraction, plateau=self.plateau) for e in self.ode_eg])
 
     def to_xarray(self):
+        """The simulation's dataset plus the ODE's trajectories, the discrepancies and the escape times."""
         ds = self.simulation.to_xarray()
         ds["eg_ode"] = (("seed", "alpha"), self.ode_eg, {"long_name": "eps_g of the ODE from the seed's start"})
         ds["Q_ode"] = (("seed", "alpha", "student", "student_k"), self.ode_Q, {"long_name": "Q of the ODE"})
@@ -182,6 +223,7 @@ class Comparison:
         ds["ode_status"] = ("seed", np.array(self.ode_status))
         ds.attrs["escape_fraction"] = self.fraction
         ds.attrs["plateau"] = "median of the curve's first flat stretch" if self.plateau is None else self.plateau
+        ds.attrs["status"], ds.attrs["message"] = str(self.status), self.message
         return ds
 
 
@@ -189,8 +231,8 @@ def _plateau_level(model, eta, plateau):
     if plateau is None or plateau == "median":
         return None
     if plateau == "fixed_point":
-        from .fixedpoint import symmetric_fixed_point
-        return float(symmetric_fixed_point(model, eta if model.bn is None else 0.0).eg)
+        from ._fixedpoint import symmetric_fixed_point
+        return float(symmetric_fixed_point(model, eta if not model.has_bn else 0.0).eg)
     try:
         return check_real("plateau", plateau, positive=True)
     except ValueError:
@@ -201,7 +243,7 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
             init=None, exact_teacher=True, bn_stats="population", rtol=1e-9, atol=1e-11,
             progress=False) -> Comparison:
     """Simulate ``seeds`` runs at finite ``N`` (:func:`symphase.simulate`) and integrate the ODE
-    (:func:`symphase.integrate`) from each run's initial overlaps (MODEL.md §5): the
+    (:func:`symphase.integrate`) from each run's initial overlaps (docs/model.md §5): the
     discrepancy along the curve and the escape times of both come with the result.
 
     ``fraction``, ``plateau``: the escape time is the first ``alpha`` where

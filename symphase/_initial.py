@@ -1,4 +1,4 @@
-"""Seeded random weights and the overlaps they realise (MODEL.md §1).
+"""Seeded random weights and the overlaps they realise (docs/model.md §1).
 
 The paper's initialization: student ``J_il ~ N(0, 1/N)``; teacher
 ``B_nl ~ N(0, 1/N)``, or (default here) orthonormalized so that
@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import check_int, check_model, check_real
+from ._model import check_model
+from ._validate import check_int, check_real, check_seed
 
 
 def psd_factor(G) -> np.ndarray:
     """``L`` with ``L L^T = G`` for a positive semi-definite ``G`` (rounding negatives clipped; may be singular)."""
     w, V = np.linalg.eigh(G)
     return V * np.sqrt(np.clip(w, 0.0, None))
+
+
+#: Largest ``scale`` of random student weights: the overlaps (``~ scale^2``) stay finite.
+SCALE_MAX = 1e100
+
+
+def check_scale(scale) -> float:
+    """``scale`` in ``(0, SCALE_MAX]``, else ``ValueError``."""
+    scale = check_real("scale", scale, positive=True)
+    if scale > SCALE_MAX:
+        raise ValueError(f"scale must be a real number in (0, {SCALE_MAX:g}] (the overlaps ~ scale^2 must stay "
+                         f"finite), got {scale!r}")
+    return scale
 
 
 def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = True) -> np.ndarray:
@@ -33,8 +47,8 @@ def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, e
     """
     model = check_model(model)
     N = check_int("N", N, minimum=model.M if exact_T else 1)
-    scale = check_real("scale", scale, positive=True)
-    rng = np.random.default_rng(seed)
+    scale = check_scale(scale)
+    rng = np.random.default_rng(check_seed("seed", seed))
     B = teacher_weights(model, N, rng, exact_T=exact_T)
     J = scale * rng.standard_normal((model.K, N)) / np.sqrt(N)
     return J, B
@@ -54,14 +68,14 @@ def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
     """
     J, B = random_weights(model, N, seed, scale=scale)
     Q, R, _ = overlaps(J, B)
-    g = np.ones(model.K) if model.bn is not None else None
+    g = np.ones(model.K) if model.has_bn else None
     return Q, R, g
 
 
 def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
     """Seeded overlaps ``(Q0, R0, g0)`` on a fixed point ``fp`` (e.g.
     :func:`symphase.symmetric_fixed_point`) with a random asymmetry of the size
-    a random start leaves, ``O(scale/sqrt(N))`` (MODEL.md §5: the plateau's
+    a random start leaves, ``O(scale/sqrt(N))`` (docs/model.md §5: the plateau's
     length ``~ ln(N)/(2 lambda)``).
 
     They are the overlaps of ``J_i = J*_i + (scale/sqrt(N)) (z_i . U + w_i . V)``:
@@ -78,9 +92,9 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
             raise TypeError(f"fp must be a fixed point (with model, Q, R), got {type(fp).__name__}")
     model = check_model(fp.model)
     N = check_int("N", N, minimum=model.K + model.M)
-    scale = check_real("scale", scale, positive=True)
+    scale = check_scale(scale)
     K, M = model.K, model.M
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed("seed", seed))
     z = rng.standard_normal((K, M))
     w = rng.standard_normal((K, K))
     L = psd_factor(model.T)

@@ -1,4 +1,4 @@
-"""The symmetric subspace (K = M, T = I) in reduced variables, for any K (MODEL.md §4).
+"""The symmetric subspace (K = M, T = I) in reduced variables, for any K (docs/model.md §4).
 
 ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``, ``R_in = S`` (n != i), ``g_i = g``.
 Everything here evaluates ``symphase/_generated/symmetric.py``, which
@@ -20,7 +20,8 @@ import math
 import numpy as np
 
 from ._generated import symmetric as gen
-from .model import check_model, check_real
+from ._model import check_model
+from ._validate import check_real
 
 PLAIN_NAMES = ("R", "S", "Q")
 BN_NAMES = ("R", "S", "Q", "g")
@@ -29,15 +30,15 @@ BN_NAMES = ("R", "S", "Q", "g")
 def _check_model(model):
     model = check_model(model)
     if model.K != model.M:
-        raise ValueError(f"K must equal M on the symmetric subspace (MODEL.md §4); got K={model.K}, M={model.M}")
+        raise ValueError(f"K must equal M on the symmetric subspace (docs/model.md §4); got K={model.K}, M={model.M}")
     if not np.array_equal(model.T, np.eye(model.M)):
-        raise ValueError("T must be the identity (orthonormal teachers) on the symmetric subspace (MODEL.md §4)")
+        raise ValueError("T must be the identity (orthonormal teachers) on the symmetric subspace (docs/model.md §4)")
     return model
 
 
 def _check_gain(model, Q, g):
     """Validated ``(g, h)``: ``g`` (1 for plain) and the BN scale ``h = g/sqrt(tau Q)`` (1 for plain)."""
-    if model.bn is None:
+    if not model.has_bn:
         if g is not None:
             raise ValueError(f"g is only meaningful for a batch-norm model (bn='paper' or 'exact'); got g={g!r}")
         return 1.0, 1.0
@@ -62,7 +63,7 @@ def _finite(values: dict, what: str) -> dict:
 def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
     """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K.
 
-    ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (MODEL.md §3), ``dC`` its ``dQ_ik``
+    ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (docs/model.md §3), ``dC`` its ``dQ_ik``
     (i != k), ``dR`` its ``dR_ii``, ``dS`` its ``dR_in`` (n != i), ``dg`` its ``dg_i``, with
     every field sum ``sum_p w_p I3``, ``sum_pq w_p w_q I4`` split into index classes
     (derivations/symmetric.py). ``eta = 0``: the ``O(eta)`` part per unit ``eta`` (the small
@@ -74,7 +75,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
     Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
     eta = check_real("eta", eta, nonnegative=True)
     gv, h = _check_gain(model, Q, g)
-    _, e, lg = model.rule_flags
+    e, lg = float(model.exact), float(model.learns_gain)
     with np.errstate(all="ignore"):
         lQ, lC, lR, lS, lg_, qQ, qC = (float(x) for x in gen.rates(
             Q, C, R, S, gv, h, float(model.K), model.tau, model.noise, e, lg))
@@ -83,7 +84,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
         out = {k: eta * v for k, v in out.items()}
         out["Q"] += eta**2 / model.batch * qQ
         out["C"] += eta**2 / model.batch * qC
-    if model.bn is not None:
+    if model.has_bn:
         out["g"] = lg_ if eta == 0 else eta * lg_
     return _finite(out, "Q, C, R, S")
 
@@ -92,7 +93,7 @@ def reduced_generalization_error(model, Q, C, R, S, g=None) -> float:
     """``eps_g = (K/pi)[asin(tau'/(1+tau')) + asin(a/(1+a)) + (K-1) asin(c/(1+a))
     - 2 asin(r/sqrt((1+a)(1+tau))) - 2(K-1) asin(s/sqrt((1+a)(1+tau)))]``, the paper's Eq. 13 on
     the symmetric subspace with the effective overlaps ``a = tau h^2 Q``, ``c = tau h^2 C``,
-    ``r = tau h R``, ``s = tau h S`` (``h = 1`` plain, ``g/sqrt(tau Q)`` BN; MODEL.md §3-4).
+    ``r = tau h R``, ``s = tau h S`` (``h = 1`` plain, ``g/sqrt(tau Q)`` BN; docs/model.md §3-4).
     """
     model = _check_model(model)
     Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
@@ -105,7 +106,7 @@ def reduced_generalization_error(model, Q, C, R, S, g=None) -> float:
 def _omega(model, R, S, Q, g):
     model = _check_model(model)
     R, S, Q = (check_real(n, v) for n, v in (("R", R), ("S", S), ("Q", Q)))
-    if model.bn is None:
+    if not model.has_bn:
         _check_gain(model, Q, g)
         if Q <= -1 / model.tau:
             raise ValueError(f"Q must be > -1/tau (eps_g divides by sqrt(1 + tau Q)); got Q={Q!r}")
@@ -117,7 +118,7 @@ def _omega(model, R, S, Q, g):
 def _evaluate(what, plain_fn, bn_fn, model, R, S, Q, g):
     """A generated reduced-coordinate function (plain or BN) at ``Omega``, checked finite."""
     model, om, names = _omega(model, R, S, Q, g)
-    fn = plain_fn if model.bn is None else bn_fn
+    fn = plain_fn if not model.has_bn else bn_fn
     with np.errstate(all="ignore"):
         out = np.array(fn(*om, float(model.K), model.tau), dtype=float)
     _finite({what: float(np.sum(out))}, ", ".join(names))
@@ -126,20 +127,20 @@ def _evaluate(what, plain_fn, bn_fn, model, R, S, Q, g):
 
 def reduced_gradient(model, R, S, Q, g=None):
     """``(grad, names)``: ``d eps_g/dOmega`` with ``C = Q`` substituted, ``Omega = (R, S, Q)``
-    (plain) or ``(R, S, Q, g)`` (BN) (MODEL.md §4; SymPy ``diff`` in derivations/symmetric.py)."""
+    (plain) or ``(R, S, Q, g)`` (BN) (docs/model.md §4; SymPy ``diff`` in derivations/symmetric.py)."""
     return _evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g)
 
 
 def reduced_hessian(model, R, S, Q, g=None):
     """``(H, names)``: the paper's Hessian ``H = d^2 eps_g / dOmega dOmega`` with ``C = Q``
     substituted into ``eps_g`` before differentiating, ``Omega = (R, S, Q)`` for plain and
-    ``(R, S, Q, g)`` for BN (MODEL.md §4, the paper's §3). Exact: SymPy ``diff`` of the reduced
+    ``(R, S, Q, g)`` for BN (docs/model.md §4, the paper's §3). Exact: SymPy ``diff`` of the reduced
     ``eps_g`` (derivations/symmetric.py), any K. ``H`` is (3, 3) or (4, 4), symmetric."""
     return _evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g)
 
 
 def paper_fixed_point(model) -> dict:
-    """The symmetric fixed points at which the paper evaluates its Hessian (MODEL.md §4).
+    """The symmetric fixed points at which the paper evaluates its Hessian (docs/model.md §4).
 
     All closed forms, with ``D = K + (K-1) tau``:
 
@@ -157,7 +158,7 @@ def paper_fixed_point(model) -> dict:
     model = _check_model(model)
     K, tau = model.K, model.tau
     D = K + (K - 1) * tau
-    if model.bn is None:
+    if not model.has_bn:
         q, r = 1 / D, 1 / math.sqrt(K * D)
         return {"Q": q, "C": q, "R": r, "S": r}
     q, r = D / tau, math.sqrt(D / (tau * K))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import open_netcdf, write_netcdf
+
 SUFFIXES = (".nc", ".png", ".pdf")
 
 
@@ -56,9 +58,8 @@ def _complete(out: Path, name: str, quick: bool) -> bool:
     """True when the figure's data file is complete (a missing PNG/PDF is redrawn from it)."""
     if not (out / f"{name}.nc").exists():
         return False
-    import xarray as xr
     try:
-        with xr.open_dataset(out / f"{name}.nc") as ds:
+        with open_netcdf(out / f"{name}.nc") as ds:
             return int(ds.attrs.get("complete", 0)) == 1 and int(ds.attrs.get("quick", -1)) == int(quick)
     except Exception:  # unreadable file: redo it
         return False
@@ -67,12 +68,6 @@ def _complete(out: Path, name: str, quick: bool) -> bool:
 def _atomic_savefig(fig, path: Path):
     tmp = path.with_name(path.stem + ".part" + path.suffix)
     fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix[1:])
-    os.replace(tmp, path)
-
-
-def _atomic_netcdf(ds, path: Path):
-    tmp = path.with_name(path.name + ".part")
-    ds.to_netcdf(tmp)
     os.replace(tmp, path)
 
 
@@ -106,8 +101,7 @@ def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=N
             files = [str(out / f"{mod.NAME}{s}") for s in SUFFIXES]
             t0 = time.perf_counter()
             if not force and _complete(out, mod.NAME, quick):
-                import xarray as xr
-                with xr.open_dataset(out / f"{mod.NAME}.nc") as ds:
+                with open_netcdf(out / f"{mod.NAME}.nc") as ds:
                     ds = ds.load()
                 summary = mod.summary(ds)
                 redraw = replot or not all((out / f"{mod.NAME}{s}").exists() for s in SUFFIXES)
@@ -127,7 +121,7 @@ def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=N
                     _atomic_savefig(fig, out / f"{mod.NAME}.png")
                     _atomic_savefig(fig, out / f"{mod.NAME}.pdf")
                     plt.close(fig)
-                    _atomic_netcdf(ds, out / f"{mod.NAME}.nc")  # last: marks the figure complete
+                    write_netcdf(ds, out / f"{mod.NAME}.nc")  # last: marks the figure complete
                     results.append(StepResult(mod.NAME, mod.TITLE, "made", time.perf_counter() - t0,
                                               mod.summary(ds), files))
                 except KeyboardInterrupt:

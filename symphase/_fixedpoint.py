@@ -1,4 +1,4 @@
-"""The symmetric fixed point (the plateau) and its spectra (MODEL.md §4-5).
+"""The symmetric fixed point (the plateau) and its spectra (docs/model.md §4-5).
 
 :func:`symmetric_fixed_point` solves for the fixed point of the order-parameter
 ODEs on the symmetric subspace ``R = S``, ``C = Q`` (every student has learned
@@ -7,7 +7,7 @@ spectra:
 
 * ``jacobian_eigenvalues``: the Jacobian of the FULL ODE (every ``Q_ik``,
   ``R_in``, ``g_i``), exact to rounding by complex-step differentiation of the
-  Numba kernels (forward-mode differentiation, MODEL.md §6); its largest real
+  Numba kernels (forward-mode differentiation, docs/model.md §6); its largest real
   part is the escape rate ``lambda``, the plateau lasts ``(1/lambda) ln(1/eps0)``.
 * ``weight_hessian_eigenvalues``: the Hessian of ``eps_g`` with respect to the
   student weights ``J`` (and the learned gains ``g``) at a weight configuration
@@ -28,129 +28,80 @@ from functools import cached_property
 import numpy as np
 from scipy import optimize
 
-from . import kernels
-from ._generated import eg_derivatives as egd
-from .model import check_model, check_real, min_gram_eigenvalue
+from ._model import check_model, min_gram_eigenvalue
+from ._results import Result, Status, SymphaseError
+from ._system import STEP
+from ._validate import check_real
+from ._weight_space import realise, weight_gradient
 
-STEP = 1e-30  # complex step: exact to rounding for any step this small
+#: Range of the BN norm ``Q_ii`` that picks a member of the fixed-point family:
+#: the overlaps (up to ``norm``) and their squares stay finite in double precision.
+NORM_RANGE = (1e-100, 1e100)
 
 
 # -- states on the symmetric subspace ------------------------------------------
 def symmetric_state(model, Q, C, R, S, g=None):
-    """Flat state with ``Q_ii = Q``, ``Q_ik = C``, ``R_ii = R``, ``R_in = S``, ``g_i = g`` (MODEL.md §4)."""
+    """Flat state with ``Q_ii = Q``, ``Q_ik = C``, ``R_ii = R``, ``R_in = S``, ``g_i = g`` (docs/model.md §4)."""
     K = model.K
     dt = np.result_type(Q, C, R, S, 1.0 if g is None else g)
     eye = np.eye(K)
     Qm = (C + (Q - C) * eye).astype(dt)
     Rm = (S + (R - S) * eye).astype(dt)
-    gv = None if model.bn is None else np.full(K, 1.0 if g is None else g, dtype=dt)
+    gv = None if not model.has_bn else np.full(K, 1.0 if g is None else g, dtype=dt)
     return model.layout.pack(Qm, Rm, gv)
 
 
-def _par(model, eta):
-    """Kernel parameters: the O(eta) part per unit eta at eta = 0, else the full rhs at eta."""
-    return kernels.params(model, 1.0, linear=True) if eta == 0 else kernels.params(model, eta)
+def _rate_args(eta):
+    """``(eta, part)`` of the rates: the O(eta) part per unit eta at eta = 0, else the full rhs at eta."""
+    return (1.0, "linear") if eta == 0 else (float(eta), "full")
 
 
-def _rhs(model, y, par):
-    out = np.empty_like(y)
-    ws = kernels.workspace(model.K, model.M, y)
-    kernels.rhs(y, out, ws, np.ascontiguousarray(model.T, dtype=float), par)
-    return out
-
-
-def jacobian_at(model, y, par):
-    """Exact Jacobian ``d(dy/dalpha)/dy`` of the flat ODE at ``y`` by complex step (MODEL.md §6)."""
-    y = np.asarray(y, dtype=float)
-    n = y.size
-    Jm = np.empty((n, n))
-    yc = y.astype(complex)
-    ws = kernels.workspace(model.K, model.M, yc)
-    T = np.ascontiguousarray(model.T, dtype=float)
-    out = np.empty(n, dtype=complex)
-    for j in range(n):
-        yc[j] += STEP * 1j
-        kernels.rhs(yc, out, ws, T, par)
-        yc[j] = y[j]
-        Jm[:, j] = out.imag / STEP
-    return Jm
-
-
-# -- weight space ----------------------------------------------------------------
-def weight_gradient(model, J, g, B):
-    """``(d eps_g/dJ, d eps_g/dg)`` at weights ``J`` (K, N), gains ``g`` (K,), teacher ``B`` (M, N).
-
-    Chain rule through ``C = tau [[h Q h, h R], [R^T h, T]]``, ``Q = J J^T``,
-    ``R = J B^T``, ``h = g/sqrt(tau Q_ii)`` (BN) or 1 (MODEL.md §3), from the
-    SymPy-derived ``d eps_g/dC`` (derivations/eg_derivatives.py). Generic in
-    dtype (complex for complex-step differentiation).
-    """
-    K, M, tau = model.K, model.M, model.tau
-    Q = J @ J.T
-    R = J @ B.T
-    T = B @ B.T
-    dt = np.result_type(J, g)
-    if model.bn is None:
-        h = np.ones(K, dtype=dt)
-    else:
-        h = g / np.sqrt(tau * np.diag(Q))
-    C = np.empty((K + M, K + M), dtype=dt)
-    C[:K, :K] = tau * h[:, None] * h[None, :] * Q
-    C[:K, K:] = tau * h[:, None] * R
-    C[K:, :K] = C[:K, K:].T
-    C[K:, K:] = tau * T
-    w = np.concatenate([-np.ones(K), np.ones(M)]).astype(dt)
-    Gm = np.empty_like(C)
-    egd.generalization_error_gradient(C, w, Gm)
-    Gss, Gst = Gm[:K, :K], Gm[:K, K:]
-    GQ = tau * h[:, None] * h[None, :] * Gss          # d eps/dQ_ac (ordered entries)
-    GR = 2.0 * tau * h[:, None] * Gst                  # d eps/dR_an
-    gg = None
-    if model.bn is not None:
-        gh = 2.0 * tau * ((Gss * Q * h[None, :]).sum(axis=1) + (Gst * R).sum(axis=1))  # d eps/dh_a
-        GQ = GQ + np.diag(-gh * h / (2.0 * np.diag(Q)))
-        gg = gh * h / g
-    dJ = (GQ + GQ.T) @ J + GR @ B
-    return dJ, gg
-
-
-def realise(Q, R):
-    """Weights ``J`` (K, K+M) and teacher ``B = [0 | I_M]`` with ``J J^T = Q``, ``J B^T = R`` (T = I)."""
-    K, M = R.shape
-    lam, V = np.linalg.eigh(Q - R @ R.T)
-    # eigenvalues that are zero up to rounding (coinciding students) are set to 0: their
-    # square roots (~1e-8) would otherwise split the Hessian's zero modes at O(1e-8)
-    lam[lam < 1e-13 * max(1.0, float(np.max(np.abs(Q))))] = 0.0
-    A = V * np.sqrt(lam)
-    J = np.hstack([A, R])
-    B = np.hstack([np.zeros((M, K)), np.eye(M)])
-    return J, B
+def rates(model, y, eta):
+    """``dy/dalpha`` at flat state ``y`` (per unit eta at ``eta = 0``; docs/model.md §3)."""
+    e, part = _rate_args(eta)
+    return model.system.rhs(y, e, part=part)
 
 
 # -- the fixed point ----------------------------------------------------------------
-class FixedPoint:
-    """A fixed point of the order-parameter ODEs with its spectra (MODEL.md §4-5).
+class FixedPoint(Result):
+    """A fixed point of the order-parameter ODEs with its spectra (docs/model.md §4-5).
 
-    ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) or None, ``eg``, ``eta``, ``model``;
-    the spectra are computed on first access.
+    Returned by :func:`symmetric_fixed_point`; the spectra are computed on first access.
+
+    Attributes
+    ----------
+    model : Committee
+    Q, R, g : ndarray
+        ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) or None (plain).
+    eta : float
+        0: the small learning rate limit (rates per unit ``eta``); > 0: rates per unit ``alpha``.
+    eg : float
+        ``eps_g`` at the fixed point.
+    norm : float or None
+        The BN norm ``Q_ii`` asked for (None: the default).
+    kind : str
+        ``"plateau"`` (the symmetric fixed point ``R = S``) or ``"symmetric"`` (another one).
+    status, message
+        ``"completed"`` and the residual at which the point was accepted.
     """
 
-    def __init__(self, model, Q, R, g, eta, *, kind="plateau", others_fn=None):
+    def __init__(self, model, Q, R, g, eta, *, kind="plateau", norm=None, residual=None):
         self.model = model
         self.Q = np.asarray(Q, dtype=float)
         self.R = np.asarray(R, dtype=float)
         self.g = None if g is None else np.asarray(g, dtype=float)
         self.eta = float(eta)
         self.kind = kind
-        self._others_fn = others_fn
-        y = self.state
-        ws = kernels.workspace(model.K, model.M, y)
-        self.eg = float(kernels.eg(y, ws, np.ascontiguousarray(model.T, dtype=float), kernels.params(model, 1.0)))
+        self.norm = norm
+        self.eg = model.system.eg(self.state)
+        self.status = Status.COMPLETED
+        res = float(np.max(np.abs(self.residual()))) if residual is None else residual
+        self.message = f"fixed point found: max |dy/dalpha| = {res:.3g}"
 
-    def __repr__(self):
+    def _summary(self) -> str:
         gs = "" if self.g is None else f", g={self.g[0]:.10g}"
-        return (f"FixedPoint({self.model.describe()}, eta={self.eta:g}, Q={self.Q[0, 0]:.10g}, "
-                f"C={self.Q[0, -1]:.10g}, R={self.R[0, 0]:.10g}, S={self.R[0, -1]:.10g}{gs}, eg={self.eg:.10g})")
+        return (f"{self.model.describe()}, eta={self.eta:g}, Q={self.Q[0, 0]:.10g}, C={self.Q[0, -1]:.10g}, "
+                f"R={self.R[0, 0]:.10g}, S={self.R[0, -1]:.10g}{gs}, eg={self.eg:.10g}")
 
     @property
     def state(self) -> np.ndarray:
@@ -159,23 +110,24 @@ class FixedPoint:
 
     @property
     def effective_learning_rate(self) -> float:
-        """``g^2/(tau Q_ii)`` per unit ``eta`` (MODEL.md §5); 1 for the plain network."""
-        if self.model.bn is None:
+        """``g^2/(tau Q_ii)`` per unit ``eta`` (docs/model.md §5); 1 for the plain network."""
+        if not self.model.has_bn:
             return 1.0
         return float(self.g[0] ** 2 / (self.model.tau * self.Q[0, 0]))
 
     def residual(self) -> np.ndarray:
         """``dy/dalpha`` at the fixed point (per unit eta at eta = 0)."""
-        return _rhs(self.model, self.state, _par(self.model, self.eta))
+        return rates(self.model, self.state, self.eta)
 
     # Jacobian of the full ODE
     @cached_property
     def jacobian(self) -> np.ndarray:
-        """Exact Jacobian of the full ODE in the flat layout (complex step; MODEL.md §5-6).
+        """Exact Jacobian of the full ODE in the flat layout (complex step; docs/model.md §5-6).
 
         Per unit ``eta`` at ``eta = 0`` (the O(eta) part), per unit ``alpha`` at ``eta > 0``.
         """
-        return jacobian_at(self.model, self.state, _par(self.model, self.eta))
+        e, part = _rate_args(self.eta)
+        return self.model.system.jacobian(self.state, e, part=part)
 
     @cached_property
     def jacobian_eigenvalues(self) -> np.ndarray:
@@ -188,7 +140,7 @@ class FixedPoint:
 
     @property
     def escape_rate(self) -> float:
-        """``lambda`` = the largest real part of the Jacobian eigenvalues (MODEL.md §5); <= 0: stable."""
+        """``lambda`` = the largest real part of the Jacobian eigenvalues (docs/model.md §5); <= 0: stable."""
         return float(np.max(np.real(self.jacobian_eigenvalues)))
 
     @property
@@ -199,7 +151,7 @@ class FixedPoint:
         return v / np.linalg.norm(v)
 
     def plateau_length(self, eps0) -> float:
-        """``(1/lambda) ln(1/eps0)``: the time to grow an asymmetry ``eps0`` to O(1) (MODEL.md §5).
+        """``(1/lambda) ln(1/eps0)``: the time to grow an asymmetry ``eps0`` to O(1) (docs/model.md §5).
 
         Per unit ``eta`` (``alpha eta``) at ``eta = 0``, in ``alpha`` at ``eta > 0``; inf if stable.
         """
@@ -219,7 +171,7 @@ class FixedPoint:
     def _wvec_split(self, v):
         K, N = self.weights[0].shape
         J = v[:K * N].reshape(K, N)
-        if self.model.bn is None:
+        if not self.model.has_bn:
             return J, None
         g = v[K * N:] if self.model.gain == "learned" else self.g.astype(v.dtype)
         return J, g
@@ -228,7 +180,7 @@ class FixedPoint:
     def _w0(self):
         J, g, _ = self.weights
         parts = [J.ravel()]
-        if self.model.bn is not None and self.model.gain == "learned":
+        if self.model.learns_gain:
             parts.append(g)
         return np.concatenate(parts)
 
@@ -237,13 +189,13 @@ class FixedPoint:
         J, g = self._wvec_split(v)
         dJ, dg = weight_gradient(self.model, J, g, self.weights[2])
         parts = [dJ.ravel()]
-        if self.model.bn is not None and self.model.gain == "learned":
+        if self.model.learns_gain:
             parts.append(dg)
         return np.concatenate(parts)
 
     @cached_property
     def weight_hessian(self) -> np.ndarray:
-        """Exact Hessian of ``eps_g`` in ``(J, g)``: complex step on the derived gradient (MODEL.md §5)."""
+        """Exact Hessian of ``eps_g`` in ``(J, g)``: complex step on the derived gradient (docs/model.md §5)."""
         w0 = self._w0
         n = w0.size
         H = np.empty((n, n))
@@ -256,14 +208,14 @@ class FixedPoint:
 
     @cached_property
     def weight_hessian_eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of the weight-space Hessian of ``eps_g``, ascending (MODEL.md §5)."""
+        """Eigenvalues of the weight-space Hessian of ``eps_g``, ascending (docs/model.md §5)."""
         return np.linalg.eigvalsh(self.weight_hessian)
 
     # The paper's reduced Hessian
     @cached_property
     def reduced_hessian(self):
-        """``(H, names)``: the paper's ``grad_Omega grad_Omega eps_g``, ``Omega = (R, S, Q[, g])``, C = Q (MODEL.md §4)."""
-        from .reduced import reduced_hessian  # lazily: symphase.reduced is optional for this module
+        """``(H, names)``: the paper's ``grad_Omega grad_Omega eps_g``, ``Omega = (R, S, Q[, g])``, C = Q (docs/model.md §4)."""
+        from ._reduced import reduced_hessian  # lazily: symphase.reduced is optional for this module
         g = None if self.g is None else float(self.g[0])
         return reduced_hessian(self.model, float(self.R[0, 0]), float(self.R[0, -1]), float(self.Q[0, 0]), g)
 
@@ -276,23 +228,41 @@ class FixedPoint:
     @cached_property
     def others(self) -> list:
         """Other symmetric fixed points (``R != S`` or ``C != Q``) found from a grid of starts."""
-        return [] if self._others_fn is None else self._others_fn()
+        return _others(self.model, self.eta, self.norm, self) if self.kind == "plateau" else []
 
-    def to_dict(self) -> dict:
-        d = {"eta": self.eta, "Q": self.Q, "R": self.R, "g": self.g, "eg": self.eg,
-             "escape_rate": self.escape_rate, "effective_learning_rate": self.effective_learning_rate,
-             "jacobian_eigenvalues": self.jacobian_eigenvalues,
-             "weight_hessian_eigenvalues": self.weight_hessian_eigenvalues}
-        try:
-            d["reduced_hessian_eigenvalues"] = self.reduced_hessian_eigenvalues
-            d["reduced_hessian_names"] = list(self.reduced_hessian[1])
-        except ImportError:
-            d["reduced_hessian_eigenvalues"] = None
-        return d
+    def _fields(self) -> dict:
+        return {"model": self.model, "eta": self.eta, "kind": self.kind, "Q": self.Q, "R": self.R, "g": self.g,
+                "eg": self.eg, "escape_rate": self.escape_rate,
+                "effective_learning_rate": self.effective_learning_rate,
+                "jacobian_eigenvalues": self.jacobian_eigenvalues,
+                "weight_hessian_eigenvalues": self.weight_hessian_eigenvalues,
+                "reduced_hessian_eigenvalues": self.reduced_hessian_eigenvalues,
+                "reduced_hessian_names": list(self.reduced_hessian[1])}
+
+    def to_xarray(self):
+        """A labeled ``xarray.Dataset``: the overlaps, the three spectra (the Jacobian's as real and
+        imaginary parts), and ``eg``, ``escape_rate``, ``eta``, the model as attributes."""
+        import xarray as xr
+
+        from ._results import model_coords
+        ev = np.asarray(self.jacobian_eigenvalues, dtype=complex)
+        data = {"Q": (("student", "student_k"), self.Q), "R": (("student", "teacher"), self.R),
+                "jacobian_eigenvalues_real": ("jacobian_mode", ev.real),
+                "jacobian_eigenvalues_imag": ("jacobian_mode", ev.imag),
+                "weight_hessian_eigenvalues": ("weight_mode", self.weight_hessian_eigenvalues),
+                "reduced_hessian_eigenvalues": ("reduced_mode", self.reduced_hessian_eigenvalues)}
+        if self.g is not None:
+            data["g"] = ("student", self.g)
+        attrs = {**self.model.attrs(), "eta": self.eta, "kind": self.kind, "eg": self.eg,
+                 "escape_rate": self.escape_rate, "effective_learning_rate": self.effective_learning_rate,
+                 "reduced_hessian_names": ",".join(self.reduced_hessian[1]),
+                 "status": str(self.status), "message": self.message}
+        coords = {**model_coords(self.model), "reduced_mode": list(self.reduced_hessian[1])}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def closed_form(model, norm=None):
-    """The closed-form plateau at ``eta -> 0`` (MODEL.md §4) as ``(Q, R, g)`` scalars.
+    """The closed-form plateau at ``eta -> 0`` (docs/model.md §4) as ``(Q, R, g)`` scalars.
 
     Plain: the plain point for a teacher of variance ``tau``,
     ``Q = C = 1/(K + (K-1) tau)``, ``R = S = 1/sqrt(K (K + (K-1) tau))`` (Saad & Solla
@@ -302,7 +272,7 @@ def closed_form(model, norm=None):
     """
     K, tau = model.K, model.tau
     D = K + (K - 1) * tau
-    if model.bn is None:
+    if not model.has_bn:
         return 1.0 / D, 1.0 / math.sqrt(K * D), None
     if model.gain == "fixed":
         return None
@@ -326,11 +296,14 @@ def _check_input(model, eta, norm):
         raise ValueError(f"norm fixes the free norm Q_ii of batch norm; the plain network has none (got norm={norm!r})")
     if norm is not None:
         norm = check_real("norm", norm, positive=True)
-    if eta > 0 and model.bn is not None:
+        if not NORM_RANGE[0] <= norm <= NORM_RANGE[1]:
+            raise ValueError(f"norm must be a real number in [{NORM_RANGE[0]:g}, {NORM_RANGE[1]:g}] (the overlaps and "
+                             f"their squares must stay finite), got {norm!r}")
+    if eta > 0 and model.has_bn:
         raise ValueError(
             f"eta: with batch norm (bn={model.bn!r}, gain={model.gain!r}) there is no fixed point at eta > 0: "
             f"where dg/dalpha = 0 (or under the exact rule always) the O(eta) part of dQ_ii/dalpha vanishes and "
-            f"the O(eta^2/b) part is positive, so the norm Q_ii grows (MODEL.md §5); use eta=0")
+            f"the O(eta^2/b) part is positive, so the norm Q_ii grows (docs/model.md §5); use eta=0")
     if model.bn == "paper" and model.gain == "fixed":
         raise ValueError(
             "model: the paper's BN rule with a fixed gain has no symmetric fixed point: the effective norm "
@@ -341,20 +314,19 @@ def _check_input(model, eta, norm):
 
 def _residual_plateau(model, eta, norm):
     """Residual on the R = S, C = Q subspace, unknowns x = (Q, R[, g])."""
-    par = _par(model, eta)
     lay = model.layout
     iQ, iR = lay.Q_index[0, 0], lay.R_index[0, 0]
 
-    if model.bn is None:
+    if not model.has_bn:
         def f(x):
-            out = _rhs(model, symmetric_state(model, x[0], x[0], x[1], x[1]), par)
+            out = rates(model, symmetric_state(model, x[0], x[0], x[1], x[1]), eta)
             return np.array([out[iQ], out[iR]])
         return f
     ig = lay.g_index[0]
     if model.gain == "learned":
         def f(x):
             Q, R, g = x
-            out = _rhs(model, symmetric_state(model, Q, Q, R, R, g), par)
+            out = rates(model, symmetric_state(model, Q, Q, R, R, g), eta)
             return np.array([out[iR], out[ig], (Q * g * g - 1.0) if norm is None else (Q - norm)])
         return f
     raise AssertionError("fixed gain: see _fixed_gain_plateau")
@@ -384,11 +356,10 @@ def _newton(f, x0, tol=1e-15, maxiter=50):
 
 def _others(model, eta, norm, plateau):
     """Symmetric fixed points off R = S, C = Q, from a small grid of starts on (Q, C, R, S[, g])."""
-    par = _par(model, eta)
     lay = model.layout
     iQ, iC = lay.Q_index[0, 0], lay.Q_index[0, 1]
     iR, iS = lay.R_index[0, 0], lay.R_index[0, 1]
-    bn = model.bn is not None
+    bn = model.has_bn
     learned = bn and model.gain == "learned"
 
     def unpack(x):
@@ -397,7 +368,7 @@ def _others(model, eta, norm, plateau):
 
     def f(x):
         Q, C, R, S, g = unpack(x)
-        out = _rhs(model, symmetric_state(model, Q, C, R, S, g if bn else None), par)
+        out = rates(model, symmetric_state(model, Q, C, R, S, g if bn else None), eta)
         if not bn:
             return np.array([out[iQ], out[iC], out[iR], out[iS]])
         nrm = (Q * g * g - 1.0) if (norm is None and learned) else (Q - (1.0 if norm is None else norm))
@@ -427,7 +398,7 @@ def _others(model, eta, norm, plateau):
             with np.errstate(all="ignore"):
                 x = _newton(f, x0)
                 r = f(x)
-        except (ValueError, FloatingPointError):
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError, SymphaseError):
             continue
         if not np.all(np.isfinite(x)) or np.max(np.abs(r)) > 1e-11:
             continue
@@ -451,13 +422,12 @@ def _fixed_gain_plateau(model, eta, norm):
     R = S but C < Q (the effective norm g^2 = 1 is pinned, the students cannot
     coincide at the effective plateau of the learned gain). Unknowns (Q, C, R)."""
     K, tau = model.K, model.tau
-    par = _par(model, eta)
     lay = model.layout
     iQ, iC, iR = lay.Q_index[0, 0], lay.Q_index[0, 1], lay.R_index[0, 0]
     Qn = 1.0 if norm is None else norm
 
     def f(x):
-        out = _rhs(model, symmetric_state(model, x[0], x[1], x[2], x[2], 1.0), par)
+        out = rates(model, symmetric_state(model, x[0], x[1], x[2], x[2], 1.0), eta)
         return np.array([out[iC], out[iR], x[0] - Qn])
 
     best = None
@@ -476,7 +446,7 @@ def _fixed_gain_plateau(model, eta, norm):
         if best is not None:
             break
     if best is None:
-        raise ValueError(f"model: no symmetric plateau (R = S, C < Q) found for {model.describe()} at eta={eta:g}")
+        raise SymphaseError(f"model: no symmetric plateau (R = S, C < Q) found for {model.describe()} at eta={eta:g}")
     y = symmetric_state(model, best[0], best[1], best[2], best[2], 1.0)
     Qm, Rm, gm = lay.unpack(y)
     return _finish(model, eta, norm, Qm, Rm, gm)
@@ -484,7 +454,7 @@ def _fixed_gain_plateau(model, eta, norm):
 
 def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
     """The symmetric fixed point (plateau) ``R = S``, ``C = Q`` of the order-parameter ODEs
-    (MODEL.md §4; Saad & Solla 1995: ``Q = 1/(2K-1)``, ``R = 1/sqrt(K(2K-1))``; the paper's §3 for BN).
+    (docs/model.md §4; Saad & Solla 1995: ``Q = 1/(2K-1)``, ``R = 1/sqrt(K(2K-1))``; the paper's §3 for BN).
 
     ``eta = 0``: the small learning rate limit (the O(eta) part of the ODEs); ``eta > 0``
     keeps the ``eta^2/b`` terms (plain only: under BN the norm grows at O(eta^2/b), so
@@ -498,11 +468,11 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
     perfect student).
     """
     model, eta, norm = _check_input(model, eta, norm)
-    if model.bn is not None and model.gain == "fixed":
+    if model.has_bn and model.gain == "fixed":
         return _fixed_gain_plateau(model, eta, norm)
     f = _residual_plateau(model, eta, norm)
     cf = closed_form(model, norm)
-    if model.bn is None:
+    if not model.has_bn:
         x0 = [cf[0], cf[1]]
         if eta > 0:  # continue from eta = 0 in small steps (the eta^2 terms move the point)
             x = np.array(x0)
@@ -522,10 +492,10 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
         r = f(x)
     if not (np.all(np.isfinite(x)) and np.max(np.abs(r)) < 1e-11):
         who = "eta" if eta > 0 else "model"
-        raise ValueError(f"{who}: no symmetric fixed point with R = S, C = Q found for {model.describe()} at "
+        raise SymphaseError(f"{who}: no symmetric fixed point with R = S, C = Q found for {model.describe()} at "
                          f"eta={eta:g} (residual {np.max(np.abs(r)):.3g}; at eta > 0 the branch from eta -> 0 "
                          f"may end below this eta)")
-    if model.bn is None:
+    if not model.has_bn:
         Q, R, g = x[0], x[1], None
     else:
         Q, R, g = x
@@ -537,13 +507,12 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
 def _finish(model, eta, norm, Qm, Rm, gm):
     y = model.layout.pack(Qm, Rm, gm)
     if min_gram_eigenvalue(Qm, Rm, model.T) < -1e-10:
-        raise ValueError(f"eta: the symmetric fixed point of {model.describe()} at eta={eta:g} is not a valid state "
+        raise SymphaseError(f"eta: the symmetric fixed point of {model.describe()} at eta={eta:g} is not a valid state "
                          f"(Q, R are no Gram matrix of real weights): the branch from eta -> 0 ends below this eta")
-    fp = FixedPoint(model, Qm, Rm, gm, eta)
+    fp = FixedPoint(model, Qm, Rm, gm, eta, norm=norm)
     res = fp.residual()
     scale = max(1.0, float(np.max(np.abs(y))))
     if not np.max(np.abs(res)) < 1e-12 * scale:
-        raise ValueError(f"model: the symmetric point of {model.describe()} at eta={eta:g} is not a fixed point "
+        raise SymphaseError(f"model: the symmetric point of {model.describe()} at eta={eta:g} is not a fixed point "
                          f"of the full ODE (max |dy/dalpha| = {np.max(np.abs(res)):.3g})")
-    fp._others_fn = lambda: _others(model, eta, norm, fp)
     return fp

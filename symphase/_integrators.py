@@ -1,0 +1,152 @@
+"""Integrators of the order-parameter ODEs: Numba steppers on the flat state.
+
+Layers as in scipy's ``integrate/_ivp``: these kernels advance a flat state
+in place and return a status code; the driver :func:`symphase.integrate`
+validates once, calls them in bounded chunks (so Ctrl-C is seen within about
+0.1 s and the step budget is enforced), and wraps the result. ``ka`` is the
+model's :data:`symphase._kernels.KernelArgs`.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import _kernels as kernels
+from ._kernels import OK
+
+STEP_SIZE = 3  # status code: step size underflow or step budget spent
+PAUSED = 4     # status code: this call's chunk of steps is done, call again to go on
+
+# Dormand & Prince (1980) 5(4) tableau, as in Hairer, Norsett & Wanner, and scipy's RK45
+DP_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
+DP_A = np.array([
+    [0, 0, 0, 0, 0, 0],
+    [1 / 5, 0, 0, 0, 0, 0],
+    [3 / 40, 9 / 40, 0, 0, 0, 0],
+    [44 / 45, -56 / 15, 32 / 9, 0, 0, 0],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729, 0, 0],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656, 0],
+    [35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84],
+])
+# error estimate: 5th-order minus embedded 4th-order weights
+DP_E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+
+
+def chunk_steps(size: int) -> int:
+    """Steps per kernel call: about 0.01-0.1 s of work, so Ctrl-C is seen promptly."""
+    return max(100, 500_000 // (size * size))
+
+
+@numba.njit(cache=True)
+def rk4_steps(y, a0, h, s0, n, ka, blowup, psd_tol, k1, k2, k3, k4, ytmp):
+    """Classical RK4 steps ``s0 .. n-1`` of a segment that starts at ``a0`` with step ``h``.
+
+    Advances ``y`` in place; returns ``(code, steps_done)``; on failure ``y`` is
+    the last valid state, at ``alpha = a0 + (s0 + steps_done) h``.
+    """
+    m = y.size
+    for s in range(s0, n):
+        kernels.rhs(y, k1, ka)
+        for j in range(m):
+            ytmp[j] = y[j] + 0.5 * h * k1[j]
+        kernels.rhs(ytmp, k2, ka)
+        for j in range(m):
+            ytmp[j] = y[j] + 0.5 * h * k2[j]
+        kernels.rhs(ytmp, k3, ka)
+        for j in range(m):
+            ytmp[j] = y[j] + h * k3[j]
+        kernels.rhs(ytmp, k4, ka)
+        for j in range(m):
+            ytmp[j] = y[j] + (h / 6.0) * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
+        code = kernels.check_state(ytmp, ka, blowup, psd_tol)
+        if code != OK:
+            return code, s - s0
+        y[:] = ytmp
+    return OK, n - s0
+
+
+@numba.njit(cache=True)
+def _rms(v, y0, y1, rtol, atol):
+    s = 0.0
+    for j in range(v.size):
+        sc = atol + rtol * max(abs(y0[j]), abs(y1[j]))
+        s += (v[j] / sc) ** 2
+    return math.sqrt(s / v.size)
+
+
+@numba.njit(cache=True)
+def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
+    """Starting step of Hairer, Norsett & Wanner (II.4), as in scipy's ``select_initial_step``."""
+    d0 = _rms(y, y, y, rtol, atol)
+    d1 = _rms(f0, y, y, rtol, atol)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    ytmp[:] = y + h0 * f0
+    kernels.rhs(ytmp, f1, ka)
+    d2 = _rms(f1 - f0, y, y, rtol, atol) / h0
+    if max(d1, d2) <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** 0.2
+    return min(100 * h0, h1)
+
+
+@numba.njit(cache=True)
+def dopri_segment(y, a, a_end, h, ka, rtol, atol, h_min, max_steps, chunk, blowup, psd_tol,
+                  C, A, E, K, ytmp, yerr):
+    """Adaptive Dormand-Prince 5(4) from ``a`` to ``a_end`` (the last step is
+    clipped to land on ``a_end``). Advances ``y`` in place; returns
+    ``(code, alpha_reached, h_next, n_rhs, n_steps)``. ``STEP_SIZE`` when the step
+    falls below ``h_min`` or ``max_steps`` steps are spent; ``PAUSED`` after
+    ``chunk`` steps (call again from ``alpha_reached`` with ``h_next``); on
+    failure ``y`` is the last valid state."""
+    n_stages = 7
+    nfev = 0
+    steps = 0
+    kernels.rhs(y, K[0], ka)
+    nfev += 1
+    while a < a_end:
+        if steps >= max_steps:
+            return STEP_SIZE, a, h, nfev, steps
+        if steps >= chunk:
+            return PAUSED, a, h, nfev, steps
+        if h < h_min:
+            return STEP_SIZE, a, h, nfev, steps
+        last = a + h >= a_end * (1.0 - 1e-15)
+        hs = a_end - a if last else h
+        m = y.size
+        for s in range(1, n_stages):
+            for i in range(m):
+                acc = y[i]
+                for j in range(s):
+                    acc += (hs * A[s, j]) * K[j, i]
+                ytmp[i] = acc
+            kernels.rhs(ytmp, K[s], ka)
+        nfev += n_stages - 1
+        # ytmp now holds the 5th-order solution (row 6 of A are the weights b)
+        for i in range(m):
+            acc = 0.0
+            for j in range(n_stages):
+                acc += (hs * E[j]) * K[j, i]
+            yerr[i] = acc
+        finite = True
+        for j in range(y.size):
+            if not np.isfinite(ytmp[j]) or not np.isfinite(yerr[j]):
+                finite = False
+        err = _rms(yerr, y, ytmp, rtol, atol) if finite else np.inf
+        steps += 1
+        if err <= 1.0:
+            code = kernels.check_state(ytmp, ka, blowup, psd_tol)
+            if code != OK:
+                return code, a, h, nfev, steps
+            a = a_end if last else a + hs
+            y[:] = ytmp
+            K[0, :] = K[n_stages - 1, :]
+            fac = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** -0.2)
+            if not last:
+                h = hs * fac
+        else:
+            fac = 0.2 if not np.isfinite(err) else max(0.2, 0.9 * err ** -0.2)
+            h = hs * fac
+    return OK, a, h, nfev, steps

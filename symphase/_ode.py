@@ -1,0 +1,352 @@
+"""The order-parameter ODEs: :func:`integrate`, :func:`rhs` and :func:`generalization_error`.
+
+The driver validates its input once, calls the Numba steppers of
+:mod:`symphase._integrators` in bounded chunks between output points (so
+Ctrl-C keeps the partial trajectory within about 0.1 s), and wraps the result
+in an :class:`~symphase.ODEResult` with a status and a message.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _kernels as kernels
+from ._integrators import DP_A, DP_C, DP_E, PAUSED, STEP_SIZE, chunk_steps, dopri_segment, initial_step, rk4_steps
+from ._kernels import DIVERGED, INVALID, OK
+from ._model import check_model
+from ._results import ODEResult, Status
+from ._validate import check_int, check_real
+
+_MESSAGES = {
+    INVALID: ("overlaps stopped being a positive semi-definite Gram matrix [[Q, R], [R^T, T]] "
+              "(or a batch-norm Q_ii <= 0 / g_i = 0) after alpha = {a:.6g}; eta = {eta:g} may be too large"),
+    DIVERGED: "overlaps blew up (non-finite or |value| > {blowup:g}) after alpha = {a:.6g}; eta = {eta:g} is too large",
+    STEP_SIZE: "adaptive step size fell below {h_min:g} or the step budget max_steps = {max_steps} was spent at "
+               "alpha = {a:.6g}",
+}
+_STATUS = {INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE}
+#: Largest alpha_max: beyond it the adaptive steps stop resolving alpha in double precision.
+ALPHA_MAX_LIMIT = 1e12
+
+
+def default_alphas(alpha_max: float, n: int = 301) -> np.ndarray:
+    """Output points: 0 and ``n`` log-spaced points up to ``alpha_max``, resolving plateau and escape.
+
+    Parameters
+    ----------
+    alpha_max : float
+        The last output point.
+    n : int
+        Number of log-spaced points in ``[1e-4 alpha_max, alpha_max]``.
+
+    Returns
+    -------
+    ndarray (n + 1,)
+
+    Examples
+    --------
+    >>> symphase.default_alphas(100.0, 2)
+    array([  0.  ,   0.01, 100.  ])
+    """
+    return np.concatenate([[0.0], np.geomspace(alpha_max * 1e-4, alpha_max, n)])
+
+
+def check_alphas(alphas, alpha_max: float) -> np.ndarray:
+    """A 1-d, finite, strictly increasing grid in ``[0, alpha_max]``, else ``ValueError``."""
+    try:
+        if np.iscomplexobj(np.asarray(alphas)):
+            raise TypeError
+        arr = np.array(alphas, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"alphas must be a 1-d array of increasing numbers in [0, alpha_max], got {alphas!r}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"alphas must be a 1-d array (one output grid), got an array of shape {arr.shape}")
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0) or arr[0] < 0 or arr[-1] > alpha_max:
+        raise ValueError(f"alphas must be strictly increasing, finite and in [0, alpha_max={alpha_max:g}]")
+    return arr
+
+
+def check_alpha_max(alpha_max) -> float:
+    """``alpha_max`` in ``(0, ALPHA_MAX_LIMIT]``, else ``ValueError``."""
+    alpha_max = check_real("alpha_max", alpha_max, positive=True)
+    if alpha_max > ALPHA_MAX_LIMIT:
+        raise ValueError(f"alpha_max must be a real number in (0, {ALPHA_MAX_LIMIT:g}], got {alpha_max!r}")
+    return alpha_max
+
+
+def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0")):
+    """Validated flat state of ``model`` (see :class:`symphase.StateLayout`)."""
+    return model.system.state(Q0, R0, g0, names=names)
+
+
+def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=None, rtol=1e-8,
+              atol=1e-10, alphas=None, eg_tol=1e-12, max_steps=10_000_000, blowup=1e6,
+              psd_tol=1e-7, progress=False) -> ODEResult:
+    """Integrate the order-parameter ODEs from ``(Q0, R0, g0)`` to ``alpha_max``.
+
+    ``dQ_ik/dalpha``, ``dR_in/dalpha`` (and ``dg_i/dalpha`` under BN) are
+    docs/model.md §3 (Saad & Solla 1995 for plain; the derivation in
+    ``derivations/`` for every rule).
+
+    Parameters
+    ----------
+    model : Committee
+        The model.
+    Q0 : array_like (K, K)
+        Initial student overlaps, symmetric; with ``R0`` and ``model.T`` a
+        positive semi-definite Gram matrix.
+    R0 : array_like (K, M)
+        Initial student-teacher overlaps.
+    eta : float
+        Learning rate (> 0).
+    alpha_max : float
+        End of the run, in ``(0, 1e12]``.
+    g0 : array_like (K,), optional
+        Initial BN gains (default ones; BN models only).
+    method : {"adaptive", "rk4"}
+        Dormand-Prince 5(4) with ``rtol``/``atol``, or classical RK4 with the
+        fixed step ``dt`` (default 0.01).
+    dt, rtol, atol : float, optional
+        Step of RK4; tolerances of the adaptive method (> 0).
+    alphas : array_like, optional
+        Output points, 1-d, increasing, in ``[0, alpha_max]`` (default:
+        :func:`default_alphas`).
+    eg_tol : float
+        Stop as ``"converged"`` when ``eps_g < eg_tol`` (0: never).
+    max_steps : int
+        Step budget (>= 1); ``"step_size"`` when spent.
+    blowup : float
+        ``"diverged"`` when some ``|Q_ik|``, ``|R_in|``, ``|g_i|`` exceeds it (> 0).
+    psd_tol : float
+        Tolerance of the Gram-matrix check, relative to its largest diagonal (>= 0).
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    ODEResult
+        The trajectory up to where the run ended, with ``status`` and
+        ``message``: ``"completed"``, ``"converged"``, ``"invalid"`` (the
+        overlaps stopped being a Gram matrix), ``"diverged"``, ``"step_size"``
+        or ``"interrupted"`` (Ctrl-C). It never holds NaN.
+
+    Raises
+    ------
+    ValueError
+        Bad input (named).
+
+    Examples
+    --------
+    >>> model = symphase.Committee(2, 2)
+    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, Q0, R0, eta=0.5, alpha_max=500)
+    >>> res.status, round(float(res.eg[-1]), 6) < 1e-3
+    (<Status.COMPLETED: 'completed'>, True)
+    """
+    model = check_model(model)
+    eta = check_real("eta", eta, positive=True)
+    alpha_max = check_alpha_max(alpha_max)
+    if method not in ("adaptive", "rk4"):
+        raise ValueError(f"method must be 'adaptive' or 'rk4', got {method!r}")
+    if method == "rk4":
+        dt = 0.01 if dt is None else check_real("dt", dt, positive=True)
+    elif dt is not None:
+        raise ValueError("dt is the fixed step of method='rk4'; the adaptive method takes rtol/atol")
+    rtol = check_real("rtol", rtol, positive=True)
+    atol = check_real("atol", atol, positive=True)
+    eg_tol = check_real("eg_tol", eg_tol, nonnegative=True)
+    max_steps = check_int("max_steps", max_steps, minimum=1)
+    blowup = check_real("blowup", blowup, positive=True)
+    psd_tol = check_real("psd_tol", psd_tol, nonnegative=True)
+    alphas = default_alphas(alpha_max) if alphas is None else check_alphas(alphas, alpha_max)
+    y = initial_state(model, Q0, R0, g0)
+    if np.max(np.abs(y)) > blowup:
+        raise ValueError(f"Q0, R0, g0: every initial overlap and gain must be at most blowup = {blowup:g} in "
+                         f"magnitude (the run would stop as diverged at once), got max {np.max(np.abs(y)):.3g}")
+    system = model.system
+    ka = system.args(eta)
+    return _Driver(system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol).run(
+        y, eta, alphas, alpha_max, eg_tol, progress)
+
+
+class _Driver:
+    """The stateful part of :func:`integrate`: steps from output point to output point."""
+
+    def __init__(self, system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol):
+        self.system, self.ka, self.method, self.dt = system, ka, method, dt
+        self.rtol, self.atol, self.max_steps, self.blowup, self.psd_tol = rtol, atol, max_steps, blowup, psd_tol
+        n = system.layout.size
+        self.chunk = chunk_steps(n)
+        self.k_rk4 = [np.empty(n) for _ in range(5)]
+        self.K_dp = np.empty((7, n))
+        self.ytmp, self.yerr = np.empty(n), np.empty(n)
+        self.h = None
+        self.nfev = 0
+        self.steps = 0
+
+    def advance(self, y, a, target):
+        """Advance ``y`` from ``a`` to ``target``; returns ``(code, alpha reached)``."""
+        if self.method == "rk4":
+            n = max(1, int(math.ceil((target - a) / self.dt * (1.0 - 1e-12))))
+            h = (target - a) / n
+            s = 0
+            while s < n:
+                if self.steps >= self.max_steps:
+                    return STEP_SIZE, a + s * h
+                todo = min(n, s + self.chunk, s + self.max_steps - self.steps)
+                code, did = rk4_steps(y, a, h, s, todo, self.ka, self.blowup, self.psd_tol, *self.k_rk4)
+                self.nfev += 4 * did
+                self.steps += did
+                s += did
+                if code != OK:
+                    return code, a + s * h
+            return OK, target
+        if self.h is None:
+            f0 = np.empty_like(y)
+            kernels.rhs(y, f0, self.ka)
+            self.h = initial_step(y, f0, self.ka, self.rtol, self.atol, self.ytmp, self.yerr)
+            self.nfev += 2
+        while True:
+            code, a, self.h, nf, st = dopri_segment(
+                y, a, target, self.h, self.ka, self.rtol, self.atol, self.h_min(a), self.max_steps - self.steps,
+                self.chunk, self.blowup, self.psd_tol, DP_C, DP_A, DP_E, self.K_dp, self.ytmp, self.yerr)
+            self.nfev += nf
+            self.steps += st
+            if code != PAUSED:
+                return code, a
+
+    @staticmethod
+    def h_min(a):
+        return 1e-12 * max(1.0, abs(a))
+
+    def run(self, y, eta, alphas, alpha_max, eg_tol, progress):
+        system = self.system
+        n = y.size
+        ys = np.empty((alphas.size + 1, n))
+        out_alpha = np.empty(alphas.size + 1)
+        egs = np.empty(alphas.size + 1)
+        count = 0
+        a = 0.0
+        code = OK
+        if alphas[-1] == alpha_max:
+            status, message = Status.COMPLETED, f"reached alpha_max = {alpha_max:g}"
+        else:
+            status, message = Status.COMPLETED, f"reached alpha = {alphas[-1]:g}, the last output point"
+        bar = _progress(progress, alphas[-1])
+        try:
+            for target in alphas:
+                if target > a:
+                    code, a = self.advance(y, a, target)
+                if code != OK:
+                    status = _STATUS[code]
+                    message = _MESSAGES[code].format(a=a, eta=eta, blowup=self.blowup, h_min=self.h_min(a),
+                                                     max_steps=self.max_steps)
+                    break
+                e = kernels.eg(y, self.ka)
+                if not np.isfinite(e):
+                    status = Status.DIVERGED
+                    message = f"eps_g is not finite at alpha = {a:.6g}; eta = {eta:g} is too large"
+                    break
+                ys[count], out_alpha[count], egs[count] = y, a, e
+                count += 1
+                if bar is not None:
+                    bar.update(a - bar.n)
+                if eg_tol > 0 and e < eg_tol:
+                    status, message = Status.CONVERGED, f"eps_g = {e:.3g} < eg_tol = {eg_tol:g} at alpha = {a:.6g}"
+                    break
+        except KeyboardInterrupt:
+            status, message = Status.INTERRUPTED, f"interrupted at alpha = {a:.6g}; the trajectory up to there is kept"
+        finally:
+            if bar is not None:
+                bar.close()
+        if not status.success and (count == 0 or a > out_alpha[count - 1]):
+            # keep the last valid state reached, at its own alpha
+            e = kernels.eg(y, self.ka)
+            if np.isfinite(e):
+                ys[count], out_alpha[count], egs[count] = y, a, e
+                count += 1
+        Q, R, g = system.layout.unpack(ys[:count])
+        info = {"method": self.method, "nfev": self.nfev, "n_steps": self.steps}
+        if self.method == "rk4":
+            info["dt"] = self.dt
+        else:
+            info.update(rtol=self.rtol, atol=self.atol)
+        return ODEResult(model=system.model, eta=eta, alpha=out_alpha[:count].copy(), Q=Q, R=R, g=g,
+                         eg=egs[:count].copy(), status=status, message=message, info=info)
+
+
+def _progress(enabled, total):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=float(total), unit="alpha", bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
+
+
+def rhs(model, Q, R, g=None, eta=1.0, *, part="full") -> tuple:
+    """The right-hand side ``(dQ/dalpha, dR/dalpha, dg/dalpha or None)`` at one state (docs/model.md §3).
+
+    Parameters
+    ----------
+    model : Committee
+    Q, R, g : array_like
+        The state: ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) under BN (default ones).
+    eta : float
+        Learning rate (> 0).
+    part : {"full", "linear", "quadratic"}
+        The whole right-hand side; its ``O(eta)`` part (the small learning rate
+        limit); or its ``O(eta^2/b)`` part.
+
+    Returns
+    -------
+    tuple
+        ``(dQ (K, K), dR (K, M), dg (K,) or None)``.
+
+    Examples
+    --------
+    >>> model = symphase.Committee(2, 2)
+    >>> dQ, dR, dg = symphase.rhs(model, 0.5 * np.eye(2), 0.1 * np.ones((2, 2)), eta=0.5)
+    >>> dQ.shape, dR.shape, dg is None
+    ((2, 2), (2, 2), True)
+    """
+    model = check_model(model)
+    eta = check_real("eta", eta, positive=True)
+    if part not in ("full", "linear", "quadratic"):
+        raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")
+    y = initial_state(model, Q, R, g, names=("Q", "R", "g"))
+    return model.layout.unpack(model.system.rhs(y, eta, part=part))
+
+
+def generalization_error(model, Q, R, g=None) -> float:
+    """The generalization error at the effective overlaps (the paper's Eq. 13, docs/model.md §3).
+
+    ``eps_g = (1/pi)[sum_nm asin(T'_nm/...) + sum_ik asin(Q'_ik/...) - 2 sum_in asin(R'_in/...)]``
+    (Saad & Solla 1995 for plain).
+
+    Parameters
+    ----------
+    model : Committee
+    Q, R, g : array_like
+        ``Q`` (..., K, K), ``R`` (..., K, M), ``g`` (..., K) under BN (default
+        ones). Stacks of states with leading axes are evaluated state by state.
+
+    Returns
+    -------
+    float or ndarray
+
+    Examples
+    --------
+    >>> model = symphase.Committee(2, 2)
+    >>> float(symphase.generalization_error(model, np.eye(2), np.eye(2)))
+    0.0
+    """
+    model = check_model(model)
+    Qa, Ra = np.asarray(Q, dtype=float), np.asarray(R, dtype=float)
+    if Qa.ndim > 2:
+        lead = Qa.shape[:-2]
+        ga = None if g is None else np.asarray(g, dtype=float).reshape(-1, model.K)
+        out = [generalization_error(model, q, r, None if ga is None else ga[j])
+               for j, (q, r) in enumerate(zip(Qa.reshape(-1, *Qa.shape[-2:]), Ra.reshape(-1, *Ra.shape[-2:])))]
+        return np.array(out).reshape(lead)
+    y = initial_state(model, Q, R, g, names=("Q", "R", "g"))
+    return model.system.eg(y)

@@ -1,0 +1,237 @@
+"""Results: one protocol for everything symphase computes; failures are results.
+
+Every result type (:class:`ODEResult`, :class:`~symphase.SimulationResult`,
+:class:`~symphase.FixedPoint`, :class:`~symphase.Comparison`,
+:class:`~symphase.SweepResult`) has
+
+* ``status`` (a :class:`Status`) and ``message``: how the computation ended;
+* ``success`` and ``raise_for_status()``: a failure raised on request, as
+  :class:`SymphaseError` carrying the partial result;
+* ``to_xarray()``: a labeled ``xarray.Dataset`` (saves with ``.to_netcdf``);
+* ``to_dict()``: plain Python values, ready for JSON, with one NaN policy:
+  NaN and infinities become ``None`` (JSON ``null``);
+* a one-line ``repr`` that works whatever the result holds (even nothing).
+
+``Status`` follows scipy's ``OdeResult.status`` / diffrax's ``RESULTS``.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._model import Committee
+
+
+class Status(str, enum.Enum):
+    """Why a computation ended. Compares equal to its string value (``r.status == "completed"``)."""
+
+    COMPLETED = "completed"    # reached its end (alpha_max, every seed, every point)
+    CONVERGED = "converged"    # eps_g fell below eg_tol: learned, stopped early
+    INVALID = "invalid"        # overlaps stopped being a positive semi-definite Gram matrix
+    DIVERGED = "diverged"      # non-finite or blown-up overlaps (eta too large)
+    STEP_SIZE = "step_size"    # adaptive step fell below its minimum / step budget spent
+    INTERRUPTED = "interrupted"  # KeyboardInterrupt: partial result kept
+    FAILED = "failed"          # a numerical method failed (no convergence, singular matrix)
+
+    @property
+    def success(self) -> bool:
+        """True for ``completed`` and ``converged``."""
+        return self in (Status.COMPLETED, Status.CONVERGED)
+
+    def __str__(self):
+        return self.value
+
+
+class SymphaseError(RuntimeError):
+    """A numerical failure (not bad input): raised by ``raise_for_status()`` and by
+    solvers that cannot produce a result. ``.result`` holds the partial result, if any."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+def jsonable(x):
+    """Plain Python values of ``x`` (arrays to lists), with NaN and infinities as ``None``.
+
+    The one NaN policy of every ``to_dict()`` and of the CLI's ``--json``.
+    """
+    if isinstance(x, enum.Enum):
+        return str(x.value)
+    if isinstance(x, np.ndarray):
+        if np.iscomplexobj(x):
+            return {"real": jsonable(x.real), "imag": jsonable(x.imag)}
+        return jsonable(x.tolist())
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        v = float(x)
+        return v if math.isfinite(v) else None
+    if isinstance(x, (complex, np.complexfloating)):
+        return {"real": jsonable(x.real), "imag": jsonable(x.imag)}
+    if isinstance(x, Committee):
+        return jsonable(x.to_dict())
+    return x
+
+
+class Result:
+    """The result protocol (see the module docstring). Subclasses set ``status`` and
+    ``message`` and implement :meth:`to_xarray`, :meth:`_fields` and :meth:`_summary`."""
+
+    status: Status
+    message: str
+
+    @property
+    def success(self) -> bool:
+        """True when the computation completed (or converged)."""
+        return Status(self.status).success
+
+    def raise_for_status(self):
+        """Return ``self`` if the computation succeeded, else raise :class:`SymphaseError`.
+
+        Raises
+        ------
+        SymphaseError
+            With the status and message; its ``.result`` is this result.
+        """
+        if not self.success:
+            raise SymphaseError(f"{self.status}: {self.message}", self)
+        return self
+
+    def to_xarray(self):  # pragma: no cover - every subclass implements it
+        """A labeled ``xarray.Dataset`` of the result."""
+        raise NotImplementedError
+
+    def _fields(self) -> dict:  # pragma: no cover
+        raise NotImplementedError
+
+    def _summary(self) -> str:  # pragma: no cover
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        """The result as plain Python values (JSON-ready; NaN and infinities as ``None``)."""
+        return jsonable({"type": type(self).__name__, "status": str(self.status), "message": self.message,
+                         **self._fields()})
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self._summary()}, status={str(self.status)!r}, message={self.message!r})"
+
+
+def alpha_span(alpha) -> str:
+    """``n=.., alpha=[first, last]`` of an output grid, or ``n=0`` when it is empty."""
+    alpha = np.asarray(alpha)
+    if alpha.size == 0:
+        return "n=0"
+    return f"n={alpha.size}, alpha=[{alpha[0]:g}, {alpha[-1]:g}]"
+
+
+def trajectory_variables(model, lead: tuple, Q, R, g, eg, suffix: str = "", what: str = "") -> dict:
+    """The data variables ``Q``, ``R``, ``eg`` (and ``g``) of a trajectory with leading dims ``lead``."""
+    data = {
+        f"Q{suffix}": (lead + ("alpha", "student", "student_k"), Q,
+                       {"long_name": f"student-student overlaps Q_ik = J_i.J_k{what}"}),
+        f"R{suffix}": (lead + ("alpha", "student", "teacher"), R,
+                       {"long_name": f"student-teacher overlaps R_in = J_i.B_n{what}"}),
+        f"eg{suffix}": (lead + ("alpha",), eg, {"long_name": f"generalization error eps_g{what}"}),
+    }
+    if g is not None:
+        data[f"g{suffix}"] = (lead + ("alpha", "student"), g, {"long_name": f"batch-norm gains g_i{what}"})
+    return data
+
+
+def model_coords(model) -> dict:
+    """Coordinates of the student and teacher axes."""
+    return {"student": np.arange(model.K), "student_k": np.arange(model.K),
+            "teacher": np.arange(model.M), "teacher_m": np.arange(model.M)}
+
+
+def overlap_columns(model, Q, R, g) -> dict:
+    """Flat columns ``Q_ik`` (i <= k), ``R_in``, ``g_i`` of stacks of states (for tidy tables)."""
+    cols = {}
+    K, M = model.K, model.M
+    for i in range(K):
+        for k in range(i, K):
+            cols[f"Q_{i}{k}"] = np.asarray(Q)[..., i, k].ravel()
+    for i in range(K):
+        for m in range(M):
+            cols[f"R_{i}{m}"] = np.asarray(R)[..., i, m].ravel()
+    if g is not None:
+        for i in range(K):
+            cols[f"g_{i}"] = np.asarray(g)[..., i].ravel()
+    return cols
+
+
+def scalar_attrs(info: dict) -> dict:
+    """The scalar entries of ``info`` (NetCDF attributes take no lists or bools)."""
+    return {k: v for k, v in info.items()
+            if isinstance(v, (int, float, str, np.integer, np.floating)) and not isinstance(v, bool)}
+
+
+@dataclass(repr=False)
+class ODEResult(Result):
+    """A trajectory of the order parameters (returned by :func:`symphase.integrate`).
+
+    Attributes
+    ----------
+    model : Committee
+    eta : float
+    alpha : ndarray (n,)
+        The output points reached.
+    Q, R, g : ndarray
+        ``Q`` (n, K, K), ``R`` (n, K, M), ``g`` (n, K) or None (plain).
+    eg : ndarray (n,)
+        ``eps_g`` at each output point.
+    status : Status
+    message : str
+    info : dict
+        Numerics: method, right-hand-side evaluations, steps, tolerances.
+    """
+
+    model: Committee
+    eta: float
+    alpha: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    g: np.ndarray | None
+    eg: np.ndarray
+    status: Status
+    message: str
+    info: dict = field(default_factory=dict)
+
+    def _summary(self) -> str:
+        return f"{self.model.describe()}, eta={self.eta:g}, {alpha_span(self.alpha)}"
+
+    def _fields(self) -> dict:
+        return {"model": self.model, "eta": self.eta, "alpha": self.alpha, "eg": self.eg, "Q": self.Q,
+                "R": self.R, "g": self.g, "info": self.info}
+
+    def _attrs(self) -> dict:
+        attrs = {**self.model.attrs(), "eta": self.eta, "status": str(self.status), "message": self.message}
+        attrs.update(scalar_attrs(self.info))
+        return attrs
+
+    def to_xarray(self):
+        """A labeled ``xarray.Dataset``: ``Q``, ``R``, ``eg`` (``g``) against ``alpha``, ``T``; the
+        model, ``eta``, status and message as attributes."""
+        import xarray as xr
+
+        data = trajectory_variables(self.model, (), self.Q, self.R, self.g, self.eg)
+        data["T"] = (("teacher", "teacher_m"), np.asarray(self.model.T), {"long_name": "teacher overlaps T_nm"})
+        return xr.Dataset(data, coords={"alpha": self.alpha, **model_coords(self.model)}, attrs=self._attrs())
+
+    def to_dataframe(self):
+        """A tidy ``pandas.DataFrame``: one row per output point (``alpha, eg``, ``Q_ik``, ``R_in``,
+        ``g_i``); for CSV output."""
+        import pandas as pd
+
+        return pd.DataFrame({"alpha": self.alpha, "eg": self.eg,
+                             **overlap_columns(self.model, self.Q, self.R, self.g)})

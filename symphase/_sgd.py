@@ -1,0 +1,322 @@
+"""The SGD kernels of the simulator: online learning on the weights (docs/model.md §2).
+
+Numba kernels run the update rules (plain, BN with the paper's rule, BN with
+the exact gradient; gain learned or fixed) on weights ``J`` (students) and
+``B`` (teacher), a fresh minibatch of ``b`` Gaussian inputs of variance ``tau``
+every step, learning rate ``eta/N``, ``alpha = steps/N``. BN uses the
+population statistics ``sigma sqrt(Q_ii)`` with ``Q_ii = |J_i|^2`` (the model
+the theory describes, docs/model.md §1), or on request the batch's own mean
+and standard deviation (:func:`batch_stats_step`). One pass over the N
+components per example: drawing ``xi``, the fields ``J xi``, ``B xi`` and
+applying the previous step's update are fused (:func:`sgd_steps`). The
+parameter record ``par`` is the model's (:data:`symphase._kernels.PARAMS`).
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._kernels import BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
+from ._layout import pack_into
+from ._rng import next_normal
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+SQRT_HALF = math.sqrt(0.5)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
+    """Advance ``n_steps`` SGD steps in place (docs/model.md §2).
+
+    ``Jt`` (N, K), ``Bt`` (N, M) are the transposed weights, ``g`` (K,) the BN
+    gains, ``s`` the RNG state, ``xi`` (N,) and ``dJ`` (N, K; used when b > 1)
+    work arrays. Per example ``u = h_i x_i`` with ``h_i = g_i/(sigma sqrt Q_ii)``
+    (BN) or 1, ``Delta = sum_n phi(y_n) + noise - sum_i phi(u_i)``;
+    ``J_i += (eta/(N b)) sum_u h_i Delta phi'(u_i) (xi - e x_i J_i/Q_ii)`` (e = 1 for
+    the exact BN rule), ``g_i += (eta/(N b)) sum_u Delta phi'(u_i) x_i/(sigma sqrt Q_ii)``
+    when learned; all terms of a batch use the weights before the step.
+    Returns the number of steps done before the weights became non-finite or
+    some ``|J_i|^2 > blowup`` (``n_steps`` if none).
+
+    One pass over the N components per example: a step's update is applied
+    in the pass that draws the next example (and accumulates ``x = J xi``,
+    ``y = B xi`` with the updated weights); the last one is flushed at the end.
+    """
+    N, K = Jt.shape
+    M = Bt.shape[1]
+    eta, tau = par[ETA], par[TAU]
+    sigma = math.sqrt(tau)
+    noise_sd = math.sqrt(par[NOISE])
+    bn = par[BN] != 0.0
+    exact = par[EXACT] != 0.0
+    learn = par[LEARN_GAIN] != 0.0
+    lr = eta / (N * b)
+    x = np.empty(K)
+    y = np.empty(M)
+    h = np.ones(K)
+    inv_s = np.ones(K)
+    qn = np.zeros(K)
+    coef = np.zeros(K)
+    keep = np.ones(K)
+    sc = np.zeros(K)
+    dg = np.zeros(K)
+    if b > 1:
+        dJ[:, :] = 0.0
+    for i in range(K):
+        acc = 0.0
+        for l in range(N):
+            acc += Jt[l, i] * Jt[l, i]
+        qn[i] = acc
+    pending = False
+    for step in range(n_steps):
+        for u in range(b):
+            for i in range(K):
+                x[i] = 0.0
+            for n in range(M):
+                y[n] = 0.0
+            if u == 0 and pending:
+                # apply the previous step, draw this example, fields with the new weights
+                for i in range(K):
+                    qn[i] = 0.0
+                for l in range(N):
+                    old = xi[l]
+                    v = sigma * next_normal(s)
+                    xi[l] = v
+                    for i in range(K):
+                        if b == 1:
+                            w = keep[i] * Jt[l, i] + coef[i] * old
+                        else:
+                            w = keep[i] * Jt[l, i] + (dJ[l, i] + coef[i] * old)
+                            dJ[l, i] = 0.0
+                        Jt[l, i] = w
+                        qn[i] += w * w
+                        x[i] += w * v
+                    for n in range(M):
+                        y[n] += Bt[l, n] * v
+                if learn:
+                    for i in range(K):
+                        g[i] += dg[i]
+            elif u == 0:
+                for l in range(N):
+                    v = sigma * next_normal(s)
+                    xi[l] = v
+                    for i in range(K):
+                        x[i] += Jt[l, i] * v
+                    for n in range(M):
+                        y[n] += Bt[l, n] * v
+            else:
+                # accumulate the previous example of this batch, draw this one
+                for l in range(N):
+                    old = xi[l]
+                    v = sigma * next_normal(s)
+                    xi[l] = v
+                    for i in range(K):
+                        dJ[l, i] += coef[i] * old
+                        x[i] += Jt[l, i] * v
+                    for n in range(M):
+                        y[n] += Bt[l, n] * v
+            if u == 0:
+                for i in range(K):
+                    if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
+                        return step
+                    if bn:
+                        inv_s[i] = 1.0 / (sigma * math.sqrt(qn[i]))
+                        h[i] = g[i] * inv_s[i]
+                    sc[i] = 0.0
+                    dg[i] = 0.0
+            delta = 0.0
+            for n in range(M):
+                delta += math.erf(y[n] * SQRT_HALF)
+            if noise_sd > 0.0:
+                delta += noise_sd * next_normal(s)
+            for i in range(K):
+                delta -= math.erf(h[i] * x[i] * SQRT_HALF)
+            for i in range(K):
+                u_i = h[i] * x[i]
+                d = delta * SQRT_2_OVER_PI * math.exp(-0.5 * u_i * u_i)
+                coef[i] = lr * h[i] * d
+                if exact:
+                    sc[i] += coef[i] * x[i] / qn[i]
+                if learn:
+                    dg[i] += lr * d * x[i] * inv_s[i]
+        for i in range(K):
+            keep[i] = 1.0 - sc[i]
+        pending = True
+    if pending:  # flush the last step
+        for i in range(K):
+            qn[i] = 0.0
+        for l in range(N):
+            old = xi[l]
+            for i in range(K):
+                if b == 1:
+                    w = keep[i] * Jt[l, i] + coef[i] * old
+                else:
+                    w = keep[i] * Jt[l, i] + (dJ[l, i] + coef[i] * old)
+                Jt[l, i] = w
+                qn[i] += w * w
+        if learn:
+            for i in range(K):
+                g[i] += dg[i]
+    for i in range(K):
+        if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
+            return n_steps - 1
+    return n_steps
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def test_error(Jt, Bt, g, par, n_test, s, xi):
+    """Test-set estimate of ``eps_g = <(t - s)^2>/2`` over ``n_test`` fresh inputs (no output noise)."""
+    N, K = Jt.shape
+    M = Bt.shape[1]
+    sigma = math.sqrt(par[TAU])
+    bn = par[BN] != 0.0
+    h = np.ones(K)
+    if bn:
+        for i in range(K):
+            acc = 0.0
+            for l in range(N):
+                acc += Jt[l, i] * Jt[l, i]
+            h[i] = g[i] / (sigma * math.sqrt(acc))
+    x = np.empty(K)
+    y = np.empty(M)
+    total = 0.0
+    for p in range(n_test):
+        for i in range(K):
+            x[i] = 0.0
+        for n in range(M):
+            y[n] = 0.0
+        for l in range(N):
+            v = sigma * next_normal(s)
+            for i in range(K):
+                x[i] += Jt[l, i] * v
+            for n in range(M):
+                y[n] += Bt[l, n] * v
+        delta = 0.0
+        for n in range(M):
+            delta += math.erf(y[n] * SQRT_HALF)
+        for i in range(K):
+            delta -= math.erf(h[i] * x[i] * SQRT_HALF)
+        total += 0.5 * delta * delta
+    return total / n_test
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
+    """One BN step with the batch's own statistics on the given batch ``X`` (b, N) (inputs of
+    variance tau) and teacher-output noise ``noise`` (b,). ``x`` (b, K), ``y`` (b, M), ``coef``
+    (b, K) are work arrays. ``xhat_ui = g_i (x_ui - m_i)/s_i`` with the batch mean ``m_i`` and
+    standard deviation ``s_i`` (1/b normalization, as BN layers use), ``d_ui = Delta_u phi'(xhat_ui)``:
+    ``g_i += (eta/N) <d_ui z_ui>_u`` (``z = (x - m)/s``); the paper's rule (statistics held fixed)
+    ``J_i += (eta/N) (g_i/s_i) <d_ui xi_u>_u``; the exact rule (the true gradient of the batch
+    loss ``<Delta^2/2>_u``, as backpropagation through BN) ``J_i += (eta/N) (g_i/s_i)
+    <(d_ui - <d_i> - z_ui <d_i z_i>) xi_u>_u``. Returns False when a batch standard deviation
+    is zero (weights untouched) or the new weights are not finite or some ``|J_i|^2 > blowup``."""
+    b, N = X.shape
+    K = Jt.shape[1]
+    M = Bt.shape[1]
+    eta = par[ETA]
+    exact = par[EXACT] != 0.0
+    learn = par[LEARN_GAIN] != 0.0
+    lr = eta / (N * b)
+    x[:, :] = 0.0
+    y[:, :] = 0.0
+    for u in range(b):
+        for l in range(N):
+            v = X[u, l]
+            for i in range(K):
+                x[u, i] += Jt[l, i] * v
+            for n in range(M):
+                y[u, n] += Bt[l, n] * v
+    m = np.zeros(K)
+    sd = np.zeros(K)
+    for i in range(K):
+        for u in range(b):
+            m[i] += x[u, i]
+        m[i] /= b
+        for u in range(b):
+            sd[i] += (x[u, i] - m[i]) ** 2
+        sd[i] = math.sqrt(sd[i] / b)
+        if not sd[i] > 0.0:
+            return False
+    for u in range(b):  # x <- z = (x - m)/s; coef <- d
+        delta = noise[u]
+        for n in range(M):
+            delta += math.erf(y[u, n] * SQRT_HALF)
+        for i in range(K):
+            x[u, i] = (x[u, i] - m[i]) / sd[i]
+            delta -= math.erf(g[i] * x[u, i] * SQRT_HALF)
+        for i in range(K):
+            xh = g[i] * x[u, i]
+            coef[u, i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * xh * xh)
+    for i in range(K):
+        dm = 0.0
+        dz = 0.0
+        for u in range(b):
+            dm += coef[u, i]
+            dz += coef[u, i] * x[u, i]
+        dm /= b
+        dz /= b
+        for u in range(b):
+            d = coef[u, i]
+            if exact:
+                d = d - dm - x[u, i] * dz
+            coef[u, i] = lr * g[i] / sd[i] * d
+        if learn:
+            g[i] += lr * b * dz
+    for l in range(N):
+        for i in range(K):
+            w = Jt[l, i]
+            for u in range(b):
+                w += coef[u, i] * X[u, l]
+            Jt[l, i] = w
+    for i in range(K):
+        acc = 0.0
+        for l in range(N):
+            acc += Jt[l, i] * Jt[l, i]
+        if not (acc <= blowup) or not (acc > 0.0):
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def sgd_steps_batch_stats(Jt, Bt, g, par, b, n_steps, s, X, blowup):
+    """``n_steps`` BN steps with batch statistics (:func:`batch_stats_step`) on fresh batches
+    ``X`` (b, N) drawn from the RNG state ``s``; returns the number of steps done."""
+    N, K = Jt.shape
+    M = Bt.shape[1]
+    sigma = math.sqrt(par[TAU])
+    noise_sd = math.sqrt(par[NOISE])
+    x = np.empty((b, K))
+    y = np.empty((b, M))
+    coef = np.empty((b, K))
+    noise = np.zeros(b)
+    for step in range(n_steps):
+        for u in range(b):
+            for l in range(N):
+                X[u, l] = sigma * next_normal(s)
+            if noise_sd > 0.0:
+                noise[u] = noise_sd * next_normal(s)
+        if not batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
+            return step
+    return n_steps
+
+
+@numba.njit(cache=True, nogil=True)
+def record_state(Jt, Bt, g, has_gain, Q, R, y):
+    """Pack the overlaps ``Q = J J^T``, ``R = J B^T`` (and ``g``) of the weights into ``y``."""
+    N, K = Jt.shape
+    M = Bt.shape[1]
+    for i in range(K):
+        for k in range(i, K):
+            acc = 0.0
+            for l in range(N):
+                acc += Jt[l, i] * Jt[l, k]
+            Q[i, k] = Q[k, i] = acc
+        for n in range(M):
+            acc = 0.0
+            for l in range(N):
+                acc += Jt[l, i] * Bt[l, n]
+            R[i, n] = acc
+    pack_into(Q, R, g, has_gain, y)

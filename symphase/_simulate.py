@@ -1,0 +1,268 @@
+"""Online SGD at finite ``N``: :func:`simulate`, the learning that the order-parameter ODEs describe.
+
+The kernels are :mod:`symphase._sgd` (update rules, docs/model.md §2) and
+:mod:`symphase._rng` (random numbers); the starts are :mod:`symphase._weights`.
+:func:`simulate` runs the seeds on a thread pool (the kernels release the
+GIL) and returns a :class:`SimulationResult` with a leading seed axis. A
+seed's numbers do not depend on how many workers run.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._model import check_model
+from ._ode import check_alpha_max, check_alphas, default_alphas
+from ._results import ODEResult, Status, alpha_span, model_coords, overlap_columns, trajectory_variables
+from ._rng import rng_state
+from ._sgd import record_state, sgd_steps, sgd_steps_batch_stats, test_error
+from ._validate import check_int, check_real
+from ._weights import check_init, check_seeds, initial_weights
+
+
+@dataclass(repr=False)
+class SimulationResult(ODEResult):
+    """Result of :func:`simulate`: arrays with a leading seed axis.
+
+    ``eg`` (seeds, n) the exact ``eps_g`` of the recorded overlaps (Eq. 13),
+    ``Q`` (seeds, n, K, K), ``R`` (seeds, n, K, M), ``g`` (seeds, n, K) or None,
+    ``alpha`` (n,) the actual ``steps/N``; ``eg_test`` (seeds, n) the test-set
+    estimate or None; ``initial`` = {"Q": (seeds, K, K), "R": (seeds, K, M),
+    "g": (seeds, K) or None, "T": (seeds, M, M)}: the overlaps each seed
+    started from (``T`` is the model's unless ``exact_teacher=False``).
+    **A seed that diverged or was interrupted has NaN after its last recorded
+    point**: ``seed_status`` (one string per seed) and ``n_recorded`` say
+    which and how far; ``status``/``message`` summarize.
+    """
+
+    initial: dict = field(default_factory=dict)
+    N: int = 0
+    seeds: np.ndarray = None
+    seed_status: list = field(default_factory=list)
+    n_recorded: np.ndarray = None
+    eg_test: np.ndarray | None = None
+
+    def _summary(self) -> str:
+        return (f"{self.model.describe()}, N={self.N}, eta={self.eta:g}, {len(self.seed_status)} seed(s), "
+                f"{alpha_span(self.alpha)}")
+
+    def _fields(self) -> dict:
+        return {**super()._fields(), "N": self.N, "seeds": self.seeds, "seed_status": self.seed_status,
+                "n_recorded": self.n_recorded, "eg_test": self.eg_test, "initial": self.initial}
+
+    def to_xarray(self):
+        """A labeled ``xarray.Dataset`` with a ``seed`` dimension: the trajectories, each seed's
+        status and initial overlaps, the test-set estimate if any; the model, ``N``, ``eta``,
+        status and message as attributes."""
+        import xarray as xr
+
+        data = trajectory_variables(self.model, ("seed",), self.Q, self.R, self.g, self.eg)
+        data["T"] = (("teacher", "teacher_m"), np.asarray(self.model.T), {"long_name": "teacher overlaps T_nm"})
+        if self.eg_test is not None:
+            data["eg_test"] = (("seed", "alpha"), self.eg_test,
+                               {"long_name": "test-set estimate of eps_g", "n_test": self.info.get("n_test", 0)})
+        data["seed_status"] = ("seed", np.array([str(c) for c in self.seed_status]),
+                               {"long_name": "how each seed ended; NaN after its last recorded point if not completed"})
+        data["Q0"] = (("seed", "student", "student_k"), self.initial["Q"], {"long_name": "initial Q of each seed"})
+        data["R0"] = (("seed", "student", "teacher"), self.initial["R"], {"long_name": "initial R of each seed"})
+        if self.initial.get("g") is not None:
+            data["g0"] = (("seed", "student"), self.initial["g"], {"long_name": "initial g of each seed"})
+        if not self.info.get("exact_teacher", 1):
+            data["T0"] = (("seed", "teacher", "teacher_m"), self.initial["T"],
+                          {"long_name": "each seed's actual teacher overlaps B B^T"})
+        coords = {"alpha": self.alpha, "seed": np.asarray(self.seeds), **model_coords(self.model)}
+        attrs = {**self._attrs(), "N": self.N}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def to_dataframe(self):
+        """A tidy ``pandas.DataFrame``: one row per seed and record (``seed, alpha, eg``,
+        ``eg_test``, the overlaps ``Q_ik``, ``R_in``, ``g_i``); for CSV output."""
+        import pandas as pd
+
+        n_seeds, n = self.eg.shape
+        cols = {"seed": np.repeat(np.asarray(self.seeds), n), "alpha": np.tile(self.alpha, n_seeds),
+                "eg": self.eg.ravel()}
+        if self.eg_test is not None:
+            cols["eg_test"] = self.eg_test.ravel()
+        cols.update(overlap_columns(self.model, self.Q, self.R, self.g))
+        return pd.DataFrame(cols)
+
+
+def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
+    """One chunk of steps (a seam for the interrupt test)."""
+    if batch_stats:
+        return sgd_steps_batch_stats(Jt, Bt, g, par, b, n, s, dJ, blowup)
+    return sgd_steps(Jt, Bt, g, par, b, n, s, xi, dJ, blowup)
+
+
+def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, workers=None, n_test=0,
+             exact_teacher=True, bn_stats="population", blowup=1e6, progress=False) -> SimulationResult:
+    """Online SGD on the teacher-student committee machine: per example
+    ``J_i += (eta/N) Delta phi'(x_i) xi`` (plain, Saad & Solla 1995), the paper's
+    Eqs. 2-3 (``bn="paper"``) or the true BN gradient (``bn="exact"``), docs/model.md §2;
+    batch update = mean over ``model.batch`` fresh examples, ``alpha = steps/N``.
+
+    Parameters
+    ----------
+    N, eta, alpha_max : inputs, learning rate (``eta/N`` per step), end of the run.
+    seeds : int n (seeds 0..n-1) or a sequence of distinct ints >= 0. Each seed
+        draws its own teacher, student and inputs from streams derived only
+        from the seed, so results do not depend on ``workers``.
+    alphas : where to record (increasing, in [0, alpha_max]; default 0 and
+        log-spaced). Recorded at the step nearest each (duplicates merged);
+        ``result.alpha`` holds the actual ``steps/N``.
+    init : None (``J_il ~ N(0, 1/N)``, teacher as below, ``g = 1``);
+        ``{"J": (K, N)[, "B": (M, N)][, "g": (K,)]}`` weights; or overlaps
+        ``{"Q": (K, K), "R": (K, M)[, "g": (K,)]}`` or a tuple ``(Q, R[, g])``,
+        realised exactly by weights of a seeded random orientation (N >= K+M);
+        or a function ``seed -> any of these``, a start per seed (e.g.
+        :func:`symphase.initial.near_fixed_point`).
+    workers : threads (default: all cores).
+    n_test : if > 0, also a test-set estimate ``eg_test`` of eps_g on ``n_test``
+        fresh inputs per record (its own random stream; no output noise).
+    exact_teacher : ``B B^T = model.T`` exactly (default) or ``B_nl ~ N(0, 1/N)``
+        (the paper's; then ``initial["T"]`` holds each seed's actual ``T``).
+    bn_stats : BN normalizes with ``"population"`` statistics ``sigma sqrt(Q_ii)``, zero
+        mean (default; the N -> oo model of the theory, docs/model.md §1), or with the
+        ``"batch"``'s own mean and standard deviation (a real BN layer; needs
+        ``batch >= 2``; the exact rule is then backpropagation through the batch
+        statistics, the paper's rule holds them fixed; see :func:`batch_stats_step`).
+        The ODE describes the population version (batch statistics tend to the
+        population ones as ``b -> oo``).
+        ``eg`` (and ``eg_test``) is always the error of the network normalized
+        with population statistics (BN's inference mode).
+    blowup : a seed stops as diverged when some ``|J_i|^2`` exceeds it (or is not finite).
+    progress : a tqdm bar (in steps).
+
+    Failures are results: a diverged or interrupted seed keeps its records, its
+    arrays are NaN after the last one, ``seed_status`` names it and
+    ``status``/``message`` summarize.
+    """
+    model = check_model(model)
+    N = check_int("N", N, minimum=1)
+    eta = check_real("eta", eta, positive=True)
+    alpha_max = check_alpha_max(alpha_max)
+    seed_list = check_seeds(seeds)
+    workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, minimum=1)
+    n_test = check_int("n_test", n_test, minimum=0)
+    blowup = check_real("blowup", blowup, positive=True)
+    if bn_stats not in ("population", "batch"):
+        raise ValueError(f"bn_stats must be 'population' or 'batch', got {bn_stats!r}")
+    batch_stats = bn_stats == "batch"
+    if batch_stats and not model.has_bn:
+        raise ValueError("bn_stats='batch' needs a batch-norm model (bn='paper' or 'exact')")
+    if batch_stats and model.batch < 2:
+        raise ValueError(f"bn_stats='batch' needs batch >= 2 (a batch's standard deviation), got batch={model.batch}")
+    alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
+    steps = np.unique(np.rint(alphas * N).astype(np.int64))
+    if callable(init):  # a start per seed
+        inits = [check_init(model, N, init(int(sd)), exact_teacher) for sd in seed_list]
+    else:
+        inits = [check_init(model, N, init, exact_teacher)] * len(seed_list)
+    if exact_teacher and model.M > N and any(i is None or "B" not in i for i in inits):
+        raise ValueError(f"N must be an integer >= M = {model.M} for an exact teacher T, got {N}")
+
+    K, M, lay = model.K, model.M, model.layout
+    starts = [initial_weights(model, N, int(sd), i, exact_teacher) for sd, i in zip(seed_list, inits)]
+    system = model.system
+    par = system.params(eta)
+    b = model.batch
+    n_seeds, n_rec = len(seed_list), steps.size
+    ys = np.full((n_seeds, n_rec, lay.size), np.nan)
+    eg_test = np.full((n_seeds, n_rec), np.nan) if n_test else None
+    counts = np.zeros(n_seeds, dtype=np.int64)
+    codes = [Status.COMPLETED] * n_seeds
+    stop = threading.Event()
+    bar = _progress(progress, n_seeds * int(steps[-1]))
+    lock = threading.Lock()
+    # steps per kernel call: about 1e7 multiply-adds, so Ctrl-C and the bar respond within ~0.1 s
+    chunk = max(1, int(1e7 // (N * b * (K + M + 2))))
+
+    def run_seed(j):
+        J, B, g = starts[j]
+        Jt, Bt = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T)
+        g = g.copy()
+        s = rng_state(int(seed_list[j]))
+        s_test = rng_state(int(seed_list[j]), 1)
+        xi = np.empty(N)
+        dJ = np.empty((b, N) if batch_stats else (N, K) if b > 1 else (1, K))  # the batch X under batch stats
+        Qw, Rw = np.empty((K, K)), np.empty((K, M))
+        done = 0
+        for k in range(n_rec):
+            while done < steps[k]:
+                if stop.is_set():
+                    codes[j] = Status.INTERRUPTED
+                    return
+                todo = int(min(chunk, steps[k] - done))
+                did = _advance(Jt, Bt, g, par, b, todo, s, xi, dJ, blowup, batch_stats)
+                done += did
+                if bar is not None:
+                    with lock:
+                        bar.update(did)
+                if did < todo:
+                    codes[j] = Status.DIVERGED
+                    return
+            record_state(Jt, Bt, g, model.has_bn, Qw, Rw, ys[j, k])
+            if n_test:
+                eg_test[j, k] = test_error(Jt, Bt, g, par, n_test, s_test, xi)
+            counts[j] = k + 1
+
+    try:
+        if workers == 1 or n_seeds == 1:
+            for j in range(n_seeds):
+                run_seed(j)
+        else:
+            with ThreadPoolExecutor(max_workers=min(workers, n_seeds)) as pool:
+                futures = [pool.submit(run_seed, j) for j in range(n_seeds)]
+                try:
+                    for f in futures:
+                        f.result()
+                except KeyboardInterrupt:
+                    stop.set()
+                    for f in futures:
+                        f.result()
+                    raise
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        if bar is not None:
+            bar.close()
+    codes = [c if (c != Status.COMPLETED or counts[j] == n_rec) else Status.INTERRUPTED
+             for j, c in enumerate(codes)]
+
+    eg = np.full((n_seeds, n_rec), np.nan)
+    Ts = np.array([B @ B.T for J, B, g in starts])
+    for j in range(n_seeds):
+        eg[j, :counts[j]] = system.eg_many(ys[j, :counts[j]], T=None if exact_teacher else Ts[j])
+    Q, R, g = lay.unpack(ys)
+    y0 = np.empty((n_seeds, lay.size))  # with the kernel that records, so alpha = 0 matches bit for bit
+    for j, (J, B, g0) in enumerate(starts):
+        record_state(np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0, model.has_bn,
+                     np.empty((K, K)), np.empty((K, M)), y0[j])
+    Q0, R0, g0 = lay.unpack(y0)
+    initial = {"Q": Q0, "R": R0, "g": g0,
+               "T": Ts if not exact_teacher else np.broadcast_to(model.T, (n_seeds, M, M)).copy()}
+    bad = [(int(seed_list[j]), str(c)) for j, c in enumerate(codes) if c != Status.COMPLETED]
+    if not bad:
+        status, message = Status.COMPLETED, f"reached alpha = {steps[-1] / N:g} for {n_seeds} seed(s)"
+    else:
+        status = Status.INTERRUPTED if any(c == Status.INTERRUPTED for c in codes) else Status.DIVERGED
+        message = (f"{len(bad)} of {n_seeds} seed(s) stopped early ({', '.join(f'seed {s}: {c}' for s, c in bad)});"
+                   f" their arrays are NaN after the last recorded point"
+                   + (f"; eta = {eta:g} may be too large" if status == Status.DIVERGED else ""))
+    info = {"N": N, "seeds": seed_list, "batch": b, "n_test": n_test, "exact_teacher": int(exact_teacher),
+            "bn_statistics": bn_stats}
+    return SimulationResult(model=model, eta=eta, alpha=steps / N, Q=Q, R=R, g=g, eg=eg, status=status,
+                            message=message, info=info, initial=initial, N=N, seeds=seed_list,
+                            seed_status=[str(c) for c in codes], n_recorded=counts.copy(), eg_test=eg_test)
+
+
+def _progress(enabled, total):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="step", unit_scale=True, desc="simulate")

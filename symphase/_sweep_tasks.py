@@ -1,0 +1,222 @@
+"""The tasks of :func:`symphase.sweep`: what is computed at one grid point, and the grid's validation.
+
+A :class:`Task` names its parameters (name -> type), defaults and outputs
+(name -> extra dimensions beyond the grid). Each ``run(point)`` returns its
+outputs with the real ``status`` and ``message`` of what it ran.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ._compare import escape_alpha
+from ._model import GAINS, RULES, Committee, rule_of
+
+# ---------------------------------------------------------------------------
+# Tasks: what is computed at one grid point
+# ---------------------------------------------------------------------------
+
+MODEL_PARAMS = {"K": int, "M": int, "bn": str, "gain": str, "tau": float, "batch": int, "noise": float}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A sweep task: its parameters (name -> type), defaults, and outputs (name -> extra dims)."""
+
+    name: str
+    params: dict
+    defaults: dict
+    outputs: dict           # name -> tuple of extra dimension names (beyond the grid)
+    run: Callable           # run(point: dict) -> dict of outputs (+ "status", "message")
+
+    def coords(self, point: dict) -> dict:
+        """Coordinates of the extra output dimensions (e.g. the alpha grid)."""
+        return _extra_coords(self.name, point)
+
+
+def _model(p: dict) -> Committee:
+    return Committee(p["K"], p["M"] if p.get("M") is not None else p["K"], bn=p["bn"], gain=p["gain"],
+                     tau=p["tau"], batch=p["batch"], noise=p["noise"])
+
+
+def _alphas(p: dict) -> np.ndarray:
+    from ._ode import default_alphas
+    return default_alphas(p["alpha_max"], p["points"] - 1)
+
+
+def _extra_coords(name: str, p: dict) -> dict:
+    if name in ("ode", "simulate"):
+        return {"alpha": _alphas(p)}
+    return {}
+
+
+def _run_ode(p: dict) -> dict:
+    from ._initial import random_initial
+    from ._ode import integrate
+    model = _model(p)
+    Q0, R0, g0 = random_initial(model, p["N"], p["seed"])
+    alphas = _alphas(p)
+    res = integrate(model, Q0, R0, p["eta"], p["alpha_max"], g0=g0, alphas=alphas, eg_tol=0.0)
+    eg = np.full(alphas.size, np.nan)
+    n = int(np.sum(np.isin(res.alpha, alphas)))  # a failed run stops early: the rest stays NaN
+    eg[:n] = res.eg[:n]
+    return {"eg": eg, "final_eg": float(res.eg[-1]), "escape_alpha": escape_alpha(alphas, eg, p["fraction"]),
+            "status": str(res.status), "message": res.message}
+
+
+def _run_fixed_point(p: dict) -> dict:
+    from ._fixedpoint import symmetric_fixed_point
+    model = _model(p)
+    fp = symmetric_fixed_point(model, eta=p["eta"])
+    return {"eg": float(fp.eg), "escape_rate": float(fp.escape_rate),
+            "Q_ii": float(fp.Q[0, 0]), "R_ii": float(fp.R[0, 0]),
+            "status": str(fp.status), "message": fp.message}
+
+
+def _run_simulate(p: dict) -> dict:
+    from ._simulate import simulate
+    model = _model(p)
+    alphas = _alphas(p)
+    res = simulate(model, p["N"], p["eta"], p["alpha_max"], seeds=p["seeds"], alphas=alphas, workers=1)
+    # the simulator records at whole steps: requested alphas closer than 1/N share a record
+    idx = np.searchsorted(np.rint(res.alpha * p["N"]), np.rint(alphas * p["N"]))
+    eg = np.asarray(res.eg, dtype=float)[:, idx]
+    n = eg.shape[0]
+    mean = np.nanmean(eg, axis=0) if np.any(np.isfinite(eg)) else np.full(eg.shape[1], np.nan)
+    sem = np.nanstd(eg, axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(eg.shape[1], np.nan)
+    return {"eg": mean, "eg_sem": sem, "escape_alpha": escape_alpha(res.alpha, res.eg.mean(0), p["fraction"]),
+            "status": str(res.status), "message": res.message}
+
+
+def _run_compare(p: dict) -> dict:
+    from ._compare import compare
+    model = _model(p)
+    cmp = compare(model, p["N"], p["eta"], p["alpha_max"], p["seeds"])
+    ds = cmp.to_xarray()
+    out = {"status": str(cmp.status), "message": cmp.message}
+    for name in ("max_discrepancy_eg", "escape_alpha_sim", "escape_alpha_ode"):
+        if name in ds:
+            vals = ds[name].values[np.isfinite(ds[name].values)]
+            out[name] = float(vals.mean()) if vals.size else math.nan
+        else:
+            out[name] = math.nan
+    return out
+
+
+_MODEL_DEFAULTS = {"K": 2, "M": None, "bn": "plain", "gain": "learned", "tau": 1.0, "batch": 1, "noise": 0.0}
+TASKS = {
+    "ode": Task("ode", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seed": int, "points": int,
+                        "fraction": float},
+                {**_MODEL_DEFAULTS, "eta": 0.5, "alpha_max": 1000.0, "N": 1000, "seed": 0, "points": 121,
+                 "fraction": 0.5},
+                {"eg": ("alpha",), "final_eg": (), "escape_alpha": ()}, _run_ode),
+    "fixed_point": Task("fixed_point", {**MODEL_PARAMS, "eta": float},
+                        {**_MODEL_DEFAULTS, "eta": 0.0},
+                        {"eg": (), "escape_rate": (), "Q_ii": (), "R_ii": ()}, _run_fixed_point),
+    "simulate": Task("simulate", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seeds": int,
+                                  "points": int, "fraction": float},
+                     {**_MODEL_DEFAULTS, "eta": 0.5, "alpha_max": 200.0, "N": 500, "seeds": 4, "points": 61,
+                      "fraction": 0.5},
+                     {"eg": ("alpha",), "eg_sem": ("alpha",), "escape_alpha": ()}, _run_simulate),
+    "compare": Task("compare", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seeds": int},
+                    {**_MODEL_DEFAULTS, "eta": 0.5, "alpha_max": 200.0, "N": 500, "seeds": 4},
+                    {"max_discrepancy_eg": (), "escape_alpha_sim": (), "escape_alpha_ode": ()}, _run_compare),
+}
+
+# ---------------------------------------------------------------------------
+# Validation (before anything runs)
+# ---------------------------------------------------------------------------
+
+
+def _check_value(task: Task, key: str, value):
+    typ = task.params[key]
+    if key == "M" and value is None:
+        return None
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{key}: expected an integer, got {value!r}")
+        return int(value)
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{key}: expected a string, got {value!r}")
+    if key == "bn":
+        if value not in RULES + ("none",):
+            raise ValueError(f"bn: expected 'plain', 'paper' or 'exact', got {value!r}")
+        return rule_of(value) if value == "none" else value
+    if key == "gain" and value not in GAINS:
+        raise ValueError(f"gain: expected 'learned' or 'fixed', got {value!r}")
+    return value
+
+
+def check_sweep(task, grid, fixed=None) -> tuple[Task, dict, dict]:
+    """Validate a sweep: known task, known parameters, non-empty lists of the right type.
+
+    Returns ``(task, grid, fixed)`` normalized. Raises ``ValueError`` naming the
+    offending key; nothing runs before this passes. Every point's model is
+    also built once here, so e.g. ``tau = -1`` is rejected up front.
+    """
+    if isinstance(task, str):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+        task = TASKS[task]
+    elif not isinstance(task, Task):
+        raise TypeError(f"task must be a task name or a symphase.sweep.Task, got {type(task).__name__}")
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError("grid must be a non-empty mapping of parameter name -> list of values")
+    fixed = dict(fixed or {})
+    out_grid = {}
+    for key, values in grid.items():
+        if key not in task.params:
+            raise ValueError(f"{key}: unknown parameter of task {task.name!r} (known: {', '.join(task.params)})")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise ValueError(f"{key}: expected a list of values, got {values!r}")
+        values = list(values)
+        if not values:
+            raise ValueError(f"{key}: empty list of values")
+        if len(set(map(repr, values))) != len(values):
+            raise ValueError(f"{key}: repeated values in {values!r}")
+        out_grid[key] = [_check_value(task, key, v) for v in values]
+    for key, value in fixed.items():
+        if key not in task.params:
+            raise ValueError(f"{key}: unknown parameter of task {task.name!r} (known: {', '.join(task.params)})")
+        if key in out_grid:
+            raise ValueError(f"{key}: given both in the grid and as a fixed parameter")
+        fixed[key] = _check_value(task, key, value)
+    for point in _points(task, out_grid, fixed):
+        try:
+            _model(point)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (at grid point {_label(point, out_grid)})") from None
+        for key in ("eta", "alpha_max"):
+            if key in point and not (point[key] >= 0 if (key == "eta" and task.name == "fixed_point")
+                                     else point[key] > 0):
+                raise ValueError(f"{key} must be > 0, got {point[key]!r}")
+    return task, out_grid, fixed
+
+
+def _points(task: Task, grid: dict, fixed: dict):
+    keys = list(grid)
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        point = dict(task.defaults)
+        point.update(fixed)
+        point.update(zip(keys, combo))
+        yield point
+
+
+def _label(point: dict, grid: dict) -> str:
+    return ", ".join(f"{k}={point[k]!r}" for k in grid)
+
+
+def _key(task: Task, point: dict) -> str:
+    blob = json.dumps({"task": task.name, **{k: point[k] for k in sorted(point)}}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+

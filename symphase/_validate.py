@@ -1,0 +1,65 @@
+"""Validation of user input at the API boundary.
+
+Every public function validates here, once; the kernels trust their
+arguments. Bad input raises ``ValueError`` (or ``TypeError`` for a wrong kind
+of object) naming the parameter and its allowed range.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (bools rejected), else ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
+    """A finite real number (optionally > 0 or >= 0), else ``ValueError`` naming it."""
+    rng = "> 0" if positive else ">= 0" if nonnegative else "finite"
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a finite real number {rng}, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or (positive and v <= 0) or (nonnegative and v < 0):
+        raise ValueError(f"{name} must be a finite real number {rng}, got {value!r}")
+    return v
+
+
+def check_choice(name: str, value, choices):
+    """``value`` if it is one of ``choices``, else ``ValueError`` naming ``name`` and the choices."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_array(name: str, value, shape: tuple) -> np.ndarray:
+    """A finite float array of the given shape, else ``ValueError`` naming it."""
+    try:
+        if np.iscomplexobj(np.asarray(value)):
+            raise TypeError
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real array of shape {shape}, got {value!r}") from None
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (K={shape[0]}), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr.tolist()}")
+    return arr
+
+
+#: Largest seed: numpy's SeedSequence takes any integer >= 0; NetCDF4 stores int64.
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(name: str, value) -> int:
+    """An integer seed in ``[0, 2^63 - 1]`` (bools rejected), else ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value <= SEED_MAX:
+        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1], got {value!r}")
+    return int(value)

@@ -1,0 +1,62 @@
+"""The weight space of a fixed point: the gradient and Hessian of eps_g in the weights (docs/model.md §5).
+
+``eps_g`` depends on the weights only through the overlaps, so any ``N >= K + M``
+realises a state (:func:`realise`). The gradient is the SymPy-derived
+``d eps_g/dC`` (``symphase/_generated/eg_derivatives.py``) chained to the
+weights; the Hessian is its complex-step derivative (:func:`weight_hessian`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._generated import eg_derivatives as egd
+from ._system import STEP
+
+def weight_gradient(model, J, g, B):
+    """``(d eps_g/dJ, d eps_g/dg)`` at weights ``J`` (K, N), gains ``g`` (K,), teacher ``B`` (M, N).
+
+    Chain rule through ``C = tau [[h Q h, h R], [R^T h, T]]``, ``Q = J J^T``,
+    ``R = J B^T``, ``h = g/sqrt(tau Q_ii)`` (BN) or 1 (docs/model.md §3), from the
+    SymPy-derived ``d eps_g/dC`` (derivations/eg_derivatives.py). Generic in
+    dtype (complex for complex-step differentiation).
+    """
+    K, M, tau = model.K, model.M, model.tau
+    Q = J @ J.T
+    R = J @ B.T
+    T = B @ B.T
+    dt = np.result_type(J, g)
+    if not model.has_bn:
+        h = np.ones(K, dtype=dt)
+    else:
+        h = g / np.sqrt(tau * np.diag(Q))
+    C = np.empty((K + M, K + M), dtype=dt)
+    C[:K, :K] = tau * h[:, None] * h[None, :] * Q
+    C[:K, K:] = tau * h[:, None] * R
+    C[K:, :K] = C[:K, K:].T
+    C[K:, K:] = tau * T
+    w = np.concatenate([-np.ones(K), np.ones(M)]).astype(dt)
+    Gm = np.empty_like(C)
+    egd.generalization_error_gradient(C, w, Gm)
+    Gss, Gst = Gm[:K, :K], Gm[:K, K:]
+    GQ = tau * h[:, None] * h[None, :] * Gss          # d eps/dQ_ac (ordered entries)
+    GR = 2.0 * tau * h[:, None] * Gst                  # d eps/dR_an
+    gg = None
+    if model.has_bn:
+        gh = 2.0 * tau * ((Gss * Q * h[None, :]).sum(axis=1) + (Gst * R).sum(axis=1))  # d eps/dh_a
+        GQ = GQ + np.diag(-gh * h / (2.0 * np.diag(Q)))
+        gg = gh * h / g
+    dJ = (GQ + GQ.T) @ J + GR @ B
+    return dJ, gg
+
+
+def realise(Q, R):
+    """Weights ``J`` (K, K+M) and teacher ``B = [0 | I_M]`` with ``J J^T = Q``, ``J B^T = R`` (T = I)."""
+    K, M = R.shape
+    lam, V = np.linalg.eigh(Q - R @ R.T)
+    # eigenvalues that are zero up to rounding (coinciding students) are set to 0: their
+    # square roots (~1e-8) would otherwise split the Hessian's zero modes at O(1e-8)
+    lam[lam < 1e-13 * max(1.0, float(np.max(np.abs(Q))))] = 0.0
+    A = V * np.sqrt(lam)
+    J = np.hstack([A, R])
+    B = np.hstack([np.zeros((M, K)), np.eye(M)])
+    return J, B

@@ -1,0 +1,113 @@
+"""The simulator's initial weights: random, given, or realising given overlaps (docs/model.md §1)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._initial import psd_factor, teacher_weights
+from ._model import check_state
+from ._validate import check_int
+
+#: Tolerance of B B^T = T for a given teacher: rounding of a product of N-vectors, with a wide margin.
+B_TOL = 1e-8
+
+def weights_from_overlaps(model, N: int, Q, R, seed: int):
+    """Weights ``(J, B)`` with ``B B^T = T``, ``J J^T = Q``, ``J B^T = R`` exactly (random orientation)."""
+    K, M = model.K, model.M
+    if N < K + M:
+        raise ValueError(f"N must be an integer >= K + M = {K + M} to realise given overlaps, got {N}")
+    rng = np.random.default_rng(seed)
+    U = np.linalg.qr(rng.standard_normal((N, K + M)))[0].T  # K+M orthonormal rows
+    G = np.block([[model.T, np.asarray(R).T], [np.asarray(R), np.asarray(Q)]])
+    W = psd_factor(G) @ U
+    return W[M:], W[:M]
+
+
+def check_init(model, N, init, exact_teacher=True):
+    """Normalise ``init`` to a dict with some of the keys J, B, Q, R, g (validated, shared by all seeds)."""
+    if init is None:
+        return None
+    if isinstance(init, (tuple, list)):
+        if len(init) not in (2, 3):
+            raise ValueError(f"init must be None, a mapping, or a tuple (Q, R) / (Q, R, g) of overlaps; "
+                             f"got a sequence of length {len(init)}")
+        init = dict(zip(("Q", "R", "g"), init))
+    elif not hasattr(init, "keys"):
+        raise ValueError(f"init must be None, a mapping or a tuple (Q, R[, g]); got {type(init).__name__}")
+    init = {k: v for k, v in dict(init).items() if v is not None}
+    unknown = set(init) - {"J", "B", "Q", "R", "g"}
+    if unknown:
+        raise ValueError(f"init: unknown keys {sorted(unknown)} (allowed: J, B, Q, R, g)")
+    K, M = model.K, model.M
+    out = {}
+    if "g" in init:
+        if not model.has_bn:
+            raise ValueError("init: 'g' is only meaningful for a batch-norm model (bn='paper' or 'exact')")
+        g = np.array(init["g"], dtype=float)
+        if g.shape != (K,) or not np.all(np.isfinite(g)) or np.any(g == 0):
+            raise ValueError(f"init: 'g' must be K={K} finite non-zero gains, got {init['g']!r}")
+        out["g"] = g
+    if "J" in init:
+        if "Q" in init or "R" in init:
+            raise ValueError("init: give either weights ('J', optionally 'B') or overlaps ('Q', 'R'), not both")
+        J = np.array(init["J"], dtype=float)
+        if J.shape != (K, N) or not np.all(np.isfinite(J)):
+            raise ValueError(f"init: 'J' must be a finite array of shape (K, N) = ({K}, {N}), got shape {J.shape}")
+        if model.has_bn and np.any(np.sum(J * J, axis=1) == 0):
+            raise ValueError("init: 'J' rows must be non-zero under batch norm (it divides by |J_i|)")
+        out["J"] = J
+        if "B" in init:
+            B = np.array(init["B"], dtype=float)
+            if B.shape != (M, N) or not np.all(np.isfinite(B)):
+                raise ValueError(f"init: 'B' must be a finite array of shape (M, N) = ({M}, {N}), got shape {B.shape}")
+            dev = float(np.max(np.abs(B @ B.T - model.T)))
+            if exact_teacher and dev > B_TOL * max(1.0, float(np.max(np.abs(model.T)))):
+                raise ValueError(f"init: 'B' must realise the model's teacher overlaps, B B^T = model.T within "
+                                 f"{B_TOL:g} (relative), got max |B B^T - T| = {dev:.3g}; build the model with "
+                                 f"T=B @ B.T to use this teacher, or exact_teacher=False to use it as it is")
+            out["B"] = B
+        return out
+    if "B" in init:
+        raise ValueError("init: 'B' needs 'J' (give both weights, or overlaps 'Q' and 'R')")
+    if "Q" in init or "R" in init:
+        if "Q" not in init or "R" not in init:
+            raise ValueError("init: overlaps need both 'Q' and 'R'")
+        Q, R, _ = check_state(model, init["Q"], init["R"], out.get("g"), names=("init Q", "init R", "init g"))
+        if N < K + M:
+            raise ValueError(f"N must be an integer >= K + M = {K + M} to realise given overlaps, got {N}")
+        out["Q"], out["R"] = Q, R
+        return out
+    if out:
+        return out  # only g: random weights with these gains
+    raise ValueError("init: give 'J' (and optionally 'B'), or 'Q' and 'R' (and optionally 'g')")
+
+
+def initial_weights(model, N, seed, init, exact_teacher):
+    """``(J, B, g)`` for one seed: random (docs/model.md §1: ``J_il ~ N(0, 1/N)``) or from ``init``."""
+    g = np.ones(model.K)
+    if init is not None and "g" in init:
+        g = init["g"].copy()
+    rng = np.random.default_rng(seed)  # same draws as symphase.initial.random_weights
+    if init is not None and "Q" in init:
+        J, B = weights_from_overlaps(model, N, init["Q"], init["R"], seed)
+        return J, B, g
+    if init is not None and "J" in init:
+        B = init["B"] if "B" in init else teacher_weights(model, N, rng, exact_T=exact_teacher)
+        return init["J"], B, g
+    B = teacher_weights(model, N, rng, exact_T=exact_teacher)
+    J = rng.standard_normal((model.K, N)) / np.sqrt(N)
+    return J, B, g
+
+
+def check_seeds(seeds) -> np.ndarray:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return np.arange(check_int("seeds", seeds, minimum=1))
+    try:
+        seed_list = np.array([int(s) for s in seeds], dtype=np.int64)
+        if any(isinstance(s, bool) or int(s) != s for s in seeds):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"seeds must be an integer >= 1 or a sequence of integer seeds >= 0, got {seeds!r}") from None
+    if seed_list.size == 0 or np.any(seed_list < 0) or len(set(seed_list.tolist())) != seed_list.size:
+        raise ValueError(f"seeds must be an integer >= 1 or a non-empty sequence of distinct integer seeds >= 0, "
+                         f"got {seeds!r}")
+    return seed_list

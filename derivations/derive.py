@@ -1,17 +1,17 @@
 """Derive the order-parameter ODEs of the soft committee machine in SymPy and
 generate symphase's numeric kernels from them.
 
-    python derivations/derive.py           # derive, check, write the kernels
-    python derivations/derive.py --check   # derive, check, fail if the committed
+    python -m derivations.derive           # derive, check, write the kernels
+    python -m derivations.derive --check   # derive, check, fail if the committed
                                            # kernels differ from what it generates
 
-This file is the only SymPy user of the project. Every equation that the
-numeric code evaluates is produced here and written to
-``symphase/_generated/ode_kernels.py``; nobody edits that file by hand. The
-write-up of the steps is ``derivations/DERIVATION.md``; the steps are:
+Every equation that the numeric code evaluates is produced here (:func:`derive`)
+and written to ``symphase/_generated/ode_kernels.py`` (:func:`generate`, from the
+template ``derivations/templates/ode_kernels.py``); nobody edits that file by
+hand. The write-up of the steps is ``derivations/DERIVATION.md``; the steps are:
 
 1. *Update rule -> increments.* One rule covers plain SGD and both batch-norm
-   rules of MODEL.md §2:  ``dJ_a = (eta/N) h_a Delta phi'(u_a) (xi - e x_a J_a/Q_aa)``
+   rules of docs/model.md §2:  ``dJ_a = (eta/N) h_a Delta phi'(u_a) (xi - e x_a J_a/Q_aa)``
    with ``u_a = h_a x_a`` the argument of unit ``a``'s activation.
    plain: ``h_a = 1, e = 0``; BN paper: ``h_a = g_a/(sigma sqrt(Q_aa)), e = 0``;
    BN exact: the same ``h_a`` and ``e = 1``. A small vector algebra expands
@@ -25,25 +25,28 @@ write-up of the steps is ``derivations/DERIVATION.md``; the steps are:
 3. *Closed forms.* From ``I2`` (the arcsin formula), ``I3`` follows by Stein's
    lemma and Price's theorem, ``J2`` by Price's theorem, and ``I4`` by absorbing
    the Gaussian factor ``phi'(z1) phi'(z2)`` into the measure. Each is checked
-   against the closed form printed in MODEL.md §3 (Saad & Solla 1995).
+   against the closed form printed in docs/model.md §3 (Saad & Solla 1995).
 4. *Code.* The closed forms are split by which loop index they depend on
    (verified identities), simplified with common-subexpression elimination and
-   printed into loops over the index sets, so the kernels' size does not grow
+   spliced into the loops of the template, so the kernels' size does not grow
    with ``K`` and ``M``.
 """
 from __future__ import annotations
 
-import argparse
-import difflib
+import functools
 import sys
-import textwrap
-from pathlib import Path
+from dataclasses import dataclass
 
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "symphase" / "_generated" / "ode_kernels.py"
+from derivations import _codegen as cg
+from derivations._checks import Checks
+
+MODULE = "derivations.derive"
+TARGET = cg.GENERATED_DIR / "ode_kernels.py"
+TEMPLATE = cg.TEMPLATES / "ode_kernels.py"
+# The kernels of the ODE right-hand side are small and inlined into their callers.
+NJIT_OPTIONS = {**cg.NJIT_OPTIONS, "inline": "always"}
 
 # --------------------------------------------------------------------------
 # Symbols
@@ -57,38 +60,62 @@ h_i, h_k, g_i = sp.symbols("h_i h_k g_i", real=True)
 x_i, x_k, y_n, u_i, u_k = sp.symbols("x_i x_k y_n u_i u_k", real=True)
 # d_a = Delta * phi'(u_a), the back-propagated error of unit a
 d_i, d_k = sp.symbols("d_i d_k", real=True)
+# The averages (Step 2): G_ac = <d_a u_c>, G_an = <d_a y_n>, <d_i d_k> = D_ik + noise J2_ik
+Gs = {(a, c): sp.Symbol(f"G_{a}{c}", real=True) for a in "ik" for c in ("i", "k", "n")}
+D_ik, J2_ik = sp.symbols("D_ik J2_ik", real=True)
+# Entries c_pq of the covariance of up to four fields z_1..z_4 (Step 3)
+c = {(p, q): sp.Symbol(f"c{min(p, q)}{max(p, q)}", real=True) for p in range(1, 5) for q in range(1, 5)}
+c11, c12, c13, c14, c22, c23, c24, c33, c34, c44 = (c[p] for p in [
+    (1, 1), (1, 2), (1, 3), (1, 4), (2, 2), (2, 3), (2, 4), (3, 3), (3, 4), (4, 4)])
+# The effective covariance of the fields (u_1..u_K, y_1..y_M), per entry
+Q_ac, R_an, T_nm, h_a, h_c, Q_aa, g_a = sp.symbols("Q_ac R_an T_nm h_a h_c Q_aa g_a", real=True)
+# Names of the determinants of the closed forms (docstrings)
+Lambda0, Lambda1, Lambda2, Lambda3, Lambda4 = sp.symbols("Lambda0 Lambda1 Lambda2 Lambda3 Lambda4")
 
 
-def check(name: str, expr) -> None:
-    """Assert a symbolic identity ``expr == 0``; the derivation stops otherwise."""
-    if sp.simplify(expr) != 0:
-        raise AssertionError(f"derivation check failed: {name}: {sp.simplify(expr)} != 0")
-    CHECKS.append(name)
+@dataclass(frozen=True)
+class Derivation:
+    """What :func:`derive` returns: the rates, closed forms and their loop-level splits."""
+    dQ: sp.Expr  # dQ_ik/dalpha for the generic pair (i, k), in the averages G, D, J2
+    dR: sp.Expr  # dR_in/dalpha
+    dg: sp.Expr  # dg_i/dalpha
+    I3: sp.Expr  # the closed forms in c11..c44 (docs/model.md §3)
+    I4: sp.Expr
+    J2: sp.Expr
+    Lam: dict    # {Lambda0..Lambda4 (symbols): their expressions in c11..c44}
+    P3: sp.Expr  # I3 = P3 c23 - Pc3 c12
+    Pc3: sp.Expr
+    pref4: sp.Expr  # I4 = pref4 asin((Lambda4 c34 - A3 c24 - B3 c14) r3 r4)
+    A3: sp.Expr
+    B3: sp.Expr
+    r3: sp.Expr
+    rho3: sp.Expr  # I2(3, 4) = (2/pi) asin(c34 rho3 rho4)
+    cov_ss: sp.Expr  # effective covariance entries (student-student, student-teacher, teacher-teacher)
+    cov_st: sp.Expr
+    cov_tt: sp.Expr
+    h_bn: sp.Expr  # the scale factor h_a under batch norm
+    checks: Checks
 
-
-CHECKS: list[str] = []
 
 # --------------------------------------------------------------------------
 # Step 1: update rule -> increments of Q and R, N -> oo
 # --------------------------------------------------------------------------
-
-
 class Vec:
     """A vector of R^N as a linear combination of named basis vectors."""
 
     def __init__(self, terms: dict):
         self.terms = {k: v for k, v in terms.items() if v != 0}
 
-    def __add__(self, other: "Vec") -> "Vec":
+    def __add__(self, other: Vec) -> Vec:
         out = dict(self.terms)
         for k, v in other.terms.items():
             out[k] = out.get(k, 0) + v
         return Vec(out)
 
-    def __rmul__(self, c) -> "Vec":
+    def __rmul__(self, c) -> Vec:
         return Vec({k: c * v for k, v in self.terms.items()})
 
-    def dot(self, other: "Vec") -> sp.Expr:
+    def dot(self, other: Vec) -> sp.Expr:
         return sp.Add(*[c1 * c2 * DOT[frozenset((k1, k2)) if k1 != k2 else (k1,)]
                         for k1, c1 in self.terms.items() for k2, c2 in other.terms.items()])
 
@@ -105,39 +132,35 @@ XI, J_I, J_K, B_N = (Vec({k: 1}) for k in ("xi", "J_i", "J_k", "B_n"))
 
 
 def update(h, d, x, Q, J) -> Vec:
-    """The weight change of one student for one example (MODEL.md §2)."""
+    """The weight change of one student for one example (docs/model.md §2)."""
     return (eta / N) * h * d * (XI + (-e * x / Q) * J)
 
 
-dJ_i = update(h_i, d_i, x_i, Q_ii, J_I)
-dJ_k = update(h_k, d_k, x_k, Q_kk, J_K)
-# A minibatch averages b independent examples: the linear part of the increment
-# has the single-example mean; in the square only the b same-example terms are
-# O(1/N), the b(b-1) cross terms are O(1/N^2). Hence the 1/b.
-inc_Q = J_I.dot(dJ_k) + dJ_i.dot(J_K) + dJ_i.dot(dJ_k) / b
-inc_R = dJ_i.dot(B_N)
-# Gain (BN, MODEL.md §2): g_i += (eta/N) Delta phi'(u_i) x_i / (sigma sqrt(Q_ii)) = (eta/N) d_i h_i x_i / g_i
-inc_g = lg * (eta / N) * d_i * h_i * x_i / g_i
+def rates_before_averaging() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """d/dalpha of Q_ik, R_in, g_i as polynomials in d_a, x_a, y_n (N -> oo)."""
+    dJ_i = update(h_i, d_i, x_i, Q_ii, J_I)
+    dJ_k = update(h_k, d_k, x_k, Q_kk, J_K)
+    # A minibatch averages b independent examples: the linear part of the increment
+    # has the single-example mean; in the square only the b same-example terms are
+    # O(1/N), the b(b-1) cross terms are O(1/N^2). Hence the 1/b.
+    inc_Q = J_I.dot(dJ_k) + dJ_i.dot(J_K) + dJ_i.dot(dJ_k) / b
+    inc_R = dJ_i.dot(B_N)
+    # Gain (BN, docs/model.md §2): g_i += (eta/N) Delta phi'(u_i) x_i / (sigma sqrt(Q_ii)) = (eta/N) d_i h_i x_i / g_i
+    inc_g = lg * (eta / N) * d_i * h_i * x_i / g_i
+    # alpha counts steps / N: d/dalpha = N * (increment), N -> oo
+    return tuple(sp.limit(sp.expand(N * inc), N, sp.oo) for inc in (inc_Q, inc_R, inc_g))
 
-# alpha counts steps / N: d/dalpha = N * (increment), N -> oo
-rate_Q = sp.limit(sp.expand(N * inc_Q), N, sp.oo)
-rate_R = sp.limit(sp.expand(N * inc_R), N, sp.oo)
-rate_g = sp.limit(sp.expand(N * inc_g), N, sp.oo)
 
 # --------------------------------------------------------------------------
 # Step 2: averages over the inputs
 # --------------------------------------------------------------------------
-# x_a = u_a / h_a (the activation argument is the rescaled pre-activation).
-Gs = {(a, c): sp.Symbol(f"G_{a}{c}", real=True) for a in "ik" for c in ("i", "k", "n")}
-D_ik, J2_ik = sp.symbols("D_ik J2_ik", real=True)
-
-
 def average(expr: sp.Expr) -> sp.Expr:
     """<.> over the inputs of a polynomial in d_a, u_a, y_n (at most quadratic in d).
 
     <d_a u_c> = G_ac, <d_a y_n> = G_an, <d_a d_c> = D_ac + noise J2_ac, which is
-    Step 2b below with Delta = sum_p w_p phi(z_p) + zeta.
+    Step 2b (:func:`check_averages`) with Delta = sum_p w_p phi(z_p) + zeta.
     """
+    # x_a = u_a / h_a (the activation argument is the rescaled pre-activation).
     expr = sp.expand(expr.subs({x_i: u_i / h_i, x_k: u_k / h_k}))
     poly = sp.Poly(expr, d_i, d_k, u_i, u_k, y_n)
     out = 0
@@ -154,409 +177,272 @@ def average(expr: sp.Expr) -> sp.Expr:
     return sp.expand(out)
 
 
-dQ = average(rate_Q)
-dR = average(rate_R)
-dg = average(rate_g)
+def check_averages(checks: Checks, dQ: sp.Expr, dR: sp.Expr) -> None:
+    """Step 2b: the averages of :func:`average` from Delta = w_p phi(z_p) + zeta for one
+    generic field p (the sums are linear, so one term shows them). <zeta> = 0,
+    <zeta^2> = noise, zeta independent of the inputs. Then the rates' known cases."""
+    phi_p, phi_q, dphi_a, dphi_c, u_c, zeta, w_p, w_q = sp.symbols(
+        "phi_p phi_q dphi_a dphi_c u_c zeta w_p w_q", real=True)
+    I3_acp, I4_acpq, J2_ac = sp.symbols("I3_acp I4_acpq J2_ac", real=True)
 
-# Step 2b: the same averages from Delta = w_p phi(z_p) + zeta for one generic
-# field p (the sums are linear, so one term shows them). <zeta> = 0, <zeta^2>
-# = noise, zeta independent of the inputs.
-phi_p, phi_q, dphi_a, dphi_c, u_c, zeta, w_p, w_q = sp.symbols(
-    "phi_p phi_q dphi_a dphi_c u_c zeta w_p w_q", real=True)
-I3_acp, I4_acpq, J2_ac = sp.symbols("I3_acp I4_acpq J2_ac", real=True)
+    def gauss_average(expr: sp.Expr) -> sp.Expr:
+        poly = sp.Poly(sp.expand(expr), zeta)
+        out = 0
+        for (pz,), coeff in poly.terms():
+            moment = {0: 1, 1: 0, 2: noise}[pz]
+            cf = sp.expand(coeff)
+            cf = cf.subs(dphi_a * u_c * phi_p, I3_acp)
+            cf = cf.subs(dphi_a * dphi_c * phi_p * phi_q, I4_acpq).subs(dphi_a * dphi_c, J2_ac)
+            out += moment * cf
+        return sp.expand(out)
 
+    checks.check("G_ac = sum_p w_p I3(a,c,p)",
+                 gauss_average((w_p * phi_p + zeta) * dphi_a * u_c) - w_p * I3_acp)
+    checks.check("<d_a d_c> = sum_pq w_p w_q I4(a,c,p,q) + noise J2(a,c)",
+                 gauss_average((w_p * phi_p + zeta) * (w_q * phi_q + zeta) * dphi_a * dphi_c)
+                 - (w_p * w_q * I4_acpq + noise * J2_ac))
+    # The plain equations of Saad & Solla (1995) with input variance and batch:
+    checks.check("plain dQ_ik",
+                 dQ.subs({h_i: 1, h_k: 1, e: 0})
+                 - (eta * (Gs["i", "k"] + Gs["k", "i"]) + eta**2 * tau / b * (D_ik + noise * J2_ik)))
+    checks.check("plain dR_in", dR.subs({h_i: 1, e: 0}) - eta * Gs["i", "n"])
+    # Exact BN rule: the O(eta) part of dQ_ii vanishes (docs/model.md §5).
+    checks.check("exact rule: O(eta) part of dQ_ii is 0",
+                 sp.expand(dQ.subs({e: 1, Q_ik: Q_ii, Q_kk: Q_ii, h_k: h_i, Gs["k", "i"]: Gs["i", "i"],
+                                    Gs["i", "k"]: Gs["i", "i"], Gs["k", "k"]: Gs["i", "i"]})).coeff(eta, 1))
 
-def gauss_average(expr: sp.Expr) -> sp.Expr:
-    poly = sp.Poly(sp.expand(expr), zeta)
-    out = 0
-    for (pz,), coeff in poly.terms():
-        moment = {0: 1, 1: 0, 2: noise}[pz]
-        c = sp.expand(coeff)
-        c = c.subs(dphi_a * u_c * phi_p, I3_acp)
-        c = c.subs(dphi_a * dphi_c * phi_p * phi_q, I4_acpq).subs(dphi_a * dphi_c, J2_ac)
-        out += moment * c
-    return sp.expand(out)
-
-
-check("G_ac = sum_p w_p I3(a,c,p)",
-      gauss_average((w_p * phi_p + zeta) * dphi_a * u_c) - w_p * I3_acp)
-check("<d_a d_c> = sum_pq w_p w_q I4(a,c,p,q) + noise J2(a,c)",
-      gauss_average((w_p * phi_p + zeta) * (w_q * phi_q + zeta) * dphi_a * dphi_c)
-      - (w_p * w_q * I4_acpq + noise * J2_ac))
-
-# The plain equations of Saad & Solla (1995) with input variance and batch:
-check("plain dQ_ik",
-      dQ.subs({h_i: 1, h_k: 1, e: 0})
-      - (eta * (Gs["i", "k"] + Gs["k", "i"]) + eta**2 * tau / b * (D_ik + noise * J2_ik)))
-check("plain dR_in", dR.subs({h_i: 1, e: 0}) - eta * Gs["i", "n"])
-# Exact BN rule: the O(eta) part of dQ_ii vanishes (MODEL.md §5).
-check("exact rule: O(eta) part of dQ_ii is 0",
-      sp.expand(dQ.subs({e: 1, Q_ik: Q_ii, Q_kk: Q_ii, h_k: h_i, Gs["k", "i"]: Gs["i", "i"],
-                         Gs["i", "k"]: Gs["i", "i"], Gs["k", "k"]: Gs["i", "i"]})).coeff(eta, 1))
 
 # --------------------------------------------------------------------------
 # Step 3: closed forms of the Gaussian integrals for phi(u) = erf(u/sqrt 2)
 # --------------------------------------------------------------------------
-c = {(p, q): sp.Symbol(f"c{min(p, q)}{max(p, q)}", real=True) for p in range(1, 5) for q in range(1, 5)}
-c11, c12, c13, c14, c22, c23, c24, c33, c34, c44 = (c[p] for p in [
-    (1, 1), (1, 2), (1, 3), (1, 4), (2, 2), (2, 3), (2, 4), (3, 3), (3, 4), (4, 4)])
-
-
 def I2(a11, a12, a22):
     """<phi(z1) phi(z2)> (Saad & Solla 1995)."""
     return 2 / sp.pi * sp.asin(a12 / sp.sqrt((1 + a11) * (1 + a22)))
 
 
-# The printed closed forms (MODEL.md §3)
-Lam3 = (1 + c11) * (1 + c33) - c13**2
-I3_printed = 2 / sp.pi * (c23 * (1 + c11) - c12 * c13) / ((1 + c11) * sp.sqrt(Lam3))
-Lam4 = (1 + c11) * (1 + c22) - c12**2
-Lam0 = Lam4 * c34 - c23 * c24 * (1 + c11) - c13 * c14 * (1 + c22) + c12 * c13 * c24 + c12 * c14 * c23
-Lam1 = Lam4 * (1 + c33) - c23**2 * (1 + c11) - c13**2 * (1 + c22) + 2 * c12 * c13 * c23
-Lam2 = Lam4 * (1 + c44) - c24**2 * (1 + c11) - c14**2 * (1 + c22) + 2 * c12 * c14 * c24
-I4_printed = 4 / sp.pi**2 / sp.sqrt(Lam4) * sp.asin(Lam0 / sp.sqrt(Lam1 * Lam2))
-J2_printed = 2 / sp.pi / sp.sqrt(Lam4)
-
 # The arguments of the square roots are positive on valid covariances: name them
 # positive so that SymPy may combine the roots.
-pos = {s: sp.Symbol(s.name, positive=True) for s in (c11, c22, c33, c44)}
+POSITIVE = {s: sp.Symbol(s.name, positive=True) for s in (c11, c22, c33, c44)}
+# A valid covariance of four fields: signs of square roots are checked there.
+VALID_POINT = {c11: 1, c22: 2, c33: 3, c44: 1, c12: sp.Rational(1, 3), c13: sp.Rational(1, 2),
+               c14: sp.Rational(1, 5), c23: sp.Rational(1, 4), c24: sp.Rational(1, 7), c34: sp.Rational(2, 5)}
 
 
 def on_valid(expr):
-    return expr.subs(pos)
+    return expr.subs(POSITIVE)
 
 
-# I3 by Stein's lemma, <z2 f(z1, z3)> = C12 <d1 f> + C23 <d3 f>, with f = phi'(z1) phi(z3),
-# and Price's theorem, d/dC11 <phi(z1)phi(z3)> = 1/2 <phi''(z1)phi(z3)>,
-# d/dC13 <phi(z1)phi(z3)> = <phi'(z1)phi'(z3)>:
-I2_13 = I2(c11, c13, c33)
-I3_derived = 2 * c12 * sp.diff(I2_13, c11) + c23 * sp.diff(I2_13, c13)
-# J2 by Price's theorem
-J2_derived = sp.diff(I2(c11, c12, c22), c12)
-L3s = sp.Symbol("Lambda3", positive=True)
-L4s = sp.Symbol("Lambda4", positive=True)
+def equal_by_squares(checks: Checks, name, a, b_):
+    """a == b as: a^2 == b^2 identically, and the same sign (checked at one valid point)."""
+    checks.check(name + " (squares)", sp.together(on_valid(a)**2 - on_valid(b_)**2))
+    checks.check(name + " (sign: equal at a valid point)", a - b_, points=[VALID_POINT], tol=1e-25,
+                 symbolic="skip")
 
 
-def in_lambda(expr, lam_expr, lam_sym):
-    """Rewrite the square-root argument lam_expr as the positive symbol lam_sym."""
-    expr = sp.together(sp.powsimp(sp.powdenest(sp.simplify(on_valid(expr)), force=True), force=True))
-    return sp.simplify(expr.subs(on_valid(lam_expr), lam_sym).subs(sp.expand(on_valid(lam_expr)), lam_sym))
+def printed_closed_forms() -> dict:
+    """The closed forms as printed in docs/model.md §3: the determinants Lambda0..Lambda4 and I3, I4, J2."""
+    lam = {
+        Lambda3: (1 + c11) * (1 + c33) - c13**2,
+        Lambda4: (1 + c11) * (1 + c22) - c12**2,
+    }
+    Lam4 = lam[Lambda4]
+    lam[Lambda0] = Lam4 * c34 - c23 * c24 * (1 + c11) - c13 * c14 * (1 + c22) + c12 * c13 * c24 + c12 * c14 * c23
+    lam[Lambda1] = Lam4 * (1 + c33) - c23**2 * (1 + c11) - c13**2 * (1 + c22) + 2 * c12 * c13 * c23
+    lam[Lambda2] = Lam4 * (1 + c44) - c24**2 * (1 + c11) - c14**2 * (1 + c22) + 2 * c12 * c14 * c24
+    return {
+        "Lam": lam,
+        "I3": 2 / sp.pi * (c23 * (1 + c11) - c12 * c13) / ((1 + c11) * sp.sqrt(lam[Lambda3])),
+        "I4": 4 / sp.pi**2 / sp.sqrt(Lam4) * sp.asin(lam[Lambda0] / sp.sqrt(lam[Lambda1] * lam[Lambda2])),
+        "J2": 2 / sp.pi / sp.sqrt(Lam4),
+    }
 
 
-def equal_by_squares(name, a, b_):
-    """a == b as: same sign region (checked at one valid point) and a^2 == b^2 identically."""
-    check(name + " (squares)", sp.together(on_valid(a)**2 - on_valid(b_)**2))
-    point = {c11: 1, c22: 2, c33: 3, c44: 1, c12: sp.Rational(1, 3), c13: sp.Rational(1, 2),
-             c14: sp.Rational(1, 5), c23: sp.Rational(1, 4), c24: sp.Rational(1, 7), c34: sp.Rational(2, 5)}
-    va, vb = sp.N(a.subs(point), 30), sp.N(b_.subs(point), 30)
-    if abs(va - vb) > 1e-25:
-        raise AssertionError(f"derivation check failed: {name} at a valid point: {va} vs {vb}")
+def check_closed_forms(checks: Checks, forms: dict) -> None:
+    """Step 3: I3, J2 and I4 derived from I2, checked equal to the printed forms."""
+    lam = forms["Lam"]
+    # I3 by Stein's lemma, <z2 f(z1, z3)> = C12 <d1 f> + C23 <d3 f>, with f = phi'(z1) phi(z3),
+    # and Price's theorem, d/dC11 <phi(z1)phi(z3)> = 1/2 <phi''(z1)phi(z3)>,
+    # d/dC13 <phi(z1)phi(z3)> = <phi'(z1)phi'(z3)>:
+    I2_13 = I2(c11, c13, c33)
+    I3_derived = 2 * c12 * sp.diff(I2_13, c11) + c23 * sp.diff(I2_13, c13)
+    # J2 by Price's theorem
+    J2_derived = sp.diff(I2(c11, c12, c22), c12)
+    equal_by_squares(checks, "I3 from Stein+Price equals the printed I3", I3_derived, forms["I3"])
+    equal_by_squares(checks, "J2 from Price equals (2/pi) Lambda4^(-1/2)", J2_derived, forms["J2"])
+    # I4: phi'(z1)phi'(z2) = (2/pi) exp(-(z1^2 + z2^2)/2). Absorbing the Gaussian
+    # factor: <exp(-z_a.z_a/2) f(z_b)> = det(1 + C_aa)^(-1/2) <f(z_b)>~ with the
+    # conditioned covariance C~ = C_bb - C_ba (1 + C_aa)^-1 C_ab, so
+    # I4 = (2/pi) det(1 + C_aa)^(-1/2) I2(C~).
+    Caa = sp.Matrix([[c11, c12], [c12, c22]])
+    Cab = sp.Matrix([[c13, c14], [c23, c24]])
+    Cbb = sp.Matrix([[c33, c34], [c34, c44]])
+    A = sp.eye(2) + Caa
+    Ct = Cbb - Cab.T * A.inv() * Cab
+    Lam4 = lam[Lambda4]
+    checks.check("det(1 + C_aa) = Lambda4", A.det() - Lam4)
+    checks.check("Lambda4 C~34 = Lambda0", sp.cancel(Lam4 * Ct[0, 1] - lam[Lambda0]))
+    checks.check("Lambda4 (1 + C~33) = Lambda1", sp.cancel(Lam4 * (1 + Ct[0, 0]) - lam[Lambda1]))
+    checks.check("Lambda4 (1 + C~44) = Lambda2", sp.cancel(Lam4 * (1 + Ct[1, 1]) - lam[Lambda2]))
+    # hence I2(C~) = (2/pi) asin(Lambda0 / sqrt(Lambda1 Lambda2)) (Lambda4 > 0) and I4 is the printed form.
+    checks.check("J2 by absorption (no b fields) = (2/pi) det(1+C_aa)^(-1/2)",
+                 on_valid(2 / sp.pi / sp.sqrt(A.det()) - forms["J2"]))
 
-
-equal_by_squares("I3 from Stein+Price equals the printed I3", I3_derived, I3_printed)
-equal_by_squares("J2 from Price equals (2/pi) Lambda4^(-1/2)", J2_derived, J2_printed)
-
-# I4: phi'(z1)phi'(z2) = (2/pi) exp(-(z1^2 + z2^2)/2). Absorbing the Gaussian
-# factor: <exp(-z_a.z_a/2) f(z_b)> = det(1 + C_aa)^(-1/2) <f(z_b)>~ with the
-# conditioned covariance C~ = C_bb - C_ba (1 + C_aa)^-1 C_ab, so
-# I4 = (2/pi) det(1 + C_aa)^(-1/2) I2(C~).
-Caa = sp.Matrix([[c11, c12], [c12, c22]])
-Cab = sp.Matrix([[c13, c14], [c23, c24]])
-Cbb = sp.Matrix([[c33, c34], [c34, c44]])
-A = sp.eye(2) + Caa
-Ct = Cbb - Cab.T * A.inv() * Cab
-check("det(1 + C_aa) = Lambda4", A.det() - Lam4)
-check("Lambda4 C~34 = Lambda0", sp.cancel(Lam4 * Ct[0, 1] - Lam0))
-check("Lambda4 (1 + C~33) = Lambda1", sp.cancel(Lam4 * (1 + Ct[0, 0]) - Lam1))
-check("Lambda4 (1 + C~44) = Lambda2", sp.cancel(Lam4 * (1 + Ct[1, 1]) - Lam2))
-# hence I2(C~) = (2/pi) asin(Lambda0 / sqrt(Lambda1 Lambda2)) (Lambda4 > 0) and I4 is the printed form.
-check("J2 by absorption (no b fields) = (2/pi) det(1+C_aa)^(-1/2)",
-      on_valid(2 / sp.pi / sp.sqrt(A.det()) - J2_printed))
 
 # --------------------------------------------------------------------------
-# Step 4: split the closed forms by loop level (verified), then print code
+# Steps 1-4
 # --------------------------------------------------------------------------
-# Loops: a = student (index 1), c = any field (index 2), p, q = fields (3, 4).
-# I3(1,2,3) = P(c11, c13, c33) c23 - Pc(c11, c13, c33) c12: no transcendental
-# function depends on index 2, so G = C.(w P) - C[a, :] sum_p w_p Pc_p.
-P3 = 2 / sp.pi / sp.sqrt(Lam3)
-Pc3 = 2 / sp.pi * c13 / ((1 + c11) * sp.sqrt(Lam3))
-check("I3 = P c23 - Pc c12", I3_printed - (P3 * c23 - Pc3 * c12))
-# I4(1,2,3,4) = pref(c11,c12,c22) asin((Lambda4 c34 - A_3 c24 - B_3 c14) r_3 r_4),
-# r_3 = Lambda1^(-1/2) depends on field 3 only, r_4 the same function of field 4.
-A3 = (1 + c11) * c23 - c12 * c13
-B3 = (1 + c22) * c13 - c12 * c23
-check("Lambda0 = Lambda4 c34 - A_3 c24 - B_3 c14", sp.expand(Lam0 - (Lam4 * c34 - A3 * c24 - B3 * c14)))
-check("Lambda2 is Lambda1 of field 4", sp.expand(Lam2 - Lam1.subs({c33: c44, c13: c14, c23: c24})))
-pref4 = 4 / sp.pi**2 / sp.sqrt(Lam4)
-r3 = 1 / sp.sqrt(Lam1)
-# eps_g = 1/2 <(t - s)^2> = 1/2 sum_pq w_p w_q I2(p, q), I2 = (2/pi) asin(c_pq rho_p rho_q)
-rho3 = 1 / sp.sqrt(1 + c33)
+@functools.cache
+def derive() -> Derivation:
+    """The derivation, every step checked (a failed check raises ``CheckFailed``)."""
+    checks = Checks()
+    rate_Q, rate_R, rate_g = rates_before_averaging()
+    dQ, dR, dg = average(rate_Q), average(rate_R), average(rate_g)
+    check_averages(checks, dQ, dR)
+    forms = printed_closed_forms()
+    check_closed_forms(checks, forms)
+    lam = forms["Lam"]
 
-# Effective covariance of the fields (u_1..u_K, y_1..y_M): u_a = h_a x_a,
-# <x_a x_c> = sigma^2 Q_ac, <x_a y_n> = sigma^2 R_an, <y_n y_m> = sigma^2 T_nm.
-Q_ac, R_an, T_nm, h_a, h_c, Q_aa, g_a = sp.symbols("Q_ac R_an T_nm h_a h_c Q_aa g_a", real=True)
-cov_ss = h_a * h_c * tau * Q_ac
-cov_st = h_a * tau * R_an
-cov_tt = tau * T_nm
-# h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (MODEL.md §1).
-h_plain, h_bn = sp.Integer(1), g_a / sp.sqrt(tau * Q_aa)
+    # Step 4: split the closed forms by loop level (verified).
+    # Loops: a = student (index 1), c = any field (index 2), p, q = fields (3, 4).
+    # I3(1,2,3) = P(c11, c13, c33) c23 - Pc(c11, c13, c33) c12: no transcendental
+    # function depends on index 2, so G = C.(w P) - C[a, :] sum_p w_p Pc_p.
+    P3 = 2 / sp.pi / sp.sqrt(lam[Lambda3])
+    Pc3 = 2 / sp.pi * c13 / ((1 + c11) * sp.sqrt(lam[Lambda3]))
+    checks.check("I3 = P c23 - Pc c12", forms["I3"] - (P3 * c23 - Pc3 * c12))
+    # I4(1,2,3,4) = pref(c11,c12,c22) asin((Lambda4 c34 - A_3 c24 - B_3 c14) r_3 r_4),
+    # r_3 = Lambda1^(-1/2) depends on field 3 only, r_4 the same function of field 4.
+    A3 = (1 + c11) * c23 - c12 * c13
+    B3 = (1 + c22) * c13 - c12 * c23
+    checks.check("Lambda0 = Lambda4 c34 - A_3 c24 - B_3 c14",
+                 sp.expand(lam[Lambda0] - (lam[Lambda4] * c34 - A3 * c24 - B3 * c14)))
+    checks.check("Lambda2 is Lambda1 of field 4",
+                 sp.expand(lam[Lambda2] - lam[Lambda1].subs({c33: c44, c13: c14, c23: c24})))
+
+    # Effective covariance of the fields (u_1..u_K, y_1..y_M): u_a = h_a x_a,
+    # <x_a x_c> = sigma^2 Q_ac, <x_a y_n> = sigma^2 R_an, <y_n y_m> = sigma^2 T_nm.
+    # h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (docs/model.md §1).
+    return Derivation(
+        dQ=dQ, dR=dR, dg=dg, I3=forms["I3"], I4=forms["I4"], J2=forms["J2"], Lam=lam,
+        P3=P3, Pc3=Pc3, pref4=4 / sp.pi**2 / sp.sqrt(lam[Lambda4]), A3=A3, B3=B3, r3=1 / sp.sqrt(lam[Lambda1]),
+        # eps_g = 1/2 sum_pq w_p w_q I2(p, q), I2 = (2/pi) asin(c_pq rho_p rho_q)
+        rho3=1 / sp.sqrt(1 + c33),
+        cov_ss=h_a * h_c * tau * Q_ac, cov_st=h_a * tau * R_an, cov_tt=tau * T_nm,
+        h_bn=g_a / sp.sqrt(tau * Q_aa),
+        checks=checks,
+    )
+
 
 # --------------------------------------------------------------------------
-# Code printing
+# Code: template fills
 # --------------------------------------------------------------------------
-
-
-class Printer(NumPyPrinter):
-    def __init__(self):
-        super().__init__({"fully_qualified_modules": True})
-
-    def _print_Symbol(self, s):  # noqa: N802 - SymPy's printer protocol
-        return s.name
-
-
-PRINTER = Printer()
-
-
-def block(assignments: list[tuple[str, sp.Expr]], indent: int, prefix: str) -> str:
-    """CSE over a group of assignments, printed as Python statements."""
-    names = [n for n, _ in assignments]
-    exprs = [x for _, x in assignments]
-    syms = sp.numbered_symbols(prefix)
-    reps, reduced = sp.cse(exprs, symbols=syms, optimizations="basic")
-    lines = [f"{s} = {PRINTER.doprint(v)}" for s, v in reps]
-    lines += [f"{n} = {PRINTER.doprint(v)}" for n, v in zip(names, reduced)]
-    return textwrap.indent("\n".join(lines), " " * indent)
-
-
 def render_symbols(expr, mapping):
     return expr.subs({k: sp.Symbol(v) for k, v in mapping.items()})
 
 
-def generate() -> str:
-    # Names the loop code uses for covariance entries: 1 = a, 2 = c, 3 = p, 4 = q.
-    G_code = block([
-        ("Pp", P3.subs({c11: sp.Symbol("caa"), c13: sp.Symbol("cap"), c33: sp.Symbol("cpp")})),
-        ("Pcp", Pc3.subs({c11: sp.Symbol("caa"), c13: sp.Symbol("cap"), c33: sp.Symbol("cpp")})),
-    ], 12, "t")
-    pair_code = block([
-        ("pref", pref4.subs({c11: sp.Symbol("caa"), c12: sp.Symbol("cac"), c22: sp.Symbol("ccc")})),
-        ("lam4", Lam4.subs({c11: sp.Symbol("caa"), c12: sp.Symbol("cac"), c22: sp.Symbol("ccc")})),
-        ("j2", J2_printed.subs({c11: sp.Symbol("caa"), c12: sp.Symbol("cac"), c22: sp.Symbol("ccc")})),
-    ], 12, "t")
-    mp = {c11: sp.Symbol("caa"), c12: sp.Symbol("cac"), c22: sp.Symbol("ccc"),
-          c13: sp.Symbol("cap"), c23: sp.Symbol("ccp"), c33: sp.Symbol("cpp")}
-    field_code = block([
-        ("A[p]", A3.subs(mp)), ("B[p]", B3.subs(mp)), ("r[p]", r3.subs(mp)),
-    ], 16, "s")
-    lam0 = sp.Symbol("lam4") * sp.Symbol("C[p, q]") - sp.Symbol("A[p]") * sp.Symbol("C[c, q]") \
-        - sp.Symbol("B[p]") * sp.Symbol("C[a, q]")
-    inner = f"numpy.arcsin(({PRINTER.doprint(lam0)}) * r[p] * r[q])"
-    eg_rho = PRINTER.doprint(rho3.subs(c33, sp.Symbol("C[p, p]")))
-    h_code = block([("ha", h_bn)], 12, "t").replace("g_a", "g[a]").replace("Q_aa", "Q[a, a]")
-    cov = {
-        "ss": PRINTER.doprint(cov_ss.subs({h_a: sp.Symbol("h[a]"), h_c: sp.Symbol("h[c]"), Q_ac: sp.Symbol("Q[a, c]")})),
-        "st": PRINTER.doprint(cov_st.subs({h_a: sp.Symbol("h[a]"), R_an: sp.Symbol("R[a, n]")})),
-        "tt": PRINTER.doprint(cov_tt.subs({T_nm: sp.Symbol("T[n, m]")})),
+def docs(d: Derivation) -> dict[str, cg.Text]:
+    """The generated part of every kernel's docstring: the equation it implements."""
+    lam = d.Lam
+    entries = "with c_pq = C[p-1, q-1]"
+
+    def lambdas(*names):
+        return [line for s in names for line in cg.formula(f"  {s}", lam[s])]
+
+    def ref(spec, derivation):
+        return {"spec": spec, "derivation": derivation, "generator": MODULE}
+
+    i3_form = 2 / sp.pi * (c23 * (1 + c11) - c12 * c13) / ((1 + c11) * sp.sqrt(Lambda3))
+    i4_form = 4 / sp.pi**2 / sp.sqrt(Lambda4) * sp.asin(Lambda0 / sp.sqrt(Lambda1 * Lambda2))
+    j2_form = 2 / sp.pi / sp.sqrt(Lambda4)
+    for form, full in ((i3_form, d.I3), (i4_form, d.I4), (j2_form, d.J2)):
+        if form.xreplace(lam) != full:  # the docstring shows what the code computes
+            raise AssertionError(f"docstring form {form} is not the closed form {full}")
+    # dQ as eta (O(eta) part) + eta^2 (O(eta^2/b) part, factored)
+    dQ_doc = eta * d.dQ.coeff(eta, 1) + eta**2 * sp.factor(d.dQ.coeff(eta, 2))
+    if sp.expand(dQ_doc - d.dQ) != 0:
+        raise AssertionError("the docstring's dQ is not the derived dQ")
+    return {
+        "doc_i2": cg.doc(cg.formula("I2", I2(c11, c12, c22)), entries, **ref("§3", "§4")),
+        "doc_i3": cg.doc(cg.formula("I3", i3_form), *lambdas(Lambda3), entries, **ref("§3", "§4")),
+        "doc_i4": cg.doc(cg.formula("I4", i4_form), *lambdas(Lambda0, Lambda1, Lambda2, Lambda4), entries,
+                         **ref("§3", "§4")),
+        "doc_j2": cg.doc(cg.formula("J2", j2_form), *lambdas(Lambda4), entries, **ref("§3", "§4")),
+        "doc_scale_factors": cg.doc(cg.formula("h_a (batch norm)", d.h_bn), "h_a (plain) = 1",
+                                    "(sigma^2 = tau, the input variance)", **ref("§1", "§1")),
+        "doc_effective_covariance": cg.doc(
+            cg.formula("C[a, c]", d.cov_ss), cg.formula("C[a, K + n]", d.cov_st),
+            cg.formula("C[K + n, K + m]", d.cov_tt),
+            "with a, c < K students, n, m < M teachers, Q_ac = Q[a, c], R_an = R[a, n], T_nm = T[n, m], "
+            "h_a = h[a]", **ref("§3", "§3")),
+        "doc_field_sums": cg.doc(
+            "I3(a, c, p) = P_p C[c, p] - Pc_p C[a, c] (nothing transcendental depends on c):",
+            cg.formula("  P_p", d.P3), cg.formula("  Pc_p", d.Pc3),
+            "I4(a, c, p, q) = pref asin((lam4 C[p, q] - A_p C[c, q] - B_p C[a, q]) r_p r_q), "
+            "lam4 = Lambda4(a, c):",
+            cg.formula("  pref", d.pref4), cg.formula("  Lambda4", lam[Lambda4]),
+            cg.formula("  A_p", d.A3), cg.formula("  B_p", d.B3), cg.formula("  r_p", d.r3),
+            cg.formula("J2[a, c]", d.J2),
+            "with c11 = C[a, a], c12 = C[a, c], c22 = C[c, c], c13 = C[a, p], c23 = C[c, p], c33 = C[p, p]. "
+            "D[a, c] sums over p <= q only (I4 is symmetric in p, q).",
+            **ref("§3", "§5")),
+        "doc_generalization_error": cg.doc(
+            "eps_g = (1/pi) sum_pq w_p w_q asin(C[p, q] rho_p rho_q),",
+            cg.formula("  rho_p", d.rho3.subs(c33, sp.Symbol("C[p, p]"))), **ref("§3", "§5")),
+        "doc_assemble": cg.doc(
+            "For every pair of students i <= k and teacher n (the derivation's rates, not CSE'd):",
+            cg.formula("dQ_ik/dalpha", dQ_doc), cg.formula("dR_in/dalpha", d.dR), cg.formula("dg_i/dalpha", d.dg),
+            "with G_ac = G[a, c] (teacher n: G_in = G[i, K + n]), D_ik = D[i, k], J2_ik = J2[i, k], "
+            "h_i = h[i], Q_ik = Q[i, k], R_in = R[i, n], g_i = g[i].",
+            **ref("§3", "§2")),
     }
+
+
+def fills(d: Derivation) -> dict[str, cg.Fill]:
+    """Every ``GENERATED.<name>`` of the template, printed from the derivation."""
+    S = sp.Symbol
+    out: dict[str, cg.Fill] = {"njit_options": cg.keywords(NJIT_OPTIONS)}
+    # Scalar closed forms on a covariance matrix (for users and tests)
+    cm = {c[(p, q)]: S(f"C[{p - 1}, {q - 1}]") for p in range(1, 5) for q in range(p, 5)}
+    for name, expr in [("i2", I2(c11, c12, c22)), ("i3", d.I3), ("i4", d.I4), ("j2", d.J2)]:
+        out[name] = cg.statements([("v", expr.subs(cm))])
+    out["h_bn"] = cg.statements([("ha", d.h_bn.subs({g_a: S("g[a]"), Q_aa: S("Q[a, a]")}))])
+    out["cov_ss"] = cg.expression(d.cov_ss.subs({h_a: S("h[a]"), h_c: S("h[c]"), Q_ac: S("Q[a, c]")}))
+    out["cov_st"] = cg.expression(d.cov_st.subs({h_a: S("h[a]"), R_an: S("R[a, n]")}))
+    out["cov_tt"] = cg.expression(d.cov_tt.subs({T_nm: S("T[n, m]")}))
+    # Names the loop code uses for covariance entries: 1 = a, 2 = c, 3 = p, 4 = q.
+    out["i3_split"] = cg.statements([
+        ("Pp", d.P3.subs({c11: S("caa"), c13: S("cap"), c33: S("cpp")})),
+        ("Pcp", d.Pc3.subs({c11: S("caa"), c13: S("cap"), c33: S("cpp")})),
+    ])
+    pair = {c11: S("caa"), c12: S("cac"), c22: S("ccc")}
+    out["i4_pair"] = cg.statements([
+        ("pref", d.pref4.subs(pair)), ("lam4", d.Lam[Lambda4].subs(pair)), ("j2", d.J2.subs(pair)),
+    ])
+    mp = {**pair, c13: S("cap"), c23: S("ccp"), c33: S("cpp")}
+    out["i4_field"] = cg.statements([("A[p]", d.A3.subs(mp)), ("B[p]", d.B3.subs(mp)), ("r[p]", d.r3.subs(mp))],
+                                    prefix="s")
+    out["lambda0"] = cg.expression(S("lam4") * S("C[p, q]") - S("A[p]") * S("C[c, q]") - S("B[p]") * S("C[a, q]"),
+                                   parenthesize=True)
+    out["rho"] = cg.expression(d.rho3.subs(c33, S("C[p, p]")))
     # Assembly of the right-hand side from the averages
     asm_map = {Q_ik: "Q[i, k]", Q_ii: "Q[i, i]", Q_kk: "Q[k, k]", R_in: "R[i, n]",
                h_i: "h[i]", h_k: "h[k]", g_i: "g[i]", D_ik: "D[i, k]", J2_ik: "J2[i, k]",
                Gs["i", "k"]: "G[i, k]", Gs["k", "i"]: "G[k, i]", Gs["i", "i"]: "G[i, i]",
                Gs["k", "k"]: "G[k, k]", Gs["i", "n"]: "G[i, K + n]"}
-    dQ_code = block([("v", render_symbols(dQ, asm_map))], 12, "t")
-    dR_code = block([("dR[i, n]", render_symbols(dR, asm_map))], 12, "t")
-    dg_code = block([("dg[i]", render_symbols(dg, asm_map))], 8, "t")
-
-    # Scalar closed forms on a covariance matrix (for users and tests)
-    cm = {c[(p, q)]: sp.Symbol(f"C[{p - 1}, {q - 1}]") for p in range(1, 5) for q in range(p, 5)}
-    scalar = {name: block([("v", expr.subs(cm))], 4, "t")
-              for name, expr in [("i2", I2(c11, c12, c22)), ("i3", I3_printed),
-                                 ("i4", I4_printed), ("j2", J2_printed)]}
-    checks = "\n".join(f"#   - {c}" for c in CHECKS)
-    return f'''\
-# GENERATED by derivations/derive.py from the SymPy derivation. DO NOT EDIT.
-# Re-generate with `python derivations/derive.py`; tests/test_generated.py
-# fails when this file differs from what the derivation produces.
-#
-# Identities the derivation checked before writing this file:
-{checks}
-"""Numeric kernels of the order-parameter ODEs (generated).
-
-Fields are the students' activation arguments u_a (a < K) followed by the
-teachers' y_n; C is their covariance, w their sign in Delta = t - s
-(-1 student, +1 teacher). All functions write into preallocated arrays and are
-generic in the float type (float64, or complex128 for complex-step derivatives).
-"""
-import numba
-import numpy
+    out["dQ"] = cg.statements([("v", render_symbols(d.dQ, asm_map))])
+    out["dR"] = cg.statements([("dR[i, n]", render_symbols(d.dR, asm_map))])
+    out["dg"] = cg.statements([("dg[i]", render_symbols(d.dg, asm_map))])
+    return {**out, **docs(d)}
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def i2(C):
-    """<phi(z1) phi(z2)> for z ~ N(0, C), C 2x2 (Saad & Solla 1995)."""
-{scalar["i2"]}
-    return v
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def i3(C):
-    """<phi'(z1) z2 phi(z3)> for z ~ N(0, C), C 3x3 (Saad & Solla 1995)."""
-{scalar["i3"]}
-    return v
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def i4(C):
-    """<phi'(z1) phi'(z2) phi(z3) phi(z4)> for z ~ N(0, C), C 4x4 (Saad & Solla 1995)."""
-{scalar["i4"]}
-    return v
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def j2(C):
-    """<phi'(z1) phi'(z2)> for z ~ N(0, C), C 2x2 (Price's theorem on I2)."""
-{scalar["j2"]}
-    return v
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def scale_factors(Q, g, tau, bn, h):
-    """h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (MODEL.md §1)."""
-    for a in range(Q.shape[0]):
-        if bn:
-{h_code}
-            h[a] = ha
-        else:
-            h[a] = 1.0
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def effective_covariance(Q, R, T, h, tau, C):
-    """Covariance of (u_1..u_K, y_1..y_M): C = sigma^2 [[hQh, hR], [R'h, T]] (MODEL.md §3)."""
-    K, M = R.shape
-    for a in range(K):
-        for c in range(a, K):
-            C[a, c] = C[c, a] = {cov["ss"]}
-        for n in range(M):
-            C[a, K + n] = C[K + n, a] = {cov["st"]}
-    for n in range(M):
-        for m in range(n, M):
-            C[K + n, K + m] = C[K + m, K + n] = {cov["tt"]}
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def field_sums(C, w, K, G, D, J2, P, Pc, A, B, r):
-    """G[a, c] = sum_p w_p I3(a, c, p); D[a, c] = sum_pq w_p w_q I4(a, c, p, q); J2[a, c].
-
-    a runs over the K students, c over all fields for G and over students for D.
-    P, Pc, A, B, r are work arrays of length C.shape[0].
-    """
-    NF = C.shape[0]
-    for a in range(K):
-        caa = C[a, a]
-        s = 0.0 * caa
-        for p in range(NF):
-            cap = C[a, p]
-            cpp = C[p, p]
-{G_code}
-            P[p] = w[p] * Pp
-            s += w[p] * Pcp
-        for c in range(NF):
-            acc = 0.0 * caa
-            for p in range(NF):
-                acc += C[c, p] * P[p]
-            G[a, c] = acc - C[a, c] * s
-    for a in range(K):
-        caa = C[a, a]
-        for c in range(a, K):
-            cac = C[a, c]
-            ccc = C[c, c]
-{pair_code}
-            J2[a, c] = J2[c, a] = j2
-            for p in range(NF):
-                cap = C[a, p]
-                ccp = C[c, p]
-                cpp = C[p, p]
-{field_code}
-            acc = 0.0 * caa
-            for p in range(NF):
-                q = p
-                accp = 0.5 * w[p] * {inner}
-                for q in range(p + 1, NF):
-                    accp += w[q] * {inner}
-                acc += w[p] * accp
-            D[a, c] = D[c, a] = 2.0 * pref * acc
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def generalization_error(C, w, rho):
-    """eps_g = 1/2 sum_pq w_p w_q I2(p, q) (the paper's Eq. 13); rho is a work array."""
-    NF = C.shape[0]
-    for p in range(NF):
-        rho[p] = {eg_rho}
-    acc = 0.0 * C[0, 0]
-    for p in range(NF):
-        accp = 0.5 * w[p] * numpy.arcsin(C[p, p] * rho[p] * rho[p])
-        for q in range(p + 1, NF):
-            accp += w[q] * numpy.arcsin(C[p, q] * rho[p] * rho[q])
-        acc += w[p] * accp
-    return 2.0 * acc / numpy.pi
-
-
-@numba.njit(cache=True, error_model="numpy", inline="always")
-def assemble(Q, R, g, h, G, D, J2, eta, tau, b, noise, e, lg, dQ, dR, dg):
-    """dQ/dalpha, dR/dalpha, dg/dalpha from the averages G, D, J2 (Step 1-2 of the derivation).
-
-    e = 1 selects the exact BN rule, lg = 1 a learned gain.
-    """
-    K, M = R.shape
-    for i in range(K):
-        for k in range(i, K):
-{dQ_code}
-            dQ[i, k] = dQ[k, i] = v
-        for n in range(M):
-{dR_code}
-{dg_code}
-'''
-
-
-def clear_numba_cache() -> None:
-    """Numba's on-disk cache tracks only each function's own file, not the
-    generated functions it calls: drop it so every kernel recompiles."""
-    for path in (ROOT / "symphase").rglob("*.nb[ic]"):
-        path.unlink()
-
-
-def write_or_check(generate, target: Path, checks: list, script: str, doc: str, argv=None, *,
-                   numba_module: bool = True) -> int:
-    """The command line every generator in derivations/ shares: write ``target``
-    from ``generate()``, or with ``--check`` fail (exit 1, with the diff) when the
-    committed file differs. ``numba_module``: clear Numba's on-disk cache after
-    writing (see :func:`clear_numba_cache`)."""
-    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("--check", action="store_true",
-                    help="fail if the committed generated module differs")
-    args = ap.parse_args(argv)
-    code = generate()
-    if args.check:
-        current = target.read_text() if target.exists() else ""
-        if current != code:
-            diff = "".join(difflib.unified_diff(current.splitlines(True), code.splitlines(True),
-                                                str(target), "derived"))
-            print(f"{target} is not current; run python {script}\n{diff[-5000:]}", file=sys.stderr)
-            return 1
-        print(f"{target.relative_to(ROOT)} is current ({len(checks)} identities checked)")
-        return 0
-    target.write_text(code)
-    print(f"wrote {target.relative_to(ROOT)} ({len(checks)} identities checked)")
-    if numba_module:
-        clear_numba_cache()
-    return 0
+def generate() -> str:
+    """The text of ``symphase/_generated/ode_kernels.py``."""
+    d = derive()
+    return (cg.header(MODULE, "derivations/templates/ode_kernels.py", d.checks)
+            + cg.fill_template(TEMPLATE, fills(d)))
 
 
 def main(argv=None) -> int:
-    return write_or_check(generate, TARGET, CHECKS, "derivations/derive.py", __doc__, argv)
+    return cg.write_or_check(MODULE, generate, lambda: derive().checks, TARGET, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 SymPy symbol, the reduced generalization error and the paper's Hessian, and
 generate ``symphase/_generated/symmetric.py``.
 
-    python derivations/symmetric.py           # derive, check, write the module
-    python derivations/symmetric.py --check   # derive, check, fail if the committed
+    python -m derivations.symmetric           # derive, check, write the module
+    python -m derivations.symmetric --check   # derive, check, fail if the committed
                                               # module differs from what it generates
 
-Symmetric subspace (MODEL.md §4): ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``,
+Symmetric subspace (docs/model.md §4): ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``,
 ``R_in = S`` (n != i), ``g_i = g``. The steps:
 
 1. *Fields and their covariance.* A field is a student ``u_j`` or a teacher
@@ -27,56 +27,65 @@ Symmetric subspace (MODEL.md §4): ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii =
    and ``dg``, with the field sums substituted. The rates are split as
    ``eta * lin + eta^2/b * quad``.
 4. *The paper's Hessian.* ``eps_g(R, S, Q[, g])`` with ``C = Q`` substituted
-   before differentiating (MODEL.md §4), ``sp.diff`` twice, then code.
+   before differentiating (docs/model.md §4), ``sp.diff`` twice, then code.
 
 Checks (identities, asserted before anything is written) are listed in the
 generated module's header. The generated code is NumPy on scalars or arrays,
-real or complex, with ``K`` a run-time argument.
+real or complex, with ``K`` a run-time argument; its functions are those of the
+template ``derivations/templates/symmetric.py``.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import sys
-from pathlib import Path
+from dataclasses import dataclass
 
 import sympy as sp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import derive  # noqa: E402  (assembly dQ, dR, dg; closed forms I2, I3, I4, J2; printer)
+from derivations import _codegen as cg
+from derivations import derive as base
+from derivations._checks import Checks
 
-ROOT = derive.ROOT
-TARGET = ROOT / "symphase" / "_generated" / "symmetric.py"
+MODULE = "derivations.symmetric"
+TARGET = cg.GENERATED_DIR / "symmetric.py"
+TEMPLATE = cg.TEMPLATES / "symmetric.py"
 
 K = sp.Symbol("K", positive=True, integer=True)
 Q = sp.Symbol("Q", positive=True)
 C, R, S, g, h = sp.symbols("C R S g h", real=True)
-tau, eta, b, noise, e, lg = derive.tau, derive.eta, derive.b, derive.noise, derive.e, derive.lg
+tau, eta, b, noise, e, lg = base.tau, base.eta, base.b, base.noise, base.e, base.lg
+NAMES = ("Q", "C", "R", "S", "g")
+OMEGA_PLAIN = (R, S, Q)
+OMEGA_BN = (R, S, Q, g)
+W = {"s": -1, "t": +1}  # sign of a field in Delta = t - s
+si, sk, ti, tn = ("s", "i"), ("s", "k"), ("t", "i"), ("t", "n")
 
-CHECKS: list[str] = []
 
-
-def check(name: str, expr, simplify=sp.simplify) -> None:
-    """Assert the identity ``expr == 0``; the derivation stops otherwise."""
-    if simplify(expr) != 0:
-        raise AssertionError(f"derivation check failed: {name}: {simplify(expr)} != 0")
-    CHECKS.append(name)
+@dataclass(frozen=True)
+class Derivation:
+    lin: dict        # {name: O(eta) rate per unit eta}, name in NAMES
+    quad: dict       # {name: O(eta^2/b) rate per unit eta^2/b}
+    eps_g: sp.Expr   # eps_g by index classes, any h and C
+    eq13: sp.Expr    # the same, the paper's Eq. 13 written out (checked equal)
+    grad: dict       # {"plain" | "bn": [d eps_g / d omega_j]}, C = Q substituted
+    hess: dict       # {"plain" | "bn": [[d^2 eps_g / d omega_j d omega_l]]}
+    checks: Checks
 
 
 # --------------------------------------------------------------------------
-# Step 1: fields and the effective covariance (MODEL.md §3, derive.py's cov_*)
+# Step 1: fields and the effective covariance (docs/model.md §3, derive.py's cov_*)
 # --------------------------------------------------------------------------
 def cov(f1, f2, hh=h, CC=C):
     """Effective covariance of fields ``(kind, label)``, kind "s" student or "t" teacher."""
+    d = base.derive()
     (k1, l1), (k2, l2) = f1, f2
     same = l1 == l2
     if k1 == "s" and k2 == "s":
-        return derive.cov_ss.subs({derive.h_a: hh, derive.h_c: hh, derive.Q_ac: Q if same else CC})
+        return d.cov_ss.subs({base.h_a: hh, base.h_c: hh, base.Q_ac: Q if same else CC})
     if k1 == "t" and k2 == "t":
-        return derive.cov_tt.subs(derive.T_nm, 1 if same else 0)
-    return derive.cov_st.subs({derive.h_a: hh, derive.R_an: R if same else S})
-
-
-W = {"s": -1, "t": +1}  # sign of a field in Delta = t - s
+        return d.cov_tt.subs(base.T_nm, 1 if same else 0)
+    return d.cov_st.subs({base.h_a: hh, base.R_an: R if same else S})
 
 
 # --------------------------------------------------------------------------
@@ -113,7 +122,7 @@ def field_sum(fixed: list, n_anon: int, closed_form, cov_fn=cov):
     for labels, count in index_classes(named, n_anon):
         for kinds in itertools.product("st", repeat=n_anon):
             fields = list(fixed) + list(zip(kinds, labels))
-            sub = {derive.c[(p + 1, q + 1)]: cov_fn(fields[p], fields[q])
+            sub = {base.c[(p + 1, q + 1)]: cov_fn(fields[p], fields[q])
                    for p in range(len(fields)) for q in range(p, len(fields))}
             sign = sp.Integer(1)
             for kd in kinds:
@@ -122,199 +131,215 @@ def field_sum(fixed: list, n_anon: int, closed_form, cov_fn=cov):
     return total
 
 
-si, sk, ti, tn = ("s", "i"), ("s", "k"), ("t", "i"), ("t", "n")
-
-
 def G(a, c_):
     """G_ac = sum_p w_p I3(a, c, p)."""
-    return field_sum([a, c_], 1, derive.I3_printed)
+    return field_sum([a, c_], 1, base.derive().I3)
 
 
 def D(a, c_):
     """D_ac = sum_pq w_p w_q I4(a, c, p, q)."""
-    return field_sum([a, c_], 2, derive.I4_printed)
+    return field_sum([a, c_], 2, base.derive().I4)
 
 
 def J2(a, c_):
-    return derive.J2_printed.subs({derive.c11: cov(a, a), derive.c12: cov(a, c_), derive.c22: cov(c_, c_)})
+    return base.derive().J2.subs({base.c11: cov(a, a), base.c12: cov(a, c_), base.c22: cov(c_, c_)})
 
-
-G_ii, G_ik, G_ki, G_in_same, G_in_other = G(si, si), G(si, sk), G(sk, si), G(si, ti), G(si, tn)
-check("G_ki = G_ik on the symmetric subspace (relabelling i <-> k)", G_ki - G_ik, sp.expand)
-check("class counts of one anonymous index add up to K (named i, k)",
-      sum(cnt for _, cnt in index_classes(("i", "k"), 1)) - K, sp.expand)
-check("class counts of two anonymous indices add up to K^2 (named i, k)",
-      sum(cnt for _, cnt in index_classes(("i", "k"), 2)) - K**2, sp.expand)
 
 # --------------------------------------------------------------------------
 # Step 3: assembly with derive.py's per-pair rates
 # --------------------------------------------------------------------------
-d = derive
-pair_ii = {d.Q_ik: Q, d.Q_ii: Q, d.Q_kk: Q, d.h_i: h, d.h_k: h,
-           d.Gs["i", "i"]: G_ii, d.Gs["i", "k"]: G_ii, d.Gs["k", "i"]: G_ii, d.Gs["k", "k"]: G_ii,
-           d.D_ik: D(si, si), d.J2_ik: J2(si, si)}
-pair_ik = {d.Q_ik: C, d.Q_ii: Q, d.Q_kk: Q, d.h_i: h, d.h_k: h,
-           d.Gs["i", "i"]: G_ii, d.Gs["i", "k"]: G_ik, d.Gs["k", "i"]: G_ki, d.Gs["k", "k"]: G_ii,
-           d.D_ik: D(si, sk), d.J2_ik: J2(si, sk)}
-rate = {
-    "Q": d.dQ.subs(pair_ii, simultaneous=True),
-    "C": d.dQ.subs(pair_ik, simultaneous=True),
-    "R": d.dR.subs({d.R_in: R, d.Q_ii: Q, d.h_i: h, d.Gs["i", "n"]: G_in_same, d.Gs["i", "i"]: G_ii},
-                   simultaneous=True),
-    "S": d.dR.subs({d.R_in: S, d.Q_ii: Q, d.h_i: h, d.Gs["i", "n"]: G_in_other, d.Gs["i", "i"]: G_ii},
-                   simultaneous=True),
-    "g": d.dg.subs({d.g_i: g, d.Gs["i", "i"]: G_ii}, simultaneous=True),
-}
-NAMES = ("Q", "C", "R", "S", "g")
-lin, quad = {}, {}
-for name in NAMES:
-    ex = sp.expand(rate[name], deep=False)
-    lin[name] = ex.coeff(eta, 1)
-    quad[name] = ex.coeff(eta, 2) * b
-    check(f"d{name}/dalpha = eta lin + eta^2/b quad", ex - eta * lin[name] - eta**2 / b * quad[name], sp.expand)
-for name in ("R", "S", "g"):
-    check(f"d{name}/dalpha has no eta^2/b part", quad[name])
+def reduced_rates(checks: Checks) -> tuple[dict, dict]:
+    """``lin, quad``: d/dalpha of (Q, C, R, S, g) = eta lin + eta^2/b quad."""
+    d = base.derive()
+    G_ii, G_ik, G_ki, G_in_same, G_in_other = G(si, si), G(si, sk), G(sk, si), G(si, ti), G(si, tn)
+    checks.check("G_ki = G_ik on the symmetric subspace (relabelling i <-> k)", G_ki - G_ik, simplify=sp.expand)
+    checks.check("class counts of one anonymous index add up to K (named i, k)",
+                 sum(cnt for _, cnt in index_classes(("i", "k"), 1)) - K, simplify=sp.expand)
+    checks.check("class counts of two anonymous indices add up to K^2 (named i, k)",
+                 sum(cnt for _, cnt in index_classes(("i", "k"), 2)) - K**2, simplify=sp.expand)
+    pair_ii = {base.Q_ik: Q, base.Q_ii: Q, base.Q_kk: Q, base.h_i: h, base.h_k: h,
+               base.Gs["i", "i"]: G_ii, base.Gs["i", "k"]: G_ii, base.Gs["k", "i"]: G_ii, base.Gs["k", "k"]: G_ii,
+               base.D_ik: D(si, si), base.J2_ik: J2(si, si)}
+    pair_ik = {base.Q_ik: C, base.Q_ii: Q, base.Q_kk: Q, base.h_i: h, base.h_k: h,
+               base.Gs["i", "i"]: G_ii, base.Gs["i", "k"]: G_ik, base.Gs["k", "i"]: G_ki, base.Gs["k", "k"]: G_ii,
+               base.D_ik: D(si, sk), base.J2_ik: J2(si, sk)}
+    rate = {
+        "Q": d.dQ.subs(pair_ii, simultaneous=True),
+        "C": d.dQ.subs(pair_ik, simultaneous=True),
+        "R": d.dR.subs({base.R_in: R, base.Q_ii: Q, base.h_i: h, base.Gs["i", "n"]: G_in_same,
+                        base.Gs["i", "i"]: G_ii}, simultaneous=True),
+        "S": d.dR.subs({base.R_in: S, base.Q_ii: Q, base.h_i: h, base.Gs["i", "n"]: G_in_other,
+                        base.Gs["i", "i"]: G_ii}, simultaneous=True),
+        "g": d.dg.subs({base.g_i: g, base.Gs["i", "i"]: G_ii}, simultaneous=True),
+    }
+    lin, quad = {}, {}
+    for name in NAMES:
+        ex = sp.expand(rate[name], deep=False)
+        lin[name] = ex.coeff(eta, 1)
+        quad[name] = ex.coeff(eta, 2) * b
+        checks.check(f"d{name}/dalpha = eta lin + eta^2/b quad", ex - eta * lin[name] - eta**2 / b * quad[name],
+                     simplify=sp.expand)
+    for name in ("R", "S", "g"):
+        checks.check(f"d{name}/dalpha has no eta^2/b part", quad[name])
+    return lin, quad
+
 
 # --------------------------------------------------------------------------
 # Reduced generalization error: 1/2 sum_pq w_p w_q I2(p, q), p, q anonymous
 # --------------------------------------------------------------------------
-I2_c = derive.I2(derive.c33, derive.c34, derive.c44)  # of fields 3 and 4 (no named fields)
-
-
 def eps_g(hh=h, CC=C):
     """eps_g on the symmetric subspace (the paper's Eq. 13) with K symbolic."""
+    I2_c = base.I2(base.c33, base.c34, base.c44)  # of fields 3 and 4 (no named fields)
     total = 0
     for labels, count in index_classes((), 2):
         for kinds in itertools.product("st", repeat=2):
             f = list(zip(kinds, labels))
-            sub = {derive.c33: cov(f[0], f[0], hh, CC), derive.c34: cov(f[0], f[1], hh, CC),
-                   derive.c44: cov(f[1], f[1], hh, CC)}
+            sub = {base.c33: cov(f[0], f[0], hh, CC), base.c34: cov(f[0], f[1], hh, CC),
+                   base.c44: cov(f[1], f[1], hh, CC)}
             total += count * W[kinds[0]] * W[kinds[1]] * I2_c.subs(sub)
     return total / 2
 
 
-EG = eps_g()
-a_, c_, r_, s_ = tau * h**2 * Q, tau * h**2 * C, tau * h * R, tau * h * S
-eq13 = (K * sp.asin(tau / (1 + tau)) + K * sp.asin(a_ / (1 + a_)) + K * (K - 1) * sp.asin(c_ / (1 + a_))
-        - 2 * K * sp.asin(r_ / sp.sqrt((1 + a_) * (1 + tau)))
-        - 2 * K * (K - 1) * sp.asin(s_ / sp.sqrt((1 + a_) * (1 + tau)))) / sp.pi
-check("eps_g by index classes = the paper's Eq. 13 written out on the symmetric subspace", EG - eq13)
-eg_ss = (K / sp.pi) * (sp.pi / 6 - K * sp.asin(1 / (2 * K)))
-check("plain, tau = 1, Saad & Solla's plateau: eps_g = (K/pi)(pi/6 - K asin(1/(2K)))",
-      EG.subs({h: 1, tau: 1, Q: 1 / (2 * K - 1), C: 1 / (2 * K - 1), R: 1 / sp.sqrt(K * (2 * K - 1)),
-               S: 1 / sp.sqrt(K * (2 * K - 1))}) - eg_ss)
+# The effective overlaps of Eq. 13 (docstrings): Q' = tau h^2 Q, C' = tau h^2 C, R' = tau h R, S' = tau h S
+Qe, Ce, Re, Se = sp.symbols("Q' C' R' S'", real=True)
+EFFECTIVE = {Qe: tau * h**2 * Q, Ce: tau * h**2 * C, Re: tau * h * R, Se: tau * h * S}
+
+
+def eq13_form(a_, c_, r_, s_):
+    """The paper's Eq. 13 on the symmetric subspace, in the effective overlaps."""
+    return (K * sp.asin(tau / (1 + tau)) + K * sp.asin(a_ / (1 + a_)) + K * (K - 1) * sp.asin(c_ / (1 + a_))
+            - 2 * K * sp.asin(r_ / sp.sqrt((1 + a_) * (1 + tau)))
+            - 2 * K * (K - 1) * sp.asin(s_ / sp.sqrt((1 + a_) * (1 + tau)))) / sp.pi
+
 
 # --------------------------------------------------------------------------
-# Fixed points (MODEL.md §4): the O(eta) rates vanish there, K and tau symbolic
+# Fixed points (docs/model.md §4): the O(eta) rates vanish there, K and tau symbolic
 # --------------------------------------------------------------------------
 def root_simplify(expr):
     """Simplify an algebraic expression whose square roots SymPy leaves unsplit: factor
     each root's argument and split it over the factors (``force``: valid where every
-    factor is positive, which the numerical check of :func:`check_algebraic` backs up)."""
+    factor is positive, which the numerical points of :func:`check_algebraic` back up)."""
     expr = sp.together(expr)
     expr = expr.replace(lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
                         lambda x: sp.Pow(sp.factor(x.base), x.exp))
     return sp.simplify(sp.powdenest(sp.expand_power_base(expr, force=True), force=True))
 
 
-def check_algebraic(name, expr, points=((2, 1), (3, sp.Rational(5, 2)), (7, 10), (9, sp.Rational(1, 3)))):
-    """``expr == 0`` for all K, tau: symbolically (root_simplify) and at exact points to 40 digits."""
-    for kv, tv in points:
-        v = sp.N(expr.subs({K: kv, tau: tv}), 40)
-        if abs(v) > 1e-30:
-            raise AssertionError(f"derivation check failed: {name} at K={kv}, tau={tv}: {v}")
-    check(name, expr, root_simplify)
+ALGEBRAIC_POINTS = ((2, 1), (3, sp.Rational(5, 2)), (7, 10), (9, sp.Rational(1, 3)))
 
 
-Dk = K + (K - 1) * tau
-plain_fp = {Q: 1 / Dk, C: 1 / Dk, R: 1 / sp.sqrt(K * Dk), S: 1 / sp.sqrt(K * Dk), h: 1}
-h_bn = g / sp.sqrt(tau * Q)
-bn_fp = {Q: Dk / tau, C: Dk / tau, R: sp.sqrt(Dk / (tau * K)), S: sp.sqrt(Dk / (tau * K)),
-         g: sp.sqrt(tau / Dk)}
-for name in ("Q", "C", "R", "S"):
-    check_algebraic(f"plain, any K and tau: O(eta) d{name}/dalpha = 0 at Q = C = 1/(K+(K-1)tau), "
-                    f"R = S = 1/sqrt(K(K+(K-1)tau))", lin[name].subs(e, 0).subs(plain_fp))
-for name in NAMES:
-    for rule, ev in (("paper", 0), ("exact", 1)):
-        check_algebraic(f"BN {rule} rule, any K and tau: O(eta) d{name}/dalpha = 0 at the paper's "
-                        f"(R*, S*, Q*, g*)", lin[name].subs({e: ev, lg: 1}).subs(h, h_bn).subs(bn_fp))
+def check_algebraic(checks: Checks, name, expr):
+    """``expr == 0`` for all K, tau: at exact points to 40 digits and symbolically (root_simplify)."""
+    checks.check(name, expr, simplify=root_simplify, points=[{K: kv, tau: tv} for kv, tv in ALGEBRAIC_POINTS])
 
-# --------------------------------------------------------------------------
-# Step 4: the paper's Hessian, C = Q substituted before differentiating
-# --------------------------------------------------------------------------
-EG_plain = EG.subs({h: 1, C: Q})
-EG_bn = EG.subs(h, h_bn).subs(C, Q)
-OMEGA_PLAIN = (R, S, Q)
-OMEGA_BN = (R, S, Q, g)
-grad_plain = [sp.diff(EG_plain, x) for x in OMEGA_PLAIN]
-grad_bn = [sp.diff(EG_bn, x) for x in OMEGA_BN]
-hess_plain = [[sp.diff(gx, y) for y in OMEGA_PLAIN] for gx in grad_plain]
-hess_bn = [[sp.diff(gx, y) for y in OMEGA_BN] for gx in grad_bn]
-# BN: eps_g depends on (R, S, Q) only through R/sqrt(Q), S/sqrt(Q) once C = Q, so it
-# is flat along (R, S, Q) -> (cR, cS, c^2 Q): grad . (R, S, 2Q, 0) = 0.
-check("BN: eps_g(R, S, Q, g) with C = Q is invariant under (R, S, Q) -> (cR, cS, c^2 Q)",
-      R * grad_bn[0] + S * grad_bn[1] + 2 * Q * grad_bn[2])
+
+def check_fixed_points(checks: Checks, lin: dict) -> None:
+    Dk = K + (K - 1) * tau
+    plain_fp = {Q: 1 / Dk, C: 1 / Dk, R: 1 / sp.sqrt(K * Dk), S: 1 / sp.sqrt(K * Dk), h: 1}
+    h_bn = g / sp.sqrt(tau * Q)
+    bn_fp = {Q: Dk / tau, C: Dk / tau, R: sp.sqrt(Dk / (tau * K)), S: sp.sqrt(Dk / (tau * K)),
+             g: sp.sqrt(tau / Dk)}
+    for name in ("Q", "C", "R", "S"):
+        check_algebraic(checks, f"plain, any K and tau: O(eta) d{name}/dalpha = 0 at Q = C = 1/(K+(K-1)tau), "
+                                f"R = S = 1/sqrt(K(K+(K-1)tau))", lin[name].subs(e, 0).subs(plain_fp))
+    for name in NAMES:
+        for rule, ev in (("paper", 0), ("exact", 1)):
+            check_algebraic(checks, f"BN {rule} rule, any K and tau: O(eta) d{name}/dalpha = 0 at the paper's "
+                                    f"(R*, S*, Q*, g*)", lin[name].subs({e: ev, lg: 1}).subs(h, h_bn).subs(bn_fp))
 
 
 # --------------------------------------------------------------------------
-# Code
+# Steps 1-4
 # --------------------------------------------------------------------------
-def function(name, args, doc, assignments, ret, prefix="t"):
-    body = derive.block(assignments, 4, prefix)
-    return f'''
+@functools.cache
+def derive() -> Derivation:
+    """The reduced derivation, every step checked (a failed check raises ``CheckFailed``)."""
+    checks = Checks()
+    lin, quad = reduced_rates(checks)
+    EG = eps_g()
+    eq13 = eq13_form(*(EFFECTIVE[x] for x in (Qe, Ce, Re, Se)))
+    checks.check("eps_g by index classes = the paper's Eq. 13 written out on the symmetric subspace", EG - eq13)
+    eg_ss = (K / sp.pi) * (sp.pi / 6 - K * sp.asin(1 / (2 * K)))
+    checks.check("plain, tau = 1, Saad & Solla's plateau: eps_g = (K/pi)(pi/6 - K asin(1/(2K)))",
+                 EG.subs({h: 1, tau: 1, Q: 1 / (2 * K - 1), C: 1 / (2 * K - 1), R: 1 / sp.sqrt(K * (2 * K - 1)),
+                          S: 1 / sp.sqrt(K * (2 * K - 1))}) - eg_ss)
+    check_fixed_points(checks, lin)
 
-def {name}({", ".join(args)}):
-    """{doc}"""
-{body}
-    return {ret}
-'''
+    # Step 4: the paper's Hessian, C = Q substituted before differentiating
+    h_bn = g / sp.sqrt(tau * Q)
+    EG_plain = EG.subs({h: 1, C: Q})
+    EG_bn = EG.subs(h, h_bn).subs(C, Q)
+    grad = {"plain": [sp.diff(EG_plain, x) for x in OMEGA_PLAIN], "bn": [sp.diff(EG_bn, x) for x in OMEGA_BN]}
+    hess = {"plain": [[sp.diff(gx, y) for y in OMEGA_PLAIN] for gx in grad["plain"]],
+            "bn": [[sp.diff(gx, y) for y in OMEGA_BN] for gx in grad["bn"]]}
+    # BN: eps_g depends on (R, S, Q) only through R/sqrt(Q), S/sqrt(Q) once C = Q, so it
+    # is flat along (R, S, Q) -> (cR, cS, c^2 Q): grad . (R, S, 2Q, 0) = 0.
+    checks.check("BN: eps_g(R, S, Q, g) with C = Q is invariant under (R, S, Q) -> (cR, cS, c^2 Q)",
+                 R * grad["bn"][0] + S * grad["bn"][1] + 2 * Q * grad["bn"][2])
+    return Derivation(lin=lin, quad=quad, eps_g=EG, eq13=eq13, grad=grad, hess=hess, checks=checks)
+
+
+# --------------------------------------------------------------------------
+# Code: template fills
+# --------------------------------------------------------------------------
+def docs() -> dict[str, cg.Text]:
+    """The generated part of every function's docstring: the equation it implements."""
+    d = base.derive()
+    ref = {"spec": "§4", "derivation": "§9", "generator": MODULE}
+    eq13 = eq13_form(Qe, Ce, Re, Se)
+    effective = "with Q' = tau h^2 Q, C' = tau h^2 C, R' = tau h R, S' = tau h S"
+    out = {
+        "doc_rates": cg.doc(
+            "The rates of derivations.derive (docs/model.md §3), not CSE'd:",
+            cg.formula("  dQ_ik/dalpha", d.dQ), cg.formula("  dR_in/dalpha", d.dR),
+            cg.formula("  dg_i/dalpha", d.dg),
+            ["at Q_ii = Q_kk = Q, h_i = h_k = h, g_i = g, and",
+             "  Q: the pair (i, i);  C: a pair (i, k != i), Q_ik = C;",
+             "  R: the teacher n = i, R_in = R;  S: a teacher n != i, R_in = S;",
+             "the averages G_ac = sum_p w_p I3(a, c, p), D_ik = sum_pq w_p w_q I4(i, k, p, q) and J2_ik summed",
+             "over the 2K fields by index classes (K symbolic), on the effective covariance tau h^2 Q or",
+             "tau h^2 C (student-student, same or other index), tau h R or tau h S (student-teacher), tau or 0",
+             "(teacher-teacher)."],
+            **ref),
+        "doc_generalization_error": cg.doc(cg.formula("eps_g", eq13), effective + ".", **ref),
+    }
+    for tag, omega, hh in (("plain", OMEGA_PLAIN, "h = 1"), ("bn", OMEGA_BN, "h = g/sqrt(tau Q)")):
+        names = ", ".join(str(x) for x in omega)
+        n = len(omega)
+        eg_lines = [*cg.formula("  eps_g", eq13), f"  {effective}, {hh}, C = Q."]
+        out[f"doc_gradient_{tag}"] = cg.doc(
+            f"dj = d eps_g / d omega_j (j = 0..{n - 1}), omega = ({names}), of", eg_lines, **ref)
+        out[f"doc_hessian_{tag}"] = cg.doc(
+            f"hjl = d^2 eps_g / (d omega_j d omega_l) (0 <= j <= l <= {n - 1}), omega = ({names}), of", eg_lines,
+            **ref)
+    return out
+
+
+def fills(d: Derivation) -> dict[str, cg.Fill]:
+    """Every ``GENERATED.<name>`` of the template, printed from the derivation."""
+    out: dict[str, cg.Fill] = {
+        "rates": cg.statements([(f"lin_{n}", d.lin[n]) for n in NAMES] + [(f"quad_{n}", d.quad[n]) for n in ("Q", "C")]),
+        "generalization_error": cg.statements([("eg", d.eps_g)]),
+    }
+    for tag in ("plain", "bn"):
+        grad, hess = d.grad[tag], d.hess[tag]
+        n = len(grad)
+        out[f"gradient_{tag}"] = cg.statements([(f"d{j}", grad[j]) for j in range(n)])
+        out[f"hessian_{tag}"] = cg.statements([(f"h{j}{l}", hess[j][l]) for j in range(n) for l in range(j, n)])
+    # The template has no code of its own that needs NumPy; the generated code does.
+    uses_numpy = any("numpy." in line for fill in out.values() for line in fill.lines)
+    out["imports"] = cg.Text(("import numpy",) if uses_numpy else ())
+    return {**out, **docs()}
 
 
 def generate() -> str:
-    parts = []
-    ass = [(f"lin_{n}", lin[n]) for n in NAMES] + [(f"quad_{n}", quad[n]) for n in ("Q", "C")]
-    parts.append(function(
-        "rates", ["Q", "C", "R", "S", "g", "h", "K", "tau", "noise", "e", "lg"],
-        "Reduced rates d/dalpha of (Q, C, R, S, g) = eta * lin + eta^2/b * quad (quad of R, S, g is 0).\n\n"
-        "    h: 1 (plain) or g/sqrt(tau Q) (BN); e = 1 exact BN rule; lg = 1 learned gain; pass g = 1 for plain.\n"
-        "    Returns (lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C).\n    ",
-        ass, "lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C"))
-    parts.append(function(
-        "generalization_error", ["Q", "C", "R", "S", "h", "K", "tau"],
-        "eps_g on the symmetric subspace (the paper's Eq. 13), h = 1 (plain) or g/sqrt(tau Q) (BN).",
-        [("eg", EG)], "eg"))
-    for tag, grad, hess, om in (("plain", grad_plain, hess_plain, OMEGA_PLAIN), ("bn", grad_bn, hess_bn, OMEGA_BN)):
-        names = ", ".join(str(x) for x in om)
-        n = len(om)
-        parts.append(function(
-            f"gradient_{tag}", [str(x) for x in om] + ["K", "tau"],
-            f"d eps_g / d({names}) with C = Q substituted ({tag}).",
-            [(f"d{j}", grad[j]) for j in range(n)], ", ".join(f"d{j}" for j in range(n))))
-        hass = [(f"h{j}{l}", hess[j][l]) for j in range(n) for l in range(j, n)]
-        rows = ", ".join("(" + ", ".join(f"h{min(j, l)}{max(j, l)}" for l in range(n)) + ")" for j in range(n))
-        parts.append(function(
-            f"hessian_{tag}", [str(x) for x in om] + ["K", "tau"],
-            f"d^2 eps_g / d({names})^2 with C = Q substituted before differentiating ({tag}; the paper's Hessian).",
-            hass, "(" + rows + ")"))
-    checks = "\n".join(f"#   - {x}" for x in CHECKS)
-    return f'''\
-# GENERATED by derivations/symmetric.py from the SymPy derivation. DO NOT EDIT.
-# Re-generate with `python derivations/symmetric.py`; tests/test_reduced.py
-# fails when this file differs from what the derivation produces.
-#
-# Identities the derivation checked before writing this file:
-{checks}
-"""Reduced ODEs, generalization error and the paper's Hessian on the symmetric
-subspace Q_ii = Q, Q_ik = C, R_ii = R, R_in = S, g_i = g (K = M, T = I), for any K
-(a run-time argument). NumPy on scalars or arrays, real or complex.
-"""
-import numpy
-{"".join(parts)}'''
+    """The text of ``symphase/_generated/symmetric.py``."""
+    d = derive()
+    return cg.header(MODULE, "derivations/templates/symmetric.py", d.checks) + cg.fill_template(TEMPLATE, fills(d))
 
 
 def main(argv=None) -> int:
-    return derive.write_or_check(generate, TARGET, CHECKS, "derivations/symmetric.py", __doc__, argv,
-                                 numba_module=False)
+    return cg.write_or_check(MODULE, generate, lambda: derive().checks, TARGET, __doc__, argv, numba_module=False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+# Template of symphase/_generated/symmetric.py (real Python; read, never run, by  # template-only
+# `python -m derivations.symmetric`, which replaces every GENERATED.<name>(<args>) by code  # template-only
+# printed from the SymPy derivation; <args> are exactly what that code reads).  # template-only
+"""Reduced ODEs, generalization error and the paper's Hessian on the symmetric
+subspace Q_ii = Q, Q_ik = C, R_ii = R, R_in = S, g_i = g (K = M, T = I), for any K
+(a run-time argument). NumPy on scalars or arrays, real or complex.
+"""
+from derivations.templates import GENERATED  # template-only
+
+GENERATED.imports()
+
+
+def rates(Q, C, R, S, g, h, K, tau, noise, e, lg):
+    """Reduced rates d/dalpha of (Q, C, R, S, g) = eta * lin + eta^2/b * quad (quad of R, S, g is 0).
+
+    h: 1 (plain) or g/sqrt(tau Q) (BN); e = 1 exact BN rule; lg = 1 learned gain; pass g = 1 for plain.
+    Returns (lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C).
+
+    GENERATED.doc_rates()
+    """
+    lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C = GENERATED.rates(Q, C, R, S, g, h, K, tau, noise, e, lg)
+    return lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C
+
+
+def generalization_error(Q, C, R, S, h, K, tau):
+    """eps_g on the symmetric subspace (the paper's Eq. 13), h = 1 (plain) or g/sqrt(tau Q) (BN).
+
+    GENERATED.doc_generalization_error()
+    """
+    eg = GENERATED.generalization_error(Q, C, R, S, h, K, tau)
+    return eg
+
+
+def gradient_plain(R, S, Q, K, tau):
+    """d eps_g / d(R, S, Q) with C = Q substituted (plain).
+
+    GENERATED.doc_gradient_plain()
+    """
+    d0, d1, d2 = GENERATED.gradient_plain(R, S, Q, K, tau)
+    return d0, d1, d2
+
+
+def hessian_plain(R, S, Q, K, tau):
+    """d^2 eps_g / d(R, S, Q)^2 with C = Q substituted before differentiating (plain; the paper's Hessian).
+
+    GENERATED.doc_hessian_plain()
+    """
+    h00, h01, h02, h11, h12, h22 = GENERATED.hessian_plain(R, S, Q, K, tau)
+    return ((h00, h01, h02), (h01, h11, h12), (h02, h12, h22))
+
+
+def gradient_bn(R, S, Q, g, K, tau):
+    """d eps_g / d(R, S, Q, g) with C = Q substituted (bn).
+
+    GENERATED.doc_gradient_bn()
+    """
+    d0, d1, d2, d3 = GENERATED.gradient_bn(R, S, Q, g, K, tau)
+    return d0, d1, d2, d3
+
+
+def hessian_bn(R, S, Q, g, K, tau):
+    """d^2 eps_g / d(R, S, Q, g)^2 with C = Q substituted before differentiating (bn; the paper's Hessian).
+
+    GENERATED.doc_hessian_bn()
+    """
+    h00, h01, h02, h03, h11, h12, h13, h22, h23, h33 = GENERATED.hessian_bn(R, S, Q, g, K, tau)
+    return ((h00, h01, h02, h03), (h01, h11, h12, h13), (h02, h12, h22, h23), (h03, h13, h23, h33))

@@ -63,7 +63,8 @@ def rk4_steps(y, a0, h, s0, n, ka, blowup, psd_tol, k1, k2, k3, k4, ytmp):
         code = kernels.check_state(ytmp, ka, blowup, psd_tol)
         if code != OK:
             return code, s - s0
-        y[:] = ytmp
+        for j in range(m):
+            y[j] = ytmp[j]
     return OK, n - s0
 
 
@@ -82,9 +83,12 @@ def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
     d0 = _rms(y, y, y, rtol, atol)
     d1 = _rms(f0, y, y, rtol, atol)
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
-    ytmp[:] = y + h0 * f0
+    for j in range(y.size):
+        ytmp[j] = y[j] + h0 * f0[j]
     kernels.rhs(ytmp, f1, ka)
-    d2 = _rms(f1 - f0, y, y, rtol, atol) / h0
+    for j in range(y.size):
+        f1[j] -= f0[j]
+    d2 = _rms(f1, y, y, rtol, atol) / h0
     if max(d1, d2) <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:
@@ -132,21 +136,22 @@ def dopri_segment(y, a, a_end, h, ka, rtol, atol, h_min, max_steps, chunk, blowu
             yerr[i] = acc
         finite = True
         for j in range(y.size):
-            if not np.isfinite(ytmp[j]) or not np.isfinite(yerr[j]):
+            if not math.isfinite(ytmp[j]) or not math.isfinite(yerr[j]):
                 finite = False
-        err = _rms(yerr, y, ytmp, rtol, atol) if finite else np.inf
+        err = _rms(yerr, y, ytmp, rtol, atol) if finite else math.inf
         steps += 1
         if err <= 1.0:
             code = kernels.check_state(ytmp, ka, blowup, psd_tol)
             if code != OK:
                 return code, a, h, nfev, steps
             a = a_end if last else a + hs
-            y[:] = ytmp
-            K[0, :] = K[n_stages - 1, :]
+            for j in range(m):
+                y[j] = ytmp[j]
+                K[0, j] = K[n_stages - 1, j]
             fac = 10.0 if err == 0.0 else min(10.0, 0.9 * err ** -0.2)
             if not last:
                 h = hs * fac
         else:
-            fac = 0.2 if not np.isfinite(err) else max(0.2, 0.9 * err ** -0.2)
+            fac = 0.2 if not math.isfinite(err) else max(0.2, 0.9 * err ** -0.2)
             h = hs * fac
     return OK, a, h, nfev, steps

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import math
+
 import numba
 import numpy as np
 
@@ -30,7 +32,7 @@ PARAMS = ("eta", "tau", "batch", "noise", "bn", "exact", "learned_gain")
 ETA, TAU, BATCH, NOISE, BN, EXACT, LEARN_GAIN = range(len(PARAMS))
 
 #: Work arrays of :func:`rhs` and :func:`eg` (shapes in :func:`workspace_shapes`).
-Workspace = namedtuple("Workspace", "Q R g h C w G D J2 P Pc A B r dQ dR dg")
+Workspace = namedtuple("Workspace", "Q R g h C w G D J2 P Pc A B r dQ dR dg L")
 #: Everything a kernel needs besides the state: workspace, teacher overlaps, parameters.
 KernelArgs = namedtuple("KernelArgs", "ws T par")
 
@@ -45,7 +47,7 @@ def workspace_shapes(K: int, M: int) -> dict:
     NF = K + M
     return {"Q": (K, K), "R": (K, M), "g": (K,), "h": (K,), "C": (NF, NF), "w": (NF,), "G": (K, NF),
             "D": (K, K), "J2": (K, K), "P": (NF,), "Pc": (NF,), "A": (NF,), "B": (NF,), "r": (NF,),
-            "dQ": (K, K), "dR": (K, M), "dg": (K,)}
+            "dQ": (K, K), "dR": (K, M), "dg": (K,), "L": (NF, NF)}
 
 
 def workspace(K: int, M: int, dtype=float) -> Workspace:
@@ -102,7 +104,7 @@ def check_state(y, a, blowup, psd_tol):
     or, under BN, some ``Q_ii <= 0`` or ``g_i == 0``.
     """
     for v in y:
-        if not np.isfinite(v) or abs(v) > blowup:
+        if not math.isfinite(v) or abs(v) > blowup:
             return DIVERGED
     Q, R, g, T = a.ws.Q, a.ws.R, a.ws.g, a.T
     bn = a.par[BN] != 0.0
@@ -115,7 +117,7 @@ def check_state(y, a, blowup, psd_tol):
     # Cholesky of the Gram matrix shifted by psd_tol * scale: fails iff the
     # smallest eigenvalue is below -psd_tol * scale (up to rounding).
     NF = K + M
-    L = np.zeros((NF, NF))
+    L = a.ws.L
     scale = 1.0
     for i in range(K):
         scale = max(scale, abs(Q[i, i]))
@@ -136,7 +138,7 @@ def check_state(y, a, blowup, psd_tol):
                 s += psd_tol * scale
                 if s <= 0.0:
                     return INVALID
-                L[p, p] = np.sqrt(s)
+                L[p, p] = math.sqrt(s)
             else:
                 L[p, c] = s / L[c, c]
     return OK

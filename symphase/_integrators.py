@@ -77,18 +77,31 @@ def _rms(v, y0, y1, rtol, atol):
     return math.sqrt(s / v.size)
 
 
-@numba.njit(cache=True)
+def _rms_py(v, y0, y1, rtol, atol):
+    """:func:`_rms` in Python, the same floating-point operations in the same order."""
+    s = 0.0
+    for j in range(v.size):
+        sc = atol + rtol * max(abs(float(y0[j])), abs(float(y1[j])))
+        q = float(v[j]) / sc
+        s += q * q
+    return math.sqrt(s / v.size)
+
+
 def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
-    """Starting step of Hairer, Norsett & Wanner (II.4), as in scipy's ``select_initial_step``."""
-    d0 = _rms(y, y, y, rtol, atol)
-    d1 = _rms(f0, y, y, rtol, atol)
+    """Starting step of Hairer, Norsett & Wanner (II.4), as in scipy's ``select_initial_step``.
+
+    Plain Python around one compiled right-hand side: it runs once per
+    integration, so compiling it would only slow the first call down.
+    """
+    d0 = _rms_py(y, y, y, rtol, atol)
+    d1 = _rms_py(f0, y, y, rtol, atol)
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     for j in range(y.size):
         ytmp[j] = y[j] + h0 * f0[j]
     kernels.rhs(ytmp, f1, ka)
     for j in range(y.size):
         f1[j] -= f0[j]
-    d2 = _rms(f1, y, y, rtol, atol) / h0
+    d2 = _rms_py(f1, y, y, rtol, atol) / h0
     if max(d1, d2) <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:

@@ -50,7 +50,31 @@ def plateau_value(alpha, eg, flat: float = 0.5) -> float:
     stretch (no plateau, or fewer than 6 points). The plateau is approached
     slowly (``Q_ii`` relaxes long after ``R = S``); when the initial asymmetry
     is large (small N) the curve escapes before it gets there and this level
-    lies above ``eps_g`` at the symmetric fixed point.
+    lies above ``eps_g`` at the symmetric fixed point (docs/model.md §5.4).
+
+    Parameters
+    ----------
+    alpha : array_like (n,)
+        The times of the curve, increasing.
+    eg : array_like (n,)
+        ``eps_g`` at ``alpha``; non-finite and non-positive points and ``alpha <= 0``
+        are ignored.
+    flat : float
+        The slope ``|d log eps_g / d log alpha|`` below which the curve counts as flat.
+
+    Returns
+    -------
+    float
+        The plateau level, or NaN.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> model = symphase.Committee(2, 2)
+    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, Q0, R0, eta=1.0, alpha_max=300)
+    >>> print(f"{symphase.plateau_value(res.alpha, res.eg):.4f}")
+    0.0218
     """
     alpha, eg = np.asarray(alpha, dtype=float), np.asarray(eg, dtype=float)
     ok = np.isfinite(eg) & (alpha > 0) & (eg > 0)
@@ -67,7 +91,36 @@ def escape_alpha(alpha, eg, fraction: float = 0.5, flat: float = 0.5, plateau: f
     (``symphase.symmetric_fixed_point(model).eg``); the escape is then searched
     after the curve's last point at or above it. None: the level is read off the
     curve by :func:`plateau_value` and the escape searched after the plateau
-    point. NaN when there is no plateau or no escape within the run.
+    point (docs/model.md §5.4).
+
+    Parameters
+    ----------
+    alpha : array_like (n,)
+        The times of the curve, increasing.
+    eg : array_like (n,)
+        ``eps_g`` at ``alpha`` (non-finite points are ignored).
+    fraction : float
+        The escape threshold as a fraction of the plateau level.
+    flat : float
+        As for :func:`plateau_value` (used when ``plateau`` is None).
+    plateau : float, optional
+        The plateau level; None: read off the curve.
+
+    Returns
+    -------
+    float
+        The escape time ``alpha``, or NaN when there is no plateau or no escape
+        within the run.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> model = symphase.Committee(2, 2)
+    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, Q0, R0, eta=1.0, alpha_max=300)
+    >>> fp = symphase.symmetric_fixed_point(model, eta=1.0)
+    >>> print(f"{symphase.escape_alpha(res.alpha, res.eg, plateau=fp.eg):.0f}")
+    80
     """
     alpha, eg = np.asarray(alpha, dtype=float), np.asarray(eg, dtype=float)
     if plateau is None:
@@ -90,7 +143,11 @@ def escape_alpha(alpha, eg, fraction: float = 0.5, flat: float = 0.5, plateau: f
 
 @dataclass(repr=False)
 class Comparison(Result):
-    """Simulation vs ODE, seed by seed (returned by :func:`compare`).
+    """Simulation vs ODE, seed by seed (returned by :func:`compare`; docs/model.md §5.4).
+
+    The ODE is integrated from each seed's own initial overlaps, so the
+    discrepancy that remains is the finite-``N`` fluctuation of the dynamics
+    and must shrink like ``N^(-1/2)`` (docs/model.md §7.6).
 
     Attributes
     ----------
@@ -107,6 +164,15 @@ class Comparison(Result):
         The plateau level used for the escape times (None: read off each curve).
     status, message
         The simulation's status, or the first failed ODE run's; ``message`` says which.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> cmp = symphase.compare(symphase.Committee(2, 2), N=1000, eta=1.0, alpha_max=5, seeds=2)
+    >>> cmp.status, cmp.ode_eg.shape == cmp.simulation.eg.shape
+    (<Status.COMPLETED: 'completed'>, True)
+    >>> print(f"{cmp.discrepancy['eg'].max():.3f}")     # O(N^(-1/2)) at N = 1000
+    0.013
     """
 
     simulation: SimulationResult
@@ -147,6 +213,7 @@ class Comparison(Result):
 
     @property
     def alpha(self):
+        """The output points (the simulation's recorded ``alpha``), shape (n,)."""
         return self.simulation.alpha
 
     def _pairs(self):
@@ -158,7 +225,14 @@ class Comparison(Result):
 
     @property
     def discrepancy(self) -> dict:
-        """Per seed, the max over the run (and over components) of |sim - ODE|, for ``eg``, ``Q``, ``R`` (``g``)."""
+        """Per seed, the largest ``abs(sim - ODE)`` over the run and the components (docs/model.md §5.4).
+
+        Returns
+        -------
+        dict
+            ``{name: ndarray (seeds,)}`` for ``eg``, ``Q``, ``R`` (and ``g`` with a
+            learned gain); NaN for a seed without a finite point.
+        """
         out = {}
         for k, (a, b) in self._pairs().items():
             d = np.abs(a - b).reshape(a.shape[0], -1)
@@ -166,8 +240,25 @@ class Comparison(Result):
         return out
 
     def mean_difference(self, name: str = "eg"):
-        """Seed mean of ``sim - ODE`` along the run and its standard error ``(mean, se)``,
-        for ``name`` in ``eg``, ``Q``, ``R``, ``g`` (shapes ``(n, ...)``; se NaN for one seed)."""
+        """The seed mean of ``sim - ODE`` along the run, and its standard error.
+
+        Parameters
+        ----------
+        name : {"eg", "Q", "R", "g"}
+            The quantity (``g`` only with a learned gain).
+
+        Returns
+        -------
+        mean : ndarray (n, ...)
+            The mean over seeds of ``sim - ODE`` (NaN points left out).
+        se : ndarray (n, ...)
+            Its standard error ``std(ddof=1)/sqrt(seeds)``; NaN with one seed.
+
+        Raises
+        ------
+        KeyError
+            If ``name`` is not one of the quantities compared.
+        """
         a, b = self._pairs()[name]
         d = a - b
         n = np.sum(np.isfinite(d), axis=0)
@@ -178,7 +269,14 @@ class Comparison(Result):
 
     @property
     def mean_discrepancy(self) -> dict:
-        """For the seed mean: ``{name: (max |mean sim - ODE|, its standard error there, max |mean|/se)}``."""
+        """The discrepancy of the seed mean, with its standard error.
+
+        Returns
+        -------
+        dict
+            ``{name: (max abs(mean of sim - ODE), its standard error there, max abs(mean)/se)}``
+            for ``eg``, ``Q``, ``R`` (and ``g``); NaN entries when nothing is finite.
+        """
         out = {}
         for k in self._pairs():
             m, se = self.mean_difference(k)
@@ -196,17 +294,38 @@ class Comparison(Result):
 
     @property
     def escape_sim(self):
-        """Escape time of each seed's simulated ``eps_g`` (NaN: none within the run)."""
+        """The escape time (:func:`escape_alpha`) of each seed's simulated ``eps_g``.
+
+        Returns
+        -------
+        ndarray (seeds,)
+            NaN: no escape within the run.
+        """
         return np.array([escape_alpha(self.alpha, e, self.fraction, plateau=self.plateau)
                          for e in self.simulation.eg])
 
     @property
     def escape_ode(self):
-        """Escape time of the ODE from each seed's start (NaN: none within the run)."""
+        """The escape time (:func:`escape_alpha`) of the ODE from each seed's start.
+
+        Returns
+        -------
+        ndarray (seeds,)
+            NaN: no escape within the run.
+        """
         return np.array([escape_alpha(self.alpha, e, self.fraction, plateau=self.plateau) for e in self.ode_eg])
 
     def to_xarray(self):
-        """The simulation's dataset plus the ODE's trajectories, the discrepancies and the escape times."""
+        """The comparison as a labeled ``xarray.Dataset``.
+
+        Returns
+        -------
+        xarray.Dataset
+            The simulation's dataset plus the ODE's trajectories (``eg_ode``,
+            ``Q_ode``, ``R_ode``, ``g_ode``), the discrepancies, the seed mean of
+            ``eg`` sim - ODE with its standard error, the escape times and each
+            seed's ODE status.
+        """
         ds = self.simulation.to_xarray()
         ds["eg_ode"] = (("seed", "alpha"), self.ode_eg, {"long_name": "eps_g of the ODE from the seed's start"})
         ds["Q_ode"] = (("seed", "alpha", "student", "student_k"), self.ode_Q, {"long_name": "Q of the ODE"})
@@ -242,18 +361,56 @@ def _plateau_level(model, eta, plateau):
 def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plateau="median", workers=None,
             init=None, exact_teacher=True, bn_stats="population", rtol=1e-9, atol=1e-11,
             progress=False) -> Comparison:
-    """Simulate ``seeds`` runs at finite ``N`` (:func:`symphase.simulate`) and integrate the ODE
-    (:func:`symphase.integrate`) from each run's initial overlaps (docs/model.md §5): the
-    discrepancy along the curve and the escape times of both come with the result.
+    """Simulation against theory: SGD at finite ``N`` beside the ODE from each run's own start.
 
-    ``fraction``, ``plateau``: the escape time is the first ``alpha`` where
-    ``eps_g < fraction * plateau level``; the level is ``"median"`` (read off each
-    curve, :func:`plateau_value`), ``"fixed_point"`` (``eps_g`` at the symmetric
-    fixed point, K = M, T = I; at ``eta`` for plain, ``eta -> 0`` for BN where
-    ``eps_g`` does not depend on the norm) or a number. ``init``, ``exact_teacher``,
-    ``bn_stats``, ``workers``: as for :func:`symphase.simulate` (with ``bn_stats="batch"``
-    the comparison shows the effect of the batch statistics, which the ODE does not have);
-    ``rtol``, ``atol``: the ODE's tolerances.
+    Simulates ``seeds`` runs (:func:`symphase.simulate`) and integrates the ODE
+    (:func:`symphase.integrate`) from each run's initial overlaps (and its own
+    ``T`` with a random teacher), so that the discrepancy is the finite-``N``
+    fluctuation alone and shrinks like ``N^(-1/2)`` (docs/model.md §5.4, §7.6).
+
+    Parameters
+    ----------
+    model : Committee
+        The model.
+    N : int
+        Input dimension of the simulation.
+    eta : float
+        The learning rate (> 0).
+    alpha_max : float
+        The end of the run.
+    seeds : int or sequence of int
+        The number of seeds (``0..seeds-1``) or the seeds themselves.
+    alphas : array_like, optional
+        Output points, as for :func:`symphase.simulate`.
+    fraction : float
+        The escape time is the first ``alpha`` where ``eps_g < fraction * plateau
+        level``; in (0, 1).
+    plateau : "median", "fixed_point" or float
+        The plateau level: read off each curve (:func:`plateau_value`),
+        ``eps_g`` at the symmetric fixed point (K = M, T = I; at ``eta`` for plain,
+        ``eta -> 0`` for BN, where ``eps_g`` does not depend on the norm), or a number.
+    workers, init, exact_teacher, bn_stats, progress
+        As for :func:`symphase.simulate` (with ``bn_stats="batch"`` the comparison
+        shows the effect of the batch statistics, which the ODE does not have).
+    rtol, atol : float
+        The ODE's tolerances.
+
+    Returns
+    -------
+    Comparison
+        The simulation, each seed's ODE trajectory, discrepancies and escape
+        times. An ODE run that stops early leaves NaN after its last point and
+        sets the status.
+
+    Raises
+    ------
+    ValueError
+        For bad input (naming the parameter), e.g. ``fraction`` outside (0, 1) or an
+        unknown ``plateau``.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+    SymphaseError
+        If ``plateau="fixed_point"`` and no fixed point is found.
     """
     model = check_model(model)
     fraction = check_real("fraction", fraction, positive=True)

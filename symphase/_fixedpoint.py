@@ -15,7 +15,7 @@ spectra:
   gradient of ``eps_g`` in the field covariance (``symphase/_generated/
   eg_derivatives.py``), chained to the weights, complex-stepped once more.
 * ``reduced_hessian_eigenvalues``: the paper's Hessian on ``(R, S, Q[, g])``
-  (``symphase.reduced``).
+  (:func:`symphase.reduced_hessian`).
 
 At ``eta = 0`` (small learning rate limit) rates are per unit ``eta``; at
 ``eta > 0`` they are per unit ``alpha``.
@@ -41,7 +41,22 @@ NORM_RANGE = (1e-100, 1e100)
 
 # -- states on the symmetric subspace ------------------------------------------
 def symmetric_state(model, Q, C, R, S, g=None):
-    """Flat state with ``Q_ii = Q``, ``Q_ik = C``, ``R_ii = R``, ``R_in = S``, ``g_i = g`` (docs/model.md §4)."""
+    """The flat state of a point of the symmetric subspace (docs/model.md §4.1).
+
+    Parameters
+    ----------
+    model : Committee
+        The model (K = M).
+    Q, C, R, S : float or complex
+        ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``, ``R_in = S`` (n != i).
+    g : float or complex, optional
+        ``g_i = g`` under BN (default 1); ignored for plain.
+
+    Returns
+    -------
+    ndarray (model.layout.size,)
+        The flat state, in the common dtype of the arguments.
+    """
     K = model.K
     dt = np.result_type(Q, C, R, S, 1.0 if g is None else g)
     eye = np.eye(K)
@@ -57,7 +72,23 @@ def _rate_args(eta):
 
 
 def rates(model, y, eta):
-    """``dy/dalpha`` at flat state ``y`` (per unit eta at ``eta = 0``; docs/model.md §3)."""
+    """``dy/dalpha`` at flat state ``y`` as the fixed-point analysis measures it (docs/model.md §3.5, §5.1).
+
+    Parameters
+    ----------
+    model : Committee
+        The model.
+    y : array_like
+        A flat state.
+    eta : float
+        0: the ``O(eta)`` part per unit ``eta`` (the small learning rate limit);
+        > 0: the full right-hand side at ``eta``, per unit ``alpha``.
+
+    Returns
+    -------
+    ndarray
+        The rates.
+    """
     e, part = _rate_args(eta)
     return model.system.rhs(y, e, part=part)
 
@@ -66,7 +97,32 @@ def rates(model, y, eta):
 class FixedPoint(Result):
     """A fixed point of the order-parameter ODEs with its spectra (docs/model.md §4-5).
 
-    Returned by :func:`symmetric_fixed_point`; the spectra are computed on first access.
+    Returned by :func:`symmetric_fixed_point`; the spectra are computed on first
+    access. Three spectra measure the plateau's stability: the Jacobian of the
+    full ODE (:attr:`jacobian_eigenvalues`, whose largest real part is the escape
+    rate ``lambda``; docs/model.md §5.1), the Hessian of ``eps_g`` in the weights
+    (:attr:`weight_hessian_eigenvalues`, ``lambda = -eta mu_min``; docs/model.md §5.2)
+    and the paper's reduced Hessian (:attr:`reduced_hessian_eigenvalues`;
+    Takagi, Yoshida & Okada 2020; docs/model.md §4.4).
+
+    Parameters
+    ----------
+    model : Committee
+        The model.
+    Q : array_like (K, K)
+        Student-student overlaps at the fixed point.
+    R : array_like (K, M)
+        Student-teacher overlaps.
+    g : array_like (K,) or None
+        BN gains; None for plain.
+    eta : float
+        0 (small learning rate limit) or the learning rate.
+    kind : {"plateau", "symmetric"}
+        The plateau ``R = S``, or another symmetric fixed point.
+    norm : float, optional
+        The BN norm ``Q_ii`` asked for.
+    residual : float, optional
+        ``max |dy/dalpha|`` at the point, if already known (else computed).
 
     Attributes
     ----------
@@ -83,6 +139,17 @@ class FixedPoint(Result):
         ``"plateau"`` (the symmetric fixed point ``R = S``) or ``"symmetric"`` (another one).
     status, message
         ``"completed"`` and the residual at which the point was accepted.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> fp = symphase.symmetric_fixed_point(symphase.Committee(2, 2))
+    >>> fp
+    FixedPoint(K=2, M=2, plain, tau=1, ..., Q=0.3333333333, C=0.3333333333, R=0.4082482905, S=0.4082482905, ...)
+    >>> print(f"lambda/eta = {fp.escape_rate:.4f}, min mu = {fp.weight_hessian_eigenvalues[0]:.4f}")
+    lambda/eta = 0.0657, min mu = -0.0657
+    >>> print(f"{fp.plateau_length(1e-3):.1f}")          # alpha*eta to grow 1e-3 to O(1)
+    105.1
     """
 
     def __init__(self, model, Q, R, g, eta, *, kind="plateau", norm=None, residual=None):
@@ -105,33 +172,66 @@ class FixedPoint(Result):
 
     @property
     def state(self) -> np.ndarray:
-        """The flat state (``model.layout``)."""
+        """The flat state of the fixed point (``model.layout``; docs/model.md §8.1).
+
+        Returns
+        -------
+        ndarray (model.layout.size,)
+        """
         return self.model.layout.pack(self.Q, self.R, self.g)
 
     @property
     def effective_learning_rate(self) -> float:
-        """``g^2/(tau Q_ii)`` per unit ``eta`` (docs/model.md §5); 1 for the plain network."""
+        """The effective learning rate per unit ``eta``: ``h^2 = g^2/(tau Q_ii)``; 1 for plain.
+
+        Under BN the rates of the normalized overlaps depend on the norm only
+        through ``eta h^2`` (docs/model.md §5.3); BN's escape rate is plain's times
+        ``h^2`` (docs/model.md §7.1).
+
+        Returns
+        -------
+        float
+        """
         if not self.model.has_bn:
             return 1.0
         return float(self.g[0] ** 2 / (self.model.tau * self.Q[0, 0]))
 
     def residual(self) -> np.ndarray:
-        """``dy/dalpha`` at the fixed point (per unit eta at eta = 0)."""
+        """``dy/dalpha`` at the fixed point: zero up to rounding (docs/model.md §3.5).
+
+        Returns
+        -------
+        ndarray (model.layout.size,)
+            Per unit ``eta`` at ``eta = 0`` (the ``O(eta)`` part), per unit ``alpha`` at ``eta > 0``.
+        """
         return rates(self.model, self.state, self.eta)
 
     # Jacobian of the full ODE
     @cached_property
     def jacobian(self) -> np.ndarray:
-        """Exact Jacobian of the full ODE in the flat layout (complex step; docs/model.md §5-6).
+        """The Jacobian ``A = d(dy/dalpha)/dy`` of the full ODE at the fixed point (docs/model.md §5.1, §6).
 
-        Per unit ``eta`` at ``eta = 0`` (the O(eta) part), per unit ``alpha`` at ``eta > 0``.
+        Exact to rounding by complex-step differentiation of the kernels
+        (:meth:`symphase.System.jacobian`).
+
+        Returns
+        -------
+        ndarray (n, n)
+            In the flat layout (every ``Q_ik``, i <= k, ``R_in``, ``g_i``); per unit
+            ``eta`` at ``eta = 0`` (the O(eta) part), per unit ``alpha`` at ``eta > 0``.
         """
         e, part = _rate_args(self.eta)
         return self.model.system.jacobian(self.state, e, part=part)
 
     @cached_property
     def jacobian_eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of :attr:`jacobian`, ascending by real part (largest last)."""
+        """Eigenvalues of :attr:`jacobian`, ascending by real part (largest last; docs/model.md §5.1).
+
+        Returns
+        -------
+        ndarray (n,)
+            Real when every imaginary part is at rounding level, else complex.
+        """
         ev = np.linalg.eigvals(self.jacobian)
         ev = ev[np.lexsort((ev.imag, ev.real))]
         if np.all(np.abs(ev.imag) <= 1e-12 * max(1.0, np.abs(ev).max())):
@@ -140,20 +240,51 @@ class FixedPoint(Result):
 
     @property
     def escape_rate(self) -> float:
-        """``lambda`` = the largest real part of the Jacobian eigenvalues (docs/model.md §5); <= 0: stable."""
+        """The escape rate ``lambda = max Re eig(A)`` of the Jacobian (docs/model.md §5.1).
+
+        A small deviation from the plateau grows as ``eps0 exp(lambda alpha)``;
+        ``lambda <= 0``: the point is stable.
+
+        Returns
+        -------
+        float
+            Per unit ``eta`` at ``eta = 0``, per unit ``alpha`` at ``eta > 0``.
+        """
         return float(np.max(np.real(self.jacobian_eigenvalues)))
 
     @property
     def escape_direction(self) -> np.ndarray:
-        """A unit (real) eigenvector of the Jacobian for :attr:`escape_rate`, in the flat layout."""
+        """The direction of escape: a unit real eigenvector of the Jacobian for :attr:`escape_rate`.
+
+        Returns
+        -------
+        ndarray (n,)
+            In the flat layout (``model.layout.labels()`` names its entries).
+        """
         ev, V = np.linalg.eig(self.jacobian)
         v = np.real(V[:, int(np.argmax(ev.real))])
         return v / np.linalg.norm(v)
 
     def plateau_length(self, eps0) -> float:
-        """``(1/lambda) ln(1/eps0)``: the time to grow an asymmetry ``eps0`` to O(1) (docs/model.md §5).
+        """The plateau length ``(1/lambda) ln(1/eps0)``: the time to grow an asymmetry ``eps0`` to O(1).
 
-        Per unit ``eta`` (``alpha eta``) at ``eta = 0``, in ``alpha`` at ``eta > 0``; inf if stable.
+        docs/model.md §5.1; a random start with ``N`` inputs leaves ``eps0 ~ N^(-1/2)``.
+
+        Parameters
+        ----------
+        eps0 : float
+            The initial distance from the plateau, in (0, 1).
+
+        Returns
+        -------
+        float
+            In units of ``alpha eta`` at ``eta = 0``, of ``alpha`` at ``eta > 0``; inf if
+            the point is stable (``lambda <= 0``).
+
+        Raises
+        ------
+        ValueError
+            If ``eps0`` is not in (0, 1).
         """
         eps0 = check_real("eps0", eps0, positive=True)
         if not eps0 < 1:
@@ -164,7 +295,17 @@ class FixedPoint(Result):
     # Hessian of eps_g in weight space
     @cached_property
     def weights(self):
-        """``(J, g, B)``: weights with ``N = K + M`` realising the fixed point, ``B = [0 | I_M]``."""
+        """Weights that realise the fixed point with ``N = K + M`` inputs (docs/model.md §5.2).
+
+        Returns
+        -------
+        J : ndarray (K, K + M)
+            ``[sqrt(Q - R R^T) | R]``, so ``J J^T = Q`` and ``J B^T = R``.
+        g : ndarray (K,) or None
+            The gains (None for plain).
+        B : ndarray (M, K + M)
+            The teacher ``[0 | I_M]`` (``T = I``).
+        """
         J, B = realise(self.Q, self.R)
         return J, (None if self.g is None else self.g.copy()), B
 
@@ -185,7 +326,22 @@ class FixedPoint(Result):
         return np.concatenate(parts)
 
     def weight_gradient(self, v) -> np.ndarray:
-        """Gradient of ``eps_g`` in the weight vector ``v = [J.ravel(), g (learned gain)]``."""
+        """Gradient of ``eps_g`` in the weight vector ``v = [J.ravel(), g (learned gain only)]``.
+
+        The SymPy-derived ``d eps_g/dC`` chained to the weights
+        (docs/model.md §5.2; :func:`symphase._weight_space.weight_gradient`).
+
+        Parameters
+        ----------
+        v : ndarray
+            Weights in the layout of :attr:`weights`, flattened; real or complex
+            (complex-step differentiation).
+
+        Returns
+        -------
+        ndarray
+            ``d eps_g/dv``, same shape and dtype as ``v``.
+        """
         J, g = self._wvec_split(v)
         dJ, dg = weight_gradient(self.model, J, g, self.weights[2])
         parts = [dJ.ravel()]
@@ -195,7 +351,16 @@ class FixedPoint(Result):
 
     @cached_property
     def weight_hessian(self) -> np.ndarray:
-        """Exact Hessian of ``eps_g`` in ``(J, g)``: complex step on the derived gradient (docs/model.md §5)."""
+        """The Hessian of ``eps_g`` in the weights ``(J, g)`` at :attr:`weights` (docs/model.md §5.2).
+
+        Exact to rounding: complex step on the derived gradient
+        (:meth:`weight_gradient`), symmetrized.
+
+        Returns
+        -------
+        ndarray (n, n)
+            ``n = K (K + M)`` plus ``K`` with a learned gain.
+        """
         w0 = self._w0
         n = w0.size
         H = np.empty((n, n))
@@ -208,26 +373,59 @@ class FixedPoint(Result):
 
     @cached_property
     def weight_hessian_eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of the weight-space Hessian of ``eps_g``, ascending (docs/model.md §5)."""
+        """Eigenvalues ``mu`` of :attr:`weight_hessian`, ascending (docs/model.md §5.2).
+
+        As ``eta -> 0`` the ODE is gradient flow, so ``lambda = -eta mu_min``.
+
+        Returns
+        -------
+        ndarray (n,)
+        """
         return np.linalg.eigvalsh(self.weight_hessian)
 
     # The paper's reduced Hessian
     @cached_property
     def reduced_hessian(self):
-        """``(H, names)``: the paper's ``grad_Omega grad_Omega eps_g``, ``Omega = (R, S, Q[, g])``, C = Q (docs/model.md §4)."""
+        """The paper's Hessian ``H = grad_Omega grad_Omega eps_g`` at this point (docs/model.md §4.4).
+
+        ``Omega = (R, S, Q)`` (plain) or ``(R, S, Q, g)`` (BN), ``C = Q`` substituted
+        before differentiating (Takagi, Yoshida & Okada 2020, §3;
+        :func:`symphase.reduced_hessian`).
+
+        Returns
+        -------
+        H : ndarray (3, 3) or (4, 4)
+        names : tuple of str
+            ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
+        """
         from ._reduced import reduced_hessian  # lazily: symphase.reduced is optional for this module
         g = None if self.g is None else float(self.g[0])
         return reduced_hessian(self.model, float(self.R[0, 0]), float(self.R[0, -1]), float(self.Q[0, 0]), g)
 
     @cached_property
     def reduced_hessian_eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of :attr:`reduced_hessian`, ascending (the paper's Figs. 1-2)."""
+        """Eigenvalues of :attr:`reduced_hessian`, ascending (the paper's Figs. 1-2; docs/model.md §4.4).
+
+        Returns
+        -------
+        ndarray (3,) or (4,)
+        """
         H = np.asarray(self.reduced_hessian[0], dtype=float)
         return np.linalg.eigvalsh(0.5 * (H + H.T))
 
     @cached_property
     def others(self) -> list:
-        """Other symmetric fixed points (``R != S`` or ``C != Q``) found from a grid of starts."""
+        """Other symmetric fixed points (``R != S`` or ``C != Q``) found from a grid of starts.
+
+        E.g. the perfect student, or the ``C = Q`` point of BN with a fixed gain
+        (docs/model.md §4.3). Empty for a point that is not the plateau.
+
+        Returns
+        -------
+        list of FixedPoint
+            Each with ``kind="symmetric"``; the grid is small, so the list need not
+            be complete.
+        """
         return _others(self.model, self.eta, self.norm, self) if self.kind == "plateau" else []
 
     def _fields(self) -> dict:
@@ -240,8 +438,15 @@ class FixedPoint(Result):
                 "reduced_hessian_names": list(self.reduced_hessian[1])}
 
     def to_xarray(self):
-        """A labeled ``xarray.Dataset``: the overlaps, the three spectra (the Jacobian's as real and
-        imaginary parts), and ``eg``, ``escape_rate``, ``eta``, the model as attributes."""
+        """The fixed point and its spectra as a labeled ``xarray.Dataset``.
+
+        Returns
+        -------
+        xarray.Dataset
+            The overlaps, the three spectra (the Jacobian's as real and imaginary
+            parts); ``eg``, ``escape_rate``, ``effective_learning_rate``, ``eta``,
+            status, message and the model as attributes.
+        """
         import xarray as xr
 
         from ._results import model_coords
@@ -262,13 +467,25 @@ class FixedPoint(Result):
 
 
 def closed_form(model, norm=None):
-    """The closed-form plateau at ``eta -> 0`` (docs/model.md §4) as ``(Q, R, g)`` scalars.
+    """The closed-form plateau at ``eta -> 0`` as ``(Q, R, g)`` scalars (docs/model.md §4.3).
 
     Plain: the plain point for a teacher of variance ``tau``,
     ``Q = C = 1/(K + (K-1) tau)``, ``R = S = 1/sqrt(K (K + (K-1) tau))`` (Saad & Solla
-    at tau = 1). BN, learned gain: the paper's ``Q* = (K+(K-1)tau)/tau``,
+    1995 at tau = 1). BN, learned gain: the paper's ``Q* = (K+(K-1)tau)/tau``,
     ``R* = sqrt(Q*/K)``, ``g* = 1/sqrt(Q*)`` rescaled to ``Q = norm`` (R ~ sqrt(Q)).
-    BN with a fixed gain has no closed form: None.
+
+    Parameters
+    ----------
+    model : Committee
+        The model (K = M, T = I).
+    norm : float, optional
+        The BN norm ``Q_ii`` (default: the paper's ``1/g*^2``).
+
+    Returns
+    -------
+    tuple or None
+        ``(Q, R, g)`` with ``g`` None for plain; None for BN with a fixed gain,
+        which has no closed form.
     """
     K, tau = model.K, model.tau
     D = K + (K - 1) * tau
@@ -453,19 +670,60 @@ def _fixed_gain_plateau(model, eta, norm):
 
 
 def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
-    """The symmetric fixed point (plateau) ``R = S``, ``C = Q`` of the order-parameter ODEs
-    (docs/model.md §4; Saad & Solla 1995: ``Q = 1/(2K-1)``, ``R = 1/sqrt(K(2K-1))``; the paper's §3 for BN).
+    """The symmetric fixed point (the plateau) ``R = S``, ``C = Q`` of the order-parameter ODEs.
 
-    ``eta = 0``: the small learning rate limit (the O(eta) part of the ODEs); ``eta > 0``
-    keeps the ``eta^2/b`` terms (plain only: under BN the norm grows at O(eta^2/b), so
-    no fixed point exists). ``K = M``, ``T = I``, ``K >= 2``. Under BN the fixed points
-    form a family in the norm ``Q_ii``; ``norm`` picks it (default ``1/g^2``, the paper's
-    convention; with a fixed gain ``g = 1`` and the default is ``Q_ii = 1``). With a
+    Plain at ``eta -> 0``: ``Q = C = 1/D``, ``R = S = 1/sqrt(K D)``, ``D = K + (K-1) tau``
+    (Saad & Solla 1995 at tau = 1: ``Q = 1/(2K-1)``, ``R = 1/sqrt(K(2K-1))``); BN with a
+    learned gain: ``Q* = D/tau``, ``R* = sqrt(D/(tau K))``, ``g* = sqrt(tau/D)`` (Takagi,
+    Yoshida & Okada 2020, §3); docs/model.md §4.3.
+
+    Solved on the symmetric subspace to ~1e-14, from the closed form where one
+    exists, and checked to be a fixed point of the full ODE. Under BN the fixed
+    points form a family in the norm ``Q_ii``; ``norm`` picks its member. With a
     fixed gain the plateau reached from small random weights has ``R = S`` but
-    ``C < Q`` (the effective norm is pinned at 1); the paper's rule with a fixed gain has
-    none (ValueError). Solved on the symmetric subspace to ~1e-14, from the closed
-    form where one exists; ``.others`` lists further symmetric fixed points (e.g. the
-    perfect student).
+    ``C < Q`` (the effective norm is pinned at 1). ``.others`` lists further
+    symmetric fixed points (e.g. the perfect student).
+
+    Parameters
+    ----------
+    model : Committee
+        The model: ``K = M >= 2``, ``T = I``.
+    eta : float
+        ``0`` (default): the small learning rate limit (the O(eta) part of the
+        ODEs; rates and spectra per unit ``eta``). ``eta > 0`` keeps the
+        ``eta^2/b`` terms (plain only: under BN the norm grows at O(eta^2/b), so
+        no fixed point exists); the point is followed from ``eta = 0`` by continuation.
+    norm : float, optional
+        BN only: the norm ``Q_ii`` of the member of the family, in [1e-100, 1e100].
+        Default: the paper's ``1/g^2`` with a learned gain, ``Q_ii = 1`` with a fixed
+        gain ``g = 1``.
+
+    Returns
+    -------
+    FixedPoint
+        The plateau (``kind="plateau"``) with its spectra.
+
+    Raises
+    ------
+    ValueError
+        If ``K != M``, ``T != I``, ``K < 2``, ``eta < 0``, ``norm`` is given for a plain
+        model or out of range, ``eta > 0`` under BN, or the model is BN with the
+        paper's rule and a fixed gain (no symmetric fixed point).
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+    SymphaseError
+        If no fixed point is found (e.g. at ``eta > 0`` beyond the end of the
+        branch that starts at ``eta = 0``).
+
+    Examples
+    --------
+    >>> import symphase
+    >>> fp = symphase.symmetric_fixed_point(symphase.Committee(2, 2))
+    >>> print(f"Q = {fp.Q[0, 0]:.6f} = 1/3, eps_g = {fp.eg:.6f}")
+    Q = 0.333333 = 1/3, eps_g = 0.011611
+    >>> bn = symphase.symmetric_fixed_point(symphase.Committee(2, 2, bn="exact"))
+    >>> print(f"h^2 = {bn.effective_learning_rate:.4f}, ratio = {bn.escape_rate / fp.escape_rate:.6f}")
+    h^2 = 0.1111, ratio = 0.111111
     """
     model, eta, norm = _check_input(model, eta, norm)
     if model.has_bn and model.gain == "fixed":

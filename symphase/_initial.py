@@ -14,7 +14,18 @@ from ._validate import check_int, check_real, check_seed
 
 
 def psd_factor(G) -> np.ndarray:
-    """``L`` with ``L L^T = G`` for a positive semi-definite ``G`` (rounding negatives clipped; may be singular)."""
+    """A square root ``L`` with ``L L^T = G`` of a positive semi-definite ``G``.
+
+    Parameters
+    ----------
+    G : ndarray (n, n)
+        Symmetric positive semi-definite; eigenvalues negative by rounding are clipped to 0.
+
+    Returns
+    -------
+    ndarray (n, n)
+        ``V sqrt(w)`` from ``G = V diag(w) V^T`` (may be singular).
+    """
     w, V = np.linalg.eigh(G)
     return V * np.sqrt(np.clip(w, 0.0, None))
 
@@ -24,7 +35,22 @@ SCALE_MAX = 1e100
 
 
 def check_scale(scale) -> float:
-    """``scale`` in ``(0, SCALE_MAX]``, else ``ValueError``."""
+    """Validate the scale of random student weights.
+
+    Parameters
+    ----------
+    scale : float
+        Must be in ``(0, SCALE_MAX]``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a finite real number in ``(0, SCALE_MAX]``.
+    """
     scale = check_real("scale", scale, positive=True)
     if scale > SCALE_MAX:
         raise ValueError(f"scale must be a real number in (0, {SCALE_MAX:g}] (the overlaps ~ scale^2 must stay "
@@ -33,7 +59,24 @@ def check_scale(scale) -> float:
 
 
 def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = True) -> np.ndarray:
-    """Teacher ``B`` (M, N): ``B B^T = T`` exactly (``exact_T``) or ``B_nl ~ N(0, 1/N)``."""
+    """Seeded teacher weights ``B`` (M, N) (docs/model.md §1.3).
+
+    Parameters
+    ----------
+    model : Committee
+        The model (its ``M`` and ``T``).
+    N : int
+        Input dimension (>= M with ``exact_T``).
+    rng : numpy.random.Generator
+        The random stream.
+    exact_T : bool
+        True: ``B = L U`` with orthonormal rows ``U`` and ``L L^T = T``, so ``B B^T = T``
+        exactly; False: the paper's ``B_nl ~ N(0, 1/N)``.
+
+    Returns
+    -------
+    ndarray (M, N)
+    """
     if not exact_T:
         return rng.standard_normal((model.M, N)) / np.sqrt(N)
     U = np.linalg.qr(rng.standard_normal((N, model.M)))[0].T  # orthonormal rows
@@ -41,9 +84,45 @@ def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = 
 
 
 def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_T: bool = True):
-    """Seeded ``(J, B)``: student ``J_il ~ N(0, scale^2/N)`` (K, N), teacher ``B`` (M, N).
+    """Seeded random weights ``(J, B)``: the paper's initialization (docs/model.md §1.5).
 
-    ``N`` must be at least ``M`` when ``exact_T``.
+    Student ``J_il ~ N(0, scale^2/N)``; teacher ``B`` with ``B B^T = T`` exactly
+    (``exact_T``) or ``B_nl ~ N(0, 1/N)`` (docs/model.md §1.3).
+
+    Parameters
+    ----------
+    model : Committee
+        The model.
+    N : int
+        Input dimension (>= M when ``exact_T``).
+    seed : int
+        Seed of the random stream (``numpy.random.default_rng``).
+    scale : float
+        Standard deviation of ``J_il`` times ``sqrt(N)``, in (0, 1e100].
+    exact_T : bool
+        Whether the teacher realises ``model.T`` exactly.
+
+    Returns
+    -------
+    J : ndarray (K, N)
+        Student weights.
+    B : ndarray (M, N)
+        Teacher weights.
+
+    Raises
+    ------
+    ValueError
+        If ``N``, ``seed`` or ``scale`` is out of range.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import symphase
+    >>> J, B = symphase.random_weights(symphase.Committee(2, 3), N=50, seed=1)
+    >>> J.shape, B.shape, bool(np.allclose(B @ B.T, np.eye(3)))
+    ((2, 50), (3, 50), True)
     """
     model = check_model(model)
     N = check_int("N", N, minimum=model.M if exact_T else 1)
@@ -55,16 +134,72 @@ def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, e
 
 
 def overlaps(J, B):
-    """``(Q, R, T) = (J J^T, J B^T, B B^T)``, the order parameters of weights ``J``, ``B``."""
+    """The order parameters of weights: ``Q = J J^T``, ``R = J B^T``, ``T = B B^T`` (docs/model.md §3.1).
+
+    Parameters
+    ----------
+    J : array_like (K, N)
+        Student weights.
+    B : array_like (M, N)
+        Teacher weights.
+
+    Returns
+    -------
+    Q : ndarray (K, K)
+    R : ndarray (K, M)
+    T : ndarray (M, M)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import symphase
+    >>> Q, R, T = symphase.overlaps(np.array([[1.0, 0.0], [1.0, 1.0]]), np.eye(2))
+    >>> Q.tolist(), R.tolist()
+    ([[1.0, 1.0], [1.0, 2.0]], [[1.0, 0.0], [1.0, 1.0]])
+    """
     J, B = np.asarray(J, dtype=float), np.asarray(B, dtype=float)
     return J @ J.T, J @ B.T, B @ B.T
 
 
 def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
-    """Seeded initial overlaps ``(Q0, R0, g0)`` of random weights (``g0`` ones under BN, else None).
+    """Seeded initial overlaps ``(Q0, R0, g0)`` of random weights (docs/model.md §1.5).
 
-    This is what a network with ``N`` inputs starts from: ``R0 ~ N^(-1/2)``,
-    the initial asymmetry that sets the plateau length.
+    The overlaps of :func:`random_weights`: what a network with ``N`` inputs
+    starts from, ``Q0_ii = scale^2 (1 + O(N^(-1/2)))`` and ``Q0_ik``, ``R0_in ~ N^(-1/2)``,
+    the initial asymmetry that sets the plateau length (docs/model.md §5.1).
+
+    Parameters
+    ----------
+    model : Committee
+        The model.
+    N : int
+        Input dimension (>= M).
+    seed : int
+        Seed of the random stream; the same seed gives the same start everywhere
+        (CLI, simulator, figures).
+    scale : float
+        Scale of the student weights, in (0, 1e100].
+
+    Returns
+    -------
+    Q0 : ndarray (K, K)
+    R0 : ndarray (K, M)
+    g0 : ndarray (K,) or None
+        Ones under BN, else None.
+
+    Raises
+    ------
+    ValueError
+        If ``N``, ``seed`` or ``scale`` is out of range.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> Q0, R0, g0 = symphase.random_initial(symphase.Committee(2, 2, bn="paper"), N=1000, seed=0)
+    >>> Q0.shape, R0.shape, g0.tolist()
+    ((2, 2), (2, 2), [1.0, 1.0])
     """
     J, B = random_weights(model, N, seed, scale=scale)
     Q, R, _ = overlaps(J, B)
@@ -73,10 +208,11 @@ def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
 
 
 def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
-    """Seeded overlaps ``(Q0, R0, g0)`` on a fixed point ``fp`` (e.g.
-    :func:`symphase.symmetric_fixed_point`) with a random asymmetry of the size
-    a random start leaves, ``O(scale/sqrt(N))`` (docs/model.md §5: the plateau's
-    length ``~ ln(N)/(2 lambda)``).
+    """Seeded overlaps ``(Q0, R0, g0)`` near a fixed point, with the asymmetry of a random start.
+
+    On the fixed point ``fp`` (e.g. :func:`symphase.symmetric_fixed_point`) plus a
+    random asymmetry of the size a random start leaves, ``O(scale/sqrt(N))``
+    (docs/model.md §5.5: the plateau's length ``~ ln(N)/(2 lambda)``).
 
     They are the overlaps of ``J_i = J*_i + (scale/sqrt(N)) (z_i . U + w_i . V)``:
     ``J*`` realises ``fp``, ``U`` the teacher's orthonormal directions
@@ -86,6 +222,40 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
     ``Q0 = Q* + scale (c z^T + z c^T)/sqrt(N) + scale^2 (z z^T + w w^T)/N`` with
     ``R* = c L^T``. The same seed gives the same ``z``, ``w`` for every ``N``,
     so escape times at different ``N`` can be compared seed by seed.
+
+    Parameters
+    ----------
+    fp : FixedPoint
+        The fixed point (anything with ``model``, ``Q``, ``R`` and ``g``).
+    N : int
+        Input dimension (>= K + M).
+    seed : int
+        Seed of ``z`` and ``w``.
+    scale : float
+        Size of the asymmetry times ``sqrt(N)``, in (0, 1e100].
+
+    Returns
+    -------
+    Q0 : ndarray (K, K)
+    R0 : ndarray (K, M)
+    g0 : ndarray (K,) or None
+        The fixed point's gains (None for plain).
+
+    Raises
+    ------
+    TypeError
+        If ``fp`` is not a fixed point.
+    ValueError
+        If ``N``, ``seed`` or ``scale`` is out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import symphase
+    >>> fp = symphase.symmetric_fixed_point(symphase.Committee(2, 2))
+    >>> Q0, R0, _ = symphase.near_fixed_point(fp, N=10_000, seed=0)
+    >>> bool(np.abs(R0 - fp.R).max() < 0.05)              # O(1/sqrt(N)) from the plateau
+    True
     """
     for name in ("model", "Q", "R"):
         if not hasattr(fp, name):

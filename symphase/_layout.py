@@ -14,7 +14,33 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StateLayout:
-    """Flat indices of ``Q_ik`` (i <= k), ``R_in`` and ``g_i`` in the state vector."""
+    """The flat state layout: indices of ``Q_ik`` (i <= k), ``R_in`` and ``g_i`` in ``y``.
+
+    ``y = [Q_ik (i <= k, upper triangle row-major), R_in (row-major), g_i (BN only)]``,
+    of length ``K(K+1)/2 + K M (+ K)`` (docs/model.md §8.1). Storing ``Q`` once keeps
+    it symmetric by construction.
+
+    Parameters
+    ----------
+    K, M : int
+        Student and teacher hidden units.
+    has_gain : bool
+        Whether the gains ``g_i`` are part of the state (BN, learned or fixed gain).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import symphase
+    >>> lay = symphase.StateLayout(2, 2, has_gain=True)
+    >>> lay.size, lay.labels()
+    (9, ['Q_00', 'Q_01', 'Q_11', 'R_00', 'R_01', 'R_10', 'R_11', 'g_0', 'g_1'])
+    >>> y = lay.pack(np.eye(2), 0.5 * np.eye(2), np.ones(2))
+    >>> y
+    array([1. , 0. , 1. , 0.5, 0. , 0. , 0.5, 1. , 1. ])
+    >>> Q, R, g = lay.unpack(y)
+    >>> bool(np.array_equal(Q, np.eye(2)))
+    True
+    """
 
     K: int
     M: int
@@ -22,23 +48,27 @@ class StateLayout:
 
     @property
     def n_Q(self) -> int:
+        """Number of stored ``Q_ik`` (i <= k): ``K(K+1)/2``."""
         return self.K * (self.K + 1) // 2
 
     @property
     def n_R(self) -> int:
+        """Number of ``R_in``: ``K M``."""
         return self.K * self.M
 
     @property
     def n_g(self) -> int:
+        """Number of gains ``g_i``: ``K`` with a gain, else 0."""
         return self.K if self.has_gain else 0
 
     @property
     def size(self) -> int:
+        """Length of the flat state: ``n_Q + n_R + n_g``."""
         return self.n_Q + self.n_R + self.n_g
 
     @property
     def Q_index(self) -> np.ndarray:
-        """(K, K) array: the flat index of ``Q_ik`` (symmetric)."""
+        """(K, K) int array: the flat index of ``Q_ik`` (symmetric: ``Q_ik`` and ``Q_ki`` share one)."""
         idx = np.empty((self.K, self.K), dtype=np.int64)
         n = 0
         for i in range(self.K):
@@ -49,14 +79,22 @@ class StateLayout:
 
     @property
     def R_index(self) -> np.ndarray:
+        """(K, M) int array: the flat index of ``R_in``."""
         return self.n_Q + np.arange(self.n_R).reshape(self.K, self.M)
 
     @property
     def g_index(self) -> np.ndarray:
+        """(n_g,) int array: the flat index of ``g_i`` (empty without a gain)."""
         return self.n_Q + self.n_R + np.arange(self.n_g)
 
     def labels(self) -> list[str]:
-        """Human-readable names of the flat entries, e.g. ``Q_01``, ``R_10``, ``g_0``."""
+        """Human-readable names of the flat entries.
+
+        Returns
+        -------
+        list of str
+            One name per entry of ``y``, e.g. ``Q_01``, ``R_10``, ``g_0`` (0-based).
+        """
         out = [""] * self.size
         for i in range(self.K):
             for k in range(i, self.K):
@@ -68,7 +106,22 @@ class StateLayout:
         return out
 
     def pack(self, Q, R, g=None) -> np.ndarray:
-        """Flat state(s) from ``Q`` (..., K, K), ``R`` (..., K, M), ``g`` (..., K)."""
+        """Flat state(s) from the order parameters (docs/model.md §8.1).
+
+        Parameters
+        ----------
+        Q : array_like (..., K, K)
+            Student-student overlaps (only the upper triangle is read).
+        R : array_like (..., K, M)
+            Student-teacher overlaps.
+        g : array_like (..., K), optional
+            Gains; required with a gain, ignored without.
+
+        Returns
+        -------
+        ndarray (..., size)
+            The flat state(s), in the dtype of the inputs.
+        """
         Q = np.asarray(Q)
         R = np.asarray(R)
         iu = np.triu_indices(self.K)
@@ -78,7 +131,21 @@ class StateLayout:
         return np.concatenate(parts, axis=-1)
 
     def unpack(self, y):
-        """``(Q, R, g)`` from flat state(s) y (..., size); ``g`` is None without a gain."""
+        """The order parameters of flat state(s): the inverse of :meth:`pack`.
+
+        Parameters
+        ----------
+        y : array_like (..., size)
+            Flat state(s).
+
+        Returns
+        -------
+        Q : ndarray (..., K, K)
+            Symmetric.
+        R : ndarray (..., K, M)
+        g : ndarray (..., K) or None
+            None without a gain.
+        """
         y = np.asarray(y)
         lead = y.shape[:-1]
         Q = y[..., self.Q_index]

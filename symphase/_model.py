@@ -24,7 +24,29 @@ GAINS = ("learned", "fixed")
 def rule_of(bn) -> str:
     """The rule's one spelling (``"plain"``, ``"paper"``, ``"exact"``) from a ``bn`` value.
 
-    ``None``, ``"plain"`` and ``"none"`` (older sweep configs) mean the plain network.
+    ``None``, ``"plain"`` and ``"none"`` (older sweep configs) mean the plain network
+    (docs/model.md §2).
+
+    Parameters
+    ----------
+    bn : {None, "none", "plain", "paper", "exact"}
+        A value of ``Committee(bn=...)``.
+
+    Returns
+    -------
+    str
+        ``"plain"``, ``"paper"`` or ``"exact"``.
+
+    Raises
+    ------
+    ValueError
+        If ``bn`` is none of the accepted values.
+
+    Examples
+    --------
+    >>> from symphase._model import rule_of
+    >>> rule_of(None), rule_of("none"), rule_of("exact")
+    ('plain', 'plain', 'exact')
     """
     if bn is None or bn == "none":
         return "plain"
@@ -32,7 +54,25 @@ def rule_of(bn) -> str:
 
 
 def min_gram_eigenvalue(Q, R, T) -> float:
-    """Smallest eigenvalue of the joint Gram matrix ``[[Q, R], [R^T, T]]``, relative to its scale."""
+    """Smallest eigenvalue of the joint Gram matrix ``[[Q, R], [R^T, T]]``, relative to its scale.
+
+    A state is realisable by real weight vectors iff this is >= 0 (up to rounding;
+    docs/model.md §3.1).
+
+    Parameters
+    ----------
+    Q : ndarray (K, K)
+        Student-student overlaps.
+    R : ndarray (K, M)
+        Student-teacher overlaps.
+    T : ndarray (M, M)
+        Teacher-teacher overlaps.
+
+    Returns
+    -------
+    float
+        The smallest eigenvalue divided by ``max(1, max |diag G|)``.
+    """
     G = np.block([[Q, R], [R.T, T]])
     scale = max(1.0, float(np.max(np.abs(np.diag(G)))))
     return float(np.linalg.eigvalsh(G)[0]) / scale
@@ -42,10 +82,17 @@ def min_gram_eigenvalue(Q, R, T) -> float:
 class Committee:
     """A teacher-student soft committee machine (docs/model.md §1-2).
 
+    The teacher's output is ``t = sum_n phi(B_n.xi) + zeta``, the student's
+    ``s = sum_i phi(h_i J_i.xi)`` with ``phi(u) = erf(u/sqrt 2)`` and the scale
+    ``h_i = 1`` (plain) or ``h_i = g_i/(sigma sqrt(Q_ii))`` (BN); inputs have
+    variance ``tau = sigma^2`` (Saad & Solla 1995; Takagi, Yoshida & Okada 2020;
+    docs/model.md §1.3-1.4). A ``Committee`` is a plain, immutable, hashable
+    description; everything the kernels need is built from it by :attr:`system`.
+
     Parameters
     ----------
     K, M : int
-        Student and teacher hidden units, ``phi(u) = erf(u/sqrt 2)``.
+        Student and teacher hidden units (>= 1).
     bn : {None, "plain", "paper", "exact"}
         ``None``/``"plain"``: no batch normalization; ``"paper"``: BN with the
         paper's rule (its Eqs. 2-3); ``"exact"``: BN with the true gradient.
@@ -60,6 +107,15 @@ class Committee:
     noise : float
         Variance of Gaussian noise on the teacher's output (>= 0).
 
+    Raises
+    ------
+    ValueError
+        If a size, ``tau``, ``batch`` or ``noise`` is out of range, ``bn`` or
+        ``gain`` is not one of its values, or ``T`` is not a symmetric positive
+        semi-definite (M, M) matrix.
+    TypeError
+        If a size or number has the wrong type.
+
     Attributes
     ----------
     rule : str
@@ -72,6 +128,10 @@ class Committee:
     >>> import symphase
     >>> symphase.Committee(2, 2, bn="exact")
     Committee(K=2, M=2, bn='exact', gain='learned', tau=1.0, batch=1, noise=0.0)
+    >>> symphase.Committee(3, 2, tau=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: tau must be ...
     """
 
     K: int
@@ -108,38 +168,90 @@ class Committee:
     # -- the rule ---------------------------------------------------------------
     @property
     def rule(self) -> str:
-        """``"plain"``, ``"paper"`` or ``"exact"`` (docs/model.md §2)."""
+        """The update rule in its one spelling: ``"plain"``, ``"paper"`` or ``"exact"`` (docs/model.md §2).
+
+        ``"plain"``: SGD without BN; ``"paper"``: BN with the paper's rule (its
+        Eqs. 2-3, the term through ``sqrt(Q_ii)`` dropped); ``"exact"``: BN with the
+        true gradient.
+        """
         return "plain" if self.bn is None else self.bn
 
     @property
     def has_bn(self) -> bool:
-        """Batch normalization on (``g`` is part of the state)."""
+        """Whether batch normalization is on (``bn`` is ``"paper"`` or ``"exact"``).
+
+        Under BN the gains ``g_i`` are part of the state, also when they are fixed
+        (docs/model.md §8.1).
+        """
         return self.bn is not None
 
     @property
     def exact(self) -> bool:
-        """The exact BN gradient (the term through ``sqrt(Q_ii)`` kept)."""
+        """Whether the rule is the exact BN gradient: the switch ``e = 1`` of docs/model.md §3.5.
+
+        The exact rule keeps the term of the gradient through ``sqrt(Q_ii)``, which
+        makes the update orthogonal to ``J_i`` (docs/model.md §2.2, §5.3).
+        """
         return self.bn == "exact"
 
     @property
     def learns_gain(self) -> bool:
-        """BN with a learned gain ``g_i``."""
+        """Whether the BN gain ``g_i`` is learned: the switch ``l_g = 1`` of docs/model.md §3.5.
+
+        False for the plain network and for BN with ``gain="fixed"``.
+        """
         return self.bn is not None and self.gain == "learned"
 
     # -- derived descriptions ---------------------------------------------------
     @property
     def layout(self) -> StateLayout:
-        """The flat state layout of this model (``g`` is part of the state under BN)."""
+        """The flat state layout of this model (docs/model.md §8.1).
+
+        Returns
+        -------
+        StateLayout
+            ``StateLayout(K, M, has_bn)``: ``g`` is part of the state under BN.
+        """
         return StateLayout(self.K, self.M, self.has_bn)
 
     @cached_property
     def system(self):
-        """The compiled system of this model (:class:`symphase._system.System`), built once."""
+        """The compiled system of this model, built once and cached (docs/model.md §8).
+
+        Returns
+        -------
+        System
+            What the kernels need: layout, ``T``, the parameter record and
+            the kernel arguments.
+        """
         from ._system import System
         return System(self)
 
     def with_(self, **changes) -> "Committee":
-        """A copy with some fields changed."""
+        """A copy of the model with some fields changed.
+
+        Parameters
+        ----------
+        **changes
+            New values of ``K``, ``M``, ``bn``, ``gain``, ``tau``, ``batch``,
+            ``T`` or ``noise``.
+
+        Returns
+        -------
+        Committee
+            The new model, validated like any other.
+
+        Raises
+        ------
+        ValueError, TypeError
+            As for :class:`Committee`; also ``TypeError`` for an unknown field.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> symphase.Committee(2, 2).with_(bn="paper", tau=2.0)
+        Committee(K=2, M=2, bn='paper', gain='learned', tau=2.0, batch=1, noise=0.0)
+        """
         kw = dict(bn=self.bn, gain=self.gain, tau=self.tau, batch=self.batch, T=self.T, noise=self.noise)
         K = changes.pop("K", self.K)
         M = changes.pop("M", self.M)
@@ -147,17 +259,42 @@ class Committee:
         return Committee(K, M, **kw)
 
     def describe(self) -> str:
-        """A one-line description, e.g. ``K=2, M=2, BN (exact rule, gain learned), tau=1, ...``."""
+        """A one-line human-readable description of the model.
+
+        Returns
+        -------
+        str
+            E.g. ``"K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0"``.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> symphase.Committee(2, 2, bn="exact").describe()
+        'K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0'
+        """
         rule = "plain" if self.bn is None else f"BN ({self.bn} rule, gain {self.gain})"
         return f"K={self.K}, M={self.M}, {rule}, tau={self.tau:g}, batch={self.batch}, noise={self.noise:g}"
 
     def to_dict(self) -> dict:
-        """The model's parameters as plain Python values (``bn`` as its rule: ``"plain"``, ...)."""
+        """The model's parameters as plain Python values (JSON-ready).
+
+        Returns
+        -------
+        dict
+            ``K``, ``M``, ``bn`` (as its rule: ``"plain"``, ``"paper"``,
+            ``"exact"``), ``gain``, ``tau``, ``batch``, ``noise`` and ``T`` (nested lists).
+        """
         return {"K": self.K, "M": self.M, "bn": self.rule, "gain": self.gain, "tau": self.tau,
                 "batch": self.batch, "noise": self.noise, "T": self.T.tolist()}
 
     def attrs(self) -> dict:
-        """The model's scalar parameters, for NetCDF attributes."""
+        """The model's scalar parameters, for NetCDF attributes.
+
+        Returns
+        -------
+        dict
+            :meth:`to_dict` without ``T``.
+        """
         d = self.to_dict()
         del d["T"]
         return d
@@ -180,18 +317,61 @@ class Committee:
 
 
 def check_model(model) -> Committee:
-    """``model`` if it is a :class:`Committee`, else ``TypeError``."""
+    """Check that ``model`` is a :class:`Committee`.
+
+    Parameters
+    ----------
+    model : object
+        The value passed as ``model``.
+
+    Returns
+    -------
+    Committee
+        ``model`` itself.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a :class:`Committee`.
+    """
     if not isinstance(model, Committee):
         raise TypeError(f"model must be a symphase.Committee, got {type(model).__name__}")
     return model
 
 
 def check_state(model: Committee, Q, R, g=None, *, names=("Q", "R", "g")) -> tuple:
-    """Validate one state of the order parameters; returns float arrays ``(Q, R, g)``.
+    """Validate one state of the order parameters (docs/model.md §3.1-3.2).
 
     ``Q`` must be symmetric and, with ``R`` and ``T``, form a positive
-    semi-definite Gram matrix; under BN ``Q_ii > 0`` and ``g_i != 0`` (``g``
-    defaults to ones).
+    semi-definite Gram matrix; under BN ``Q_ii > 0``, ``g_i != 0`` and the
+    effective overlaps ``g_i g_k Q_ik/sqrt(Q_ii Q_kk)``, ``g_i R_in/sqrt(tau Q_ii)``
+    must be finite.
+
+    Parameters
+    ----------
+    model : Committee
+        The model whose state this is.
+    Q : array_like (K, K)
+        Student-student overlaps ``Q_ik = J_i.J_k``.
+    R : array_like (K, M)
+        Student-teacher overlaps ``R_in = J_i.B_n``.
+    g : array_like (K,), optional
+        BN gains (default: ones under BN); must be None for the plain network.
+    names : tuple of str
+        The names of ``Q``, ``R``, ``g`` in error messages (e.g. ``("Q0", "R0", "g0")``).
+
+    Returns
+    -------
+    tuple
+        Float arrays ``(Q, R, g)``: ``Q`` symmetrized, ``g`` None for plain.
+
+    Raises
+    ------
+    ValueError
+        Naming the offending argument, for a wrong shape, a non-finite value, an
+        asymmetric ``Q``, a state that is no Gram matrix, or (BN) ``Q_ii <= 0``,
+        ``g_i = 0`` or overflowing effective overlaps; also for ``g`` given to a
+        plain model.
     """
     K, M = model.K, model.M
     nQ, nR, ng = names

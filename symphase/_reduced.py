@@ -61,15 +61,46 @@ def _finite(values: dict, what: str) -> dict:
 
 
 def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
-    """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K.
+    """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K (docs/model.md §4.2).
 
-    ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (docs/model.md §3), ``dC`` its ``dQ_ik``
+    ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (docs/model.md §3.5), ``dC`` its ``dQ_ik``
     (i != k), ``dR`` its ``dR_ii``, ``dS`` its ``dR_in`` (n != i), ``dg`` its ``dg_i``, with
     every field sum ``sum_p w_p I3``, ``sum_pq w_p w_q I4`` split into index classes
-    (derivations/symmetric.py). ``eta = 0``: the ``O(eta)`` part per unit ``eta`` (the small
-    learning rate limit); ``eta > 0``: the full rates ``eta * lin + (eta^2/b) * quad``
-    with ``b = model.batch`` and the model's output noise. For BN ``g`` is required
-    (non-zero) and ``Q > 0``; a fixed gain has ``dg/dalpha = 0``.
+    (derivations/symmetric.py): ``d(Q, C, R, S, g)/dalpha = eta lin + (eta^2/b) quad``.
+
+    Parameters
+    ----------
+    model : Committee
+        The model: ``K = M``, ``T = I``.
+    Q, C, R, S : float
+        ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``, ``R_in = S`` (n != i).
+    g : float, optional
+        The common BN gain: required (non-zero) under BN, with ``Q > 0``; None for plain.
+    eta : float
+        ``0``: the ``O(eta)`` part per unit ``eta`` (the small learning rate limit);
+        ``> 0``: the full rates with ``b = model.batch`` and the model's output noise.
+
+    Returns
+    -------
+    dict
+        ``{"Q": dQ, "C": dC, "R": dR, "S": dS}`` plus ``"g"`` under BN (0 with a fixed gain).
+
+    Raises
+    ------
+    ValueError
+        If ``K != M`` or ``T != I`` (docs/model.md §4.1), a value is not a finite
+        real number, ``g`` is given for a plain model or missing/zero for BN, BN
+        with ``Q <= 0``, or the Gaussian averages are undefined at the state.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> p = symphase.paper_fixed_point(symphase.Committee(3, 3))
+    >>> rates = symphase.reduced_rhs(symphase.Committee(3, 3), p["Q"], p["C"], p["R"], p["S"])
+    >>> max(abs(v) for v in rates.values()) < 1e-15      # the plateau is a fixed point
+    True
     """
     model = _check_model(model)
     Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
@@ -90,10 +121,44 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
 
 
 def reduced_generalization_error(model, Q, C, R, S, g=None) -> float:
-    """``eps_g = (K/pi)[asin(tau'/(1+tau')) + asin(a/(1+a)) + (K-1) asin(c/(1+a))
+    """The generalization error ``eps_g`` on the symmetric subspace, for any K (docs/model.md §4.2).
+
+    ``eps_g = (K/pi)[asin(tau/(1+tau)) + asin(a/(1+a)) + (K-1) asin(c/(1+a))
     - 2 asin(r/sqrt((1+a)(1+tau))) - 2(K-1) asin(s/sqrt((1+a)(1+tau)))]``, the paper's Eq. 13 on
     the symmetric subspace with the effective overlaps ``a = tau h^2 Q``, ``c = tau h^2 C``,
-    ``r = tau h R``, ``s = tau h S`` (``h = 1`` plain, ``g/sqrt(tau Q)`` BN; docs/model.md §3-4).
+    ``r = tau h R``, ``s = tau h S`` (``h = 1`` plain, ``g/sqrt(tau Q)`` BN).
+
+    Parameters
+    ----------
+    model : Committee
+        The model: ``K = M``, ``T = I``.
+    Q, C, R, S : float
+        ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``, ``R_in = S`` (n != i).
+    g : float, optional
+        The common BN gain (required under BN); None for plain.
+
+    Returns
+    -------
+    float
+        ``eps_g``.
+
+    Raises
+    ------
+    ValueError
+        If ``K != M`` or ``T != I`` (docs/model.md §4.1), a value is not a finite
+        real number, ``g`` is given for a plain model or missing/zero for BN, BN
+        with ``Q <= 0``, or the Gaussian averages are undefined at the state.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> import math
+    >>> import symphase
+    >>> K = 2                                   # Saad & Solla: (K/pi)(pi/6 - K asin(1/(2K)))
+    >>> eg = symphase.reduced_generalization_error(symphase.Committee(K, K), 1/3, 1/3, 6**-0.5, 6**-0.5)
+    >>> abs(eg - K / math.pi * (math.pi / 6 - K * math.asin(1 / (2 * K)))) < 1e-15
+    True
     """
     model = _check_model(model)
     Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
@@ -126,21 +191,87 @@ def _evaluate(what, plain_fn, bn_fn, model, R, S, Q, g):
 
 
 def reduced_gradient(model, R, S, Q, g=None):
-    """``(grad, names)``: ``d eps_g/dOmega`` with ``C = Q`` substituted, ``Omega = (R, S, Q)``
-    (plain) or ``(R, S, Q, g)`` (BN) (docs/model.md §4; SymPy ``diff`` in derivations/symmetric.py)."""
+    """The gradient ``d eps_g/dOmega`` of the reduced ``eps_g`` with ``C = Q`` substituted (docs/model.md §4.4).
+
+    ``Omega = (R, S, Q)`` (plain) or ``(R, S, Q, g)`` (BN), as in the paper's §3
+    (Takagi, Yoshida & Okada 2020); exact (SymPy ``diff`` in derivations/symmetric.py).
+    It does not vanish at the plateau (docs/model.md §7.4).
+
+    Parameters
+    ----------
+    model : Committee
+        The model: ``K = M``, ``T = I``.
+    R, S, Q : float
+        The reduced coordinates (``C = Q``).
+    g : float, optional
+        The common BN gain (required under BN); None for plain.
+
+    Returns
+    -------
+    grad : ndarray (3,) or (4,)
+    names : tuple of str
+        ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
+
+    Raises
+    ------
+    ValueError
+        If ``K != M`` or ``T != I`` (docs/model.md §4.1), a value is not a finite
+        real number, ``g`` is given for a plain model or missing/zero for BN, BN
+        with ``Q <= 0``, or the Gaussian averages are undefined at the state.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+    """
     return _evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g)
 
 
 def reduced_hessian(model, R, S, Q, g=None):
-    """``(H, names)``: the paper's Hessian ``H = d^2 eps_g / dOmega dOmega`` with ``C = Q``
-    substituted into ``eps_g`` before differentiating, ``Omega = (R, S, Q)`` for plain and
-    ``(R, S, Q, g)`` for BN (docs/model.md §4, the paper's §3). Exact: SymPy ``diff`` of the reduced
-    ``eps_g`` (derivations/symmetric.py), any K. ``H`` is (3, 3) or (4, 4), symmetric."""
+    """The paper's Hessian ``H = d^2 eps_g / dOmega dOmega`` with ``C = Q`` substituted (docs/model.md §4.4).
+
+    ``C = Q`` is substituted into the reduced ``eps_g`` before differentiating,
+    ``Omega = (R, S, Q)`` for plain and ``(R, S, Q, g)`` for BN (Takagi, Yoshida &
+    Okada 2020, §3). Exact: SymPy ``diff`` of the reduced ``eps_g``
+    (derivations/symmetric.py), any K.
+
+    Parameters
+    ----------
+    model : Committee
+        The model: ``K = M``, ``T = I``.
+    R, S, Q : float
+        The reduced coordinates (``C = Q``).
+    g : float, optional
+        The common BN gain (required under BN); None for plain.
+
+    Returns
+    -------
+    H : ndarray (3, 3) or (4, 4)
+        Symmetric.
+    names : tuple of str
+        ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
+
+    Raises
+    ------
+    ValueError
+        If ``K != M`` or ``T != I`` (docs/model.md §4.1), a value is not a finite
+        real number, ``g`` is given for a plain model or missing/zero for BN, BN
+        with ``Q <= 0``, or the Gaussian averages are undefined at the state.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import symphase
+    >>> model = symphase.Committee(2, 2)
+    >>> p = symphase.paper_fixed_point(model)
+    >>> H, names = symphase.reduced_hessian(model, p["R"], p["S"], p["Q"])
+    >>> names, np.round(np.linalg.eigvalsh(H), 3)           # the paper's Fig. 1 at K = 2
+    (('R', 'S', 'Q'), array([-1.441, -0.131,  0.027]))
+    """
     return _evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g)
 
 
 def paper_fixed_point(model) -> dict:
-    """The symmetric fixed points at which the paper evaluates its Hessian (docs/model.md §4).
+    """The symmetric fixed points at which the paper evaluates its Hessian (docs/model.md §4.3).
 
     All closed forms, with ``D = K + (K-1) tau``:
 
@@ -153,7 +284,28 @@ def paper_fixed_point(model) -> dict:
       ``R ~ sqrt(Q)`` of fixed points); the ``O(eta)`` rates of both rules vanish there
       (same check). No numerical solution is involved.
 
-    Returns a dict with keys ``"Q", "C", "R", "S"`` (and ``"g"`` for BN).
+    Parameters
+    ----------
+    model : Committee
+        The model: ``K = M``, ``T = I``.
+
+    Returns
+    -------
+    dict
+        Keys ``"Q", "C", "R", "S"`` (and ``"g"`` for BN).
+
+    Raises
+    ------
+    ValueError
+        If ``K != M`` or ``T != I``.
+    TypeError
+        If ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> symphase.paper_fixed_point(symphase.Committee(2, 2, bn="paper"))
+    {'Q': 3.0, 'C': 3.0, 'R': 1.224744871391589, 'S': 1.224744871391589, 'g': 0.5773502691896257}
     """
     model = _check_model(model)
     K, tau = model.K, model.tau

@@ -12,7 +12,8 @@ Every result type (:class:`ODEResult`, :class:`~symphase.SimulationResult`,
   NaN and infinities become ``None`` (JSON ``null``);
 * a one-line ``repr`` that works whatever the result holds (even nothing).
 
-``Status`` follows scipy's ``OdeResult.status`` / diffrax's ``RESULTS``.
+``Status`` follows scipy's ``OdeResult.status`` / diffrax's ``RESULTS``; the
+statuses are those of docs/model.md §8.3.
 """
 from __future__ import annotations
 
@@ -26,7 +27,18 @@ from ._model import Committee
 
 
 class Status(str, enum.Enum):
-    """Why a computation ended. Compares equal to its string value (``r.status == "completed"``)."""
+    """Why a computation ended (docs/model.md §8.3).
+
+    A ``str`` enum: it compares equal to its value (``r.status == "completed"``)
+    and prints as it. ``completed`` and ``converged`` are successes; every other
+    status comes with a partial result and a message that says what happened.
+
+    Examples
+    --------
+    >>> from symphase import Status
+    >>> Status.DIVERGED == "diverged", str(Status.DIVERGED), Status("converged").success
+    (True, 'diverged', True)
+    """
 
     COMPLETED = "completed"    # reached its end (alpha_max, every seed, every point)
     CONVERGED = "converged"    # eps_g fell below eg_tol: learned, stopped early
@@ -38,7 +50,7 @@ class Status(str, enum.Enum):
 
     @property
     def success(self) -> bool:
-        """True for ``completed`` and ``converged``."""
+        """True for ``completed`` and ``converged``, False for every other status."""
         return self in (Status.COMPLETED, Status.CONVERGED)
 
     def __str__(self):
@@ -46,8 +58,25 @@ class Status(str, enum.Enum):
 
 
 class SymphaseError(RuntimeError):
-    """A numerical failure (not bad input): raised by ``raise_for_status()`` and by
-    solvers that cannot produce a result. ``.result`` holds the partial result, if any."""
+    """A numerical failure (not bad input).
+
+    Raised by ``raise_for_status()`` of a result that did not succeed and by
+    solvers that cannot produce a result at all (e.g. no symmetric fixed point
+    found). Bad input raises ``ValueError``/``TypeError`` instead. The CLI prints
+    it as one line ``symphase: failed: ...`` and exits with code 1.
+
+    Parameters
+    ----------
+    message : str
+        What failed.
+    result : Result, optional
+        The partial result, if any.
+
+    Attributes
+    ----------
+    result : Result or None
+        The partial result, if any.
+    """
 
     def __init__(self, message: str, result=None):
         super().__init__(message)
@@ -58,6 +87,24 @@ def jsonable(x):
     """Plain Python values of ``x`` (arrays to lists), with NaN and infinities as ``None``.
 
     The one NaN policy of every ``to_dict()`` and of the CLI's ``--json``.
+
+    Parameters
+    ----------
+    x : object
+        Numbers, arrays, lists, tuples, dicts, enums, a :class:`~symphase.Committee`
+        (as its ``to_dict()``), or anything else (returned as is).
+
+    Returns
+    -------
+    object
+        ``x`` as JSON-ready Python values; complex numbers as ``{"real": .., "imag": ..}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symphase._results import jsonable
+    >>> jsonable({"a": np.array([1.0, np.nan, np.inf]), "n": np.int64(3)})
+    {'a': [1.0, None, None], 'n': 3}
     """
     if isinstance(x, enum.Enum):
         return str(x.value)
@@ -84,19 +131,40 @@ def jsonable(x):
 
 
 class Result:
-    """The result protocol (see the module docstring). Subclasses set ``status`` and
-    ``message`` and implement :meth:`to_xarray`, :meth:`_fields` and :meth:`_summary`."""
+    """The result protocol shared by every result of symphase.
+
+    :class:`~symphase.ODEResult`, :class:`~symphase.SimulationResult`,
+    :class:`~symphase.FixedPoint`, :class:`~symphase.Comparison` and
+    :class:`~symphase.SweepResult` all have ``status`` (a :class:`~symphase.Status`)
+    and ``message`` (how the computation ended), ``success``,
+    ``raise_for_status()``, ``to_xarray()``, ``to_dict()`` (JSON-ready, NaN as
+    ``None``) and a one-line ``repr`` that works whatever the result holds.
+    Subclasses set ``status`` and ``message`` and implement :meth:`to_xarray`,
+    ``_fields`` and ``_summary``.
+
+    Attributes
+    ----------
+    status : Status
+        Why the computation ended.
+    message : str
+        What happened, in words.
+    """
 
     status: Status
     message: str
 
     @property
     def success(self) -> bool:
-        """True when the computation completed (or converged)."""
+        """True when the computation completed (or converged): ``status.success``."""
         return Status(self.status).success
 
     def raise_for_status(self):
         """Return ``self`` if the computation succeeded, else raise :class:`SymphaseError`.
+
+        Returns
+        -------
+        Result
+            ``self``, so that ``res = integrate(...).raise_for_status()`` chains.
 
         Raises
         ------
@@ -108,7 +176,12 @@ class Result:
         return self
 
     def to_xarray(self):  # pragma: no cover - every subclass implements it
-        """A labeled ``xarray.Dataset`` of the result."""
+        """A labeled ``xarray.Dataset`` of the result (saves with ``.to_netcdf``).
+
+        Returns
+        -------
+        xarray.Dataset
+        """
         raise NotImplementedError
 
     def _fields(self) -> dict:  # pragma: no cover
@@ -118,7 +191,14 @@ class Result:
         raise NotImplementedError
 
     def to_dict(self) -> dict:
-        """The result as plain Python values (JSON-ready; NaN and infinities as ``None``)."""
+        """The result as plain Python values, ready for ``json.dumps``.
+
+        Returns
+        -------
+        dict
+            ``type``, ``status``, ``message`` and the result's fields, with NaN and
+            infinities as ``None`` (:func:`jsonable`).
+        """
         return jsonable({"type": type(self).__name__, "status": str(self.status), "message": self.message,
                          **self._fields()})
 
@@ -180,10 +260,17 @@ def scalar_attrs(info: dict) -> dict:
 class ODEResult(Result):
     """A trajectory of the order parameters (returned by :func:`symphase.integrate`).
 
+    The solution of the ODEs of docs/model.md §3.5 at the output points reached,
+    with ``eps_g`` by the paper's Eq. 13 (docs/model.md §3.4). A run that stops
+    early (diverged, invalid, step size, interrupted) keeps every point up to
+    there and says why in ``status`` and ``message``.
+
     Attributes
     ----------
     model : Committee
+        The model integrated.
     eta : float
+        The learning rate.
     alpha : ndarray (n,)
         The output points reached.
     Q, R, g : ndarray
@@ -191,9 +278,22 @@ class ODEResult(Result):
     eg : ndarray (n,)
         ``eps_g`` at each output point.
     status : Status
+        How the run ended (:class:`Status`).
     message : str
+        What happened, in words.
     info : dict
         Numerics: method, right-hand-side evaluations, steps, tolerances.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> model = symphase.Committee(2, 2)
+    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, Q0, R0, eta=1.0, alpha_max=10)
+    >>> res
+    ODEResult(K=2, M=2, plain, tau=1, batch=1, noise=0, eta=1, n=..., alpha=[0, 10], status='completed', message=...)
+    >>> res.Q.shape == (res.alpha.size, 2, 2)
+    True
     """
 
     model: Committee
@@ -220,8 +320,15 @@ class ODEResult(Result):
         return attrs
 
     def to_xarray(self):
-        """A labeled ``xarray.Dataset``: ``Q``, ``R``, ``eg`` (``g``) against ``alpha``, ``T``; the
-        model, ``eta``, status and message as attributes."""
+        """The trajectory as a labeled ``xarray.Dataset``.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``Q``, ``R``, ``eg`` (and ``g``) against ``alpha``, and ``T``; the model's
+            parameters, ``eta``, ``status``, ``message`` and the scalar numerics as
+            attributes.
+        """
         import xarray as xr
 
         data = trajectory_variables(self.model, (), self.Q, self.R, self.g, self.eg)
@@ -229,8 +336,14 @@ class ODEResult(Result):
         return xr.Dataset(data, coords={"alpha": self.alpha, **model_coords(self.model)}, attrs=self._attrs())
 
     def to_dataframe(self):
-        """A tidy ``pandas.DataFrame``: one row per output point (``alpha, eg``, ``Q_ik``, ``R_in``,
-        ``g_i``); for CSV output."""
+        """The trajectory as a tidy ``pandas.DataFrame``, for CSV output.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per output point; columns ``alpha``, ``eg``, ``Q_ik`` (i <= k),
+            ``R_in`` and ``g_i`` (BN).
+        """
         import pandas as pd
 
         return pd.DataFrame({"alpha": self.alpha, "eg": self.eg,

@@ -22,6 +22,11 @@ STEP = 1e-30  # complex step: exact to rounding for any step this small
 class System:
     """A :class:`~symphase.Committee` compiled for the kernels (docs/model.md §3, §8).
 
+    The one object between a model and the Numba kernels: it evaluates the
+    order-parameter ODEs ``dy/dalpha`` (Saad & Solla 1995 generalized to BN;
+    docs/model.md §3.5), ``eps_g`` (the paper's Eq. 13; docs/model.md §3.4) and
+    their exact Jacobian on flat states (docs/model.md §8.1).
+
     Parameters
     ----------
     model : Committee
@@ -35,6 +40,16 @@ class System:
         The teacher overlaps, contiguous float64 (what the kernels read).
     has_bn, exact, learns_gain : bool
         The rule switches.
+
+    Examples
+    --------
+    >>> import symphase
+    >>> system = symphase.Committee(2, 2).system
+    >>> system.params(0.5)
+    array([0.5, 1. , 1. , 0. , 0. , 0. , 0. ])
+    >>> y = system.state([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
+    >>> print(f"{system.eg(y):.3g}")        # the perfect student
+    0
     """
 
     def __init__(self, model):
@@ -49,10 +64,24 @@ class System:
 
     # -- the parameter record and the kernel arguments ----------------------------
     def params(self, eta: float = 1.0, *, part: str = "full") -> np.ndarray:
-        """The parameter record ``par = [eta, tau, b, noise, bn, e, lg]`` (:data:`symphase._kernels.PARAMS`).
+        """The parameter record ``par = [eta, tau, b, noise, bn, e, lg]`` of the kernels.
 
-        ``part="linear"`` sets ``b = inf``: the ``eta^2/b`` terms drop and the
-        right-hand side is its ``O(eta)`` part (the small learning rate limit).
+        The order is ``symphase._kernels.PARAMS``; ``bn``, ``e``, ``lg`` are the rule
+        switches of docs/model.md §3.5 as 0.0/1.0.
+
+        Parameters
+        ----------
+        eta : float
+            The learning rate ``eta`` (the step is ``eta/N``).
+        part : {"full", "linear", "quadratic"}
+            ``"linear"`` sets ``b = inf``: the ``eta^2/b`` terms drop and the
+            right-hand side is its ``O(eta)`` part (the small learning rate
+            limit). ``"full"`` and ``"quadratic"`` keep the model's batch size.
+
+        Returns
+        -------
+        ndarray (7,)
+            The record, float64.
         """
         m = self.model
         batch = np.inf if part == "linear" else m.batch
@@ -63,20 +92,75 @@ class System:
         """Fresh kernel arguments: a workspace of ``dtype``, ``T`` and :meth:`params`.
 
         A workspace is scratch space: one per thread of computation.
+
+        Parameters
+        ----------
+        eta : float
+            The learning rate.
+        part : {"full", "linear", "quadratic"}
+            As for :meth:`params`.
+        dtype : dtype
+            ``float`` or ``complex`` (complex-step differentiation).
+
+        Returns
+        -------
+        symphase._kernels.KernelArgs
+            The named tuple ``(ws, T, par)``.
         """
         return kern.KernelArgs(kern.workspace(self.K, self.M, dtype), self.T, self.params(eta, part=part))
 
     # -- the state ------------------------------------------------------------------
     def state(self, Q, R, g=None, *, names=("Q", "R", "g")) -> np.ndarray:
-        """The validated flat state of ``(Q, R, g)`` (``ValueError`` naming what is wrong)."""
+        """The validated flat state of ``(Q, R, g)`` (docs/model.md §8.1).
+
+        Parameters
+        ----------
+        Q : array_like (K, K)
+            Student-student overlaps.
+        R : array_like (K, M)
+            Student-teacher overlaps.
+        g : array_like (K,), optional
+            BN gains (default ones under BN; None for plain).
+        names : tuple of str
+            Names of the three arguments in error messages.
+
+        Returns
+        -------
+        ndarray (layout.size,)
+            The flat state ``y``.
+
+        Raises
+        ------
+        ValueError
+            Naming what is wrong (shape, symmetry, not a Gram matrix, BN
+            ``Q_ii <= 0`` or ``g_i = 0``).
+        """
         from ._model import check_state
         Q, R, g = check_state(self.model, Q, R, g, names=names)
         return self.layout.pack(Q, R, g)
 
     # -- evaluations on flat states -------------------------------------------------------
     def rhs(self, y, eta: float = 1.0, *, part: str = "full") -> np.ndarray:
-        """``dy/dalpha`` at flat state ``y`` (docs/model.md §3): ``part`` is ``"full"``,
-        ``"linear"`` (the ``O(eta)`` part) or ``"quadratic"`` (the ``O(eta^2/b)`` part)."""
+        """The right-hand side ``dy/dalpha`` of the order-parameter ODEs at flat state ``y``.
+
+        ``dQ_ik/dalpha``, ``dR_in/dalpha``, ``dg_i/dalpha`` of docs/model.md §3.5
+        (Saad & Solla 1995; the BN rules of Takagi, Yoshida & Okada 2020 and the
+        exact gradient), generated from derivations/derive.py.
+
+        Parameters
+        ----------
+        y : array_like (layout.size,)
+            A flat state, real or complex (complex-step differentiation).
+        eta : float
+            The learning rate.
+        part : {"full", "linear", "quadratic"}
+            The whole right-hand side, its ``O(eta)`` part or its ``O(eta^2/b)`` part.
+
+        Returns
+        -------
+        ndarray (layout.size,)
+            ``dy/dalpha``, in the dtype of ``y``.
+        """
         y = np.asarray(y)
         out = np.empty_like(y)
         a = self.args(eta, part="linear" if part == "linear" else "full", dtype=y.dtype)
@@ -88,18 +172,42 @@ class System:
         return out
 
     def eg(self, y):
-        """``eps_g`` at flat state ``y`` (the paper's Eq. 13, docs/model.md §3); complex ``y``
-        (complex-step differentiation) gives a complex value."""
+        """The generalization error ``eps_g`` at flat state ``y``.
+
+        ``eps_g = (1/2) sum_pq w_p w_q I2(z_p, z_q)`` at the effective overlaps (the
+        paper's Eq. 13; Saad & Solla 1995; docs/model.md §3.4).
+
+        Parameters
+        ----------
+        y : array_like (layout.size,)
+            A flat state; complex ``y`` (complex-step differentiation) gives a
+            complex value.
+
+        Returns
+        -------
+        float or complex
+            ``eps_g``.
+        """
         y = np.asarray(y)
         if np.iscomplexobj(y):
             return complex(kern.eg(y, self.args(dtype=complex)))
         return float(kern.eg(y.astype(float), self.args()))
 
     def eg_many(self, ys, T=None) -> np.ndarray:
-        """``eps_g`` of each flat state in ``ys`` (..., size); NaN rows give NaN.
+        """``eps_g`` (the paper's Eq. 13; docs/model.md §3.4) of each flat state in ``ys``.
 
-        ``T``: the teacher overlaps to use instead of the model's (a simulation
-        with a random teacher).
+        Parameters
+        ----------
+        ys : array_like (..., layout.size)
+            Flat states; a row with a non-finite entry gives NaN.
+        T : array_like (M, M), optional
+            The teacher overlaps to use instead of the model's (a simulation
+            with a random teacher).
+
+        Returns
+        -------
+        ndarray (...)
+            ``eps_g`` of each state.
         """
         ys = np.asarray(ys, dtype=float)
         flat = ys.reshape(-1, self.layout.size)
@@ -113,9 +221,26 @@ class System:
         return out.reshape(ys.shape[:-1])
 
     def jacobian(self, y, eta: float = 1.0, *, part: str = "full") -> np.ndarray:
-        """Exact Jacobian ``d(dy/dalpha)/dy`` at ``y`` by complex step (docs/model.md §5-6).
+        """The Jacobian ``A = d(dy/dalpha)/dy`` at ``y``, exact to rounding (docs/model.md §5.1, §6).
 
-        Compiles the complex variant of the right-hand side on first use only.
+        Complex-step differentiation of the kernel right-hand side,
+        ``A[:, j] = Im rhs(y + i h e_j) / h`` with ``h = 1e-30`` (Squire & Trapp 1998):
+        no subtractive cancellation, so no step-size error. Compiles the complex
+        variant of the right-hand side on first use only.
+
+        Parameters
+        ----------
+        y : array_like (layout.size,)
+            A real flat state.
+        eta : float
+            The learning rate.
+        part : {"full", "linear", "quadratic"}
+            As for :meth:`rhs`.
+
+        Returns
+        -------
+        ndarray (layout.size, layout.size)
+            The Jacobian, real.
         """
         y = np.asarray(y, dtype=float)
         n = y.size

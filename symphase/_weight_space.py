@@ -3,7 +3,8 @@
 ``eps_g`` depends on the weights only through the overlaps, so any ``N >= K + M``
 realises a state (:func:`realise`). The gradient is the SymPy-derived
 ``d eps_g/dC`` (``symphase/_generated/eg_derivatives.py``) chained to the
-weights; the Hessian is its complex-step derivative (:func:`weight_hessian`).
+weights; the Hessian is its complex-step derivative
+(:attr:`symphase.FixedPoint.weight_hessian`).
 """
 from __future__ import annotations
 
@@ -13,12 +14,30 @@ from ._generated import eg_derivatives as egd
 from ._system import STEP
 
 def weight_gradient(model, J, g, B):
-    """``(d eps_g/dJ, d eps_g/dg)`` at weights ``J`` (K, N), gains ``g`` (K,), teacher ``B`` (M, N).
+    """The gradient of ``eps_g`` in the weights: ``(d eps_g/dJ, d eps_g/dg)`` (docs/model.md §5.2).
 
     Chain rule through ``C = tau [[h Q h, h R], [R^T h, T]]``, ``Q = J J^T``,
-    ``R = J B^T``, ``h = g/sqrt(tau Q_ii)`` (BN) or 1 (docs/model.md §3), from the
+    ``R = J B^T``, ``h = g/sqrt(tau Q_ii)`` (BN) or 1 (docs/model.md §3.2), from the
     SymPy-derived ``d eps_g/dC`` (derivations/eg_derivatives.py). Generic in
     dtype (complex for complex-step differentiation).
+
+    Parameters
+    ----------
+    model : Committee
+        The model (its ``tau`` and rule).
+    J : ndarray (K, N)
+        Student weights.
+    g : ndarray (K,) or None
+        BN gains; ignored for plain.
+    B : ndarray (M, N)
+        Teacher weights.
+
+    Returns
+    -------
+    dJ : ndarray (K, N)
+        ``d eps_g/dJ``.
+    dg : ndarray (K,) or None
+        ``d eps_g/dg`` under BN, else None.
     """
     K, M, tau = model.K, model.M, model.tau
     Q = J @ J.T
@@ -50,7 +69,25 @@ def weight_gradient(model, J, g, B):
 
 
 def realise(Q, R):
-    """Weights ``J`` (K, K+M) and teacher ``B = [0 | I_M]`` with ``J J^T = Q``, ``J B^T = R`` (T = I)."""
+    """Weights that realise the overlaps ``(Q, R)`` with ``T = I`` and ``N = K + M`` (docs/model.md §5.2).
+
+    ``J = [sqrt(Q - R R^T) | R]``, ``B = [0 | I_M]``; eigenvalues of ``Q - R R^T`` at
+    rounding level are set to 0 (coinciding students).
+
+    Parameters
+    ----------
+    Q : ndarray (K, K)
+        Student-student overlaps.
+    R : ndarray (K, M)
+        Student-teacher overlaps; ``[[Q, R], [R^T, I]]`` must be positive semi-definite.
+
+    Returns
+    -------
+    J : ndarray (K, K + M)
+        ``J J^T = Q``, ``J B^T = R``.
+    B : ndarray (M, K + M)
+        ``[0 | I_M]``.
+    """
     K, M = R.shape
     lam, V = np.linalg.eigh(Q - R @ R.T)
     # eigenvalues that are zero up to rounding (coinciding students) are set to 0: their

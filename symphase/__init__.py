@@ -13,6 +13,7 @@ the figures (``symphase.figures``) sit on top. The specification is
 ``docs/model.md``.
 """
 from ._compare import Comparison, compare, escape_alpha, plateau_value
+from ._curvature import Curvature, curvature
 from ._fixedpoint import FixedPoint, symmetric_fixed_point
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
@@ -29,8 +30,9 @@ from ._weights import weights_from_overlaps
 __version__ = "0.2.0"
 
 __all__ = [
-    "Committee", "Comparison", "FixedPoint", "ODEResult", "SimulationResult", "StateLayout", "Status",
-    "SweepResult", "SymphaseError", "System", "compare", "default_alphas", "escape_alpha", "generalization_error",
+    "Committee", "Comparison", "Curvature", "FixedPoint", "ODEResult", "SimulationResult", "StateLayout", "Status",
+    "SweepResult", "SymphaseError", "System", "compare", "curvature", "default_alphas", "escape_alpha",
+    "generalization_error",
     "integrate", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial", "random_weights",
     "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",
     "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",

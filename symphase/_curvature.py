@@ -1,0 +1,310 @@
+"""Curvature at any N: the Hessian and the Fisher information of the weights, from the order parameters.
+
+The loss ``eps_g`` and the student's output statistics depend on the weights
+only through the overlaps, and the inputs are Gaussian and isotropic. So at
+any ``N >= K + M`` the weight space splits into ``span(J, B)`` (where the
+curvature has at most ``K (K + M)`` outlying eigenvalues) and its orthogonal
+complement, on which every matrix here acts as a ``K x K`` block times the
+identity (the *bulk*, each eigenvalue repeated ``N - rank`` times)
+(docs/model.md §10). Both parts are exact functions of ``(Q, R, T, g)``:
+
+* realise the overlaps with ``N1 = K + M + 1`` inputs (one input orthogonal to
+  every weight vector; ``N1 = K + M`` when ``N = K + M``);
+* the Hessian ``H = grad^2 eps_g`` is the complex-step derivative of the
+  SymPy-derived gradient of ``eps_g`` (``derivations/eg_derivatives.py``,
+  chained to the weights by :func:`symphase._weight_space.weight_gradient`);
+* the Fisher information (Gauss-Newton) matrix ``F = <grad s grad s^T>`` is the
+  same Hessian for a teacher equal to the student itself: at ``w = w0``,
+  ``grad^2 (1/2)<(s_w0 - s_w)^2> = <grad s grad s^T>`` because the residual
+  vanishes for every input. The teacher ``B' = h J`` (the student's effective
+  weights) makes ``s_w0`` a committee of the same form;
+* the spectrum at ``N`` is that of the ``N1`` matrices plus the bulk block's
+  eigenvalues repeated ``N - N1`` more times.
+
+The cost does not depend on ``N``. Parameters: the first-layer weights ``J``
+(``K N``) and, under BN with a learned gain, the gains ``g``; the network is
+the true BN network (population statistics), so ``H`` is the same under both
+BN rules.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._model import check_model
+from ._results import Result, Status, model_coords
+from ._system import STEP
+from ._validate import check_int
+from ._weight_space import weight_gradient
+
+KINDS = ("hessian", "fisher")
+#: Eigenvalues within this fraction of the largest |eigenvalue| count as zero
+#: (the null space) and as equal (one value of the compact spectrum).
+REL_TOL = 1e-9
+
+
+def realise_any(model, Q, R):
+    """Weights ``(J, B)`` with ``N = K + M`` inputs and ``J J^T = Q``, ``J B^T = R``, ``B B^T = model.T``.
+
+    A square root of the joint Gram matrix ``[[T, R^T], [R, Q]]`` (rows: teachers, then students).
+    """
+    M = model.M
+    G = np.block([[model.T, R.T], [R, Q]])
+    lam, V = np.linalg.eigh(0.5 * (G + G.T))
+    # eigenvalues that are zero up to rounding (e.g. coinciding students on the plateau) are set to 0:
+    # their square roots (~1e-8) would otherwise split the zero modes at O(1e-8)
+    lam[lam < 1e-13 * max(1.0, float(np.max(np.abs(G))))] = 0.0
+    W = V * np.sqrt(lam)
+    return W[M:], W[:M]
+
+
+def _hessian(grad, w0):
+    """Symmetrised complex-step Jacobian of ``grad`` at ``w0`` (exact to rounding)."""
+    n = w0.size
+    H = np.empty((n, n))
+    wc = w0.astype(complex)
+    for j in range(n):
+        wc[j] += STEP * 1j
+        H[:, j] = grad(wc).imag / STEP
+        wc[j] = w0[j]
+    return 0.5 * (H + H.T)
+
+
+def _compact(values, mult):
+    """Merge equal eigenvalues (within ``REL_TOL`` of the largest) into ``(values, multiplicities)``."""
+    order = np.argsort(values, kind="stable")
+    v, m = np.asarray(values, dtype=float)[order], np.asarray(mult, dtype=np.int64)[order]
+    tol = REL_TOL * max(1.0, float(np.max(np.abs(v)))) if v.size else 0.0
+    out_v, out_m = [], []
+    for x, k in zip(v, m):
+        if k == 0:
+            continue
+        if out_v and abs(x - out_v[-1]) <= tol:
+            tot = out_m[-1] + k
+            out_v[-1] = (out_v[-1] * out_m[-1] + x * k) / tot
+            out_m[-1] = tot
+        else:
+            out_v.append(float(x))
+            out_m.append(int(k))
+    return np.array(out_v), np.array(out_m, dtype=np.int64)
+
+
+class Curvature(Result):
+    """The Hessian and the Fisher information of the weights at one state, at any N (docs/model.md §10).
+
+    Returned by :func:`curvature`. Matrices act on the parameter vector
+    ``[J (K N, row by row), g (K, BN with a learned gain)]``; each spectrum is
+    ``K N (+ K)`` eigenvalues: outliers from ``span(J, B)`` and a bulk of ``K``
+    values, each repeated ``N - rank`` times.
+
+    Attributes
+    ----------
+    model : Committee
+    Q, R, g : ndarray
+        The state.
+    N : int
+        The input dimension.
+    n_params : int
+        ``K N`` plus ``K`` under BN with a learned gain.
+    bulk : dict
+        ``{"hessian": (K,), "fisher": (K,)}``: the bulk eigenvalues (ascending).
+    status, message
+        ``"completed"`` and what was computed.
+    """
+
+    def __init__(self, model, Q, R, g, N, parts, J1):
+        self.model, self.Q, self.R, self.g, self.N = model, Q, R, g, N
+        self._J1 = J1      # the realised student weights at N1 inputs
+        self._parts = parts  # kind -> (outlier eigenvalues, bulk eigenvalues, bulk multiplicity, matrix)
+        self.n_params = model.K * N + (model.K if model.learns_gain else 0)
+        self.bulk = {k: p[1] for k, p in parts.items()}
+        self.status = Status.COMPLETED
+        self.message = f"Hessian and Fisher spectra of {self.n_params} parameters at N = {N}"
+
+    # -- spectra ---------------------------------------------------------------------
+    def spectrum(self, kind: str = "hessian"):
+        """The distinct eigenvalues of ``kind`` (``"hessian"`` or ``"fisher"``) and their multiplicities.
+
+        Returns
+        -------
+        values : ndarray
+            Ascending; eigenvalues equal within ``REL_TOL`` of the largest are merged.
+        multiplicities : ndarray of int
+            They sum to :attr:`n_params`.
+        """
+        out, bulk, mult, _ = self._part(kind)
+        return _compact(np.concatenate([out, bulk]), np.concatenate([np.ones(out.size, np.int64),
+                                                                      np.full(bulk.size, mult, np.int64)]))
+
+    def eigenvalues(self, kind: str = "hessian") -> np.ndarray:
+        """All ``n_params`` eigenvalues of ``kind``, ascending, the bulk repeated to its multiplicity."""
+        out, bulk, mult, _ = self._part(kind)
+        return np.sort(np.concatenate([out, np.repeat(bulk, mult)]))
+
+    @property
+    def hessian_eigenvalues(self) -> np.ndarray:
+        """All eigenvalues of ``H = grad^2 eps_g``, ascending (see :meth:`eigenvalues`)."""
+        return self.eigenvalues("hessian")
+
+    @property
+    def fisher_eigenvalues(self) -> np.ndarray:
+        """All eigenvalues of ``F = <grad s grad s^T>``, ascending (see :meth:`eigenvalues`)."""
+        return self.eigenvalues("fisher")
+
+    def _part(self, kind):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
+        return self._parts[kind]
+
+    def stats(self, kind: str = "hessian") -> dict:
+        """Spectral statistics of ``kind``, as in the FIM literature, computed from the compact spectrum.
+
+        Returns
+        -------
+        dict
+            ``mean`` (trace / n_params), ``second_moment`` (mean of the squares), ``max``, ``min``,
+            ``condition`` (largest over smallest |eigenvalue| of the non-null spectrum), ``null_dim``
+            (eigenvalues within ``REL_TOL`` of zero, relative to the largest) and ``scale_invariant``
+            (how many null directions BN's scale invariance ``J_i -> c J_i`` gives: the Fisher matrix
+            always has these K under BN, the Hessian only where the gradient vanishes, since
+            ``H J_i = -grad_i eps_g`` by homogeneity; 0 for plain).
+        """
+        v, m = self.spectrum(kind)
+        scale = float(np.max(np.abs(v))) if v.size else 0.0
+        null = np.abs(v) <= REL_TOL * max(scale, 1e-300)
+        nz = ~null
+        cond = float(np.max(np.abs(v[nz])) / np.min(np.abs(v[nz]))) if np.any(nz) else math.nan
+        return {"mean": float(np.sum(v * m) / self.n_params), "second_moment": float(np.sum(v * v * m) / self.n_params),
+                "max": float(v[-1]), "min": float(v[0]), "condition": cond, "null_dim": int(np.sum(m[null])),
+                "scale_invariant": self._scale_invariant(kind, scale)}
+
+    def _scale_invariant(self, kind, scale):
+        if not self.model.has_bn:
+            return 0
+        A = self.matrix(kind)
+        K, N1 = self._J1.shape
+        count = 0
+        for i in range(K):
+            v = np.zeros(A.shape[0])
+            v[i * N1:(i + 1) * N1] = self._J1[i]
+            count += bool(np.linalg.norm(A @ v) <= REL_TOL * max(scale, 1e-300) * np.linalg.norm(v))
+        return count
+
+    def matrix(self, kind: str = "hessian") -> np.ndarray:
+        """The matrix of ``kind`` at ``N1 = K + M + 1`` inputs (``K + M`` when ``N = K + M``), in the
+        parameter order ``[J (K, N1) row by row, g]``: the outliers and one copy of the bulk."""
+        return self._part(kind)[3]
+
+    def block(self, kind: str, layer: str) -> np.ndarray:
+        """Eigenvalues (ascending, at ``N1``) of the layer-wise block ``"J"`` (first-layer weights) or
+        ``"g"`` (BN gains, learned gain only) of ``kind``."""
+        A = self.matrix(kind)
+        nJ = self.model.K * (A.shape[0] // self.model.K if not self.model.learns_gain
+                             else (A.shape[0] - self.model.K) // self.model.K)
+        if layer == "J":
+            return np.linalg.eigvalsh(A[:nJ, :nJ])
+        if layer == "g":
+            if not self.model.learns_gain:
+                raise ValueError("layer 'g' exists only for batch norm with a learned gain")
+            return np.linalg.eigvalsh(A[nJ:, nJ:])
+        raise ValueError(f"layer must be 'J' or 'g', got {layer!r}")
+
+    # -- the protocol -------------------------------------------------------------------
+    def _summary(self) -> str:
+        h, f = self.stats("hessian"), self.stats("fisher")
+        return (f"{self.model.describe()}, N={self.N}, hessian [{h['min']:.4g}, {h['max']:.4g}], "
+                f"fisher max {f['max']:.4g}")
+
+    def _fields(self) -> dict:
+        out = {"model": self.model, "N": self.N, "Q": self.Q, "R": self.R, "g": self.g, "n_params": self.n_params}
+        for k in KINDS:
+            v, m = self.spectrum(k)
+            out[k] = {"values": v, "multiplicities": m, "bulk": self.bulk[k], "stats": self.stats(k)}
+        return out
+
+    def to_xarray(self):
+        """A labeled ``xarray.Dataset``: each kind's compact spectrum (values, multiplicities) and
+        bulk, the state, and the statistics as attributes."""
+        import xarray as xr
+
+        data = {"Q": (("student", "student_k"), self.Q), "R": (("student", "teacher"), self.R)}
+        if self.g is not None:
+            data["g"] = ("student", self.g)
+        attrs = {**self.model.attrs(), "N": self.N, "n_params": self.n_params, "status": str(self.status),
+                 "message": self.message}
+        for k in KINDS:
+            v, m = self.spectrum(k)
+            data[f"{k}_values"] = (f"{k}_mode", v)
+            data[f"{k}_multiplicity"] = (f"{k}_mode", m)
+            data[f"{k}_bulk"] = ("student_mode", self.bulk[k])
+            attrs.update({f"{k}_{s}": val for s, val in self.stats(k).items()})
+        return xr.Dataset(data, coords=model_coords(self.model), attrs=attrs)
+
+
+def curvature(model, Q, R, g=None, *, N) -> Curvature:
+    """The Hessian ``H = grad^2 eps_g`` and the Fisher information ``F = <grad s grad s^T>`` of the
+    weights at one state, exactly, at any ``N`` (docs/model.md §10).
+
+    Parameters
+    ----------
+    model : Committee
+    Q, R, g : array_like
+        The state: ``Q`` (K, K), ``R`` (K, M) (with ``model.T`` a positive semi-definite Gram matrix),
+        ``g`` (K,) under BN (default ones).
+    N : int
+        The input dimension, ``>= K + M``.
+
+    Returns
+    -------
+    Curvature
+        Spectra (all eigenvalues, or compact with multiplicities), statistics, layer-wise blocks.
+
+    Raises
+    ------
+    ValueError
+        ``N < K + M``, overlaps that are no Gram matrix, ``g`` without BN.
+
+    Examples
+    --------
+    >>> model = symphase.Committee(2, 2)
+    >>> c = symphase.curvature(model, 0.5 * np.eye(2), 0.5 * np.eye(2), N=1000)
+    >>> c.n_params, c.spectrum("fisher")[1].sum()
+    (2000, 2000)
+    """
+    model = check_model(model)
+    N = check_int("N", N, minimum=model.K + model.M)
+    y = model.system.state(Q, R, g)
+    Q, R, g = model.layout.unpack(y)
+    return _curvature(model, Q, R, g, N)
+
+
+def _curvature(model, Q, R, g, N):
+    K, M = model.K, model.M
+    J, B = realise_any(model, Q, R)
+    N1 = K + M if N == K + M else K + M + 1
+    if N1 > K + M:
+        J, B = np.hstack([J, np.zeros((K, 1))]), np.hstack([B, np.zeros((M, 1))])
+    learned = model.learns_gain
+    gv = np.ones(K) if g is None else np.asarray(g, dtype=float)
+    w0 = np.concatenate([J.ravel()] + ([gv] if learned else []))
+    h = gv / np.sqrt(model.tau * np.diag(Q)) if model.has_bn else np.ones(K)
+    teachers = {"hessian": (model, B), "fisher": (model.with_(M=K, T=(h[:, None] * J) @ (h[:, None] * J).T),
+                                                  h[:, None] * J)}
+    parts = {}
+    for kind, (m, Bk) in teachers.items():
+        def grad(v, m=m, Bk=Bk):
+            Jv = v[:K * N1].reshape(K, N1)
+            gw = v[K * N1:] if learned else gv.astype(v.dtype)
+            dJ, dg = weight_gradient(m, Jv, gw if model.has_bn else None, Bk.astype(v.dtype))
+            return np.concatenate([dJ.ravel()] + ([dg] if learned else []))
+        A = _hessian(grad, w0)
+        ev = np.linalg.eigvalsh(A)
+        if N1 > K + M:  # the last input is orthogonal to every weight vector: the bulk block
+            idx = np.arange(K) * N1 + (N1 - 1)
+            bulk = np.linalg.eigvalsh(A[np.ix_(idx, idx)])
+            mult = N - N1
+        else:
+            bulk, mult = np.zeros(0), 0
+        parts[kind] = (ev, bulk, mult, A)
+    return Curvature(model, Q, R, g, N, parts, J)

@@ -152,6 +152,7 @@ class Comparison(Result):
     Attributes
     ----------
     simulation : SimulationResult
+        The simulation (its ``alpha`` are the comparison's output points).
     ode_eg, ode_Q, ode_R, ode_g : ndarray
         ``ode_eg`` (seeds, n), ``ode_Q`` (seeds, n, K, K), ``ode_R`` (seeds, n, K, M),
         ``ode_g`` (seeds, n, K) or None: the ODE from each seed's initial overlaps at

@@ -127,6 +127,7 @@ class FixedPoint(Result):
     Attributes
     ----------
     model : Committee
+        The model.
     Q, R, g : ndarray
         ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) or None (plain).
     eta : float

@@ -13,7 +13,7 @@ the figures (``symphase.figures``) sit on top. The specification is
 ``docs/model.md``.
 """
 from ._compare import Comparison, compare, escape_alpha, plateau_value
-from ._curvature import Curvature, curvature
+from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
 from ._fixedpoint import FixedPoint, symmetric_fixed_point
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
@@ -30,8 +30,8 @@ from ._weights import weights_from_overlaps
 __version__ = "0.2.0"
 
 __all__ = [
-    "Committee", "Comparison", "Curvature", "FixedPoint", "ODEResult", "SimulationResult", "StateLayout", "Status",
-    "SweepResult", "SymphaseError", "System", "compare", "curvature", "default_alphas", "escape_alpha",
+    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "FixedPoint", "ODEResult", "SimulationResult", "StateLayout", "Status",
+    "SweepResult", "SymphaseError", "System", "compare", "curvature", "curvature_along", "default_alphas", "escape_alpha",
     "generalization_error",
     "integrate", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial", "random_weights",
     "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",

@@ -308,3 +308,90 @@ def _curvature(model, Q, R, g, N):
             bulk, mult = np.zeros(0), 0
         parts[kind] = (ev, bulk, mult, A)
     return Curvature(model, Q, R, g, N, parts, J)
+
+
+class CurvatureTrajectory(Result):
+    """The curvature statistics along a trajectory (returned by :func:`curvature_along`).
+
+    Attributes
+    ----------
+    model : Committee
+    N : int
+    alpha : ndarray (n,)
+    seeds : ndarray or None
+        The seeds of a simulation (a leading axis on every statistic), None for an ODE.
+    values : dict
+        ``{kind: {stat: ndarray}}`` for ``kind`` in ``("hessian", "fisher")`` and each statistic
+        of :meth:`Curvature.stats`, with shape ``(n,)`` or ``(seeds, n)``; NaN where the state
+        was not recorded (a seed that stopped early).
+    status, message
+        The trajectory's own status and message (the curvature adds no failure of its own).
+    """
+
+    def __init__(self, model, N, alpha, seeds, values, status, message):
+        self.model, self.N, self.alpha, self.seeds, self.values = model, N, alpha, seeds, values
+        self.status, self.message = status, message
+
+    def _summary(self) -> str:
+        from ._results import alpha_span
+        return f"{self.model.describe()}, N={self.N}, {alpha_span(self.alpha)}"
+
+    def _fields(self) -> dict:
+        return {"model": self.model, "N": self.N, "alpha": self.alpha, "seeds": self.seeds, "values": self.values}
+
+    def to_xarray(self):
+        """A labeled ``xarray.Dataset``: ``<kind>_<stat>`` against ``alpha`` (and ``seed``)."""
+        import xarray as xr
+
+        lead = () if self.seeds is None else ("seed",)
+        data = {f"{k}_{s}": (lead + ("alpha",), v) for k, d in self.values.items() for s, v in d.items()}
+        coords = {"alpha": self.alpha}
+        if self.seeds is not None:
+            coords["seed"] = np.asarray(self.seeds)
+        attrs = {**self.model.attrs(), "N": self.N, "status": str(self.status), "message": self.message}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def curvature_along(result, N=None) -> CurvatureTrajectory:
+    """The Hessian and Fisher statistics (:meth:`Curvature.stats`) at every recorded state of an
+    :class:`~symphase.ODEResult` or :class:`~symphase.SimulationResult` (docs/model.md §10).
+
+    Parameters
+    ----------
+    result : ODEResult or SimulationResult
+    N : int, optional
+        The input dimension; required for an ODE result, a simulation's own ``N`` by default.
+
+    Returns
+    -------
+    CurvatureTrajectory
+
+    Raises
+    ------
+    ValueError
+        No ``N`` for an ODE result, or ``N < K + M``.
+    """
+    from ._results import ODEResult
+    if not isinstance(result, ODEResult):
+        raise TypeError(f"result must be an ODEResult or a SimulationResult, got {type(result).__name__}")
+    model = result.model
+    seeds = getattr(result, "seeds", None)
+    if N is None:
+        if seeds is None:
+            raise ValueError("N must be given (an integer >= K + M) for the curvature along an ODE trajectory")
+        N = result.N
+    N = check_int("N", N, minimum=model.K + model.M)
+    Q, R = np.asarray(result.Q), np.asarray(result.R)
+    g = None if result.g is None else np.asarray(result.g)
+    lead = Q.shape[:-2]
+    names = ("mean", "second_moment", "max", "min", "condition", "null_dim")
+    values = {k: {s: np.full(lead, np.nan) for s in names} for k in KINDS}
+    for idx in np.ndindex(*lead):
+        if not np.all(np.isfinite(Q[idx])):
+            continue
+        c = curvature(model, Q[idx], R[idx], None if g is None else g[idx], N=N)
+        for k in KINDS:
+            st = c.stats(k)
+            for s in names:
+                values[k][s][idx] = st[s]
+    return CurvatureTrajectory(model, N, np.asarray(result.alpha), seeds, values, result.status, result.message)

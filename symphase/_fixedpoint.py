@@ -414,6 +414,22 @@ class FixedPoint(Result):
         H = np.asarray(self.reduced_hessian[0], dtype=float)
         return np.linalg.eigvalsh(0.5 * (H + H.T))
 
+    def curvature(self, N):
+        """The Hessian and Fisher spectra of the weights at this fixed point, at ``N`` inputs
+        (:func:`symphase.curvature`, docs/model.md §10).
+
+        Parameters
+        ----------
+        N : int
+            The input dimension, ``>= K + M``.
+
+        Returns
+        -------
+        Curvature
+        """
+        from ._curvature import curvature
+        return curvature(self.model, self.Q, self.R, self.g, N=N)
+
     @cached_property
     def others(self) -> list:
         """Other symmetric fixed points (``R != S`` or ``C != Q``) found from a grid of starts.

@@ -335,6 +335,21 @@ class ODEResult(Result):
         data["T"] = (("teacher", "teacher_m"), np.asarray(self.model.T), {"long_name": "teacher overlaps T_nm"})
         return xr.Dataset(data, coords={"alpha": self.alpha, **model_coords(self.model)}, attrs=self._attrs())
 
+    def curvature(self, N=None):
+        """The Hessian and Fisher statistics at every recorded state (:func:`symphase.curvature_along`).
+
+        Parameters
+        ----------
+        N : int, optional
+            The input dimension (required for an ODE trajectory; a simulation's own ``N`` by default).
+
+        Returns
+        -------
+        CurvatureTrajectory
+        """
+        from ._curvature import curvature_along
+        return curvature_along(self, N)
+
     def to_dataframe(self):
         """The trajectory as a tidy ``pandas.DataFrame``, for CSV output.
 

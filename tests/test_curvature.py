@@ -219,3 +219,24 @@ def test_bad_input():
         sp.curvature(model, Q, R, N=10).spectrum("laplacian")
     with pytest.raises(TypeError):
         sp.curvature("model", Q, R, N=10)
+
+
+def test_along_a_trajectory_and_a_simulation_and_at_a_fixed_point():
+    """The statistics along a trajectory equal curvature() at each recorded state; a simulation uses
+    its own N and seeds; FixedPoint.curvature is curvature() at the fixed point."""
+    model = sp.Committee(2, 2, bn="exact")
+    Q0, R0, g0 = sp.random_initial(model, 500, 0)
+    res = sp.integrate(model, Q0, R0, 1.0, 50.0, g0=g0, alphas=[0.0, 5.0, 50.0])
+    tr = res.curvature(N=500)
+    for j in range(3):
+        st = sp.curvature(model, res.Q[j], res.R[j], res.g[j], N=500).stats("fisher")
+        assert tr.values["fisher"]["max"][j] == st["max"] and tr.values["fisher"]["null_dim"][j] == 2
+    assert tr.to_xarray()["hessian_min"].dims == ("alpha",)
+    with pytest.raises(ValueError, match="^N must be given"):
+        res.curvature()
+    sim = sp.simulate(model, 60, 1.0, 1.0, seeds=2, alphas=[0.0, 1.0])
+    st = sim.curvature()
+    assert st.N == 60 and st.values["hessian"]["max"].shape == (2, 2)
+    assert st.to_xarray()["fisher_max"].dims == ("seed", "alpha")
+    fp = sp.symmetric_fixed_point(model)
+    assert fp.curvature(40).stats("hessian") == sp.curvature(model, fp.Q, fp.R, fp.g, N=40).stats("hessian")

@@ -44,9 +44,13 @@ class CliReference(Directive):
     has_content = False
 
     def run(self):
-        from symphase.cli import build_parser
+        try:
+            from symphase.cli import build_parser
 
-        parser = build_parser()
+            parser = build_parser()
+        except Exception as exc:  # a broken command module: one clear build error, not a Sphinx crash
+            msg = f"cli-reference: symphase.cli.build_parser() failed: {type(exc).__name__}: {exc}"
+            return [self.state.document.reporter.error(msg, line=self.lineno)]
         out = []
         top = nodes.literal_block(text=_help(parser))
         top["language"] = "text"

@@ -1,0 +1,44 @@
+"""Curvature costs nothing in N: ``symphase.curvature`` at N = 10 against N = 10^6.
+
+    python benchmarks/bench_curvature.py
+
+For K = M = 2, 4, 8 (plain and exact BN, a random state), the best-of-5 time
+of ``curvature(...)`` plus the statistics of both kinds, at N = K + M + 1 and
+at N = 10^6, and their ratio (ours against ours: the same machine, one run).
+The target: the ratio is about 1 (no O(N) work).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import symphase as sp
+from _timing import best_of
+
+
+def state(model, seed=0, N=50):
+    rng = np.random.default_rng(seed)
+    J = rng.normal(size=(model.K, N)) / np.sqrt(N)
+    B = np.linalg.qr(rng.normal(size=(N, model.M)))[0].T
+    return J @ J.T, J @ B.T, (np.ones(model.K) if model.has_bn else None)
+
+
+def run(model, Q, R, g, N):
+    c = sp.curvature(model, Q, R, g, N=N)
+    return c.stats("hessian"), c.stats("fisher")
+
+
+def main():
+    print(f"{'K=M':>4} {'rule':>6} {'N small':>8} {'t small (ms)':>13} {'t N=1e6 (ms)':>13} {'ratio':>6}")
+    for K in (2, 4, 8):
+        for bn in ("plain", "exact"):
+            model = sp.Committee(K, K, bn=bn)
+            Q, R, g = state(model)
+            n_small = 2 * K + 1
+            run(model, Q, R, g, n_small)
+            t_small = best_of(lambda: run(model, Q, R, g, n_small), repeats=5)
+            t_big = best_of(lambda: run(model, Q, R, g, 10**6), repeats=5)
+            print(f"{K:>4} {bn:>6} {n_small:>8} {t_small * 1e3:>13.2f} {t_big * 1e3:>13.2f} {t_big / t_small:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()

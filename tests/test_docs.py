@@ -51,12 +51,13 @@ def test_html_builds_without_warnings(tmp_path):
     cli = (html / "cli.html").read_text()
     for name in COMMANDS:
         assert f"usage: symphase {name}" in cli, f"symphase {name} missing from the CLI reference"
-    # every figure of symphase.figures.FIGURES is shown with its PNG
+    # every figure of symphase.figures.FIGURES is shown as an image (copied into _images/) beside its code
     from symphase.figures import FIGURES
     figures = (html / "figures.html").read_text()
     for name in FIGURES:
-        assert f"{name}.png" in figures, f"figure {name} missing from the figures page"
-    assert (html / "_images").is_dir()
+        assert f'src="_images/{name}.png"' in figures, f"figure {name} is not shown on the figures page"
+        assert (html / "_images" / f"{name}.png").is_file(), f"{name}.png was not copied into the site"
+        assert f"symphase/figures/{name}.py" in figures and "def compute" in figures, f"code of {name} missing"
 
 
 def test_api_page_covers_every_public_name():

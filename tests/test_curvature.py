@@ -240,3 +240,20 @@ def test_along_a_trajectory_and_a_simulation_and_at_a_fixed_point():
     assert st.to_xarray()["fisher_max"].dims == ("seed", "alpha")
     fp = sp.symmetric_fixed_point(model)
     assert fp.curvature(40).stats("hessian") == sp.curvature(model, fp.Q, fp.R, fp.g, N=40).stats("hessian")
+
+
+def test_cli(capsys):
+    from symphase.cli import main
+    assert main(["curvature", "--K", "2", "--bn", "exact", "--N", "500", "--json"]) == 0
+    import json
+    d = json.loads(capsys.readouterr().out)
+    fp = sp.symmetric_fixed_point(sp.Committee(2, 2, bn="exact"))
+    ref = fp.curvature(500)
+    assert d["hessian"]["stats"] == ref.stats("hessian") and d["n_params"] == 1002
+    assert main(["curvature", "--K", "3", "--M", "2", "--random", "--seed", "4", "--N", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "fisher:" in out and "null dim 0" in out
+    assert main(["curvature", "--K", "2", "--N", "3"]) == 2
+    assert "N must be an integer >= 4" in capsys.readouterr().err
+    assert main(["curvature", "--K", "2", "--Q", "1,0;0,1"]) == 2
+    assert "--Q and --R go together" in capsys.readouterr().err

@@ -147,7 +147,10 @@ class Comparison(Result):
 
     The ODE is integrated from each seed's own initial overlaps, so the
     discrepancy that remains is the finite-``N`` fluctuation of the dynamics
-    and must shrink like ``N^(-1/2)`` (docs/model.md §7.6).
+    and must shrink like ``N^(-1/2)`` (docs/model.md §7.6). Not built by hand:
+    the constructor takes the attributes below as arguments (``simulation``,
+    ``ode_eg``, ``ode_Q``, ``ode_R``, ``ode_status``, ``fraction``, then keywords
+    ``ode_g``, ``plateau``) and sets ``status`` and ``message`` itself.
 
     Attributes
     ----------

@@ -146,8 +146,11 @@ def overlaps(J, B):
     Returns
     -------
     Q : ndarray (K, K)
+        Student-student overlaps ``J J^T``.
     R : ndarray (K, M)
+        Student-teacher overlaps ``J B^T``.
     T : ndarray (M, M)
+        Teacher-teacher overlaps ``B B^T``.
 
     Examples
     --------
@@ -183,7 +186,9 @@ def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
     Returns
     -------
     Q0 : ndarray (K, K)
+        Initial student-student overlaps.
     R0 : ndarray (K, M)
+        Initial student-teacher overlaps.
     g0 : ndarray (K,) or None
         Ones under BN, else None.
 
@@ -237,7 +242,9 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
     Returns
     -------
     Q0 : ndarray (K, K)
+        Initial student-student overlaps.
     R0 : ndarray (K, M)
+        Initial student-teacher overlaps.
     g0 : ndarray (K,) or None
         The fixed point's gains (None for plain).
 

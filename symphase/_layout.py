@@ -141,8 +141,9 @@ class StateLayout:
         Returns
         -------
         Q : ndarray (..., K, K)
-            Symmetric.
+            Student-student overlaps, symmetric.
         R : ndarray (..., K, M)
+            Student-teacher overlaps.
         g : ndarray (..., K) or None
             None without a gain.
         """

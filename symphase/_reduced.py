@@ -209,6 +209,7 @@ def reduced_gradient(model, R, S, Q, g=None):
     Returns
     -------
     grad : ndarray (3,) or (4,)
+        ``d eps_g/dOmega``, in the order of ``names``.
     names : tuple of str
         ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
 

@@ -31,7 +31,15 @@ class Status(str, enum.Enum):
 
     A ``str`` enum: it compares equal to its value (``r.status == "completed"``)
     and prints as it. ``completed`` and ``converged`` are successes; every other
-    status comes with a partial result and a message that says what happened.
+    status comes with a partial result and a message that says what happened:
+
+    * ``completed``: reached its end (``alpha_max``, every seed, every point);
+    * ``converged``: ``eps_g`` fell below ``eg_tol``: learned, stopped early;
+    * ``invalid``: the overlaps stopped being a positive semi-definite Gram matrix;
+    * ``diverged``: non-finite or blown-up overlaps (``eta`` too large);
+    * ``step_size``: the adaptive step fell below its minimum, or the step budget is spent;
+    * ``interrupted``: ``KeyboardInterrupt``; the partial result is kept;
+    * ``failed``: a numerical method failed (no convergence, singular matrix).
 
     Examples
     --------
@@ -263,7 +271,8 @@ class ODEResult(Result):
     The solution of the ODEs of docs/model.md §3.5 at the output points reached,
     with ``eps_g`` by the paper's Eq. 13 (docs/model.md §3.4). A run that stops
     early (diverged, invalid, step size, interrupted) keeps every point up to
-    there and says why in ``status`` and ``message``.
+    there and says why in ``status`` and ``message``. Not built by hand: the
+    constructor takes the attributes below as arguments, in this order.
 
     Attributes
     ----------

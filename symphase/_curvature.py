@@ -389,7 +389,10 @@ def curvature_along(result, N=None) -> CurvatureTrajectory:
     for idx in np.ndindex(*lead):
         if not np.all(np.isfinite(Q[idx])):
             continue
-        c = curvature(model, Q[idx], R[idx], None if g is None else g[idx], N=N)
+        # a recorded state is valid to the integrator's tolerance (psd_tol); the realisation takes
+        # the nearest positive semi-definite Gram matrix (negative eigenvalues at rounding level clipped)
+        c = _curvature(model, 0.5 * (Q[idx] + np.swapaxes(Q[idx], -1, -2)), R[idx],
+                       None if g is None else g[idx], N)
         for k in KINDS:
             st = c.stats(k)
             for s in names:

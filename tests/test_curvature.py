@@ -257,3 +257,36 @@ def test_cli(capsys):
     assert "N must be an integer >= 4" in capsys.readouterr().err
     assert main(["curvature", "--K", "2", "--Q", "1,0;0,1"]) == 2
     assert "--Q and --R go together" in capsys.readouterr().err
+
+
+def test_finding_bn_worsens_the_fisher_conditioning_on_the_plateau():
+    """Finding (README, docs/model.md §7.7), K = M = 3, eta = 1, N = 1000, seed 0, ODE (deterministic):
+    along the learning curve the Fisher condition number (non-null spectrum) peaks on the plateau at
+    about 50 for plain and about 1.5e4 for both BN rules; after learning BN's Fisher lambda_max is
+    about a quarter of plain's (the first-layer block scales with h^2 = g^2/(tau Q_ii), which fell
+    as the norm grew). Pinned loosely: ratio of peaks > 100, ratio of final lambda_max < 0.35."""
+    K, N = 3, 1000
+    alphas = sp.default_alphas(5000.0, 60)
+    out = {}
+    for rule in ("plain", "paper", "exact"):
+        model = sp.Committee(K, K, bn=rule)
+        Q0, R0, g0 = sp.random_initial(model, N, 0)
+        res = sp.integrate(model, Q0, R0, 1.0, 5000.0, g0=g0, alphas=alphas, eg_tol=0.0).raise_for_status()
+        v = res.curvature(N).values["fisher"]
+        out[rule] = (np.nanmax(v["condition"]), v["max"][-1])
+    for rule in ("paper", "exact"):
+        assert out[rule][0] > 100 * out["plain"][0]
+        assert out[rule][1] < 0.35 * out["plain"][1]
+
+
+def test_finding_fisher_lambda_max_grows_with_K_not_with_N():
+    """At the random start (seed 0, N = 1000) lambda_max of the Fisher grows with K (0.69, 1.01, 1.31,
+    1.95 for K = 2, 3, 4, 6: about K/3) and is the same at N = 10^6 for the same overlaps."""
+    prev = 0.0
+    for K in (2, 3, 4, 6):
+        model = sp.Committee(K, K)
+        Q0, R0, _ = sp.random_initial(model, 1000, 0)
+        lmax = sp.curvature(model, Q0, R0, N=1000).stats("fisher")["max"]
+        assert lmax > prev and abs(lmax - K / 3) < 0.15 * K / 3
+        assert sp.curvature(model, Q0, R0, N=10**6).stats("fisher")["max"] == pytest.approx(lmax, rel=1e-12)
+        prev = lmax

@@ -52,11 +52,12 @@ class FigureGallery(SphinxDirective):
                                    nodes.Text("; its data: "), nodes.literal(text=f"figures/{name}.nc"),
                                    nodes.Text("."))
         png = os.path.join(root, "figures", f"{name}.png")
-        if not os.path.isfile(png):
-            logger.warning(f"figure-gallery: {png} is not committed (run `symphase reproduce --out figures`)",
-                           location=(env.docname, self.lineno))
-        # a leading "/" is the source directory (docs/): the image is copied into _images/
-        section += nodes.image(uri=f"/../figures/{name}.png", alt=module.TITLE, width="100%")
+        if os.path.isfile(png):
+            # a leading "/" is the source directory (docs/): the image is copied into _images/
+            section += nodes.image(uri=f"/../figures/{name}.png", alt=module.TITLE, width="100%")
+        else:
+            logger.warning(f"figure-gallery: figures/{name}.png is not committed (make it with "
+                           f"`python -m symphase.figures.{name}`)", location=(env.docname, self.lineno))
         source = os.path.abspath(module.__file__)
         env.note_dependency(source)
         with open(source, encoding="utf-8") as fh:

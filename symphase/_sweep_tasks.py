@@ -10,13 +10,15 @@ import hashlib
 import itertools
 import json
 import math
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from ._compare import escape_alpha
 from ._model import GAINS, RULES, Committee, rule_of
+from ._validate import check_int, check_real, check_seed
 
 # ---------------------------------------------------------------------------
 # Tasks: what is computed at one grid point
@@ -27,7 +29,37 @@ MODEL_PARAMS = {"K": int, "M": int, "bn": str, "gain": str, "tau": float, "batch
 
 @dataclass(frozen=True)
 class Task:
-    """A sweep task: its parameters (name -> type), defaults, and outputs (name -> extra dims)."""
+    """A sweep task: what :func:`symphase.sweep` computes at one grid point.
+
+    The tasks of ``symphase.sweep`` are in ``TASKS`` (``"ode"``,
+    ``"fixed_point"``, ``"simulate"``, ``"compare"``); a ``Task`` of your own
+    runs any function of a point. Its parameters are validated like the
+    built-in ones (by name: ``eta``, ``N``, ``seed``, ... get the API's checks).
+
+    Parameters
+    ----------
+    name : str
+        The task's name; with the point, it makes the key under which a
+        finished point is stored.
+    params : dict
+        Parameter name -> type (``int``, ``float`` or ``str``).
+    defaults : dict
+        A value for every parameter (used when neither the grid nor
+        ``fixed`` gives one).
+    outputs : dict
+        Output name -> tuple of its extra dimension names beyond the grid
+        (``()`` for a number, ``("alpha",)`` for a curve on the alpha grid).
+    run : callable
+        ``run(point: dict) -> dict``: the outputs, plus ``"status"`` (a
+        :class:`symphase.Status` value) and ``"message"``. It runs in a
+        worker, so it must be picklable (a module-level function).
+
+    Examples
+    --------
+    >>> from symphase._sweep import TASKS
+    >>> TASKS["fixed_point"].outputs
+    {'eg': (), 'escape_rate': (), 'Q_ii': (), 'R_ii': ()}
+    """
 
     name: str
     params: dict
@@ -88,8 +120,10 @@ def _run_simulate(p: dict) -> dict:
     idx = np.searchsorted(np.rint(res.alpha * p["N"]), np.rint(alphas * p["N"]))
     eg = np.asarray(res.eg, dtype=float)[:, idx]
     n = eg.shape[0]
-    mean = np.nanmean(eg, axis=0) if np.any(np.isfinite(eg)) else np.full(eg.shape[1], np.nan)
-    sem = np.nanstd(eg, axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(eg.shape[1], np.nan)
+    with warnings.catch_warnings():  # past a diverged seed's last record a column is all NaN: NaN, said once
+        warnings.simplefilter("ignore", RuntimeWarning)  # by the status, not by a warning per column
+        mean = np.nanmean(eg, axis=0) if np.any(np.isfinite(eg)) else np.full(eg.shape[1], np.nan)
+        sem = np.nanstd(eg, axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(eg.shape[1], np.nan)
     return {"eg": mean, "eg_sem": sem, "escape_alpha": escape_alpha(res.alpha, res.eg.mean(0), p["fraction"]),
             "status": str(res.status), "message": res.message}
 
@@ -134,6 +168,32 @@ TASKS = {
 # ---------------------------------------------------------------------------
 
 
+def _check_fraction(name, value):
+    value = check_real(name, value, positive=True)
+    if value >= 1:
+        raise ValueError(f"{name} must be a real number in (0, 1), got {value!r}")
+    return value
+
+
+def _check_alpha_max(name, value):
+    from ._ode import check_alpha_max
+    return check_alpha_max(value)
+
+
+#: The API's check of each parameter, by name (the model's parameters are checked by building the model).
+CHECKS = {
+    "eta": lambda k, v: check_real(k, v, positive=True),
+    "alpha_max": _check_alpha_max,
+    "N": lambda k, v: check_int(k, v, minimum=1),
+    "seed": check_seed,
+    "seeds": lambda k, v: check_int(k, v, minimum=1),
+    "points": lambda k, v: check_int(k, v, minimum=2),  # alpha = 0 and at least one more
+    "fraction": _check_fraction,
+}
+#: Where a task's check differs: the fixed point exists at eta = 0 (the small-eta limit).
+TASK_CHECKS = {("fixed_point", "eta"): lambda k, v: check_real(k, v, nonnegative=True)}
+
+
 def _check_value(task: Task, key: str, value):
     typ = task.params[key]
     if key == "M" and value is None:
@@ -141,28 +201,71 @@ def _check_value(task: Task, key: str, value):
     if typ is int:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{key}: expected an integer, got {value!r}")
-        return int(value)
-    if typ is float:
+        value = int(value)
+    elif typ is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ValueError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
+        value = float(value)
+    elif not isinstance(value, str):
         raise ValueError(f"{key}: expected a string, got {value!r}")
-    if key == "bn":
+    elif key == "bn":
         if value not in RULES + ("none",):
             raise ValueError(f"bn: expected 'plain', 'paper' or 'exact', got {value!r}")
         return rule_of(value) if value == "none" else value
-    if key == "gain" and value not in GAINS:
+    elif key == "gain" and value not in GAINS:
         raise ValueError(f"gain: expected 'learned' or 'fixed', got {value!r}")
-    return value
+    check = TASK_CHECKS.get((task.name, key), CHECKS.get(key))
+    return value if check is None else check(key, value)
+
+
+def _check_point(task: Task, point: dict, grid: dict):
+    """What depends on several parameters: the model, and ``N`` against it."""
+    try:
+        model = _model(point)
+        if "N" in point and task.name in ("ode", "simulate", "compare") and point["N"] < model.M:
+            # the random teacher has exactly T = B B^T / N: M orthogonal directions need N >= M
+            raise ValueError(f"N must be an integer >= M = {model.M} (the teacher's units), got {point['N']!r}")
+    except ValueError as exc:
+        raise ValueError(f"{exc} (at grid point {_label(point, grid)})") from None
 
 
 def check_sweep(task, grid, fixed=None) -> tuple[Task, dict, dict]:
-    """Validate a sweep: known task, known parameters, non-empty lists of the right type.
+    """Validate a sweep before anything runs, with the same checks as the API.
 
-    Returns ``(task, grid, fixed)`` normalized. Raises ``ValueError`` naming the
-    offending key; nothing runs before this passes. Every point's model is
-    also built once here, so e.g. ``tau = -1`` is rejected up front.
+    Parameters
+    ----------
+    task : str or Task
+        A name in ``TASKS`` or a :class:`Task`.
+    grid : dict
+        Parameter name -> non-empty list of distinct values.
+    fixed : dict, optional
+        Parameter name -> value, held fixed (not also in ``grid``).
+
+    Returns
+    -------
+    (Task, dict, dict)
+        The task, and ``grid`` and ``fixed`` with their values normalized
+        (ints, floats, ``bn = "none"`` as ``"plain"``).
+
+    Raises
+    ------
+    ValueError
+        An unknown task or parameter, an empty or repeated list, a value of
+        the wrong type or out of its range (``eta`` finite and > 0, or >= 0
+        for ``fixed_point``; ``alpha_max`` in (0, 1e12]; ``N`` >= 1 and >= M;
+        ``seed`` in [0, 2^63 - 1]; ``seeds`` >= 1; ``points`` >= 2;
+        ``fraction`` in (0, 1); a model that cannot be built, e.g.
+        ``tau = -1``). The message starts with the parameter's name and, for
+        what depends on several parameters, names the grid point.
+    TypeError
+        ``task`` is neither a name nor a :class:`Task`.
+
+    Examples
+    --------
+    >>> check_sweep("ode", {"eta": [0.5, float("inf")]})
+    Traceback (most recent call last):
+    ...
+    ValueError: eta must be a finite real number > 0, got inf
     """
     if isinstance(task, str):
         if task not in TASKS:
@@ -172,6 +275,8 @@ def check_sweep(task, grid, fixed=None) -> tuple[Task, dict, dict]:
         raise TypeError(f"task must be a task name or a symphase.sweep.Task, got {type(task).__name__}")
     if not isinstance(grid, dict) or not grid:
         raise ValueError("grid must be a non-empty mapping of parameter name -> list of values")
+    if fixed is not None and not isinstance(fixed, dict):
+        raise ValueError(f"fixed must be a mapping of parameter name -> value, got {fixed!r}")
     fixed = dict(fixed or {})
     out_grid = {}
     for key, values in grid.items():
@@ -191,15 +296,11 @@ def check_sweep(task, grid, fixed=None) -> tuple[Task, dict, dict]:
         if key in out_grid:
             raise ValueError(f"{key}: given both in the grid and as a fixed parameter")
         fixed[key] = _check_value(task, key, value)
+    for key, value in task.defaults.items():  # a Task of one's own: its defaults are checked too
+        if key not in out_grid and key not in fixed:
+            _check_value(task, key, value)
     for point in _points(task, out_grid, fixed):
-        try:
-            _model(point)
-        except ValueError as exc:
-            raise ValueError(f"{exc} (at grid point {_label(point, out_grid)})") from None
-        for key in ("eta", "alpha_max"):
-            if key in point and not (point[key] >= 0 if (key == "eta" and task.name == "fixed_point")
-                                     else point[key] > 0):
-                raise ValueError(f"{key} must be > 0, got {point[key]!r}")
+        _check_point(task, point, out_grid)
     return task, out_grid, fixed
 
 

@@ -1,14 +1,15 @@
 """Sweeps: same numbers as the API point by point, Dask cluster, kill-and-resume, bad configs."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import symphase as sp
-from symphase.cli import main
 from symphase._initial import random_initial
 from symphase._sweep import TASKS, Task, check_sweep, load_config, sweep
+from symphase.cli import main
 
 GRID = {"eta": [0.3, 0.8], "bn": ["plain", "exact"]}
 FIXED = {"alpha_max": 40.0, "points": 21, "N": 200, "seed": 3}
@@ -140,7 +141,7 @@ def test_cli_sweep_and_bad_config(tmp_path, capsys):
 
 def test_example_config_is_valid():
     cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / "plateau_sweep.toml")
-    task, grid, fixed = check_sweep(cfg["task"], cfg["grid"], cfg["fixed"])
+    _, grid, _ = check_sweep(cfg["task"], cfg["grid"], cfg["fixed"])
     assert set(grid) == {"eta", "K", "bn"}
 
 
@@ -173,3 +174,204 @@ def test_simulate_and_compare_sweeps_equal_api(tmp_path):
     dc = sweep("compare", {"eta": [1.0]}, fixed=fixed, store=tmp_path / "c", scheduler="sync")
     cmp = sp.compare(sp.Committee(2, 2), 100, 1.0, 5.0, 2)
     assert dc["max_discrepancy_eg"].sel(eta=1.0).item() == pytest.approx(cmp.discrepancy["eg"].mean(), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Reliability: interrupted points, the store, the grid's validation, large seeds
+# ---------------------------------------------------------------------------
+
+_INTERRUPT_AT = []  # [n]: the n-th call returns "interrupted", as integrate does on Ctrl-C
+
+
+def _interrupting_run(point):
+    """The ode task; its call number _INTERRUPT_AT[0] returns what ``integrate`` returns on Ctrl-C."""
+    _CALLS.append((point["eta"], point["bn"]))
+    out = TASKS["ode"].run(point)
+    if _INTERRUPT_AT and len(_CALLS) == _INTERRUPT_AT[0]:
+        out["status"], out["message"] = "interrupted", "interrupted at alpha = 1; the trajectory up to there is kept"
+    return out
+
+
+INTERRUPTING = Task("ode", TASKS["ode"].params, TASKS["ode"].defaults, TASKS["ode"].outputs, _interrupting_run)
+
+
+def _records(store):
+    return {p.name: json.loads(p.read_text()) for p in (Path(store) / "points").glob("*.json")}
+
+
+def test_interrupted_point_is_never_stored_as_finished(tmp_path):
+    # Ctrl-C inside a point: integrate returns an "interrupted" result; the sweep must stop (not go on
+    # to the next point) and must not store that point, so that a resume computes it again.
+    _CALLS.clear()
+    _INTERRUPT_AT[:] = [3]  # the third point computed
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sweep(INTERRUPTING, GRID, fixed=FIXED, store=tmp_path, scheduler="sync")
+    finally:
+        _INTERRUPT_AT.clear()
+    assert len(_CALLS) == 3  # it stopped at the interrupted point, did not go on to the fourth
+    finished = set(_CALLS[:2])
+    recs = _records(tmp_path)
+    assert {(r["point"]["eta"], r["point"]["bn"]) for r in recs.values()} == finished  # not the interrupted one
+    assert all(r["outputs"]["status"] == "completed" for r in recs.values())
+    assert not list((tmp_path / "points").glob("*.part"))
+    _CALLS.clear()
+    ds = sweep(INTERRUPTING, GRID, fixed=FIXED, store=tmp_path, scheduler="sync")
+    assert sorted(_CALLS) == sorted(ALL_POINTS - finished)  # each missing point once, the interrupted one too
+    check_against_api(ds)
+
+
+def test_resume_recomputes_a_point_stored_as_interrupted(tmp_path):
+    # an older version stored interrupted points as finished: a resume must compute them again
+    sweep("ode", GRID, fixed=FIXED, store=tmp_path, scheduler="sync")
+    name, rec = min(_records(tmp_path).items())
+    rec["outputs"]["status"] = "interrupted"
+    rec["outputs"]["eg"] = [0.0] * len(rec["outputs"]["eg"])
+    (tmp_path / "points" / name).write_text(json.dumps(rec))
+    _CALLS.clear()
+    with pytest.warns(UserWarning, match="interrupted"):
+        ds = sweep(COUNTING, GRID, fixed=FIXED, store=tmp_path, scheduler="sync")
+    assert _CALLS == [(rec["point"]["eta"], rec["point"]["bn"])]
+    check_against_api(ds)
+
+
+def test_truncated_point_file_is_recomputed_and_named(tmp_path):
+    # a damaged point file (truncated JSON) is not finished: recomputed, and the warning names the file
+    sweep("ode", GRID, fixed=FIXED, store=tmp_path, scheduler="sync")
+    path = min((tmp_path / "points").glob("*.json"))
+    rec = json.loads(path.read_text())
+    path.write_text(path.read_text()[:40])
+    _CALLS.clear()
+    with pytest.warns(UserWarning, match=path.name):
+        ds = sweep(COUNTING, GRID, fixed=FIXED, store=tmp_path, scheduler="sync")
+    assert _CALLS == [(rec["point"]["eta"], rec["point"]["bn"])]
+    check_against_api(ds)
+
+
+def test_store_none_leaves_nothing_behind(tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    res = sweep("ode", GRID, fixed=FIXED, scheduler="sync")
+    check_against_api(res)
+    assert res.store is None and list(tmp_path.iterdir()) == []  # the temporary store is removed
+    assert "store" in repr(res) and res.to_dict()["store"] is None
+
+
+def test_store_none_interrupted_keeps_the_points_and_says_where(tmp_path, monkeypatch):
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _CALLS.clear()
+    _INTERRUPT_AT[:] = [3]
+    try:
+        with pytest.warns(UserWarning, match="symphase-sweep-") as rec, pytest.raises(KeyboardInterrupt):
+            sweep(INTERRUPTING, GRID, fixed=FIXED, scheduler="sync")
+    finally:
+        _INTERRUPT_AT.clear()
+    (kept,) = tmp_path.iterdir()
+    assert str(kept) in str(rec[0].message)  # the warning names the folder: pass it as store= to resume
+    assert len(_records(kept)) == 2
+    check_against_api(sweep("ode", GRID, fixed=FIXED, store=kept, scheduler="sync"))
+
+
+def test_store_that_is_a_file_is_rejected(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("")
+    with pytest.raises(ValueError, match="^store"):
+        sweep("ode", GRID, fixed=FIXED, store=f, scheduler="sync")
+    with pytest.raises(ValueError, match="^store"):
+        sweep("ode", GRID, fixed=FIXED, store=f / "sub", scheduler="sync")
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's read-only /sys")
+def test_store_in_an_unwritable_place_is_rejected():
+    with pytest.raises(ValueError, match="^store"):
+        sweep("ode", GRID, fixed=FIXED, store="/sys/nope", scheduler="sync")
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's read-only /sys")
+def test_cli_store_in_an_unwritable_place_is_one_line_and_exit_2(tmp_path, capsys):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('task = "ode"\nstore = "/sys/nope"\n[grid]\neta = [0.3]\n[fixed]\nalpha_max = 40.0\n')
+    assert main(["sweep", str(cfg), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("symphase: error: store") and "/sys/nope" in err
+
+
+@pytest.mark.parametrize("task, grid, fixed, key", [
+    ("ode", {"eta": [0.5, math.inf]}, {}, "eta"), ("ode", {"eta": [0.5]}, {"alpha_max": math.inf}, "alpha_max"),
+    ("ode", {"alpha_max": [10.0, 1e13]}, {}, "alpha_max"), ("ode", {"N": [100, -5]}, {}, "N"),
+    ("ode", {"N": [1]}, {"K": 3}, "N"),  # the random start needs N >= M
+    ("ode", {"seed": [0, -1]}, {}, "seed"), ("ode", {"seed": [2**63]}, {}, "seed"),
+    ("ode", {"eta": [0.5]}, {"points": 0}, "points"), ("ode", {"points": [1]}, {}, "points"),
+    ("ode", {"fraction": [0.5, 1.5]}, {}, "fraction"), ("simulate", {"seeds": [0]}, {}, "seeds"),
+    ("simulate", {"eta": [-0.5]}, {}, "eta"), ("compare", {"N": [0]}, {}, "N"),
+    ("fixed_point", {"eta": [0.0, math.inf]}, {}, "eta"), ("fixed_point", {"eta": [-0.1]}, {}, "eta"),
+])
+def test_whole_grid_validated_like_the_api_before_running(tmp_path, task, grid, fixed, key):
+    with pytest.raises(ValueError, match=rf"^{key}\b"):
+        check_sweep(task, grid, fixed)
+    with pytest.raises(ValueError, match=rf"^{key}\b"):
+        sweep(task, grid, fixed=fixed, store=tmp_path / "st", scheduler="sync")
+    assert not (tmp_path / "st").exists()  # nothing ran, nothing was stored
+
+
+def test_sweep_options_validated_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match="^workers"):
+        sweep("ode", GRID, fixed=FIXED, store=tmp_path / "a", workers=0)
+    with pytest.raises(ValueError, match="^scheduler"):
+        sweep("ode", GRID, fixed=FIXED, store=tmp_path / "b", scheduler="quickly")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_sweep_with_a_failed_point_exits_1_and_says_how_many(tmp_path, capsys):
+    # the paper's rule with a fixed gain has no symmetric fixed point: one of the two points fails
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('task = "fixed_point"\n[grid]\ngain = ["learned", "fixed"]\n[fixed]\nbn = "paper"\n')
+    assert main(["sweep", str(cfg), "--workers", "1"]) == 1
+    cap = capsys.readouterr()
+    assert "1/2 points completed" in cap.out
+    assert cap.err.startswith("symphase: sweep: 1 of 2 point(s) did not complete")
+
+
+def test_seed_of_2_to_the_40_through_a_sweep_and_netcdf(tmp_path):
+    # seeds >= 2^31 need int64, which only NetCDF4 stores (scipy's NetCDF3 writer cannot)
+    from symphase._io import open_netcdf
+    big = 2**40
+    res = sweep("ode", {"seed": [3, big]}, fixed={k: v for k, v in FIXED.items() if k != "seed"}, store=tmp_path,
+                scheduler="sync")
+    assert res.success
+    with open_netcdf(tmp_path / "sweep.nc") as ds:
+        assert ds["seed"].dtype == np.int64 and ds["seed"].values.tolist() == [3, big]
+        model = sp.Committee(2, 2)
+        Q0, R0, g0 = random_initial(model, 200, big)
+        want = sp.integrate(model, Q0, R0, 0.5, 40.0, g0=g0, alphas=sp.default_alphas(40.0, 20), eg_tol=0).eg
+        np.testing.assert_array_equal(ds["eg"].sel(seed=big).values, want)  # the same numbers: exact
+    fixed = {k: v for k, v in FIXED.items() if k != "eta"}
+    res = sweep("ode", {"eta": [0.5]}, fixed={**fixed, "seed": big}, store=tmp_path / "f", scheduler="sync")
+    with open_netcdf(tmp_path / "f" / "sweep.nc") as ds:
+        assert ds.attrs["fixed_seed"] == big
+
+
+def test_seed_of_2_to_the_40_simulate_to_netcdf_and_back(tmp_path):
+    from symphase._io import open_netcdf, write_netcdf
+    big = 2**40
+    res = sp.simulate(sp.Committee(2, 2), 50, 0.5, 1.0, seeds=[big], alphas=sp.default_alphas(1.0, 5), workers=1)
+    path = write_netcdf(res.to_xarray(), tmp_path / "sim.nc")
+    with open_netcdf(path) as ds:
+        assert ds["seed"].values.tolist() == [big]
+        np.testing.assert_array_equal(ds["eg"].values, res.eg)  # exact: float64 round trip
+
+
+def test_cli_resume_says_which_point_file_is_computed_again(tmp_path, capsys):
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('task = "ode"\n[grid]\neta = [0.3, 0.8]\n[fixed]\nalpha_max = 40.0\npoints = 21\nN = 200\n')
+    assert main(["sweep", str(cfg), "--workers", "1"]) == 0
+    path = min((tmp_path / "s.sweep" / "points").glob("*.json"))
+    path.write_text("{")
+    capsys.readouterr()
+    assert main(["sweep", str(cfg), "--workers", "1"]) == 0
+    cap = capsys.readouterr()
+    assert "2/2 points completed" in cap.out
+    assert cap.err.startswith("symphase: warning: store: 1 point file(s) cannot be read and are computed again: "
+                              f"{path.name}") and cap.err.count("\n") == 1
+    assert json.loads(path.read_text())["outputs"]["status"] == "completed"

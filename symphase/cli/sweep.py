@@ -1,19 +1,26 @@
-"""``symphase sweep CONFIG.toml``: a parameter sweep on Dask, resumable."""
+"""``symphase sweep CONFIG.toml``: a parameter sweep on Dask, resumable.
+
+Exit codes: 0 every point completed; 1 some point did not (stderr says how
+many); 2 a bad config, option or store (one line, before anything runs);
+130 Ctrl-C (the finished points are kept: the same command resumes).
+"""
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._sweep import check_sweep, load_config, sweep
+from .._sweep import _key, _ok, _points, check_sweep, load_config, sweep
 from .common import print_json, stderr_is_terminal
 
 
 def register(sub):
     p = sub.add_parser("sweep", help="run a parameter sweep from a TOML config (Dask; resumable)",
                        description="Run a task over the product of the [grid] lists of CONFIG.toml. Finished "
-                       "points are kept in the store; re-running skips them.")
+                       "points are kept in the store; re-running skips them. Ctrl-C stops at once (exit 130) "
+                       "and keeps the finished points; a sweep with points that did not complete exits 1.")
     p.add_argument("config", type=Path, help="TOML file: task = '...', [grid] lists, optional [fixed]")
     p.add_argument("--scheduler", default=None,
                    help="dask.distributed address tcp://host:port (default: local processes on all cores)")
@@ -24,25 +31,44 @@ def register(sub):
     p.set_defaults(run=run)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"symphase: warning: {message}", file=sys.stderr)
+
+
 def run(args) -> int:
     cfg = load_config(args.config)
     task, grid, fixed = check_sweep(cfg["task"], cfg["grid"], cfg.get("fixed"))
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    store = args.store or (Path(cfg["store"]) if "store" in cfg else args.config.with_suffix(".sweep"))
-    if not store.is_absolute() and args.store is None and "store" in cfg:
-        store = args.config.parent / store
-    res = sweep(task, grid, fixed=fixed, scheduler=args.scheduler or cfg.get("scheduler"), store=store,
-               workers=args.workers, progress=stderr_is_terminal() and not args.json)
+    if args.store is not None:
+        store = args.store
+    elif "store" in cfg:
+        if not isinstance(cfg["store"], str):
+            raise ValueError(f"store: expected a folder name in {args.config.name}, got {cfg['store']!r}")
+        store = Path(cfg["store"]).expanduser()
+        if not store.is_absolute():
+            store = args.config.parent / store
+    else:
+        store = args.config.with_suffix(".sweep")
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one line each, e.g. a damaged point file computed again
+        try:
+            res = sweep(task, grid, fixed=fixed, scheduler=args.scheduler or cfg.get("scheduler"), store=store,
+                        workers=args.workers, progress=stderr_is_terminal() and not args.json)
+        except KeyboardInterrupt:
+            done = sum((store / "points" / f"{_key(task, p)}.json").exists() for p in _points(task, grid, fixed))
+            n = int(np.prod([len(v) for v in grid.values()]))
+            print(f"symphase: interrupted: {done} of {n} points are finished and kept in {str(store)!r}; "
+                  f"run the same command again to compute the rest", file=sys.stderr)
+            return 130
     ds = res.dataset
-    status = ds["status"].values.ravel()
+    status = ds["status"].values
     summary = {"task": task.name, "store": str(store), "result": str(store / "sweep.nc"),
-               "points": int(status.size), "completed": int(np.sum(status == "completed")),
+               "points": int(status.size), "completed": res.n_points - res.n_failed,
                "not_completed": [
                    {**{d: ds[d].values[i].item() if hasattr(ds[d].values[i], "item") else ds[d].values[i]
-                       for d, i in zip(grid, idx)}, "status": ds["status"].values[idx],
-                    "message": ds["message"].values[idx]}
-                   for idx in np.ndindex(ds["status"].shape) if ds["status"].values[idx] != "completed"]}
+                       for d, i in zip(grid, idx)}, "status": status[idx], "message": ds["message"].values[idx]}
+                   for idx in np.ndindex(status.shape) if not _ok(status[idx])]}
     if args.json:
         print_json(summary)
     else:

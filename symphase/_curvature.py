@@ -164,7 +164,7 @@ class Curvature(Result):
         -------
         dict
             ``mean`` (trace / n_params), ``second_moment`` (mean of the squares), ``max``, ``min``,
-            ``condition`` (largest over smallest |eigenvalue| of the non-null spectrum), ``null_dim``
+            ``condition`` (the largest over the smallest absolute eigenvalue of the non-null spectrum), ``null_dim``
             (eigenvalues within ``REL_TOL`` of zero, relative to the largest) and ``scale_invariant``
             (how many null directions BN's scale invariance ``J_i -> c J_i`` gives: the Fisher matrix
             always has these K under BN, the Hessian only where the gradient vanishes, since
@@ -269,7 +269,7 @@ def curvature(model, Q, R, g=None, *, N) -> Curvature:
     --------
     >>> model = symphase.Committee(2, 2)
     >>> c = symphase.curvature(model, 0.5 * np.eye(2), 0.5 * np.eye(2), N=1000)
-    >>> c.n_params, c.spectrum("fisher")[1].sum()
+    >>> c.n_params, int(c.spectrum("fisher")[1].sum())
     (2000, 2000)
     """
     model = check_model(model)

@@ -1,0 +1,223 @@
+"""Exact SGD in overlap space: the order parameters of online SGD as a Markov chain (docs/model.md §11).
+
+For Gaussian inputs one SGD step changes the weights only along the example
+``xi`` and the weights themselves, so the new overlaps depend on ``xi`` only
+through
+
+* the fields ``z = (x, y) = (J xi, B xi)``, jointly Gaussian with covariance
+  ``tau G``, ``G = [[Q, R], [R^T, T]]``;
+* the products ``xi^u . xi^v`` of the minibatch's examples: the part inside
+  ``span(J, B)``, ``z^u . G^+ z^v``, plus the orthogonal part, independent of
+  the fields: ``tau`` times a Wishart matrix with ``N - rank(G)`` degrees of
+  freedom (for ``b = 1``, ``tau chi^2_{N - rank}``).
+
+So the chain of ``(Q, R, g)`` can be run exactly, in distribution, at a cost per
+step of ``O((K + M)^3 + b (K + M)^2 + b^2 K^2)`` whatever ``N`` is. The update
+rules are the simulator's (:mod:`symphase._sgd`, docs/model.md §2): per example
+``J_i += (eta/(N b)) h_i d_i (xi - e x_i J_i/Q_ii)``, ``d_i = Delta phi'(u_i)``,
+``u_i = h_i x_i``; BN with population statistics. With
+``c_i = 1 - (eta/(N b)) sum_u e h_i d_i^u x_i^u / Q_ii`` and
+``a_i^u = (eta/(N b)) h_i d_i^u``:
+
+    Q'_ik = c_i c_k Q_ik + c_i sum_u a_k^u x_i^u + c_k sum_u a_i^u x_k^u + sum_uv a_i^u a_k^v xi^u.xi^v
+    R'_in = c_i R_in + sum_u a_i^u y_n^u
+    g'_i  = g_i + (eta/(N b)) sum_u d_i^u x_i^u / (sigma sqrt Q_ii)     (learned gain)
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._kernels import BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
+from ._rng import next_normal, next_uniform
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+SQRT_HALF = math.sqrt(0.5)
+
+
+@numba.njit(cache=True, nogil=True)
+def gamma(s, k):
+    """A Gamma(k, 1) variate from the xoshiro256** state ``s`` (Marsaglia & Tsang 2000; k < 1 by
+    ``Gamma(k) = Gamma(k + 1) U^(1/k)``). Exact: rejection sampling, no approximation."""
+    if k <= 0.0:
+        return 0.0
+    boost = 1.0
+    if k < 1.0:
+        boost = next_uniform(s) ** (1.0 / k)
+        k += 1.0
+    d = k - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x = next_normal(s)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = next_uniform(s)
+        if u < 1.0 - 0.0331 * x * x * x * x:
+            return d * v * boost
+        if math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return d * v * boost
+
+
+@numba.njit(cache=True, nogil=True)
+def chi2(s, nu):
+    """A chi-squared variate with ``nu >= 0`` degrees of freedom."""
+    return 2.0 * gamma(s, 0.5 * nu)
+
+
+@numba.njit(cache=True, nogil=True)
+def gram_factor(Q, R, T, G, L, used):
+    """``L`` with ``L L^T = G = [[Q, R], [R^T, T]]``: Cholesky that sets a column to zero where the
+    pivot vanishes (a dependent direction: coinciding students, a singular ``T``). ``used[j]``
+    marks the independent columns; returns the rank, or -1 if ``G`` is not positive semi-definite
+    (a pivot below ``-1e-9`` times the scale)."""
+    K, M = R.shape
+    n = K + M
+    scale = 0.0
+    for a in range(n):
+        for c in range(n):
+            if a < K and c < K:
+                v = Q[a, c]
+            elif a < K:
+                v = R[a, c - K]
+            elif c < K:
+                v = R[c, a - K]
+            else:
+                v = T[a - K, c - K]
+            G[a, c] = v
+        scale = max(scale, abs(G[a, a]))
+    tol = 1e-12 * max(scale, 1e-300)
+    rank = 0
+    for j in range(n):
+        s = G[j, j]
+        for p in range(j):
+            s -= L[j, p] * L[j, p]
+        if s <= tol:
+            if s < -1e-9 * max(scale, 1e-300):
+                return -1
+            used[j] = False
+            for a in range(j, n):
+                L[a, j] = 0.0
+            continue
+        used[j] = True
+        rank += 1
+        d = math.sqrt(s)
+        L[j, j] = d
+        for a in range(j + 1, n):
+            t = G[a, j]
+            for p in range(j):
+                t -= L[a, p] * L[j, p]
+            L[a, j] = t / d
+        for p in range(j):
+            L[p, j] = 0.0
+    return rank
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def overlap_steps(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+    """Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) by ``n_steps`` exact SGD steps
+    (module docstring), in place. ``T`` the teacher overlaps, ``par`` the model's parameter record,
+    ``N`` the input dimension, ``b`` the minibatch, ``s`` the RNG state. Work arrays: ``G``, ``L``
+    (n, n), ``used`` (n,) bool, ``w`` (b, n), ``Z`` (b, n), ``S``, ``A`` (b, b), ``a`` (b, K),
+    ``dg``, ``c`` (K,) with ``n = K + M``. Returns the steps done before the overlaps became
+    non-finite, some ``Q_ii > blowup``, or (BN) ``Q_ii <= 0``; -1 if the state stopped being a Gram
+    matrix."""
+    K, M = R.shape
+    n = K + M
+    eta, tau = par[ETA], par[TAU]
+    sigma = math.sqrt(tau)
+    noise_sd = math.sqrt(par[NOISE])
+    bn = par[BN] != 0.0
+    exact = par[EXACT] != 0.0
+    learn = par[LEARN_GAIN] != 0.0
+    lr = eta / (N * b)
+    h = np.ones(K)
+    inv_s = np.ones(K)
+    for step in range(n_steps):
+        rank = gram_factor(Q, R, T, G, L, used)
+        if rank < 0:
+            return -1
+        if bn:
+            for i in range(K):
+                inv_s[i] = 1.0 / (sigma * math.sqrt(Q[i, i]))
+                h[i] = g[i] * inv_s[i]
+        # the fields of each example, and the parts of its input inside span(J, B)
+        for u in range(b):
+            for j in range(n):
+                w[u, j] = next_normal(s) if used[j] else 0.0
+            for p in range(n):
+                acc = 0.0
+                for j in range(p + 1):
+                    acc += L[p, j] * w[u, j]
+                Z[u, p] = sigma * acc
+        # xi^u . xi^v: the span part tau w^u . w^v plus the orthogonal part, tau Wishart(N - rank)
+        nu = N - rank
+        for u in range(b):
+            for v in range(u):
+                A[u, v] = next_normal(s)
+            A[u, u] = math.sqrt(chi2(s, nu - u))
+        for u in range(b):
+            for v in range(u + 1):
+                acc = 0.0
+                for j in range(n):
+                    acc += w[u, j] * w[v, j]
+                orth = 0.0
+                for p in range(v + 1):
+                    orth += A[u, p] * A[v, p]
+                S[u, v] = S[v, u] = tau * (acc + orth)
+        # the update coefficients
+        for i in range(K):
+            c[i] = 1.0
+            dg[i] = 0.0
+        for u in range(b):
+            delta = 0.0
+            for m in range(M):
+                delta += math.erf(Z[u, K + m] * SQRT_HALF)
+            if noise_sd > 0.0:
+                delta += noise_sd * next_normal(s)
+            for i in range(K):
+                delta -= math.erf(h[i] * Z[u, i] * SQRT_HALF)
+            for i in range(K):
+                ui = h[i] * Z[u, i]
+                d = delta * SQRT_2_OVER_PI * math.exp(-0.5 * ui * ui)
+                a[u, i] = lr * h[i] * d
+                if exact:
+                    c[i] -= a[u, i] * Z[u, i] / Q[i, i]
+                if learn:
+                    dg[i] += lr * d * Z[u, i] * inv_s[i]
+        # the new overlaps (R first: it needs the old c_i R_in only)
+        for i in range(K):
+            for m in range(M):
+                acc = c[i] * R[i, m]
+                for u in range(b):
+                    acc += a[u, i] * Z[u, K + m]
+                R[i, m] = acc
+        for i in range(K):
+            for k in range(i, K):
+                acc = c[i] * c[k] * Q[i, k]
+                for u in range(b):
+                    acc += c[i] * a[u, k] * Z[u, i] + c[k] * a[u, i] * Z[u, k]
+                    for v in range(b):
+                        acc += a[u, i] * a[v, k] * S[u, v]
+                Q[i, k] = acc
+                Q[k, i] = acc
+        if learn:
+            for i in range(K):
+                g[i] += dg[i]
+        for i in range(K):
+            if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)):
+                return step
+            for m in range(M):
+                if not math.isfinite(R[i, m]):
+                    return step
+    return n_steps
+
+
+def workspace(K: int, M: int, b: int) -> tuple:
+    """Work arrays of :func:`overlap_steps`: ``G, L, used, w, Z, S, A, a, dg, c``."""
+    n = K + M
+    return (np.zeros((n, n)), np.zeros((n, n)), np.zeros(n, dtype=np.bool_), np.zeros((b, n)), np.zeros((b, n)),
+            np.zeros((b, b)), np.zeros((b, b)), np.zeros((b, K)), np.zeros(K), np.zeros(K))

@@ -147,9 +147,13 @@ def _worker_init(parent_pid: int):
     _die_with_parent(parent_pid)
 
 
-def _die_with_parent(parent_pid: int, poll: float = 0.2):
-    """End this process (``os._exit``) as soon as the process ``parent_pid`` is gone."""
-    if sys.platform.startswith("linux"):
+def _die_with_parent(parent_pid: int, poll: float = 0.2, deathsig: bool = True):
+    """End this process (``os._exit``) as soon as the process ``parent_pid`` is gone.
+
+    ``deathsig``: on Linux, also ask the kernel for SIGKILL when the parent
+    dies (immediate); the watchdog thread alone works everywhere.
+    """
+    if deathsig and sys.platform.startswith("linux"):
         try:  # the kernel's parent-death signal: immediate, even inside a long compiled kernel
             import ctypes
             import signal

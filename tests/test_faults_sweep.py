@@ -190,3 +190,27 @@ def test_kill_9_of_the_main_process_takes_its_workers_down_and_resumes(tmp_path)
     statuses = [json.loads(f.read_text())["outputs"]["status"] for f in stored]
     assert statuses == ["completed"] * len(stored) and len(stored) < N_POINTS
     _resume_and_check(cfg, store, stored)  # a .part left by a killed writer is cleaned up by the resume
+
+
+@pytest.mark.parametrize("deathsig", [False, True], ids=["watchdog-thread", "linux-deathsig"])
+def test_worker_guard_ends_a_process_whose_parent_is_killed(tmp_path, deathsig):
+    # each guard on its own: the watchdog thread (everywhere) and the parent-death signal (Linux)
+    child = ("import os, time, sys\n"
+             "from symphase._sweep import _die_with_parent\n"
+             f"_die_with_parent(os.getppid(), poll=0.05, deathsig={deathsig})\n"
+             "print(os.getpid(), flush=True)\n"
+             "time.sleep(60)\n")
+    parent = ("import subprocess, sys, time\n"
+              f"subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+              "time.sleep(60)\n")
+    p = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    kid = None
+    try:
+        kid = int(p.stdout.readline())  # the child is guarded once it prints
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=10)
+        left = _wait_gone([kid], GONE_S)
+    finally:
+        _cleanup(p, [kid] if kid else [])
+        p.stdout.close()
+    assert not left, "the child outlived its killed parent"

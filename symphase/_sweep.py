@@ -282,8 +282,9 @@ def sweep(task, grid, *, scheduler=None, store=None, fixed=None, workers=None, p
         A bad task, grid, fixed parameter, option or store, before anything
         runs; the message names it.
     KeyboardInterrupt
-        Ctrl-C: the sweep stops at once; the finished points are kept in the
-        store, the interrupted ones are not.
+        Ctrl-C: the sweep stops at once (local processes are ended; with
+        ``scheduler="threads"`` the points running finish first); the
+        finished points are kept in the store, the interrupted ones are not.
 
     Examples
     --------

@@ -30,10 +30,10 @@ from ._weights import weights_from_overlaps
 __version__ = "0.2.0"
 
 __all__ = [
-    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "FixedPoint", "ODEResult", "SimulationResult", "StateLayout", "Status",
-    "SweepResult", "SymphaseError", "System", "compare", "curvature", "curvature_along", "default_alphas", "escape_alpha",
-    "generalization_error",
-    "integrate", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial", "random_weights",
-    "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",
-    "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
+    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "FixedPoint", "ODEResult", "SimulationResult",
+    "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "compare", "curvature", "curvature_along",
+    "default_alphas", "escape_alpha", "generalization_error", "integrate", "near_fixed_point", "overlaps",
+    "paper_fixed_point", "plateau_value", "random_initial", "random_weights", "reduced_generalization_error",
+    "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs", "simulate", "sweep", "symmetric_fixed_point",
+    "weights_from_overlaps", "__version__",
 ]

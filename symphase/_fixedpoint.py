@@ -655,9 +655,9 @@ def _fixed_gain_plateau(model, eta, norm):
     """BN with a fixed gain g = 1: the plateau reached from small random weights has
     R = S but C < Q (the effective norm g^2 = 1 is pinned, the students cannot
     coincide at the effective plateau of the learned gain). Unknowns (Q, C, R)."""
-    K, tau = model.K, model.tau
+    K = model.K
     lay = model.layout
-    iQ, iC, iR = lay.Q_index[0, 0], lay.Q_index[0, 1], lay.R_index[0, 0]
+    iC, iR = lay.Q_index[0, 1], lay.R_index[0, 0]
     Qn = 1.0 if norm is None else norm
 
     def f(x):

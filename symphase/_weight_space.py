@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 
 from ._generated import eg_derivatives as egd
-from ._system import STEP
 
 def weight_gradient(model, J, g, B):
     """The gradient of ``eps_g`` in the weights: ``(d eps_g/dJ, d eps_g/dg)`` (docs/model.md §5.2).

@@ -8,8 +8,6 @@ conditioning of (near-)degenerate clusters); central finite differences at 1e-6
 """
 
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,7 +221,6 @@ def test_derivatives_agree_with_finite_differences(kw):
     rng = np.random.default_rng(1)
     w0 = fp._w0 + 0.1 * rng.standard_normal(fp._w0.size)
     _, _, B = fp.weights
-    T = np.ascontiguousarray(m.T)
 
     def eg_of(v):
         Jw, gw = fp._wvec_split(v)
@@ -371,7 +368,6 @@ def test_plateau_is_not_stationary_in_the_papers_reduced_coordinates(kw, K):
     m = Committee(K, K, **kw)
     fp = symmetric_fixed_point(m)
     from symphase._fixedpoint import symmetric_state
-    T = np.ascontiguousarray(m.T)
     om = [fp.R[0, 0], fp.R[0, 1], fp.Q[0, 0]] + ([fp.g[0]] if fp.g is not None else [])
 
     def eg(o):

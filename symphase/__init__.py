@@ -14,7 +14,8 @@ the figures (``symphase.figures``) sit on top. The specification is
 """
 from ._compare import Comparison, compare, escape_alpha, plateau_value
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
-from ._fixedpoint import FixedPoint, symmetric_fixed_point
+from ._fixedpoint import FixedPoint
+from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
 from ._model import Committee

@@ -354,7 +354,7 @@ def _plateau_level(model, eta, plateau):
     if plateau is None or plateau == "median":
         return None
     if plateau == "fixed_point":
-        from ._fixedpoint import symmetric_fixed_point
+        from ._fixedpoint_solve import symmetric_fixed_point
         return float(symmetric_fixed_point(model, eta if not model.has_bn else 0.0).eg)
     try:
         return check_real("plateau", plateau, positive=True)

@@ -103,7 +103,7 @@ def _run_ode(p: dict) -> dict:
 
 
 def _run_fixed_point(p: dict) -> dict:
-    from ._fixedpoint import symmetric_fixed_point
+    from ._fixedpoint_solve import symmetric_fixed_point
     model = _model(p)
     fp = symmetric_fixed_point(model, eta=p["eta"])
     return {"eg": float(fp.eg), "escape_rate": float(fp.escape_rate),

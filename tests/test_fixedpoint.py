@@ -14,7 +14,8 @@ import pytest
 
 import symphase as sp
 from symphase import Committee, integrate
-from symphase._fixedpoint import FixedPoint, rates, symmetric_fixed_point
+from symphase._fixedpoint import FixedPoint, rates
+from symphase._fixedpoint_solve import symmetric_fixed_point
 
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .._curvature import KINDS, curvature
-from .._fixedpoint import symmetric_fixed_point
+from .._fixedpoint_solve import symmetric_fixed_point
 from .._initial import random_initial
 from .common import add_model_options, model_from, parse_matrix, print_json
 

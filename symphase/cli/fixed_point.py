@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._fixedpoint import symmetric_fixed_point
+from .._fixedpoint_solve import symmetric_fixed_point
 from .common import add_model_options, model_from, print_json
 
 

@@ -18,6 +18,9 @@ from ._kernels import OK
 
 STEP_SIZE = 3  # status code: step size underflow or step budget spent
 PAUSED = 4     # status code: this call's chunk of steps is done, call again to go on
+#: Hairer's stiffness test (dopri5.f): ``h |lambda| > STIFF_HLAMB`` on ``STIFF_COUNT`` accepted steps
+#: in a row (reset after ``STIFF_RESET`` steps without) means the step is held by stability, not accuracy.
+STIFF_HLAMB, STIFF_COUNT, STIFF_RESET = 3.25, 15, 6
 
 # Dormand & Prince (1980) 5(4) tableau, as in Hairer, Norsett & Wanner, and scipy's RK45
 DP_C = np.array([0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0])
@@ -111,13 +114,21 @@ def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
 
 @numba.njit(cache=True)
 def dopri_segment(y, a, a_end, h, ka, rtol, atol, h_min, max_steps, chunk, blowup, psd_tol,
-                  C, A, E, K, ytmp, yerr):
+                  C, A, E, K, ytmp, yerr, stiff):
     """Adaptive Dormand-Prince 5(4) from ``a`` to ``a_end`` (the last step is
     clipped to land on ``a_end``). Advances ``y`` in place; returns
     ``(code, alpha_reached, h_next, n_rhs, n_steps)``. ``STEP_SIZE`` when the step
     falls below ``h_min`` or ``max_steps`` steps are spent; ``PAUSED`` after
     ``chunk`` steps (call again from ``alpha_reached`` with ``h_next``); on
-    failure ``y`` is the last valid state."""
+    failure ``y`` is the last valid state.
+
+    ``stiff`` (3,) carries Hairer's stiffness test across calls (Hairer &
+    Wanner, Solving ODEs II, IV.2; dopri5.f): after each accepted step
+    ``h lambda = h |f(y1) - f(y_stage6)| / |y1 - y_stage6|`` estimates the
+    step times the dominant eigenvalue; ``stiff[0]`` counts accepted steps in a
+    row with ``h lambda > STIFF_HLAMB`` (the step is held by stability, not by
+    accuracy), ``stiff[1]`` the steps without since, ``stiff[2]`` is the last
+    ``lambda``."""
     n_stages = 7
     nfev = 0
     steps = 0
@@ -157,6 +168,26 @@ def dopri_segment(y, a, a_end, h, ka, rtol, atol, h_min, max_steps, chunk, blowu
             code = kernels.check_state(ytmp, ka, blowup, psd_tol)
             if code != OK:
                 return code, a, h, nfev, steps
+            # stiffness test: y1 - y_stage6 = hs sum_j (b_j - a_6j) K_j, f(y1) - f(y_stage6) = K_6 - K_5
+            num = 0.0
+            den = 0.0
+            for i in range(m):
+                d = 0.0
+                for j in range(n_stages - 1):
+                    d += (hs * (A[6, j] - A[5, j])) * K[j, i]
+                den += d * d
+                df = K[6, i] - K[5, i]
+                num += df * df
+            if den > 0.0:
+                lam = math.sqrt(num / den)
+                if hs * lam > STIFF_HLAMB:
+                    stiff[0] += 1.0
+                    stiff[1] = 0.0
+                    stiff[2] = lam
+                else:
+                    stiff[1] += 1.0
+                    if stiff[1] >= STIFF_RESET:
+                        stiff[0] = 0.0
             a = a_end if last else a + hs
             for j in range(m):
                 y[j] = ytmp[j]

@@ -91,6 +91,27 @@ def eg(y, a):
     return gen.generalization_error(a.ws.C, a.ws.w, a.ws.P)
 
 
+@numba.njit(cache=True)
+def eg_clipped(y, a):
+    """``(max(eps_g, 0), eps_g)`` at state ``y``: the error reported, and the closed form as computed.
+
+    ``eps_g = <(t - s)^2>/2 >= 0`` on every real state (a positive semi-definite
+    Gram matrix), but the closed form can come out below zero by (i) rounding: a
+    sum of ``(K + M)^2`` arcsines of size ``<= pi/2`` that cancel at perfect
+    learning, ``|error| <~ (K + M)^2 * 4 eps`` (about ``1e-15`` at K = M = 6), and
+    (ii) an integrated state that lies outside the PSD set by its integration
+    error (``~ atol``; ``check_state`` allows ``psd_tol``), where ``eps_g`` is
+    about linear in the Schur complement ``Q - R T^-1 R^T``: ``-2e-10`` was seen
+    at BN, K = 3-6, eta = 0.3-1, alpha = 3e4, the default tolerances. The true
+    value is ``>= 0``, so clipping never moves the reported value further from it.
+    NaN passes through.
+    """
+    e = eg(y, a)
+    if e < 0.0:
+        return 0.0, e
+    return e, e
+
+
 # Codes of a state check, shared by the integrators and the simulator
 OK, INVALID, DIVERGED = 0, 1, 2
 

@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from . import _kernels as kernels
-from ._integrators import DP_A, DP_C, DP_E, PAUSED, STEP_SIZE, chunk_steps, dopri_segment, initial_step, rk4_steps
+from ._integrators import (DP_A, DP_C, DP_E, PAUSED, STEP_SIZE, STIFF_COUNT, chunk_steps, dopri_segment,
+                           initial_step, rk4_steps)
 from ._kernels import DIVERGED, INVALID, OK
 from ._model import check_model
 from ._results import ODEResult, Status
@@ -25,7 +26,15 @@ _MESSAGES = {
     STEP_SIZE: "adaptive step size fell below {h_min:g} or the step budget max_steps = {max_steps} was spent at "
                "alpha = {a:.6g}",
 }
-_STATUS = {INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE}
+STIFF = 5  # driver code: stiff, and the step budget cannot reach the end (reported as Status.STEP_SIZE)
+_MESSAGES[STIFF] = (
+    "the ODEs are stiff here: a decay rate of about {lam:.3g} per unit alpha holds the explicit steps near "
+    "h = {h:.3g} (by stability, not accuracy), so reaching alpha = {end:g} would take about {need:.3g} more steps "
+    "than the {left} left of max_steps = {max_steps}; stopped at alpha = {a:.6g} instead of spending them "
+    "(lower alpha_max, or raise max_steps)")
+_STATUS = {INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE, STIFF: Status.STEP_SIZE}
+#: A stiff run stops early when the steps it needs exceed this multiple of the budget left.
+STIFF_MARGIN = 1.5
 #: Largest alpha_max: beyond it the adaptive steps stop resolving alpha in double precision.
 ALPHA_MAX_LIMIT = 1e12
 
@@ -47,7 +56,7 @@ def default_alphas(alpha_max: float, n: int = 301) -> np.ndarray:
     Examples
     --------
     >>> symphase.default_alphas(100.0, 2)
-    array([  0.  ,   0.01, 100.  ])
+    array([0.e+00, 1.e-02, 1.e+02])
     """
     return np.concatenate([[0.0], np.geomspace(alpha_max * 1e-4, alpha_max, n)])
 
@@ -113,9 +122,16 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         Output points, 1-d, increasing, in ``[0, alpha_max]`` (default:
         :func:`default_alphas`).
     eg_tol : float
-        Stop as ``"converged"`` when ``eps_g < eg_tol`` (0: never).
+        Stop as ``"converged"`` when ``eps_g < eg_tol`` at an output point (0: never).
+        After learning, ``eps_g`` floors at about the integration error of the
+        state (``~ atol``: ``1e-10`` at the defaults), so a smaller ``eg_tol``
+        needs a smaller ``atol`` to trigger.
     max_steps : int
-        Step budget (>= 1); ``"step_size"`` when spent.
+        Step budget (>= 1); ``"step_size"`` when spent. After learning the
+        ODEs are stiff (explicit steps held near ``3.3/lambda`` by stability):
+        when the steps still needed exceed the budget left, the adaptive method
+        stops at once as ``"step_size"`` with a message saying so, rather than
+        spending the budget.
     blowup : float
         ``"diverged"`` when some ``|Q_ik|``, ``|R_in|``, ``|g_i|`` exceeds it (> 0).
     psd_tol : float
@@ -129,7 +145,11 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         The trajectory up to where the run ended, with ``status`` and
         ``message``: ``"completed"``, ``"converged"``, ``"invalid"`` (the
         overlaps stopped being a Gram matrix), ``"diverged"``, ``"step_size"``
-        or ``"interrupted"`` (Ctrl-C). It never holds NaN.
+        or ``"interrupted"`` (Ctrl-C). It never holds NaN. ``eg`` is the closed
+        form clipped at 0 (the true value is >= 0; the closed form dips below by
+        rounding and by integration error of the state, see
+        :func:`symphase._kernels.eg_clipped`); ``info["eg_clipped"]`` and
+        ``info["eg_raw_min"]`` say how often and by how much, when it happened.
 
     Raises
     ------
@@ -184,6 +204,9 @@ class _Driver:
         self.h = None
         self.nfev = 0
         self.steps = 0
+        self.stiff = np.zeros(3)  # Hairer's stiffness test, carried across segments
+        self.end = math.inf       # the last output point (for the stiff run's projection)
+        self.n_clipped, self.eg_raw_min = 0, 0.0  # eps_g values clipped at 0, and the lowest raw value
 
     def advance(self, y, a, target):
         """Advance ``y`` from ``a`` to ``target``; returns ``(code, alpha reached)``."""
@@ -210,11 +233,36 @@ class _Driver:
         while True:
             code, a, self.h, nf, st = dopri_segment(
                 y, a, target, self.h, self.ka, self.rtol, self.atol, self.h_min(a), self.max_steps - self.steps,
-                self.chunk, self.blowup, self.psd_tol, DP_C, DP_A, DP_E, self.K_dp, self.ytmp, self.yerr)
+                self.chunk, self.blowup, self.psd_tol, DP_C, DP_A, DP_E, self.K_dp, self.ytmp, self.yerr,
+                self.stiff)
             self.nfev += nf
             self.steps += st
+            if code in (OK, PAUSED) and self.hopeless(a):
+                return STIFF, a
             if code != PAUSED:
                 return code, a
+
+    def needed_steps(self, a) -> float:
+        """Steps still needed to reach the last output point at the current step size."""
+        return (self.end - a) / self.h if self.h else math.inf
+
+    def hopeless(self, a) -> bool:
+        """Stiff (the step is held by stability, so it will not grow) and the budget cannot reach the end.
+
+        Explicit steps on a stiff problem stay near ``3.3/lambda``; the run would
+        spend all of ``max_steps`` and stop as ``step_size`` anyway, so it stops now.
+        """
+        if self.stiff[0] < STIFF_COUNT or a >= self.end:
+            return False
+        return self.needed_steps(a) > STIFF_MARGIN * (self.max_steps - self.steps)
+
+    def eg(self, y) -> float:
+        """``eps_g`` at ``y``, clipped at 0 (see :func:`symphase._kernels.eg_clipped`); counts the clips."""
+        e, raw = kernels.eg_clipped(y, self.ka)
+        if raw < 0.0:
+            self.n_clipped += 1
+            self.eg_raw_min = min(self.eg_raw_min, raw)
+        return e
 
     @staticmethod
     def h_min(a):
@@ -233,6 +281,7 @@ class _Driver:
             status, message = Status.COMPLETED, f"reached alpha_max = {alpha_max:g}"
         else:
             status, message = Status.COMPLETED, f"reached alpha = {alphas[-1]:g}, the last output point"
+        self.end = float(alphas[-1])
         bar = _progress(progress, alphas[-1])
         try:
             for target in alphas:
@@ -240,10 +289,12 @@ class _Driver:
                     code, a = self.advance(y, a, target)
                 if code != OK:
                     status = _STATUS[code]
-                    message = _MESSAGES[code].format(a=a, eta=eta, blowup=self.blowup, h_min=self.h_min(a),
-                                                     max_steps=self.max_steps)
+                    message = _MESSAGES[code].format(
+                        a=a, eta=eta, blowup=self.blowup, h_min=self.h_min(a), max_steps=self.max_steps,
+                        lam=self.stiff[2], h=self.h or 0.0, end=self.end, need=self.needed_steps(a),
+                        left=self.max_steps - self.steps)
                     break
-                e = kernels.eg(y, self.ka)
+                e = self.eg(y)
                 if not np.isfinite(e):
                     status = Status.DIVERGED
                     message = f"eps_g is not finite at alpha = {a:.6g}; eta = {eta:g} is too large"
@@ -262,12 +313,14 @@ class _Driver:
                 bar.close()
         if not status.success and (count == 0 or a > out_alpha[count - 1]):
             # keep the last valid state reached, at its own alpha
-            e = kernels.eg(y, self.ka)
+            e = self.eg(y)
             if np.isfinite(e):
                 ys[count], out_alpha[count], egs[count] = y, a, e
                 count += 1
         Q, R, g = system.layout.unpack(ys[:count])
         info = {"method": self.method, "nfev": self.nfev, "n_steps": self.steps}
+        if self.n_clipped:
+            info.update(eg_clipped=self.n_clipped, eg_raw_min=self.eg_raw_min)
         if self.method == "rk4":
             info["dt"] = self.dt
         else:

@@ -5,10 +5,17 @@ scipy's NetCDF3 writer, which has no 64-bit integers (seeds of 2^31 and more
 could not be saved). ``h5netcdf`` is a pure-Python reader/writer on ``h5py``,
 whose wheels bundle HDF5: nothing to compile, and it reads what ``netCDF4``
 writes and the other way round.
+
+A file is written under a temporary sibling name ``.NAME.PID.part`` and renamed
+over ``NAME`` only when complete (a rename within one folder is atomic on
+POSIX), so a reader never sees a half-written file: after an error or Ctrl-C
+the temporary is removed; after ``kill -9`` it may be left, and the next write
+to the same name removes it (its process is gone).
 """
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 ENGINE = "h5netcdf"
@@ -17,17 +24,115 @@ FORMATS = {".nc": "netcdf", ".netcdf": "netcdf", ".csv": "csv"}
 
 
 def temporary_path(path: Path) -> Path:
-    """A sibling of ``path`` to write to first (unique per process), renamed over ``path`` when complete."""
+    """A sibling of ``path`` to write to first (unique per process), renamed over ``path`` when complete.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to be written.
+
+    Returns
+    -------
+    Path
+        ``.NAME.PID.part`` in the same folder.
+    """
     path = Path(path)
     return path.with_name(f".{path.name}.{os.getpid()}.part")
 
 
-def write_netcdf(ds, path) -> Path:
-    """Write the dataset ``ds`` to ``path`` as NetCDF4, atomically (no half-written file, ever)."""
+def remove_stale_temporaries(path) -> list:
+    """Remove the temporaries ``.NAME.PID.part`` of ``path`` left by processes that no longer run
+    (killed with ``kill -9`` while writing); returns the paths removed.
+
+    A temporary whose process still runs (or belongs to another user) is kept.
+    """
+    path = Path(path)
+    removed = []
+    try:
+        candidates = list(path.parent.glob(f".{path.name}.*.part"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        pid = tmp.name[len(path.name) + 2:-len(".part")]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def check_writable(path, name: str = "path") -> Path:
+    """Check, before any work, that a result can be saved to ``path``; returns it as a ``Path``.
+
+    The suffix must be one of :data:`FORMATS`; ``path`` must not be a folder or
+    any other non-regular file; its folder must exist (it is not created) and
+    be writable (tested by creating and removing a file there, so it also holds
+    for root and read-only file systems). Stale temporaries of ``path``
+    (:func:`remove_stale_temporaries`) are removed.
+
+    Parameters
+    ----------
+    path : path-like
+        Where the result will be written.
+    name : str
+        How to name ``path`` in messages (``"--out"`` for the command line).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and what is wrong: the suffix, a folder in the way, a
+        missing or unwritable folder.
+
+    Examples
+    --------
+    >>> from symphase._io import check_writable
+    >>> check_writable("/nonexistent/run.nc", "--out")
+    Traceback (most recent call last):
+    ...
+    ValueError: --out: the folder '/nonexistent' does not exist (create it first; symphase does not create folders)
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise ValueError(f"{name} must end in {', '.join(FORMATS)} (NetCDF4 or CSV), got {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a folder; give a file name ending in {', '.join(FORMATS)}")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{name}: {str(path)!r} exists and is not a regular file; it would be replaced")
+    parent = path.parent
+    if not parent.is_dir():
+        blocker = next((p for p in [parent, *parent.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise ValueError(f"{name}: {str(path)!r} is below {str(blocker)!r}, which is a file, not a folder")
+        raise ValueError(f"{name}: the folder {str(parent)!r} does not exist (create it first; symphase does not "
+                         f"create folders)")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot write in the folder {str(parent)!r}: {exc.strerror or exc}") from None
+    remove_stale_temporaries(path)
+    return path
+
+
+def _write_atomically(path, write) -> Path:
     path = Path(path)
     tmp = temporary_path(path)
     try:
-        ds.to_netcdf(tmp, engine=ENGINE)
+        write(tmp)
         tmp.replace(path)
     finally:
         if tmp.exists():
@@ -35,21 +140,65 @@ def write_netcdf(ds, path) -> Path:
     return path
 
 
+def write_netcdf(ds, path) -> Path:
+    """Write the dataset ``ds`` to ``path`` as NetCDF4 (h5netcdf), atomically.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        What to write (e.g. a result's ``to_xarray()``).
+    path : path-like
+        The file; its folder must exist.
+
+    Returns
+    -------
+    Path
+        ``path``. It is complete or absent, never half-written: the data go to
+        :func:`temporary_path` first, which is renamed over ``path`` (and removed
+        on any error or Ctrl-C).
+
+    Raises
+    ------
+    OSError
+        The folder is missing or not writable, the disk is full, ...
+    """
+    return _write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine=ENGINE))
+
+
 def open_netcdf(path):
-    """Open a NetCDF file (NetCDF4, or NetCDF3 of older versions: the engine is detected from the
-    file) lazily; use as a context manager."""
+    """Open a NetCDF file lazily (NetCDF4, or NetCDF3 of older versions: the engine is detected from the
+    file); use as a context manager.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    xarray.Dataset
+    """
     import xarray as xr
     return xr.open_dataset(path)
 
 
 def write_csv(df, path) -> Path:
-    """Write the ``pandas.DataFrame`` ``df`` to ``path`` as CSV (no index), atomically."""
-    path = Path(path)
-    tmp = temporary_path(path)
-    try:
-        df.to_csv(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Write the ``pandas.DataFrame`` ``df`` to ``path`` as CSV (no index), atomically.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A tidy table (e.g. a result's ``to_dataframe()``).
+    path : path-like
+        The file; its folder must exist.
+
+    Returns
+    -------
+    Path
+        ``path``, complete or absent (as :func:`write_netcdf`).
+
+    Raises
+    ------
+    OSError
+        The folder is missing or not writable, the disk is full, ...
+    """
+    return _write_atomically(path, lambda tmp: df.to_csv(tmp, index=False))

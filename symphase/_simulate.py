@@ -80,7 +80,16 @@ class SimulationResult(ODEResult):
 
     def to_dataframe(self):
         """A tidy ``pandas.DataFrame``: one row per seed and record (``seed, alpha, eg``,
-        ``eg_test``, the overlaps ``Q_ik``, ``R_in``, ``g_i``); for CSV output."""
+        ``eg_test``, the overlaps ``Q_ik``, ``R_in``, ``g_i``, and ``status``: how the seed
+        ended, so a CSV of an interrupted run says so); for CSV output. A seed that
+        stopped early has NaN after its last record.
+
+        Examples
+        --------
+        >>> res = symphase.simulate(symphase.Committee(2, 2), 50, 0.5, 1.0, seeds=2, alphas=[0, 1])
+        >>> list(res.to_dataframe().columns[:4]), len(res.to_dataframe())
+        (['seed', 'alpha', 'eg', 'Q_00'], 4)
+        """
         import pandas as pd
 
         n_seeds, n = self.eg.shape
@@ -89,6 +98,7 @@ class SimulationResult(ODEResult):
         if self.eg_test is not None:
             cols["eg_test"] = self.eg_test.ravel()
         cols.update(overlap_columns(self.model, self.Q, self.R, self.g))
+        cols["status"] = np.repeat(np.array([str(c) for c in self.seed_status], dtype=object), n)
         return pd.DataFrame(cols)
 
 

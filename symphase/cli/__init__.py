@@ -18,6 +18,7 @@ COMMANDS = {
     "sweep": "sweep",
     "reproduce": "reproduce",
     "fixed-point": "fixed_point",
+    "curvature": "curvature",
 }
 
 
@@ -44,7 +45,8 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code:
-    0 success, 1 a numerical failure or a run that did not complete, 2 bad input, 130 Ctrl-C."""
+    0 success, 1 a numerical failure or a run that did not complete, 2 bad input, 130 Ctrl-C
+    (a run interrupted by Ctrl-C keeps, prints and with ``--out`` saves what it computed)."""
     from .._results import SymphaseError
     try:
         args = build_parser().parse_args(argv)
@@ -55,9 +57,15 @@ def main(argv=None) -> int:
     except (UsageError, ValueError, TypeError, NotImplementedError) as exc:
         print(f"symphase: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a run (a run keeps its partial result and returns it)
         print("symphase: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("symphase: failed: out of memory (use a smaller N, fewer seeds or workers)", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the disk filled up while saving
+        print(f"symphase: failed: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other Unix tools
         import os
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,10 @@ def model_from(args) -> Committee:
 
 def add_output_options(p):
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--out", type=Path, default=None, help="save the result (.nc NetCDF, or .csv)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="save the result: .nc/.netcdf (NetCDF4, every variable) or .csv (a tidy table, one row per "
+                   "seed and alpha); checked before the run: its folder must exist and be writable. An interrupted "
+                   "run (Ctrl-C) saves what it computed")
 
 
 def parse_matrix(name: str, text: str | None):
@@ -49,19 +53,171 @@ def print_json(obj):
     sys.stdout.write("\n")
 
 
-def save_dataset(ds, path: Path):
-    """Write atomically: a temporary name, then rename (no half-written file)."""
-    from .._io import write_netcdf
+def check_out(path):
+    """``--out`` checked before any work (:func:`symphase._io.check_writable`); ``None`` passes."""
+    if path is None:
+        return None
+    from .._io import check_writable
+    return check_writable(path, name="--out")
+
+
+def save_result(result, path, frame=None):
+    """Save ``result`` to ``path`` (checked by :func:`check_out`) atomically: NetCDF4 from
+    ``result.to_xarray()``, or CSV from ``frame`` (default ``result.to_dataframe()``)."""
+    from .._io import FORMATS, write_csv, write_netcdf
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".csv":
-        from .._io import write_csv
-        write_csv(ds[[v for v in ds.data_vars if ds[v].dims == ("alpha",)]].to_dataframe().reset_index(), path)
-    elif path.suffix in (".nc", ".netcdf"):
-        write_netcdf(ds, path)
+    if FORMATS[path.suffix.lower()] == "csv":
+        write_csv(result.to_dataframe() if frame is None else frame, path)
     else:
-        raise ValueError(f"--out must end in .nc or .csv, got {str(path)!r}")
+        write_netcdf(result.to_xarray(), path)
+    return path
+
+
+def exit_code(result, out, *, json_output: bool) -> int:
+    """Say where ``result`` was saved (``out``, if given) and return the exit code: 0 success, 130
+    interrupted (what was computed is saved, and stderr says so), 1 any other early stop."""
+    interrupted = str(result.status) == "interrupted"
+    if out is not None and not json_output:
+        print(f"# saved {out}" + (" (partial: interrupted)" if interrupted else ""))
+    if interrupted:
+        saved = f"; the partial result is saved in {out}" if out is not None else ""
+        print(f"symphase: interrupted: {result.message}{saved}", file=sys.stderr)
+        return 130
+    return 0 if result.success else 1
+
+
+def check_points(points: int) -> int:
+    if points < 2:
+        raise ValueError(f"--points must be an integer >= 2 (output points, including alpha = 0), got {points}")
+    return points
+
+
+def check_alpha_max_option(alpha_max: float) -> float:
+    """``--alpha-max`` checked before it reaches numpy (no RuntimeWarning for inf or nan)."""
+    from .._ode import ALPHA_MAX_LIMIT
+    if not (0 < alpha_max <= ALPHA_MAX_LIMIT):
+        raise ValueError(f"alpha_max must be a real number in (0, {ALPHA_MAX_LIMIT:g}], got {alpha_max}")
+    return alpha_max
+
+
+def check_seed_option(seed: int, name: str = "--seed") -> int:
+    from .._validate import SEED_MAX
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"{name} must be an integer in [0, 2^63 - 1], got {seed}")
+    return seed
+
+
+def warn(message: str):
+    """One line on stderr (not an error: the run goes on)."""
+    print(f"symphase: warning: {message}", file=sys.stderr)
 
 
 def stderr_is_terminal() -> bool:
     return sys.stderr.isatty()
+
+
+# -- cost estimates before large runs ------------------------------------------------------
+#: Warn when a run is estimated to take longer than this (seconds).
+LONG_RUN_S = 600.0
+#: Multiply-adds per second of one core in the SGD kernel (measured ~1.5e9 at K = 2; a low estimate).
+SGD_RATE = 1e9
+
+
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 if unknown)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} EB"  # pragma: no cover
+
+
+def _duration(s: float) -> str:
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    if s < 2 * 365 * 86400:
+        return f"{s / 86400:.0f} days"
+    return f"{s / (365 * 86400):.3g} years"
+
+
+def check_memory(name: str, value, need: float, what: str):
+    """Refuse (``ValueError`` naming ``name``) a run whose arrays need more than this machine's memory."""
+    total = memory_bytes()
+    if total and need > total:
+        raise ValueError(f"{name} = {value}: {what} need about {_size(need)} of memory, more than this machine's "
+                         f"{_size(total)}; use a smaller {name}")
+
+
+def check_start_memory(model, N: int):
+    """The seeded random start holds the weights ``J`` (K, N), ``B`` (M, N) and a QR of ``B``: refuse an
+    ``N`` whose arrays cannot fit (before allocating them)."""
+    if N < 1:
+        raise ValueError(f"N must be an integer >= 1, got {N}")
+    check_memory("N", N, 8.0 * N * (model.K + model.M) * 4, "the random start's weights")
+
+
+def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, n_test: int = 0):
+    """Before :func:`symphase.simulate`: refuse what cannot fit in memory (naming ``N``), warn on a run
+    estimated to take longer than :data:`LONG_RUN_S`.
+
+    Memory: every seed's start ``(J, B)`` is held, ``8 N (K + M)`` bytes each, and each
+    running seed has its own copies and work arrays (``8 N (2K + 2M + b + 1)`` bytes).
+    Time: ``alpha_max N`` steps of ``N b (K + M + 2)`` multiply-adds per seed (plus
+    ``n_test N (K + M)`` per record), at :data:`SGD_RATE` per core.
+    """
+    if N < 1:
+        raise ValueError(f"N must be an integer >= 1, got {N}")
+    if seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {seeds}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers}")
+    K, M, b = model.K, model.M, model.batch
+    running = min(seeds, workers or (os.cpu_count() or 1))
+    need = 8.0 * N * ((K + M) * seeds + running * (2 * K + 2 * M + b + 1))
+    check_memory("N", N, need, f"the weights of {seeds} seed(s)")
+    steps = alpha_max * N
+    if steps > 2.0**62:
+        raise ValueError(f"N = {N}, alpha_max = {alpha_max:g}: alpha_max N = {steps:.3g} steps is more than "
+                         f"2^62; use a smaller N or alpha_max")
+    work = seeds * steps * N * b * (K + M + 2)
+    eta_s = work / (SGD_RATE * running)
+    if eta_s > LONG_RUN_S:
+        warn(f"this run is about {work:.2g} multiply-adds ({seeds} seed(s) x alpha_max N = {steps:.3g} steps x "
+             f"N b (K + M + 2)): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
+             f"(and with --out saves) what was computed")
+
+
+def warn_ode_cost(model, points: int):
+    """Warn when the ODE run will take long for its size: each output point costs at least one
+    adaptive step (6 evaluations of the right-hand side), and one evaluation grows like ``K^4``
+    (about 44 ms at K = M = 50). The estimate times one evaluation here."""
+    import time
+
+    import numpy as np
+
+    if model.K + model.M < 20:
+        return
+    system = model.system
+    y = system.state(np.eye(model.K) * 0.5, np.zeros((model.K, model.M)))
+    ka = system.args(0.5)
+    out = np.empty_like(y)
+    from .. import _kernels as kernels
+    kernels.rhs(y, out, ka)  # compile (or load) first
+    t = time.perf_counter()
+    kernels.rhs(y, out, ka)
+    per = time.perf_counter() - t
+    least = points * 6 * per
+    if least > 30.0:
+        warn(f"K = {model.K}, M = {model.M}: one evaluation of the right-hand side takes {per * 1e3:.3g} ms, so "
+             f"{points} output points need at least {points * 6} evaluations (~{_duration(least)}); lower --points")

@@ -1,64 +1,73 @@
 """``symphase ode``: integrate the order-parameter ODEs from a given or seeded random start."""
 from __future__ import annotations
 
-import numpy as np
-
 from .._initial import random_initial
 from .._ode import default_alphas, integrate
-from .common import (add_model_options, add_output_options, model_from, parse_matrix, print_json,
-                     save_dataset, stderr_is_terminal)
+from .common import (add_model_options, add_output_options, check_alpha_max_option, check_out, check_points,
+                     check_seed_option, check_start_memory, exit_code, model_from, parse_matrix, print_json,
+                     save_result, stderr_is_terminal, warn_ode_cost)
 
 
 def register(sub):
     p = sub.add_parser("ode", help="integrate the order-parameter ODEs",
-                       description="Integrate dQ/dalpha, dR/dalpha (dg/dalpha under BN) and print eps_g(alpha).")
+                       description="Integrate dQ/dalpha, dR/dalpha (dg/dalpha under BN) and print eps_g(alpha). "
+                       "Exit code 0 when the run completed or converged, 1 when it stopped early (diverged, "
+                       "invalid, step size), 130 when interrupted (Ctrl-C; --out still saves what was computed), "
+                       "2 for bad input.")
     add_model_options(p)
     p.add_argument("--eta", type=float, default=0.5, help="learning rate (default %(default)s)")
-    p.add_argument("--alpha-max", type=float, default=1000.0, help="end of the run (default %(default)s)")
+    p.add_argument("--alpha-max", type=float, default=1000.0,
+                   help="end of the run, in (0, 1e12] (default %(default)s)")
     init = p.add_argument_group("initial condition (default: seeded random weights with N inputs)")
-    init.add_argument("--seed", type=int, default=0, help="seed of the random start (default %(default)s)")
+    init.add_argument("--seed", type=int, default=0, help="seed of the random start, >= 0 (default %(default)s)")
     init.add_argument("--N", type=int, default=1000, help="input dimension of the random start (default %(default)s)")
     init.add_argument("--Q0", default=None, help="initial Q as 'a,b;c,d' (with --R0)")
     init.add_argument("--R0", default=None, help="initial R as 'a,b;c,d' (with --Q0)")
     init.add_argument("--g0", default=None, help="initial BN gains as 'a,b' (default ones)")
     num = p.add_argument_group("numerics")
-    num.add_argument("--method", choices=["adaptive", "rk4"], default="adaptive")
+    num.add_argument("--method", choices=["adaptive", "rk4"], default="adaptive",
+                     help="Dormand-Prince 5(4) with --rtol/--atol, or RK4 with the fixed step --dt "
+                     "(default %(default)s)")
     num.add_argument("--dt", type=float, default=None, help="RK4 step (default 0.01)")
-    num.add_argument("--rtol", type=float, default=1e-8)
-    num.add_argument("--atol", type=float, default=1e-10)
-    num.add_argument("--points", type=int, default=301, help="log-spaced output points (default %(default)s)")
+    num.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance (default %(default)s)")
+    num.add_argument("--atol", type=float, default=1e-10, help="absolute tolerance (default %(default)s)")
+    num.add_argument("--points", type=int, default=301,
+                     help="output points: 0 and points-1 log-spaced up to alpha-max, >= 2 (default %(default)s); "
+                     "each costs at least one step, so lower it for large K")
     add_output_options(p)
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     model = model_from(args)
+    check_points(args.points)
+    check_alpha_max_option(args.alpha_max)
+    out = check_out(args.out)
     if (args.Q0 is None) != (args.R0 is None):
         raise ValueError("--Q0 and --R0 go together")
     if args.Q0 is not None:
         Q0, R0 = parse_matrix("Q0", args.Q0), parse_matrix("R0", args.R0)
         g0 = None if args.g0 is None else parse_matrix("g0", args.g0).ravel()
     else:
+        check_seed_option(args.seed)
+        check_start_memory(model, args.N)
         Q0, R0, g0 = random_initial(model, args.N, args.seed)
-    if args.points < 2:
-        raise ValueError(f"--points must be >= 2, got {args.points}")
-    if not args.alpha_max > 0:
-        raise ValueError(f"alpha_max must be a finite real number > 0, got {args.alpha_max}")
+    warn_ode_cost(model, args.points)
     res = integrate(model, Q0, R0, args.eta, args.alpha_max, g0=g0, method=args.method, dt=args.dt,
                     rtol=args.rtol, atol=args.atol, alphas=default_alphas(args.alpha_max, args.points - 1),
                     progress=stderr_is_terminal() and not args.json)
-    if args.out is not None:
-        save_dataset(res.to_xarray(), args.out)
+    if out is not None:
+        frame = res.to_dataframe()
+        frame["status"] = str(res.status)  # the run's: a CSV of an interrupted run says so
+        save_result(res, out, frame=frame)
     if args.json:
         print_json(res.to_dict())
     else:
         print(f"# {model.describe()}, eta={res.eta:g}")
         print(f"# status: {res.status}: {res.message}")
         step = max(1, len(res.alpha) // 30)
-        idx = sorted(set(range(0, len(res.alpha), step)) | {len(res.alpha) - 1})
+        idx = sorted(set(range(0, len(res.alpha), step)) | {len(res.alpha) - 1}) if len(res.alpha) else []
         print(f"{'alpha':>12} {'eg':>12}")
         for j in idx:
             print(f"{res.alpha[j]:12.5g} {res.eg[j]:12.5g}")
-        if args.out is not None:
-            print(f"# saved {args.out}")
-    return 0 if res.success else 1
+    return exit_code(res, out, json_output=args.json)

@@ -12,6 +12,7 @@ results that share one protocol (``_results``); the CLI (``symphase.cli``) and
 the figures (``symphase.figures``) sit on top. The specification is
 ``docs/model.md``.
 """
+from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
 from ._compare import Comparison, compare, escape_alpha, plateau_value
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
 from ._fixedpoint import FixedPoint

@@ -171,3 +171,79 @@ def test_stale_temporary_of_a_killed_writer_is_removed(tmp_path):
     alive.write_bytes(b"half")
     check_writable(tmp_path / "run.nc", "--out")
     assert not stale.exists() and alive.exists()
+
+
+# -- a read-only install: the Numba cache falls back to a writable folder ------------------
+
+def _unprivileged_prefix(workdir):
+    """A command prefix that runs this Python as a user whom file permissions bind (root ignores
+    them): a real unprivileged user via ``setpriv``, else root without capabilities in a user
+    namespace (``unshare --user``), else nothing if we are not root. ``None`` if none works here."""
+    ro = workdir / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    candidates = [[]] if os.getuid() != 0 else [
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], ["unshare", "--user"]]
+    for prefix in candidates:
+        probe = ("import sys, pathlib; sys.exit(0 if not __import__('os').access(sys.argv[1], 2) else 3)")
+        try:
+            proc = subprocess.run(prefix + [sys.executable, "-c", probe, str(ro)], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if proc.returncode == 0:
+            return prefix
+    return None
+
+
+def test_read_only_install_caches_elsewhere(tmp_path_factory):
+    """A copy of the package that its user cannot write to, and a home that cannot be written
+    either: ``import symphase`` used to fail (Numba: "cannot cache function ...: no locator
+    available"); now the kernels compile and cache in a private folder under TMPDIR. With a
+    writable home, Numba's own user-wide fallback (~/.cache/numba) is left in charge."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import symphase
+    work = Path(tempfile.mkdtemp(prefix="symphase-ro-", dir="/tmp"))  # reachable by an unprivileged user
+    try:
+        work.chmod(0o755)
+        prefix = _unprivileged_prefix(work)
+        if prefix is None:
+            pytest.skip("no way to run Python as a user bound by file permissions here (root, and neither "
+                        "setpriv to uid 65534 nor unshare --user can run this interpreter)")
+        pkg = work / "pkg"
+        shutil.copytree(Path(symphase.__file__).parent, pkg / "symphase",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for p in [pkg, *pkg.rglob("*")]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        home, ro_home, tmp = work / "home", work / "ro_home", work / "tmp"
+        for d, mode in ((home, 0o777), (ro_home, 0o555), (tmp, 0o777)):
+            d.mkdir()
+            d.chmod(mode)
+        script = ("import symphase, symphase._numba_cache as c; print(c.LOCATION); m = symphase.Committee(2, 2); "
+                  "Q, R, _ = symphase.random_initial(m, 50, 0); "
+                  "print(symphase.integrate(m, Q, R, 0.5, 2.0, alphas=[0, 2.0]).status)")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(pkg), "PYTHONDONTWRITEBYTECODE": "1",
+               "TMPDIR": str(tmp)}
+
+        # writable home: Numba's user-wide cache (import only: nothing compiles)
+        proc = subprocess.run(prefix + [sys.executable, "-c", "import symphase._numba_cache as c; print(c.LOCATION)"],
+                              env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=60, cwd=work)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.stdout.split() == ["user"]
+
+        # read-only home as well: the private folder under TMPDIR
+        proc = subprocess.run(prefix + [sys.executable, "-c", script], env={**env, "HOME": str(ro_home)},
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=work)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        where, status = proc.stdout.split()
+        assert status == "completed"
+        assert Path(where).parent == tmp and Path(where).name.startswith("symphase-numba-cache-")
+        assert list(Path(where).rglob("*.nbi"))                # the kernels were cached there
+        assert not list(pkg.rglob("__pycache__"))              # and nothing was written into the package
+    finally:
+        for p in [work, *work.rglob("*")]:
+            if p.is_dir() and not p.is_symlink():
+                p.chmod(0o755)
+        shutil.rmtree(work, ignore_errors=True)

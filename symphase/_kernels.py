@@ -16,9 +16,8 @@ run-time values. The equations are docs/model.md §3; the generated pieces
 """
 from __future__ import annotations
 
-from collections import namedtuple
-
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np

@@ -8,12 +8,24 @@ in an :class:`~symphase.ODEResult` with a status and a message.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 
 import numpy as np
 
 from . import _kernels as kernels
-from ._integrators import (DP_A, DP_C, DP_E, PAUSED, STEP_SIZE, STIFF_COUNT, chunk_steps, dopri_segment,
-                           initial_step, rk4_steps)
+from ._integrators import (
+    DP_A,
+    DP_C,
+    DP_E,
+    PAUSED,
+    STEP_SIZE,
+    STIFF_COUNT,
+    chunk_steps,
+    dopri_segment,
+    initial_step,
+    rk4_steps,
+)
 from ._kernels import DIVERGED, INVALID, OK
 from ._model import check_model
 from ._results import ODEResult, Status
@@ -207,6 +219,13 @@ class _Driver:
         self.stiff = np.zeros(3)  # Hairer's stiffness test, carried across segments
         self.end = math.inf       # the last output point (for the stiff run's projection)
         self.n_clipped, self.eg_raw_min = 0, 0.0  # eps_g values clipped at 0, and the lowest raw value
+        self.pos = 0.0            # the alpha of y, updated after every chunk of steps
+        self.interrupt = _DeferredInterrupt()
+
+    def reached(self, a):
+        """A checkpoint after a chunk of steps: ``y`` is at ``a``; a deferred Ctrl-C is raised here."""
+        self.pos = a
+        self.interrupt.check()
 
     def advance(self, y, a, target):
         """Advance ``y`` from ``a`` to ``target``; returns ``(code, alpha reached)``."""
@@ -222,6 +241,7 @@ class _Driver:
                 self.nfev += 4 * did
                 self.steps += did
                 s += did
+                self.reached(a + s * h)
                 if code != OK:
                     return code, a + s * h
             return OK, target
@@ -237,6 +257,7 @@ class _Driver:
                 self.stiff)
             self.nfev += nf
             self.steps += st
+            self.reached(a)
             if code in (OK, PAUSED) and self.hopeless(a):
                 return STIFF, a
             if code != PAUSED:
@@ -284,6 +305,7 @@ class _Driver:
         self.end = float(alphas[-1])
         bar = _progress(progress, alphas[-1])
         try:
+            self.interrupt.__enter__()
             for target in alphas:
                 if target > a:
                     code, a = self.advance(y, a, target)
@@ -306,9 +328,12 @@ class _Driver:
                 if eg_tol > 0 and e < eg_tol:
                     status, message = Status.CONVERGED, f"eps_g = {e:.3g} < eg_tol = {eg_tol:g} at alpha = {a:.6g}"
                     break
+            self.reached(a)  # a Ctrl-C during the last point's bookkeeping is not lost
         except KeyboardInterrupt:
+            a = self.pos  # y is at the last checkpoint (Ctrl-C is deferred to the checkpoints)
             status, message = Status.INTERRUPTED, f"interrupted at alpha = {a:.6g}; the trajectory up to there is kept"
         finally:
+            self.interrupt.__exit__()
             if bar is not None:
                 bar.close()
         if not status.success and (count == 0 or a > out_alpha[count - 1]):
@@ -327,6 +352,39 @@ class _Driver:
             info.update(rtol=self.rtol, atol=self.atol)
         return ODEResult(model=system.model, eta=eta, alpha=out_alpha[:count].copy(), Q=Q, R=R, g=g,
                          eg=egs[:count].copy(), status=status, message=message, info=info)
+
+
+class _DeferredInterrupt:
+    """Ctrl-C deferred to the driver's checkpoints, so the state kept is the one at the alpha recorded.
+
+    In the main thread, while Python's default SIGINT handler is installed, a
+    SIGINT only sets a flag, and :meth:`check` (called after every chunk of
+    steps, ~0.01-0.1 s apart) raises ``KeyboardInterrupt``. Otherwise (another
+    thread, a handler of the caller's own) nothing changes.
+    """
+
+    def __init__(self):
+        self.hit = False
+        self.old = None
+
+    def _handler(self, signum, frame):
+        self.hit = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def check(self):
+        if self.hit:
+            self.hit = False
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+            self.old = None
 
 
 def _progress(enabled, total):

@@ -106,3 +106,68 @@ def test_bn_result_has_gain():
     res = sp.integrate(model, Q0, R0, 0.5, 5.0)
     assert res.g.shape == (len(res.alpha), 2)
     assert res.to_xarray()["g"].dims == ("alpha", "student")
+
+
+# -- regression tests: each failed on the behaviour before the fix ---------------------------------
+
+def test_rk4_honours_max_steps(escape_run):
+    """RK4 ignored max_steps (dt = 1e-12 meant 1e13 steps in one kernel call); now the budget is
+    checked between bounded chunks and the run stops as "step_size" with the state it reached."""
+    model, Q0, R0 = escape_run
+    res = sp.integrate(model, Q0, R0, 0.5, 10.0, method="rk4", dt=1e-12, max_steps=1000, alphas=[0.0, 10.0])
+    assert res.status == "step_size" and "max_steps = 1000" in res.message
+    assert res.info["n_steps"] == 1000
+    np.testing.assert_allclose(res.alpha[-1], 1000 * 1e-12, rtol=1e-9)  # 1000 steps of (10/n_total)
+
+
+def test_ctrl_c_mid_rk4_segment_keeps_the_state_reached(escape_run):
+    """SIGINT during one long RK4 segment (alphas = [0, 10], 1e7 steps of 1e-6): the run stops within
+    a chunk of steps, as "interrupted", with the state at the alpha it reached (before the fix the
+    whole segment ran in one kernel call, so Ctrl-C waited for its end)."""
+    import os
+    import signal
+    import threading
+
+    model, Q0, R0 = escape_run
+    sp.integrate(model, Q0, R0, 0.5, 1e-3, method="rk4", dt=1e-4)  # compiled before the timer starts
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        res = sp.integrate(model, Q0, R0, 0.5, 10.0, method="rk4", dt=1e-6, alphas=[0.0, 10.0])
+    finally:
+        timer.cancel()
+    assert res.status == "interrupted", res
+    assert 0.0 < res.alpha[-1] < 10.0 and res.info["n_steps"] < 10_000_000
+    # the kept state is the one at its alpha: continuing from it with the same steps agrees with a
+    # run straight to that alpha (same step sequence, so to rounding of a different segment split)
+    a = res.alpha[-1]
+    direct = sp.integrate(model, Q0, R0, 0.5, a, method="rk4", dt=1e-6, alphas=[0.0, a])
+    np.testing.assert_allclose(res.Q[-1], direct.Q[-1], rtol=0, atol=1e-9)  # 1e-9: RK4 at dt = 1e-6, ~1e6 steps
+
+
+def test_eg_never_below_zero_after_learning():
+    """BN, paper rule, K = 3, eta = 0.3, random start (N = 1000, seed 0), alpha up to 3e4, default
+    tolerances: the closed form came out down to -2.2e-10 (the integrated state lies outside the PSD
+    set by its integration error, ~1e-11 in the smallest Gram eigenvalue). The reported eps_g is now
+    clipped at 0 (exact: no rounding bound needed) and info says how far the raw value dipped."""
+    model = sp.Committee(3, 3, bn="paper")
+    Q0, R0, g0 = random_initial(model, N=1000, seed=0)
+    res = sp.integrate(model, Q0, R0, 0.3, 3e4, g0=g0, eg_tol=0.0,
+                       alphas=np.concatenate([[0.0], np.geomspace(3.0, 3e4, 120)]))
+    assert res.status == "completed"
+    assert np.all(res.eg >= 0.0)
+    assert res.info["eg_clipped"] > 0
+    assert -1e-8 < res.info["eg_raw_min"] < 0.0  # bounded by ~psd_tol (1e-7) times O(1) sensitivity
+
+
+def test_stiff_run_that_cannot_reach_alpha_max_stops_at_once(escape_run):
+    """alpha_max = 1e12: after learning, explicit steps are held near 6 by stability, so the budget
+    (1e7 steps) can reach only alpha ~ 6e7. It used to spend the whole budget (66 s); now Hairer's
+    stiffness test sees it and the run stops as "step_size" after ~1e4 steps, saying why."""
+    model, Q0, R0 = escape_run
+    res = sp.integrate(model, Q0, R0, 0.5, 1e12)
+    assert res.status == "step_size" and "stiff" in res.message and "max_steps" in res.message
+    assert res.info["n_steps"] < 100_000
+    assert res.eg[-1] < 1e-6  # it had learned: the trajectory up to there is kept
+    # a reachable alpha_max is not affected
+    assert sp.integrate(model, Q0, R0, 0.5, 1e5).status in ("completed", "converged")

@@ -119,8 +119,11 @@ def stderr_is_terminal() -> bool:
 # -- cost estimates before large runs ------------------------------------------------------
 #: Warn when a run is estimated to take longer than this (seconds).
 LONG_RUN_S = 600.0
-#: Multiply-adds per second of one core in the SGD kernel (measured ~1.5e9 at K = 2; a low estimate).
-SGD_RATE = 1e9
+#: Work units ``N b (K + M + 2)`` per step per second of one core in the SGD kernel (measured
+#: 6.5e8 at K = M = 2, N = 500-2000 on a shared 2-core machine; rounded down).
+SGD_RATE = 5e8
+#: Warn when an ODE run's output points alone are estimated to take longer than this (seconds).
+ODE_WARN_S = 30.0
 
 
 def memory_bytes() -> int:
@@ -218,6 +221,6 @@ def warn_ode_cost(model, points: int):
     kernels.rhs(y, out, ka)
     per = time.perf_counter() - t
     least = points * 6 * per
-    if least > 30.0:
+    if least > ODE_WARN_S:
         warn(f"K = {model.K}, M = {model.M}: one evaluation of the right-hand side takes {per * 1e3:.3g} ms, so "
              f"{points} output points need at least {points * 6} evaluations (~{_duration(least)}); lower --points")

@@ -3,9 +3,22 @@ from __future__ import annotations
 
 from .._initial import random_initial
 from .._ode import default_alphas, integrate
-from .common import (add_model_options, add_output_options, check_alpha_max_option, check_out, check_points,
-                     check_seed_option, check_start_memory, exit_code, model_from, parse_matrix, print_json,
-                     save_result, stderr_is_terminal, warn_ode_cost)
+from .common import (
+    add_model_options,
+    add_output_options,
+    check_alpha_max_option,
+    check_out,
+    check_points,
+    check_seed_option,
+    check_start_memory,
+    exit_code,
+    model_from,
+    parse_matrix,
+    print_json,
+    save_result,
+    stderr_is_terminal,
+    warn_ode_cost,
+)
 
 
 def register(sub):

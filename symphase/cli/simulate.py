@@ -6,8 +6,19 @@ import numpy as np
 from .._compare import compare
 from .._ode import default_alphas
 from .._simulate import simulate
-from .common import (add_model_options, add_output_options, check_alpha_max_option, check_out, check_points,
-                     check_simulation_cost, exit_code, model_from, print_json, save_result, stderr_is_terminal)
+from .common import (
+    add_model_options,
+    add_output_options,
+    check_alpha_max_option,
+    check_out,
+    check_points,
+    check_simulation_cost,
+    exit_code,
+    model_from,
+    print_json,
+    save_result,
+    stderr_is_terminal,
+)
 
 
 def _common(p):

@@ -26,17 +26,43 @@ from ._weights import check_init, check_seeds, initial_weights
 
 @dataclass(repr=False)
 class SimulationResult(ODEResult):
-    """Result of :func:`simulate`: arrays with a leading seed axis.
+    """Result of :func:`simulate`: the recorded overlaps and errors of every seed.
 
-    ``eg`` (seeds, n) the exact ``eps_g`` of the recorded overlaps (Eq. 13),
-    ``Q`` (seeds, n, K, K), ``R`` (seeds, n, K, M), ``g`` (seeds, n, K) or None,
-    ``alpha`` (n,) the actual ``steps/N``; ``eg_test`` (seeds, n) the test-set
-    estimate or None; ``initial`` = {"Q": (seeds, K, K), "R": (seeds, K, M),
-    "g": (seeds, K) or None, "T": (seeds, M, M)}: the overlaps each seed
-    started from (``T`` is the model's unless ``exact_teacher=False``).
-    **A seed that diverged or was interrupted has NaN after its last recorded
-    point**: ``seed_status`` (one string per seed) and ``n_recorded`` say
-    which and how far; ``status``/``message`` summarize.
+    Follows the result protocol of :class:`~symphase.ODEResult` (``status``,
+    ``message``, ``success``, ``raise_for_status()``, ``to_xarray()``,
+    ``to_dict()``, a one-line ``repr`` even with no records) with a leading seed
+    axis on the arrays.
+
+    Attributes
+    ----------
+    model : Committee
+    eta : float
+    alpha : ndarray (n,)
+        The actual record points ``steps/N``.
+    Q, R : ndarray
+        ``Q`` (seeds, n, K, K) ``= J J^T``, ``R`` (seeds, n, K, M) ``= J B^T``.
+    g : ndarray (seeds, n, K) or None
+        BN gains (None for plain).
+    eg : ndarray (seeds, n)
+        The exact ``eps_g`` of the recorded overlaps (the paper's Eq. 13, docs/model.md §3).
+    eg_test : ndarray (seeds, n) or None
+        The test-set estimate (``n_test > 0``).
+    initial : dict
+        ``{"Q": (seeds, K, K), "R": (seeds, K, M), "g": (seeds, K) or None,
+        "T": (seeds, M, M)}``: what each seed started from (``T`` is the model's
+        unless ``exact_teacher=False``).
+    N : int
+    seeds : ndarray (seeds,)
+    seed_status : list of str
+        How each seed ended (``"completed"``, ``"diverged"``, ``"interrupted"``).
+        **A seed that stopped early has NaN after its last record.**
+    n_recorded : ndarray (seeds,)
+        Records each seed reached.
+    status, message
+        The summary: ``"completed"`` when every seed was, else ``"interrupted"``
+        (if any was) or ``"diverged"``.
+    info : dict
+        ``N``, ``seeds``, ``batch``, ``n_test``, ``exact_teacher``, ``bn_statistics``.
     """
 
     initial: dict = field(default_factory=dict)
@@ -111,46 +137,82 @@ def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
 
 def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, workers=None, n_test=0,
              exact_teacher=True, bn_stats="population", blowup=1e6, progress=False) -> SimulationResult:
-    """Online SGD on the teacher-student committee machine: per example
-    ``J_i += (eta/N) Delta phi'(x_i) xi`` (plain, Saad & Solla 1995), the paper's
-    Eqs. 2-3 (``bn="paper"``) or the true BN gradient (``bn="exact"``), docs/model.md §2;
-    batch update = mean over ``model.batch`` fresh examples, ``alpha = steps/N``.
+    """Online SGD on the teacher-student committee machine, at finite ``N``, for many seeds.
+
+    Per example ``J_i += (eta/N) Delta phi'(x_i) xi`` with ``Delta = sum_n phi(y_n) - sum_i phi(x_i)``
+    (plain; Saad & Solla 1995), the paper's Eqs. 2-3 (``bn="paper"``) or the true BN
+    gradient (``bn="exact"``): docs/model.md §2. A batch update is the mean over
+    ``model.batch`` fresh examples; ``alpha = steps/N``.
 
     Parameters
     ----------
-    N, eta, alpha_max : inputs, learning rate (``eta/N`` per step), end of the run.
-    seeds : int n (seeds 0..n-1) or a sequence of distinct ints >= 0. Each seed
-        draws its own teacher, student and inputs from streams derived only
-        from the seed, so results do not depend on ``workers``.
-    alphas : where to record (increasing, in [0, alpha_max]; default 0 and
-        log-spaced). Recorded at the step nearest each (duplicates merged);
+    model : Committee
+        The model (rule, ``K``, ``M``, ``tau``, ``batch``, ``noise``, ``T``).
+    N : int
+        Input dimension (>= 1; >= M for an exact teacher, >= K + M to realise given overlaps).
+    eta : float
+        Learning rate (> 0); each step moves the weights by ``eta/N`` times the gradient.
+    alpha_max : float
+        End of the run, in ``(0, 1e12]``: ``round(alpha_max N)`` steps.
+    seeds : int or sequence of int
+        ``n`` (seeds ``0 .. n-1``) or distinct seeds ``>= 0``. Each seed draws its
+        teacher, student and inputs from streams derived only from the seed, so a
+        seed's numbers do not depend on ``workers``.
+    alphas : array_like, optional
+        Where to record: 1-d, increasing, in ``[0, alpha_max]`` (default 0 and 100
+        log-spaced points). Recorded at the step nearest each (duplicates merged);
         ``result.alpha`` holds the actual ``steps/N``.
-    init : None (``J_il ~ N(0, 1/N)``, teacher as below, ``g = 1``);
-        ``{"J": (K, N)[, "B": (M, N)][, "g": (K,)]}`` weights; or overlaps
-        ``{"Q": (K, K), "R": (K, M)[, "g": (K,)]}`` or a tuple ``(Q, R[, g])``,
-        realised exactly by weights of a seeded random orientation (N >= K+M);
-        or a function ``seed -> any of these``, a start per seed (e.g.
-        :func:`symphase.initial.near_fixed_point`).
-    workers : threads (default: all cores).
-    n_test : if > 0, also a test-set estimate ``eg_test`` of eps_g on ``n_test``
-        fresh inputs per record (its own random stream; no output noise).
-    exact_teacher : ``B B^T = model.T`` exactly (default) or ``B_nl ~ N(0, 1/N)``
-        (the paper's; then ``initial["T"]`` holds each seed's actual ``T``).
-    bn_stats : BN normalizes with ``"population"`` statistics ``sigma sqrt(Q_ii)``, zero
-        mean (default; the N -> oo model of the theory, docs/model.md §1), or with the
-        ``"batch"``'s own mean and standard deviation (a real BN layer; needs
-        ``batch >= 2``; the exact rule is then backpropagation through the batch
-        statistics, the paper's rule holds them fixed; see :func:`batch_stats_step`).
-        The ODE describes the population version (batch statistics tend to the
-        population ones as ``b -> oo``).
-        ``eg`` (and ``eg_test``) is always the error of the network normalized
-        with population statistics (BN's inference mode).
-    blowup : a seed stops as diverged when some ``|J_i|^2`` exceeds it (or is not finite).
-    progress : a tqdm bar (in steps).
+    init : None, mapping, tuple or callable, optional
+        ``None``: ``J_il ~ N(0, 1/N)``, the teacher as below, ``g = 1``;
+        ``{"J": (K, N)[, "B": (M, N)][, "g": (K,)]}``: weights (with
+        ``exact_teacher=True`` a given ``B`` must satisfy ``B B^T = model.T``
+        within :data:`symphase._weights.B_TOL`); ``{"Q": (K, K), "R": (K, M)[, "g": (K,)]}``
+        or ``(Q, R[, g])``: overlaps, realised exactly by weights of a seeded random
+        orientation (:func:`weights_from_overlaps`); or a function ``seed -> any of
+        these`` (a start per seed, e.g. from :func:`symphase.near_fixed_point`).
+    workers : int, optional
+        Threads (default: all cores); the kernels release the GIL.
+    n_test : int
+        If > 0, also a test-set estimate ``eg_test`` of ``eps_g`` on ``n_test`` fresh
+        inputs per record (its own random stream; no output noise).
+    exact_teacher : bool
+        ``B B^T = model.T`` exactly (default), or ``B_nl ~ N(0, 1/N)`` as in the paper
+        (then ``initial["T"]`` holds each seed's actual ``T`` and ``eg`` uses it).
+    bn_stats : {"population", "batch"}
+        BN normalizes with the population statistics ``sigma sqrt(Q_ii)`` and zero mean
+        (default; the ``N -> oo`` model of the theory, docs/model.md §1), or with the
+        batch's own mean and standard deviation (a real BN layer; needs ``batch >= 2``;
+        the exact rule then backpropagates through the batch statistics, the paper's
+        holds them fixed). ``eg`` is always that of the network normalized with
+        population statistics (BN's inference mode).
+    blowup : float
+        A seed stops as ``"diverged"`` when some ``|J_i|^2`` exceeds it or is not finite (> 0).
+    progress : bool
+        Show a tqdm bar (in steps).
 
-    Failures are results: a diverged or interrupted seed keeps its records, its
-    arrays are NaN after the last one, ``seed_status`` names it and
-    ``status``/``message`` summarize.
+    Returns
+    -------
+    SimulationResult
+        Arrays with a leading seed axis; ``eg`` is the closed form (the paper's
+        Eq. 13) at each record's overlaps. Failures are results: a seed that
+        diverged or was interrupted (Ctrl-C: every seed stops within ~0.1 s) keeps
+        its records, is NaN after the last one, and ``seed_status``,
+        ``n_recorded``, ``status`` and ``message`` say so.
+
+    Raises
+    ------
+    ValueError
+        Bad input, naming the parameter (``N``, ``eta``, ``alpha_max``, ``seeds``,
+        ``alphas``, ``init``, ``workers``, ``n_test``, ``bn_stats``, ``blowup``).
+    TypeError
+        ``model`` is not a :class:`~symphase.Committee`.
+
+    Examples
+    --------
+    >>> res = symphase.simulate(symphase.Committee(2, 2), N=200, eta=0.5, alpha_max=5.0, seeds=2,
+    ...                         alphas=[0.0, 5.0])
+    >>> res.status, res.eg.shape, res.alpha.tolist()
+    (<Status.COMPLETED: 'completed'>, (2, 2), [0.0, 5.0])
     """
     model = check_model(model)
     N = check_int("N", N, minimum=1)

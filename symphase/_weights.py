@@ -11,7 +11,44 @@ from ._validate import check_int
 B_TOL = 1e-8
 
 def weights_from_overlaps(model, N: int, Q, R, seed: int):
-    """Weights ``(J, B)`` with ``B B^T = T``, ``J J^T = Q``, ``J B^T = R`` exactly (random orientation)."""
+    """Weights ``(J, B)`` that realise given overlaps exactly, in a seeded random orientation.
+
+    ``W = L U`` with ``L`` a square root of the joint Gram matrix
+    ``G = [[T, R^T], [R, Q]]`` (``L L^T = G``, :func:`symphase._initial.psd_factor`)
+    and ``U`` (K + M, N) orthonormal rows (QR of a Gaussian matrix), so
+    ``W W^T = G``: ``B B^T = T``, ``J J^T = Q``, ``J B^T = R`` to rounding
+    (docs/model.md §1: the overlaps are all the theory sees of the weights).
+
+    Parameters
+    ----------
+    model : Committee
+        Gives ``K``, ``M`` and ``T``.
+    N : int
+        Input dimension, ``>= K + M`` (room for ``K + M`` orthonormal directions).
+    Q, R : array_like
+        ``Q`` (K, K), ``R`` (K, M): with ``T``, a positive semi-definite Gram matrix
+        (validated by the caller, e.g. :func:`symphase.simulate`).
+    seed : int
+        Seed of the orientation ``U``.
+
+    Returns
+    -------
+    J : ndarray (K, N)
+    B : ndarray (M, N)
+
+    Raises
+    ------
+    ValueError
+        ``N < K + M``.
+
+    Examples
+    --------
+    >>> model = symphase.Committee(2, 2)
+    >>> Q, R = np.array([[1.0, 0.2], [0.2, 0.5]]), np.array([[0.3, 0.0], [0.1, 0.2]])
+    >>> J, B = symphase.weights_from_overlaps(model, 50, Q, R, seed=0)
+    >>> bool(np.allclose(J @ J.T, Q) and np.allclose(J @ B.T, R) and np.allclose(B @ B.T, np.eye(2)))
+    True
+    """
     K, M = model.K, model.M
     if N < K + M:
         raise ValueError(f"N must be an integer >= K + M = {K + M} to realise given overlaps, got {N}")

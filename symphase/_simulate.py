@@ -44,7 +44,9 @@ class SimulationResult(ODEResult):
     g : ndarray (seeds, n, K) or None
         BN gains (None for plain).
     eg : ndarray (seeds, n)
-        The exact ``eps_g`` of the recorded overlaps (the paper's Eq. 13, docs/model.md §3).
+        The exact ``eps_g`` of the recorded overlaps (the paper's Eq. 13, docs/model.md §3),
+        clipped at 0: the closed form dips below by rounding only (``~1e-16``);
+        ``info["eg_clipped"]``, ``info["eg_raw_min"]`` say how often and how far.
     eg_test : ndarray (seeds, n) or None
         The test-set estimate (``n_test > 0``).
     initial : dict
@@ -310,6 +312,12 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     Ts = np.array([B @ B.T for J, B, g in starts])
     for j in range(n_seeds):
         eg[j, :counts[j]] = system.eg_many(ys[j, :counts[j]], T=None if exact_teacher else Ts[j])
+    # eps_g >= 0; the closed form at the overlaps of real weights dips below only by rounding (a sum of
+    # (K + M)^2 arcsines that cancel at perfect learning): clipped, as the ODE's (symphase._kernels.eg_clipped)
+    with np.errstate(invalid="ignore"):
+        clipped = eg < 0.0
+    eg_raw_min = float(np.min(eg[clipped])) if clipped.any() else 0.0
+    eg[clipped] = 0.0
     Q, R, g = lay.unpack(ys)
     y0 = np.empty((n_seeds, lay.size))  # with the kernel that records, so alpha = 0 matches bit for bit
     for j, (J, B, g0) in enumerate(starts):
@@ -328,6 +336,8 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
                    + (f"; eta = {eta:g} may be too large" if status == Status.DIVERGED else ""))
     info = {"N": N, "seeds": seed_list, "batch": b, "n_test": n_test, "exact_teacher": int(exact_teacher),
             "bn_statistics": bn_stats}
+    if clipped.any():
+        info.update(eg_clipped=int(clipped.sum()), eg_raw_min=eg_raw_min)
     return SimulationResult(model=model, eta=eta, alpha=steps / N, Q=Q, R=R, g=g, eg=eg, status=status,
                             message=message, info=info, initial=initial, N=N, seeds=seed_list,
                             seed_status=[str(c) for c in codes], n_recorded=counts.copy(), eg_test=eg_test)

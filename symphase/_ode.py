@@ -38,13 +38,16 @@ _MESSAGES = {
     STEP_SIZE: "adaptive step size fell below {h_min:g} or the step budget max_steps = {max_steps} was spent at "
                "alpha = {a:.6g}",
 }
+BUDGET = 6  # driver code: RK4's step budget spent (reported as Status.STEP_SIZE)
+_MESSAGES[BUDGET] = "the step budget max_steps = {max_steps} was spent at alpha = {a:.6g} (RK4 with dt = {dt:g})"
 STIFF = 5  # driver code: stiff, and the step budget cannot reach the end (reported as Status.STEP_SIZE)
 _MESSAGES[STIFF] = (
     "the ODEs are stiff here: a decay rate of about {lam:.3g} per unit alpha holds the explicit steps near "
     "h = {h:.3g} (by stability, not accuracy), so reaching alpha = {end:g} would take about {need:.3g} more steps "
     "than the {left} left of max_steps = {max_steps}; stopped at alpha = {a:.6g} instead of spending them "
     "(lower alpha_max, or raise max_steps)")
-_STATUS = {INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE, STIFF: Status.STEP_SIZE}
+_STATUS = {INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE, STIFF: Status.STEP_SIZE,
+           BUDGET: Status.STEP_SIZE}
 #: A stiff run stops early when the steps it needs exceed this multiple of the budget left.
 STIFF_MARGIN = 1.5
 #: Largest alpha_max: beyond it the adaptive steps stop resolving alpha in double precision.
@@ -183,6 +186,9 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         raise ValueError(f"method must be 'adaptive' or 'rk4', got {method!r}")
     if method == "rk4":
         dt = 0.01 if dt is None else check_real("dt", dt, positive=True)
+        if dt * 2.0**62 < alpha_max:
+            raise ValueError(f"dt must be a real number >= alpha_max / 2^62 = {alpha_max / 2.0**62:.3g} (a step "
+                             f"count that fits in an integer), got {dt!r}")
     elif dt is not None:
         raise ValueError("dt is the fixed step of method='rk4'; the adaptive method takes rtol/atol")
     rtol = check_real("rtol", rtol, positive=True)
@@ -230,12 +236,14 @@ class _Driver:
     def advance(self, y, a, target):
         """Advance ``y`` from ``a`` to ``target``; returns ``(code, alpha reached)``."""
         if self.method == "rk4":
-            n = max(1, int(math.ceil((target - a) / self.dt * (1.0 - 1e-12))))
+            with np.errstate(over="ignore"):
+                x = float(target - a) / self.dt * (1.0 - 1e-12)
+            n = max(1, math.ceil(min(x, 2.0**62)))  # more than any step budget reaches
             h = (target - a) / n
             s = 0
             while s < n:
                 if self.steps >= self.max_steps:
-                    return STEP_SIZE, a + s * h
+                    return BUDGET, a + s * h
                 todo = min(n, s + self.chunk, s + self.max_steps - self.steps)
                 code, did = rk4_steps(y, a, h, s, todo, self.ka, self.blowup, self.psd_tol, *self.k_rk4)
                 self.nfev += 4 * did
@@ -314,7 +322,7 @@ class _Driver:
                     message = _MESSAGES[code].format(
                         a=a, eta=eta, blowup=self.blowup, h_min=self.h_min(a), max_steps=self.max_steps,
                         lam=self.stiff[2], h=self.h or 0.0, end=self.end, need=self.needed_steps(a),
-                        left=self.max_steps - self.steps)
+                        left=self.max_steps - self.steps, dt=self.dt or 0.0)
                     break
                 e = self.eg(y)
                 if not np.isfinite(e):

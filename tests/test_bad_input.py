@@ -101,6 +101,7 @@ def test_cli_module_entry_point_exit_code():
     (dict(eg_tol=float("nan")), "eg_tol"), (dict(atol=float("nan")), "atol"),
     (dict(alphas=[[0.0, 1.0], [2.0, 3.0]]), "alphas"),  # 2-d grids were flattened
     (dict(alphas=[0.0, 1.0 + 1j]), "alphas"),
+    (dict(method="rk4", dt=5e-324), "dt"),  # was an OverflowError (ceil of inf steps)
 ])
 def test_integrate_rejects_numerics(kwargs, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):

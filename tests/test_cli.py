@@ -167,3 +167,19 @@ def test_interrupted_run_exit_code_and_message(monkeypatch, tmp_path, capsys):
     assert "partial: interrupted" in captured.out
     assert set(pd.read_csv(path)["status"]) == {"interrupted"}
     assert os.listdir(tmp_path) == ["part.csv"]
+
+
+def test_reproduce_out_folder_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    """A file in the way used to fail after start-up with an OSError; now one line, exit 2, no work."""
+    import symphase.cli.reproduce as cli_reproduce
+
+    def boom(*args, **kwargs):
+        raise AssertionError("reproduce started before --out was checked")
+    monkeypatch.setattr(cli_reproduce, "reproduce", boom)
+    (tmp_path / "afile").write_text("x")
+    for path, words in ((tmp_path / "afile", "is a file, not a folder"),
+                        (tmp_path / "afile" / "figs", "which is a file, not a folder"),
+                        (Path("/proc/figs"), "cannot write in the folder")):
+        assert main(["reproduce", "--out", str(path), "--quick"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("symphase: error: --out") and words in err, err

@@ -187,7 +187,7 @@ def _unprivileged_prefix(workdir):
     for prefix in candidates:
         probe = ("import sys, pathlib; sys.exit(0 if not __import__('os').access(sys.argv[1], 2) else 3)")
         try:
-            proc = subprocess.run(prefix + [sys.executable, "-c", probe, str(ro)], capture_output=True, timeout=30)
+            proc = subprocess.run(prefix + [sys.executable, "-c", probe, str(ro)], capture_output=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if proc.returncode == 0:
@@ -229,13 +229,13 @@ def test_read_only_install_caches_elsewhere(tmp_path_factory):
 
         # writable home: Numba's user-wide cache (import only: nothing compiles)
         proc = subprocess.run(prefix + [sys.executable, "-c", "import symphase._numba_cache as c; print(c.LOCATION)"],
-                              env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=60, cwd=work)
+                              env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=60, cwd=work, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.split() == ["user"]
 
         # read-only home as well: the private folder under TMPDIR
         proc = subprocess.run(prefix + [sys.executable, "-c", script], env={**env, "HOME": str(ro_home)},
-                              capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=work)
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=work, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         where, status = proc.stdout.split()
         assert status == "completed"

@@ -38,7 +38,7 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"symphase {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         importlib.import_module(f".{module}", __name__).register(sub)
     return parser
 

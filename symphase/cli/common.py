@@ -61,6 +61,24 @@ def check_out(path):
     return check_writable(path, name="--out")
 
 
+def check_out_folder(path, name="--out"):
+    """An output folder (created by the command if missing): not a file, below no file, and its
+    nearest existing folder writable; else ``ValueError`` (one line, exit 2) before any work."""
+    import tempfile
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is a file, not a folder")
+    existing = next(p for p in [path, *path.parents] if p.exists())
+    if not existing.is_dir():
+        raise ValueError(f"{name}: {str(path)!r} is below {str(existing)!r}, which is a file, not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".symphase-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot write in the folder {str(existing)!r}: {exc.strerror or exc}") from None
+    return path
+
+
 def save_result(result, path, frame=None):
     """Save ``result`` to ``path`` (checked by :func:`check_out`) atomically: NetCDF4 from
     ``result.to_xarray()``, or CSV from ``frame`` (default ``result.to_dataframe()``)."""

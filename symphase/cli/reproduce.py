@@ -5,14 +5,15 @@ import sys
 from pathlib import Path
 
 from .._reproduce import reproduce
-from .common import print_json, stderr_is_terminal
+from .common import check_out_folder, print_json, stderr_is_terminal
 
 
 def register(sub):
     p = sub.add_parser("reproduce", help="regenerate the paper's figures and the project's own, with data",
                        description="Write each figure as PNG and PDF and its data as NetCDF into --out; "
                        "skip figures already complete (--force to redo).")
-    p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default %(default)s)")
+    p.add_argument("--out", type=Path, default=Path("figures"),
+                   help="output folder, created if missing; checked before any work (default %(default)s)")
     p.add_argument("--quick", action="store_true", help="reduced version (fewer seeds, smaller N), under a minute")
     p.add_argument("--force", action="store_true", help="redo figures that are already complete")
     p.add_argument("--replot", action="store_true", help="redraw complete figures from their saved data")
@@ -22,6 +23,7 @@ def register(sub):
 
 
 def run(args) -> int:
+    check_out_folder(args.out)
     only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
     results = reproduce(args.out, quick=args.quick, force=args.force, only=only,
                         progress=stderr_is_terminal() and not args.json, log=sys.stderr, replot=args.replot)

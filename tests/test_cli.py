@@ -183,3 +183,17 @@ def test_reproduce_out_folder_checked_before_any_work(tmp_path, capsys, monkeypa
         assert main(["reproduce", "--out", str(path), "--quick"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("symphase: error: --out") and words in err, err
+
+
+def test_output_into_a_closed_pipe_exits_quietly_with_141():
+    """`symphase ode --json | head -c 10`: the writer gets EPIPE; it must stop quietly with 141 (the shell's
+    code for SIGPIPE), not report a failure (BrokenPipeError is an OSError: the order of the handlers matters)."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "symphase", "ode", "--alpha-max", "5", "--points", "4000", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, err
+    assert "failed" not in err and "Traceback" not in err

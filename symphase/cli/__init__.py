@@ -63,14 +63,14 @@ def main(argv=None) -> int:
     except MemoryError:
         print("symphase: failed: out of memory (use a smaller N, fewer seeds or workers)", file=sys.stderr)
         return 1
-    except OSError as exc:  # e.g. the disk filled up while saving
-        print(f"symphase: failed: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other Unix tools
         import os
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:  # e.g. the disk filled up while saving (after BrokenPipeError, its subclass)
+        print(f"symphase: failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from ._integrators import (
 from ._kernels import DIVERGED, INVALID, OK
 from ._model import check_model
 from ._results import ODEResult, Status
-from ._validate import check_int, check_real
+from ._validate import check_int, check_real, real_array
 
 _MESSAGES = {
     INVALID: ("overlaps stopped being a positive semi-definite Gram matrix [[Q, R], [R^T, T]] "
@@ -78,12 +78,7 @@ def default_alphas(alpha_max: float, n: int = 301) -> np.ndarray:
 
 def check_alphas(alphas, alpha_max: float) -> np.ndarray:
     """A 1-d, finite, strictly increasing grid in ``[0, alpha_max]``, else ``ValueError``."""
-    try:
-        if np.iscomplexobj(np.asarray(alphas)):
-            raise TypeError
-        arr = np.array(alphas, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"alphas must be a 1-d array of increasing numbers in [0, alpha_max], got {alphas!r}") from None
+    arr = real_array(alphas, "alphas must be a 1-d array of increasing numbers in [0, alpha_max]")
     if arr.ndim != 1:
         raise ValueError(f"alphas must be a 1-d array (one output grid), got an array of shape {arr.shape}")
     if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0) or arr[0] < 0 or arr[-1] > alpha_max:

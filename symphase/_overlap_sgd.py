@@ -30,8 +30,9 @@ import math
 import numba
 import numpy as np
 
-from ._kernels import BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
+from ._kernels import TAU
 from ._rng import next_normal, next_uniform
+from ._sgd import step_constants
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 SQRT_HALF = math.sqrt(0.5)
@@ -127,13 +128,8 @@ def overlap_steps(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S
     matrix."""
     K, M = R.shape
     n = K + M
-    eta, tau = par[ETA], par[TAU]
-    sigma = math.sqrt(tau)
-    noise_sd = math.sqrt(par[NOISE])
-    bn = par[BN] != 0.0
-    exact = par[EXACT] != 0.0
-    learn = par[LEARN_GAIN] != 0.0
-    lr = eta / (N * b)
+    sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
+    tau = par[TAU]
     h = np.ones(K)
     inv_s = np.ones(K)
     for step in range(n_steps):

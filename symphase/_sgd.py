@@ -26,6 +26,15 @@ SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 SQRT_HALF = math.sqrt(0.5)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def step_constants(par, N, b):
+    """``(sigma, noise_sd, bn, exact, learn, lr)`` of the parameter record ``par`` for one SGD step:
+    input and noise standard deviations, the rule switches, and the learning rate per example
+    ``lr = eta/(N b)`` (docs/model.md §2)."""
+    return (math.sqrt(par[TAU]), math.sqrt(par[NOISE]), par[BN] != 0.0, par[EXACT] != 0.0,
+            par[LEARN_GAIN] != 0.0, par[ETA] / (N * b))
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
     """Advance ``n_steps`` SGD steps in place (docs/model.md §2).
@@ -46,13 +55,7 @@ def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
     """
     N, K = Jt.shape
     M = Bt.shape[1]
-    eta, tau = par[ETA], par[TAU]
-    sigma = math.sqrt(tau)
-    noise_sd = math.sqrt(par[NOISE])
-    bn = par[BN] != 0.0
-    exact = par[EXACT] != 0.0
-    learn = par[LEARN_GAIN] != 0.0
-    lr = eta / (N * b)
+    sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
     x = np.empty(K)
     y = np.empty(M)
     h = np.ones(K)

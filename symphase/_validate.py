@@ -39,14 +39,20 @@ def check_choice(name: str, value, choices):
     return value
 
 
-def check_array(name: str, value, shape: tuple) -> np.ndarray:
-    """A finite float array of the given shape, else ``ValueError`` naming it."""
+def real_array(value, what: str) -> np.ndarray:
+    """``value`` as a float array; ``ValueError`` (``"<what>, got <value>"``) if it is not real
+    (complex values are refused, not silently cut to their real part)."""
     try:
         if np.iscomplexobj(np.asarray(value)):
             raise TypeError
-        arr = np.array(value, dtype=float)
+        return np.array(value, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real array of shape {shape}, got {value!r}") from None
+        raise ValueError(f"{what}, got {value!r}") from None
+
+
+def check_array(name: str, value, shape: tuple) -> np.ndarray:
+    """A finite float array of the given shape, else ``ValueError`` naming it."""
+    arr = real_array(value, f"{name} must be a real array of shape {shape}")
     if arr.shape != shape:
         raise ValueError(f"{name} must have shape {shape} (K={shape[0]}), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):

@@ -364,7 +364,7 @@ def _plateau_level(model, eta, plateau):
 
 def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plateau="median", workers=None,
             init=None, exact_teacher=True, bn_stats="population", rtol=1e-9, atol=1e-11,
-            progress=False) -> Comparison:
+            progress=False, method="weights") -> Comparison:
     """Simulation against theory: SGD at finite ``N`` beside the ODE from each run's own start.
 
     Simulates ``seeds`` runs (:func:`symphase.simulate`) and integrates the ODE
@@ -393,9 +393,11 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
         The plateau level: read off each curve (:func:`plateau_value`),
         ``eps_g`` at the symmetric fixed point (K = M, T = I; at ``eta`` for plain,
         ``eta -> 0`` for BN, where ``eps_g`` does not depend on the norm), or a number.
-    workers, init, exact_teacher, bn_stats, progress
+    workers, init, exact_teacher, bn_stats, progress, method
         As for :func:`symphase.simulate` (with ``bn_stats="batch"`` the comparison
-        shows the effect of the batch statistics, which the ODE does not have).
+        shows the effect of the batch statistics, which the ODE does not have;
+        ``method="overlaps"`` runs the same SGD exactly on the order parameters, at
+        any ``N`` in ``O(1)`` per step).
     rtol, atol : float
         The ODE's tolerances.
 
@@ -423,7 +425,7 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
     eta_c = check_real("eta", eta, positive=True)
     level = _plateau_level(model, eta_c, plateau)
     sim = simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, workers=workers, init=init,
-                   exact_teacher=exact_teacher, bn_stats=bn_stats, progress=progress)
+                   exact_teacher=exact_teacher, bn_stats=bn_stats, progress=progress, method=method)
     n_seeds, n = sim.eg.shape
     eg = np.full((n_seeds, n), np.nan)
     Q = np.full(sim.Q.shape, np.nan)

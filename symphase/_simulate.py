@@ -18,6 +18,8 @@ import numpy as np
 from ._model import check_model
 from ._ode import check_alpha_max, check_alphas, default_alphas
 from ._results import ODEResult, Status, alpha_span, model_coords, overlap_columns, trajectory_variables
+from ._overlap_sgd import overlap_steps
+from ._overlap_sgd import workspace as overlap_workspace
 from ._rng import rng_state
 from ._sgd import record_state, sgd_steps, sgd_steps_batch_stats, test_error
 from ._validate import check_int, check_real
@@ -130,6 +132,10 @@ class SimulationResult(ODEResult):
         return pd.DataFrame(cols)
 
 
+#: The simulators: SGD on the weights, or the same process on the order parameters (docs/model.md §11).
+METHODS = ("weights", "overlaps")
+
+
 def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
     """One chunk of steps (a seam for the interrupt test)."""
     if batch_stats:
@@ -138,7 +144,8 @@ def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
 
 
 def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, workers=None, n_test=0,
-             exact_teacher=True, bn_stats="population", blowup=1e6, progress=False) -> SimulationResult:
+             exact_teacher=True, bn_stats="population", blowup=1e6, progress=False,
+             method="weights") -> SimulationResult:
     """Online SGD on the teacher-student committee machine, at finite ``N``, for many seeds.
 
     Per example ``J_i += (eta/N) Delta phi'(x_i) xi`` with ``Delta = sum_n phi(y_n) - sum_i phi(x_i)``
@@ -191,6 +198,12 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         A seed stops as ``"diverged"`` when some ``|J_i|^2`` exceeds it or is not finite (> 0).
     progress : bool
         Show a tqdm bar (in steps).
+    method : {"weights", "overlaps"}
+        ``"weights"``: SGD on the weights, ``O(N)`` per step. ``"overlaps"``: the same
+        process run exactly on the order parameters (docs/model.md §11), ``O((K + M)^3)``
+        per step whatever ``N`` is; the same starts (each seed's initial weights, reduced
+        to their overlaps), the same result type, equal in distribution but not path by
+        path. It needs ``N >= K + M + batch``, ``bn_stats="population"`` and ``n_test=0``.
 
     Returns
     -------
@@ -205,7 +218,7 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     ------
     ValueError
         Bad input, naming the parameter (``N``, ``eta``, ``alpha_max``, ``seeds``,
-        ``alphas``, ``init``, ``workers``, ``n_test``, ``bn_stats``, ``blowup``).
+        ``alphas``, ``init``, ``workers``, ``n_test``, ``bn_stats``, ``blowup``, ``method``).
     TypeError
         ``model`` is not a :class:`~symphase.Committee`.
 
@@ -231,6 +244,18 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         raise ValueError("bn_stats='batch' needs a batch-norm model (bn='paper' or 'exact')")
     if batch_stats and model.batch < 2:
         raise ValueError(f"bn_stats='batch' needs batch >= 2 (a batch's standard deviation), got batch={model.batch}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    on_overlaps = method == "overlaps"
+    if on_overlaps:
+        if N < model.K + model.M + model.batch:
+            raise ValueError(f"N must be an integer >= K + M + batch = {model.K + model.M + model.batch} for "
+                             f"method='overlaps' (the inputs' part orthogonal to the weights), got {N}")
+        if batch_stats:
+            raise ValueError("bn_stats='batch' needs the individual inputs: use method='weights'")
+        if n_test:
+            raise ValueError("n_test needs the weights (a test set of inputs): use method='weights' "
+                             "(with method='overlaps' eps_g is exact anyway)")
     alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
     steps = np.unique(np.rint(alphas * N).astype(np.int64))
     if callable(init):  # a start per seed
@@ -241,11 +266,21 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         raise ValueError(f"N must be an integer >= M = {model.M} for an exact teacher T, got {N}")
 
     K, M, lay = model.K, model.M, model.layout
-    starts = [initial_weights(model, N, int(sd), i, exact_teacher) for sd, i in zip(seed_list, inits)]
+    n_seeds = len(seed_list)
+    y0 = np.empty((n_seeds, lay.size))
+    Ts = np.empty((n_seeds, M, M))
+    starts = []
+    for j, (sd, i) in enumerate(zip(seed_list, inits)):
+        J, B, g = initial_weights(model, N, int(sd), i, exact_teacher)
+        # with the kernel that records, so alpha = 0 matches bit for bit
+        record_state(np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g, model.has_bn,
+                     np.empty((K, K)), np.empty((K, M)), y0[j])
+        Ts[j] = B @ B.T
+        starts.append(None if on_overlaps else (J, B, g))  # the overlap chain needs no weights
     system = model.system
     par = system.params(eta)
     b = model.batch
-    n_seeds, n_rec = len(seed_list), steps.size
+    n_rec = steps.size
     ys = np.full((n_seeds, n_rec, lay.size), np.nan)
     eg_test = np.full((n_seeds, n_rec), np.nan) if n_test else None
     counts = np.zeros(n_seeds, dtype=np.int64)
@@ -254,9 +289,42 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     bar = _progress(progress, n_seeds * int(steps[-1]))
     lock = threading.Lock()
     # steps per kernel call: about 1e7 multiply-adds, so Ctrl-C and the bar respond within ~0.1 s
-    chunk = max(1, int(1e7 // (N * b * (K + M + 2))))
+    if on_overlaps:
+        chunk = max(1, int(1e7 // ((K + M) ** 3 + b * (K + M) ** 2 + b * b * K * K)))
+    else:
+        chunk = max(1, int(1e7 // (N * b * (K + M + 2))))
+
+    def run_seed_overlaps(j):
+        Q, R, g = lay.unpack(y0[j])
+        Q, R = np.array(Q, dtype=float), np.array(R, dtype=float)
+        g = np.ones(K) if g is None else np.array(g, dtype=float)
+        T = np.ascontiguousarray(model.T if exact_teacher else Ts[j], dtype=float)
+        s = rng_state(int(seed_list[j]))
+        work = overlap_workspace(K, M, b)
+        done = 0
+        for k in range(n_rec):
+            while done < steps[k]:
+                if stop.is_set():
+                    codes[j] = Status.INTERRUPTED
+                    return
+                todo = int(min(chunk, steps[k] - done))
+                did = overlap_steps(Q, R, g, T, par, N, b, todo, s, blowup, *work)
+                if did < 0:
+                    codes[j] = Status.INVALID
+                    return
+                done += did
+                if bar is not None:
+                    with lock:
+                        bar.update(did)
+                if did < todo:
+                    codes[j] = Status.DIVERGED
+                    return
+            ys[j, k] = lay.pack(Q, R, g if model.has_bn else None)
+            counts[j] = k + 1
 
     def run_seed(j):
+        if on_overlaps:
+            return run_seed_overlaps(j)
         J, B, g = starts[j]
         Jt, Bt = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T)
         g = g.copy()
@@ -309,7 +377,6 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
              for j, c in enumerate(codes)]
 
     eg = np.full((n_seeds, n_rec), np.nan)
-    Ts = np.array([B @ B.T for J, B, g in starts])
     for j in range(n_seeds):
         eg[j, :counts[j]] = system.eg_many(ys[j, :counts[j]], T=None if exact_teacher else Ts[j])
     # eps_g >= 0; the closed form at the overlaps of real weights dips below only by rounding (a sum of
@@ -319,10 +386,6 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     eg_raw_min = float(np.min(eg[clipped])) if clipped.any() else 0.0
     eg[clipped] = 0.0
     Q, R, g = lay.unpack(ys)
-    y0 = np.empty((n_seeds, lay.size))  # with the kernel that records, so alpha = 0 matches bit for bit
-    for j, (J, B, g0) in enumerate(starts):
-        record_state(np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0, model.has_bn,
-                     np.empty((K, K)), np.empty((K, M)), y0[j])
     Q0, R0, g0 = lay.unpack(y0)
     initial = {"Q": Q0, "R": R0, "g": g0,
                "T": Ts if not exact_teacher else np.broadcast_to(model.T, (n_seeds, M, M)).copy()}
@@ -330,12 +393,13 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     if not bad:
         status, message = Status.COMPLETED, f"reached alpha = {steps[-1] / N:g} for {n_seeds} seed(s)"
     else:
-        status = Status.INTERRUPTED if any(c == Status.INTERRUPTED for c in codes) else Status.DIVERGED
+        status = (Status.INTERRUPTED if any(c == Status.INTERRUPTED for c in codes) else
+                  Status.INVALID if any(c == Status.INVALID for c in codes) else Status.DIVERGED)
         message = (f"{len(bad)} of {n_seeds} seed(s) stopped early ({', '.join(f'seed {s}: {c}' for s, c in bad)});"
                    f" their arrays are NaN after the last recorded point"
                    + (f"; eta = {eta:g} may be too large" if status == Status.DIVERGED else ""))
     info = {"N": N, "seeds": seed_list, "batch": b, "n_test": n_test, "exact_teacher": int(exact_teacher),
-            "bn_statistics": bn_stats}
+            "bn_statistics": bn_stats, "method": method}
     if clipped.any():
         info.update(eg_clipped=int(clipped.sum()), eg_raw_min=eg_raw_min)
     return SimulationResult(model=model, eta=eta, alpha=steps / N, Q=Q, R=R, g=g, eg=eg, status=status,

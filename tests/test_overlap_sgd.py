@@ -79,3 +79,81 @@ def test_gram_factor_handles_coinciding_students():
     assert r == 3 and used.sum() == 3
     np.testing.assert_allclose(L @ L.T, G, atol=1e-12)
     assert ov.gram_factor(np.eye(3), 2 * np.eye(3), np.eye(3), G, L, used) == -1  # not a Gram matrix
+
+
+@pytest.mark.parametrize("N", [60, 200])
+def test_simulate_on_overlaps_is_the_same_process(N):
+    """simulate(method="overlaps") against method="weights", plain K = M = 2, eta = 1, 200 seeds each
+    (0..199 and 10^6..10^6+199, independent), at two N: eps_g at alpha ~ 2, 9, 30, 84 by Welch's t-test
+    and Kolmogorov-Smirnov, and the escape times (symphase.escape_alpha) by Kolmogorov-Smirnov and
+    Welch's t-test. Each p-value must exceed 1e-3 (10 tests per N: a false alarm about 1% of the time
+    per N, and these seeds are fixed, so the outcome is deterministic)."""
+    from scipy import stats
+    model = sp.Committee(2, 2)
+    alphas = np.concatenate([[0.0], np.geomspace(0.5, 150.0, 40)])
+    w = sp.simulate(model, N, 1.0, 150.0, seeds=200, alphas=alphas, method="weights")
+    o = sp.simulate(model, N, 1.0, 150.0, seeds=range(10**6, 10**6 + 200), alphas=alphas, method="overlaps")
+    assert o.status == "completed" and o.info["method"] == "overlaps"
+    np.testing.assert_array_equal(w.alpha, o.alpha)
+    for a in (2.0, 9.0, 30.0, 84.0):
+        j = int(np.argmin(np.abs(w.alpha - a)))
+        assert stats.ttest_ind(w.eg[:, j], o.eg[:, j], equal_var=False).pvalue > 1e-3
+        assert stats.ks_2samp(w.eg[:, j], o.eg[:, j]).pvalue > 1e-3
+    ew = np.array([sp.escape_alpha(w.alpha, e) for e in w.eg])
+    eo = np.array([sp.escape_alpha(o.alpha, e) for e in o.eg])
+    assert np.mean(np.isnan(ew)) < 0.05 and np.mean(np.isnan(eo)) < 0.05
+    ew, eo = ew[np.isfinite(ew)], eo[np.isfinite(eo)]
+    assert stats.ks_2samp(ew, eo).pvalue > 1e-3
+    assert stats.ttest_ind(ew, eo, equal_var=False).pvalue > 1e-3
+
+
+def test_simulate_on_overlaps_starts_where_the_weights_start_and_is_seeded():
+    """The same seed gives the same initial overlaps as method="weights" (bit for bit), and the same
+    numbers whatever the number of workers."""
+    model = sp.Committee(2, 3, bn="exact", batch=2)
+    w = sp.simulate(model, 80, 0.5, 2.0, seeds=3, alphas=[0.0, 1.0, 2.0])
+    a = sp.simulate(model, 80, 0.5, 2.0, seeds=3, alphas=[0.0, 1.0, 2.0], method="overlaps", workers=1)
+    b = sp.simulate(model, 80, 0.5, 2.0, seeds=3, alphas=[0.0, 1.0, 2.0], method="overlaps", workers=3)
+    np.testing.assert_array_equal(a.Q[:, 0], w.Q[:, 0])
+    np.testing.assert_array_equal(a.initial["R"], w.initial["R"])
+    np.testing.assert_array_equal(a.eg, b.eg)
+    np.testing.assert_array_equal(a.g, b.g)
+    assert not np.array_equal(a.eg[:, -1], w.eg[:, -1])  # equal in distribution, not path by path
+
+
+def test_simulate_on_overlaps_bad_input():
+    model = sp.Committee(2, 2, batch=3)
+    with pytest.raises(ValueError, match="^method must be one of"):
+        sp.simulate(model, 100, 0.5, 1.0, method="sde-ish")
+    with pytest.raises(ValueError, match=r"^N must be an integer >= K \+ M \+ batch = 7"):
+        sp.simulate(model, 6, 0.5, 1.0, method="overlaps")
+    with pytest.raises(ValueError, match="^n_test needs the weights"):
+        sp.simulate(model, 100, 0.5, 1.0, method="overlaps", n_test=10)
+    with pytest.raises(ValueError, match="^bn_stats='batch' needs the individual inputs"):
+        sp.simulate(sp.Committee(2, 2, bn="exact", batch=3), 100, 0.5, 1.0, method="overlaps", bn_stats="batch")
+
+
+def test_simulate_on_overlaps_divergence_is_a_result():
+    res = sp.simulate(sp.Committee(2, 2), 40, 80.0, 20.0, seeds=2, blowup=1e3, method="overlaps",
+                      alphas=np.linspace(0, 20, 11))
+    assert res.status in ("diverged", "invalid") and not res.success
+    assert all(st in ("diverged", "invalid") for st in res.seed_status)
+    for j in range(2):
+        n = res.n_recorded[j]
+        assert np.all(np.isfinite(res.eg[j, :n])) and np.all(np.isnan(res.eg[j, n:]))
+
+
+def test_cli_method_overlaps(capsys, tmp_path):
+    """symphase simulate/compare --method overlaps at N = 10^6: the same numbers as the API, in seconds."""
+    import json
+
+    from symphase.cli import main
+    assert main(["simulate", "--N", "1000000", "--alpha-max", "0.02", "--seeds", "2", "--points", "3",
+                 "--method", "overlaps", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    api = sp.simulate(sp.Committee(2, 2), 10**6, 1.0, 0.02, seeds=2, alphas=sp.default_alphas(0.02, 2),
+                      method="overlaps")
+    assert d["info"]["method"] == "overlaps" and d["eg"] == api.eg.tolist()
+    assert main(["compare", "--N", "300", "--alpha-max", "3", "--seeds", "2", "--method", "overlaps"]) == 0
+    assert main(["simulate", "--N", "4", "--method", "overlaps"]) == 2
+    assert "N must be an integer >= K + M + batch" in capsys.readouterr().err

@@ -188,14 +188,17 @@ def check_start_memory(model, N: int):
     check_memory("N", N, 8.0 * N * (model.K + model.M) * 4, "the random start's weights")
 
 
-def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, n_test: int = 0):
+def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, n_test: int = 0,
+                          method: str = "weights"):
     """Before :func:`symphase.simulate`: refuse what cannot fit in memory (naming ``N``), warn on a run
     estimated to take longer than :data:`LONG_RUN_S`.
 
     Memory: every seed's start ``(J, B)`` is held, ``8 N (K + M)`` bytes each, and each
     running seed has its own copies and work arrays (``8 N (2K + 2M + b + 1)`` bytes).
     Time: ``alpha_max N`` steps of ``N b (K + M + 2)`` multiply-adds per seed (plus
-    ``n_test N (K + M)`` per record), at :data:`SGD_RATE` per core.
+    ``n_test N (K + M)`` per record), at :data:`SGD_RATE` per core. With
+    ``method="overlaps"`` one seed's start is made at a time (``4 x 8 N (K + M)``
+    bytes with its QR) and a step costs ``(K + M)^3 + b (K + M)^2 + b^2 K^2``, whatever ``N``.
     """
     if N < 1:
         raise ValueError(f"N must be an integer >= 1, got {N}")
@@ -205,17 +208,23 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
         raise ValueError(f"workers must be an integer >= 1, got {workers}")
     K, M, b = model.K, model.M, model.batch
     running = min(seeds, workers or (os.cpu_count() or 1))
-    need = 8.0 * N * ((K + M) * seeds + running * (2 * K + 2 * M + b + 1))
+    if method == "overlaps":
+        need = 4 * 8.0 * N * (K + M)
+        per_step = (K + M) ** 3 + b * (K + M) ** 2 + b * b * K * K
+    else:
+        need = 8.0 * N * ((K + M) * seeds + running * (2 * K + 2 * M + b + 1))
+        per_step = N * b * (K + M + 2)
     check_memory("N", N, need, f"the weights of {seeds} seed(s)")
     steps = alpha_max * N
     if steps > 2.0**62:
         raise ValueError(f"N = {N}, alpha_max = {alpha_max:g}: alpha_max N = {steps:.3g} steps is more than "
                          f"2^62; use a smaller N or alpha_max")
-    work = seeds * steps * N * b * (K + M + 2)
+    work = seeds * steps * per_step
     eta_s = work / (SGD_RATE * running)
     if eta_s > LONG_RUN_S:
+        what = ("(K + M)^3 + b (K + M)^2 + b^2 K^2" if method == "overlaps" else "N b (K + M + 2)")
         warn(f"this run is about {work:.2g} multiply-adds ({seeds} seed(s) x alpha_max N = {steps:.3g} steps x "
-             f"N b (K + M + 2)): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
+             f"{what}): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
              f"(and with --out saves) what was computed")
 
 

@@ -5,7 +5,7 @@ import numpy as np
 
 from .._compare import compare
 from .._ode import default_alphas
-from .._simulate import simulate
+from .._simulate import METHODS, simulate
 from .common import (
     add_model_options,
     add_output_options,
@@ -36,6 +36,10 @@ def _common(p):
                    "batch's own mean and std (needs --batch >= 2) (default %(default)s)")
     p.add_argument("--random-teacher", action="store_true",
                    help="teacher B_nl ~ N(0, 1/N) as in the paper (default: B B^T = T exactly)")
+    p.add_argument("--method", choices=list(METHODS), default="weights",
+                   help="SGD on the weights (O(N) per step), or the same process run exactly on the order "
+                   "parameters (O((K+M)^3) per step at any N; needs N >= K + M + batch, population BN "
+                   "statistics, no --test) (default %(default)s)")
     add_output_options(p)
 
 
@@ -68,7 +72,8 @@ def _prepare(args):
     check_points(args.points)
     check_alpha_max_option(args.alpha_max)
     out = check_out(args.out)
-    check_simulation_cost(model, args.N, args.seeds, args.workers, args.alpha_max, getattr(args, "test", 0))
+    check_simulation_cost(model, args.N, args.seeds, args.workers, args.alpha_max, getattr(args, "test", 0),
+                          args.method)
     return model, default_alphas(args.alpha_max, args.points - 1), out
 
 
@@ -108,14 +113,14 @@ def run_simulate(args) -> int:
     model, alphas, out = _prepare(args)
     res = simulate(model, args.N, args.eta, args.alpha_max, seeds=args.seeds, alphas=alphas,
                    workers=args.workers, n_test=args.test, exact_teacher=not args.random_teacher,
-                   bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json)
+                   bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method)
     if out is not None:
         save_result(res, out)
     mean, se = _seed_stats(res.eg)
     if args.json:
         print_json({**res.to_dict(), "eg_mean": mean, "eg_se": se})
     else:
-        print(f"# {model.describe()}, N={args.N}, eta={res.eta:g}, {len(res.seeds)} seeds")
+        print(f"# {model.describe()}, N={args.N}, eta={res.eta:g}, {len(res.seeds)} seeds, SGD on the {args.method}")
         print(f"# status: {res.status}: {res.message}")
         print(f"{'alpha':>10} {'eg mean':>12} {'s.e.':>10}")
         step = max(1, len(res.alpha) // 25)
@@ -134,7 +139,7 @@ def run_compare(args) -> int:
             raise ValueError(f"plateau must be 'median', 'fixed_point' or a real number > 0, got {plateau!r}") from None
     cmp = compare(model, args.N, args.eta, args.alpha_max, args.seeds, alphas=alphas, fraction=args.fraction,
                   plateau=plateau, workers=args.workers, exact_teacher=not args.random_teacher,
-                  bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json)
+                  bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method)
     if out is not None:
         save_result(cmp, out, frame=compare_frame(cmp) if out.suffix.lower() == ".csv" else None)
     disc = cmp.discrepancy

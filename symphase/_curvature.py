@@ -90,6 +90,47 @@ def _compact(values, mult):
     return np.array(out_v), np.array(out_m, dtype=np.int64)
 
 
+def fisher_closed_form(model, J, g):
+    """The Fisher information ``F = <grad s grad s^T>`` of realised weights ``J`` (K, N1), in closed
+    form: Stein's lemma twice and the SymPy-derived pair averages (``derivations/fisher.py``,
+    derivations/DERIVATION.md §10). Parameter order ``[J row by row, g (learned gain)]``.
+
+    ``F_{J_i J_k} = h_i h_k P_i (tau E11 I + tau^2 [h_i^2 E31 J_i J_i^T + h_i h_k E22 (J_i J_k^T + J_k J_i^T)
+    + h_k^2 E13 J_k J_k^T]) P_k`` with ``P_i = I - e J_i J_i^T/Q_ii`` (``e = 1`` under BN); the gain
+    blocks from ``<f u_i u_k>`` and ``<f u_k xi>``, ``f = phi'(u_i) phi'(u_k)``.
+    """
+    from ._generated.fisher import pair_averages
+
+    K, N1 = J.shape
+    tau = model.tau
+    Q = J @ J.T
+    gv = np.ones(K) if g is None else np.asarray(g, dtype=float)
+    h = gv / np.sqrt(tau * np.diag(Q)) if model.has_bn else np.ones(K)
+    C = tau * h[:, None] * h[None, :] * Q
+    eye = np.eye(N1)
+    P = [eye - np.outer(J[i], J[i]) / Q[i, i] if model.has_bn else eye for i in range(K)]
+    learned = model.learns_gain
+    n = K * N1 + (K if learned else 0)
+    F = np.zeros((n, n))
+    for i in range(K):
+        for k in range(K):
+            e11, e31, e22, e13 = pair_averages(C[i, i], C[k, k], C[i, k])
+            M = tau * e11 * eye + tau**2 * (h[i]**2 * e31 * np.outer(J[i], J[i])
+                                            + h[i] * h[k] * e22 * (np.outer(J[i], J[k]) + np.outer(J[k], J[i]))
+                                            + h[k]**2 * e13 * np.outer(J[k], J[k]))
+            F[i * N1:(i + 1) * N1, k * N1:(k + 1) * N1] = h[i] * h[k] * P[i] @ M @ P[k]
+            if learned:
+                gi, gk = K * N1 + i, K * N1 + k
+                F[gi, gk] = (C[i, k] * e11 + C[i, i] * C[k, i] * e31 + (C[i, i] * C[k, k] + C[i, k] ** 2) * e22
+                             + C[i, k] * C[k, k] * e13) / (gv[i] * gv[k])
+                v = tau * (h[i] * J[i] * (C[k, i] * e31 + C[k, k] * e22)
+                           + h[k] * J[k] * (C[k, i] * e22 + C[k, k] * e13 + e11))
+                col = h[i] * (P[i] @ v) / gv[k]
+                F[i * N1:(i + 1) * N1, gk] = col
+                F[gk, i * N1:(i + 1) * N1] = col
+    return F
+
+
 class Curvature(Result):
     """The Hessian and the Fisher information of the weights at one state, at any N (docs/model.md §10).
 

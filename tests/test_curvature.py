@@ -290,3 +290,21 @@ def test_finding_fisher_lambda_max_grows_with_K_not_with_N():
         assert lmax > prev and abs(lmax - K / 3) < 0.15 * K / 3
         assert sp.curvature(model, Q0, R0, N=10**6).stats("fisher")["max"] == pytest.approx(lmax, rel=1e-12)
         prev = lmax
+
+
+@pytest.mark.parametrize("kw", RULES, ids=IDS)
+def test_fisher_closed_form_equals_the_student_as_its_own_teacher(kw):
+    """Two independent routes to F (docs/model.md §10.2, derivations/DERIVATION.md §10): the closed form
+    from the SymPy-derived pair averages (Stein's lemma, Price's theorem, the BN projector) against
+    the complex-step Hessian for a teacher equal to the student; agreement to 1e-12 relative
+    (rounding of O(100) operations)."""
+    from symphase._curvature import fisher_closed_form
+    rng = np.random.default_rng(7)
+    model = sp.Committee(3, 2, tau=1.4, **kw)
+    Q, R, g = random_state(model, rng)
+    c = sp.curvature(model, Q, R, g, N=30)
+    J, _ = realise_any(model, Q, R)
+    J = np.hstack([J, np.zeros((3, 1))])
+    F = fisher_closed_form(model, J, g)
+    ref = c.matrix("fisher")
+    assert np.max(np.abs(F - ref)) < 1e-12 * np.max(np.abs(ref))

@@ -12,6 +12,7 @@ GENERATORS = {
     "derivations.derive": "ode_kernels.py",
     "derivations.symmetric": "symmetric.py",
     "derivations.eg_derivatives": "eg_derivatives.py",
+    "derivations.fisher": "fisher.py",
 }
 
 

@@ -196,7 +196,7 @@ def test_kill_9_of_the_main_process_takes_its_workers_down_and_resumes(tmp_path)
 def test_worker_guard_ends_a_process_whose_parent_is_killed(tmp_path, deathsig):
     # each guard on its own: the watchdog thread (everywhere) and the parent-death signal (Linux)
     child = ("import os, time, sys\n"
-             "from symphase._sweep import _die_with_parent\n"
+             "from symphase._sweep_exec import _die_with_parent\n"
              f"_die_with_parent(os.getppid(), poll=0.05, deathsig={deathsig})\n"
              "print(os.getpid(), flush=True)\n"
              "time.sleep(60)\n")

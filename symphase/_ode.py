@@ -101,7 +101,7 @@ def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0")):
 
 def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=None, rtol=1e-8,
               atol=1e-10, alphas=None, eg_tol=1e-12, max_steps=10_000_000, blowup=1e6,
-              psd_tol=1e-7, progress=False) -> ODEResult:
+              psd_tol=1e-7, progress=False, N=None, sigma0=None) -> ODEResult:
     """Integrate the order-parameter ODEs from ``(Q0, R0, g0)`` to ``alpha_max``.
 
     ``dQ_ik/dalpha``, ``dR_in/dalpha`` (and ``dg_i/dalpha`` under BN) are
@@ -148,6 +148,15 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         Tolerance of the Gram-matrix check, relative to its largest diagonal (>= 0).
     progress : bool
         Show a tqdm bar.
+    N : int, optional
+        An input dimension (>= 1): also propagate the finite-``N`` fluctuations along the
+        trajectory (the linear-noise approximation, docs/model.md §12) and return the
+        predicted seed-to-seed standard deviation ``eg_std`` and the state covariance.
+    sigma0 : None, "random" or array_like (size, size)
+        The covariance of the start (with ``N``): None, the given overlaps exactly (zero);
+        ``"random"``, the exact covariance of the overlaps of random weights
+        ``J_il ~ N(0, 1/N)`` (the ensemble of :func:`symphase.random_initial`); or a matrix
+        in the flat layout.
 
     Returns
     -------
@@ -160,6 +169,7 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         rounding and by integration error of the state, see
         :func:`symphase._kernels.eg_clipped`); ``info["eg_clipped"]`` and
         ``info["eg_raw_min"]`` say how often and by how much, when it happened.
+        With ``N``: ``eg_std`` (n,) and ``covariance`` (n, size, size).
 
     Raises
     ------
@@ -197,10 +207,40 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     if np.max(np.abs(y)) > blowup:
         raise ValueError(f"Q0, R0, g0: every initial overlap and gain must be at most blowup = {blowup:g} in "
                          f"magnitude (the run would stop as diverged at once), got max {np.max(np.abs(y)):.3g}")
+    if N is not None:
+        N = check_int("N", N, minimum=1)
+        sigma0 = _check_sigma0(model, N, sigma0)
+    elif sigma0 is not None:
+        raise ValueError("sigma0 is the covariance of the start at finite N: give N as well")
     system = model.system
     ka = system.args(eta)
-    return _Driver(system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol).run(
+    res = _Driver(system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol).run(
         y, eta, alphas, alpha_max, eg_tol, progress)
+    if N is not None and res.alpha.size:
+        from ._fluctuations import linear_noise
+        res.covariance, res.eg_std = linear_noise(model, res, N, sigma0)
+        res.info["N"] = N
+    return res
+
+
+def _check_sigma0(model, N, sigma0):
+    """The start's covariance in the flat layout: zero, the random-weights ensemble, or a given matrix."""
+    size = model.layout.size
+    if sigma0 is None:
+        return np.zeros((size, size))
+    if isinstance(sigma0, str):
+        if sigma0 != "random":
+            raise ValueError(f"sigma0 must be None, 'random' or a ({size}, {size}) covariance matrix, "
+                             f"got {sigma0!r}")
+        from ._fluctuations import random_start_covariance
+        return random_start_covariance(model, N)
+    S = real_array(sigma0, f"sigma0 must be None, 'random' or a ({size}, {size}) covariance matrix")
+    if S.shape != (size, size) or not np.all(np.isfinite(S)) or not np.allclose(S, S.T, rtol=0, atol=1e-12 * max(
+            1.0, float(np.max(np.abs(S))))) or np.linalg.eigvalsh(0.5 * (S + S.T))[0] < -1e-12 * max(
+            1.0, float(np.max(np.abs(S)))):
+        raise ValueError(f"sigma0 must be a finite symmetric positive semi-definite ({size}, {size}) matrix in the "
+                         f"flat layout (symphase.StateLayout)")
+    return 0.5 * (S + S.T)
 
 
 class _Driver:

@@ -315,13 +315,18 @@ class ODEResult(Result):
     status: Status
     message: str
     info: dict = field(default_factory=dict)
+    eg_std: np.ndarray | None = None
+    covariance: np.ndarray | None = None
 
     def _summary(self) -> str:
         return f"{self.model.describe()}, eta={self.eta:g}, {alpha_span(self.alpha)}"
 
     def _fields(self) -> dict:
-        return {"model": self.model, "eta": self.eta, "alpha": self.alpha, "eg": self.eg, "Q": self.Q,
-                "R": self.R, "g": self.g, "info": self.info}
+        out = {"model": self.model, "eta": self.eta, "alpha": self.alpha, "eg": self.eg, "Q": self.Q,
+               "R": self.R, "g": self.g, "info": self.info}
+        if self.eg_std is not None:
+            out.update(eg_std=self.eg_std, covariance=self.covariance)
+        return out
 
     def _attrs(self) -> dict:
         attrs = {**self.model.attrs(), "eta": self.eta, "status": str(self.status), "message": self.message}
@@ -342,7 +347,15 @@ class ODEResult(Result):
 
         data = trajectory_variables(self.model, (), self.Q, self.R, self.g, self.eg)
         data["T"] = (("teacher", "teacher_m"), np.asarray(self.model.T), {"long_name": "teacher overlaps T_nm"})
-        return xr.Dataset(data, coords={"alpha": self.alpha, **model_coords(self.model)}, attrs=self._attrs())
+        coords = {"alpha": self.alpha, **model_coords(self.model)}
+        if self.eg_std is not None:
+            data["eg_std"] = ("alpha", self.eg_std, {"long_name": "predicted seed-to-seed std of eps_g at N "
+                                                     "(linear-noise approximation)"})
+            data["covariance"] = (("alpha", "state", "state_k"), self.covariance,
+                                  {"long_name": "predicted covariance of the flat state at N"})
+            labels = self.model.layout.labels()
+            coords.update(state=labels, state_k=labels)
+        return xr.Dataset(data, coords=coords, attrs=self._attrs())
 
     def curvature(self, N=None):
         """The Hessian and Fisher statistics at every recorded state (:func:`symphase.curvature_along`).
@@ -370,5 +383,6 @@ class ODEResult(Result):
         """
         import pandas as pd
 
-        return pd.DataFrame({"alpha": self.alpha, "eg": self.eg,
+        std = {} if self.eg_std is None else {"eg_std": self.eg_std}
+        return pd.DataFrame({"alpha": self.alpha, "eg": self.eg, **std,
                              **overlap_columns(self.model, self.Q, self.R, self.g)})

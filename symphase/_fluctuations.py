@@ -1,0 +1,248 @@
+"""Finite-N fluctuations: the diffusion matrix of the order parameters and the linear-noise bands
+(docs/model.md §12).
+
+One SGD step changes the flat state by ``(1/(N b)) sum_u psi(z_u) + O(N^-3/2)``, where
+``psi`` is the per-example rate whose average over the fields is the ODE's right-hand
+side (docs/model.md §3, §11; ``b`` the minibatch):
+
+    psi_Qik = eta [h_k d_k x_i + h_i d_i x_k - e (h_i d_i x_i/Q_ii + h_k d_k x_k/Q_kk) Q_ik]
+              + (eta^2 tau / b) h_i h_k d_i d_k
+    psi_Rin = eta h_i d_i (y_n - e x_i R_in/Q_ii)
+    psi_gi  = eta d_i u_i / g_i                                 (learned gain)
+
+with ``d_i = Delta phi'(u_i)``, ``u_i = h_i x_i``. Over ``d alpha`` there are ``N d alpha``
+steps, so at finite ``N`` ``dy = f(y) d alpha + (D(y)/N)^(1/2) dW`` with the diffusion
+matrix ``D = Cov_z[psi] / b``. Its ``O(eta^2/b)`` part is an average of eight erf factors
+with no closed form, so ``D`` is computed by quasi-Monte Carlo over the fields
+(``z = sigma L w``, ``L L^T = G``, ``w`` from 2^16 scrambled Sobol points with a fixed
+seed: deterministic); the rule's mean of ``psi`` reproduces the right-hand side, which
+measures its accuracy (about 1e-4 relative).
+
+The linear-noise approximation then propagates the state covariance along the ODE,
+``d Sigma/d alpha = A Sigma + Sigma A^T + D/N`` with ``A`` the Jacobian of the
+right-hand side, and ``eg_std = (grad eps_g^T Sigma grad eps_g)^(1/2)``.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._kernels import ETA, TAU
+from ._overlap_sgd import gram_factor
+from ._sgd import step_constants
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+SQRT_HALF = math.sqrt(0.5)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
+    """Cubature of the first two moments of the per-example rate ``psi`` (module docstring) over the
+    fields ``z ~ N(0, tau G)`` and the output noise: ``mean = E[psi]``, ``second = E[psi psi^T]``
+    (flat layout, ``size`` entries). ``points`` (n_points, dims), ``weights`` (n_points,): a rule for
+    the standard normal in ``dims`` dimensions, at least the rank of ``G`` (plus one for output noise):
+    column ``t`` drives the ``t``-th independent field, the last one the noise."""
+    K, M = R.shape
+    n = K + M
+    sigma, noise_sd, bn, exact, learn, _ = step_constants(par, 1, 1)
+    eta = par[ETA]
+    tau = par[TAU]
+    size = mean.size
+    for a in range(size):
+        mean[a] = 0.0
+        for c in range(size):
+            second[a, c] = 0.0
+    rank = gram_factor(Q, R, T, G, L, used)
+    if rank < 0:
+        return False
+    dims = rank + (1 if noise_sd > 0.0 else 0)
+    if points.shape[1] < dims:
+        return False
+    h = np.ones(K)
+    if bn:
+        for i in range(K):
+            h[i] = g[i] / (sigma * math.sqrt(Q[i, i]))
+    cols = np.empty(rank, dtype=np.int64)
+    r = 0
+    for j in range(n):
+        if used[j]:
+            cols[r] = j
+            r += 1
+    d = np.empty(K)
+    for pt in range(points.shape[0]):
+        wgt = weights[pt]
+        for p in range(n):
+            acc = 0.0
+            for t in range(rank):
+                acc += L[p, cols[t]] * points[pt, t]
+            z[p] = sigma * acc
+        delta = 0.0
+        for m in range(M):
+            delta += math.erf(z[K + m] * SQRT_HALF)
+        if noise_sd > 0.0:
+            delta += noise_sd * points[pt, rank]
+        for i in range(K):
+            delta -= math.erf(h[i] * z[i] * SQRT_HALF)
+        for i in range(K):
+            ui = h[i] * z[i]
+            d[i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * ui * ui)
+        a = 0
+        for i in range(K):
+            for k in range(i, K):
+                v = eta * (h[k] * d[k] * z[i] + h[i] * d[i] * z[k])
+                if exact:
+                    v -= eta * (h[i] * d[i] * z[i] / Q[i, i] + h[k] * d[k] * z[k] / Q[k, k]) * Q[i, k]
+                v += eta * eta * tau / b * h[i] * h[k] * d[i] * d[k]
+                psi[a] = v
+                a += 1
+        for i in range(K):
+            for m in range(M):
+                v = eta * h[i] * d[i] * z[K + m]
+                if exact:
+                    v -= eta * h[i] * d[i] * z[i] * R[i, m] / Q[i, i]
+                psi[a] = v
+                a += 1
+        if has_gain:
+            for i in range(K):
+                psi[a] = eta * d[i] * h[i] * z[i] / g[i] if learn else 0.0
+                a += 1
+        for p in range(size):
+            mean[p] += wgt * psi[p]
+            for q in range(p, size):
+                second[p, q] += wgt * psi[p] * psi[q]
+    for p in range(size):
+        for q in range(p):
+            second[p, q] = second[q, p]
+    return True
+
+
+#: Points of the quasi-Monte Carlo rule for the fields (scrambled Sobol, seed 0: deterministic).
+QMC_POINTS = 2**16
+
+
+def normal_rule(dims: int, n_points: int = QMC_POINTS):
+    """A deterministic rule ``(points (n, dims), weights (n,))`` for the standard normal in ``dims``
+    dimensions: scrambled Sobol points (seed 0) through the normal quantile, equal weights."""
+    from scipy.special import ndtri
+    from scipy.stats import qmc
+
+    u = qmc.Sobol(d=max(dims, 1), scramble=True, seed=0).random(n_points)
+    return ndtri(u), np.full(n_points, 1.0 / n_points)
+
+
+def diffusion(model, y, eta, *, rule=None, T=None):
+    """The diffusion matrix ``D(y)`` (so that ``Cov[y(alpha + d alpha) | y] = D d alpha / N``) and the
+    rule's drift ``E[psi]`` (the right-hand side up to the rule's error), at flat state ``y``
+    (docs/model.md §12).
+
+    Parameters
+    ----------
+    model : Committee
+    y : ndarray
+        A flat state (``model.layout``).
+    eta : float
+        The learning rate.
+    rule : tuple, optional
+        ``(points, weights)`` for the standard normal in ``K + M + 1`` dimensions
+        (default :func:`normal_rule`).
+    T : ndarray, optional
+        Teacher overlaps other than the model's.
+
+    Returns
+    -------
+    D : ndarray (size, size)
+    drift : ndarray (size,)
+    """
+    system = model.system
+    Q, R, g = system.layout.unpack(np.asarray(y, dtype=float))
+    Q, R = np.ascontiguousarray(Q), np.ascontiguousarray(R)
+    g = np.ones(model.K) if g is None else np.ascontiguousarray(g)
+    Tm = system.T if T is None else np.ascontiguousarray(T, dtype=float)
+    n = model.K + model.M
+    P, w = normal_rule(n + 1) if rule is None else rule
+    size = system.layout.size
+    mean, second, psi = np.empty(size), np.empty((size, size)), np.empty(size)
+    ok = rate_moments(Q, R, g, Tm, system.params(eta), model.batch, model.has_bn, np.ascontiguousarray(P),
+                      np.ascontiguousarray(w), mean, second, psi, np.empty(n), np.empty((n, n)), np.zeros((n, n)),
+                      np.zeros(n, dtype=np.bool_))
+    if not ok:
+        raise ValueError("y: the overlaps are not a positive semi-definite Gram matrix [[Q, R], [R^T, T]]")
+    D = (second - np.outer(mean, mean)) / model.batch
+    return 0.5 * (D + D.T), mean
+
+
+def random_start_covariance(model, N: int) -> np.ndarray:
+    """The exact covariance of the overlaps of random weights ``J_il ~ N(0, 1/N)`` against a fixed teacher
+    with ``B B^T = T`` (the ensemble of :func:`symphase.random_initial`), in the flat layout:
+    ``Cov(Q_ik, Q_jl) = (d_ij d_kl + d_il d_kj)/N``, ``Cov(R_in, R_jm) = d_ij T_nm/N``,
+    ``Cov(Q, R) = 0``; the gains start at 1 exactly."""
+    lay = model.layout
+    K, M = model.K, model.M
+    S = np.zeros((lay.size, lay.size))
+    iQ, iR = lay.Q_index, lay.R_index
+    for i in range(K):
+        for k in range(i, K):
+            for j in range(K):
+                for m in range(j, K):
+                    S[iQ[i, k], iQ[j, m]] = ((i == j) * (k == m) + (i == m) * (k == j)) / N
+        for n in range(M):
+            for m in range(M):
+                S[iR[i, n], iR[i, m]] = model.T[n, m] / N
+    return S
+
+
+def linear_noise(model, result, N: int, Sigma0, *, h_max: float = 1.0, n_points: int = 2**14):
+    """The state covariance ``Sigma(alpha)`` and ``eg_std(alpha)`` along an ODE result (linear-noise
+    approximation, docs/model.md §12): ``d Sigma/d alpha = A Sigma + Sigma A^T + D/N`` with ``A`` the
+    Jacobian (complex step) and ``D`` the diffusion matrix (quasi-Monte Carlo with ``n_points``),
+    integrated by RK4 from each recorded point to the next together with the state, in steps of at
+    most ``h_max`` and ``0.5 / |A|`` (Frobenius norm). Returns
+    ``(Sigma (n_points, size, size), eg_std (n_points,))``."""
+    system = model.system
+    eta = result.eta
+    ys = system.layout.pack(result.Q, result.R, result.g)
+    alpha = np.asarray(result.alpha)
+    n_pts, size = ys.shape
+    rule = normal_rule(model.K + model.M + 1, n_points)
+    Sig = np.empty((n_pts, size, size))
+    Sig[0] = Sigma0
+
+    def rates(y, S):
+        A = system.jacobian(y, eta)
+        D = diffusion(model, y, eta, rule=rule)[0]
+        return system.rhs(y, eta), A @ S + S @ A.T + D / N, A
+
+    for j in range(n_pts - 1):
+        a, a1 = alpha[j], alpha[j + 1]
+        y, S = ys[j].copy(), Sig[j].copy()
+        while a < a1:
+            k1y, k1, A = rates(y, S)
+            h = min(h_max, 0.5 / max(np.linalg.norm(A), 1e-300), a1 - a)
+            if a + h >= a1 * (1 - 1e-14):
+                h = a1 - a
+            k2y, k2, _ = rates(y + 0.5 * h * k1y, S + 0.5 * h * k1)
+            k3y, k3, _ = rates(y + 0.5 * h * k2y, S + 0.5 * h * k2)
+            k4y, k4, _ = rates(y + h * k3y, S + h * k3)
+            y = y + h / 6 * (k1y + 2 * k2y + 2 * k3y + k4y)
+            S = S + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            a += h
+        Sig[j + 1] = 0.5 * (S + S.T)
+    std = np.empty(n_pts)
+    for j in range(n_pts):
+        gr = _eg_gradient(system, ys[j])
+        std[j] = math.sqrt(max(float(gr @ Sig[j] @ gr), 0.0))
+    return Sig, std
+
+
+def _eg_gradient(system, y):
+    """``d eps_g/dy`` by complex step (exact to rounding)."""
+    n = y.size
+    out = np.empty(n)
+    yc = y.astype(complex)
+    for j in range(n):
+        yc[j] += 1e-30j
+        out[j] = system.eg(yc).imag / 1e-30
+        yc[j] = y[j]
+    return out

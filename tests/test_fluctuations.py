@@ -1,0 +1,112 @@
+"""Finite-N fluctuations (docs/model.md §12): the diffusion matrix and the linear-noise bands.
+
+* The quasi-Monte Carlo rule's mean of the per-example rate is the ODE's right-hand side (1e-3
+  relative: the rule's error, measured about 1e-4).
+* D against the covariance of the exact overlap chain after 20 steps (20,000 runs, seeds 0..):
+  within 5 standard errors of a variance (2 % each) plus 3 % (the chain's drift over 20 steps).
+* The predicted seed-to-seed standard deviation of eps_g and of Q_00, R_00 against the spread of
+  400 exact runs (method="overlaps", seeds 0..399) from the same start, N = 1000, alpha = 4..60 (on
+  the way to the plateau and on it, before the escape): within 15 % (the standard error of a
+  standard deviation from 400 seeds is 3.5 %).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symphase as sp
+from symphase import _overlap_sgd as ov
+from symphase import _rng
+from symphase._fluctuations import diffusion, random_start_covariance
+
+RULES = [dict(), dict(bn="paper"), dict(bn="exact"), dict(bn="exact", gain="fixed"), dict(noise=0.2, batch=3, tau=1.4)]
+IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-noise-b3"]
+
+
+def start(model, N=50, seed=1):
+    Q0, R0, _ = sp.random_initial(model, N, seed)
+    g0 = np.array([0.9, 1.2]) if model.has_bn else None
+    return Q0, R0, g0
+
+
+@pytest.mark.parametrize("kw", RULES, ids=IDS)
+def test_rule_mean_is_the_right_hand_side(kw):
+    model = sp.Committee(2, 2, **kw)
+    y = model.system.state(*start(model))
+    D, drift = diffusion(model, y, 0.7)
+    f = model.system.rhs(y, 0.7)
+    assert np.max(np.abs(drift - f)) < 1e-3 * np.max(np.abs(f))
+    assert np.allclose(D, D.T) and np.linalg.eigvalsh(D)[0] > -1e-12 * np.abs(D).max()
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(bn="exact")], ids=["plain", "bn-exact"])
+def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
+    model = sp.Committee(2, 2, **kw)
+    N, eta, steps, runs = 1000, 1.0, 20, 20_000
+    Q0, R0, _ = sp.random_initial(model, N, 0)
+    g0 = np.ones(2)
+    y0 = model.system.state(Q0, R0, g0 if model.has_bn else None)
+    D, _ = diffusion(model, y0, eta)
+    par, T = model.system.params(eta), model.system.T
+    out = np.empty((runs, y0.size))
+    for s in range(runs):
+        Q, R, g = Q0.copy(), R0.copy(), g0.copy()
+        ov.overlap_steps(Q, R, g, T, par, N, 1, steps, _rng.rng_state(s), 1e6, *ov.workspace(2, 2, 1))
+        out[s] = model.layout.pack(Q, R, g if model.has_bn else None)
+    C = np.cov(out.T) * N * N / steps      # per unit alpha, times N
+    keep = np.diag(D) > 1e-12
+    rel = np.abs(np.diag(C)[keep] / np.diag(D)[keep] - 1)
+    assert np.all(rel < 5 * np.sqrt(2 / runs) + 0.03), rel
+
+
+@pytest.mark.parametrize(("kw", "eta"), [(dict(), 0.5), (dict(bn="exact"), 1.0)], ids=["plain", "bn-exact"])
+def test_linear_noise_bands_match_the_spread_of_exact_runs(kw, eta):
+    model = sp.Committee(2, 2, **kw)
+    N = 1000
+    Q0, R0, g0 = sp.random_initial(model, N, 0)
+    alphas = np.linspace(0.0, 60.0, 16)
+    res = sp.integrate(model, Q0, R0, eta, 60.0, g0=g0, alphas=alphas, eg_tol=0.0, N=N)
+    assert res.eg_std.shape == res.eg.shape and res.eg_std[0] == 0.0
+    init = (Q0, R0) if g0 is None else (Q0, R0, g0)
+    sim = sp.simulate(model, N, eta, 60.0, seeds=400, alphas=alphas, init=init, method="overlaps")
+    iQ, iR = model.layout.Q_index[0, 0], model.layout.R_index[0, 0]
+    for j in range(2, alphas.size):
+        assert abs(sim.eg[:, j].std(ddof=1) / res.eg_std[j] - 1) < 0.15
+        assert abs(sim.Q[:, j, 0, 0].std(ddof=1) / np.sqrt(res.covariance[j, iQ, iQ]) - 1) < 0.15
+        assert abs(sim.R[:, j, 0, 0].std(ddof=1) / np.sqrt(res.covariance[j, iR, iR]) - 1) < 0.15
+
+
+def test_random_start_covariance_is_exact():
+    """Cov of the overlaps of J ~ N(0, 1/N) against a fixed orthonormal teacher: 20,000 draws (seed 3),
+    every entry within 5 standard errors."""
+    model = sp.Committee(2, 3)
+    N, runs = 40, 20_000
+    rng = np.random.default_rng(3)
+    B = np.linalg.qr(rng.normal(size=(N, 3)))[0].T
+    ys = np.empty((runs, model.layout.size))
+    for s in range(runs):
+        J = rng.normal(size=(2, N)) / np.sqrt(N)
+        ys[s] = model.layout.pack(J @ J.T, J @ B.T)
+    C = np.cov(ys.T)
+    S = random_start_covariance(model, N)
+    se = np.sqrt((np.diag(C)[:, None] * np.diag(C)[None, :] + C**2) / runs)
+    assert np.all(np.abs(C - S) < 5 * se + 1e-12)
+
+
+def test_result_protocol_and_bad_input():
+    model = sp.Committee(2, 2)
+    Q0, R0, _ = sp.random_initial(model, 500, 0)
+    res = sp.integrate(model, Q0, R0, 0.5, 2.0, alphas=[0.0, 1.0, 2.0], N=500, sigma0="random")
+    assert res.eg_std[0] > 0 and res.info["N"] == 500
+    ds = res.to_xarray()
+    assert ds["covariance"].dims == ("alpha", "state", "state_k") and "eg_std" in res.to_dataframe()
+    import json
+    json.dumps(res.to_dict(), allow_nan=False)
+    with pytest.raises(ValueError, match="^N must be"):
+        sp.integrate(model, Q0, R0, 0.5, 2.0, N=0)
+    with pytest.raises(ValueError, match="^sigma0 is the covariance"):
+        sp.integrate(model, Q0, R0, 0.5, 2.0, sigma0="random")
+    with pytest.raises(ValueError, match="^sigma0 must be"):
+        sp.integrate(model, Q0, R0, 0.5, 2.0, N=100, sigma0="ensemble")
+    with pytest.raises(ValueError, match="^sigma0 must be"):
+        sp.integrate(model, Q0, R0, 0.5, 2.0, N=100, sigma0=-np.eye(7))

@@ -434,7 +434,8 @@ def _progress(enabled, total):
     if not enabled:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=float(total), unit="alpha", bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
+    return tqdm(total=float(total), unit="alpha",
+                bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
 
 
 def rhs(model, Q, R, g=None, eta=1.0, *, part="full") -> tuple:

@@ -37,6 +37,12 @@ def register(sub):
     init.add_argument("--Q0", default=None, help="initial Q as 'a,b;c,d' (with --R0)")
     init.add_argument("--R0", default=None, help="initial R as 'a,b;c,d' (with --Q0)")
     init.add_argument("--g0", default=None, help="initial BN gains as 'a,b' (default ones)")
+    fl = p.add_argument_group("finite-N fluctuations (linear-noise approximation, docs/model.md §12)")
+    fl.add_argument("--fluct-N", type=int, default=None, metavar="N",
+                    help="also print eg_std, the predicted seed-to-seed standard deviation of eps_g at this N")
+    fl.add_argument("--fluct-start", choices=["given", "random"], default=None,
+                    help="the start's spread: 'given' overlaps exactly, or the 'random' weights ensemble "
+                    "(default: random for the seeded random start, given for --Q0/--R0)")
     num = p.add_argument_group("numerics")
     num.add_argument("--method", choices=["adaptive", "rk4"], default="adaptive",
                      help="Dormand-Prince 5(4) with --rtol/--atol, or RK4 with the fixed step --dt "
@@ -66,9 +72,13 @@ def run(args) -> int:
         check_start_memory(model, args.N)
         Q0, R0, g0 = random_initial(model, args.N, args.seed)
     warn_ode_cost(model, args.points)
+    if args.fluct_start is not None and args.fluct_N is None:
+        raise ValueError("--fluct-start goes with --fluct-N")
+    fluct_start = args.fluct_start or ("given" if args.Q0 is not None else "random")
     res = integrate(model, Q0, R0, args.eta, args.alpha_max, g0=g0, method=args.method, dt=args.dt,
                     rtol=args.rtol, atol=args.atol, alphas=default_alphas(args.alpha_max, args.points - 1),
-                    progress=stderr_is_terminal() and not args.json)
+                    progress=stderr_is_terminal() and not args.json, N=args.fluct_N,
+                    sigma0=("random" if fluct_start == "random" else None) if args.fluct_N is not None else None)
     if out is not None:
         frame = res.to_dataframe()
         frame["status"] = str(res.status)  # the run's: a CSV of an interrupted run says so
@@ -80,7 +90,8 @@ def run(args) -> int:
         print(f"# status: {res.status}: {res.message}")
         step = max(1, len(res.alpha) // 30)
         idx = sorted(set(range(0, len(res.alpha), step)) | {len(res.alpha) - 1}) if len(res.alpha) else []
-        print(f"{'alpha':>12} {'eg':>12}")
+        std = res.eg_std is not None
+        print(f"{'alpha':>12} {'eg':>12}" + (f" {'eg_std':>12}" if std else ""))
         for j in idx:
-            print(f"{res.alpha[j]:12.5g} {res.eg[j]:12.5g}")
+            print(f"{res.alpha[j]:12.5g} {res.eg[j]:12.5g}" + (f" {res.eg_std[j]:12.5g}" if std else ""))
     return exit_code(res, out, json_output=args.json)

@@ -29,8 +29,9 @@ import math
 import numba
 import numpy as np
 
-from ._kernels import ETA, TAU
+from ._kernels import ETA, OK, TAU, check_state, rhs
 from ._overlap_sgd import gram_factor
+from ._rng import next_normal
 from ._sgd import step_constants
 
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -246,3 +247,57 @@ def _eg_gradient(system, y):
         out[j] = system.eg(yc).imag / 1e-30
         yc[j] = y[j]
     return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points, weights, f, mean, second, psi,
+              z, G, L, used, Qw, Rw, gw, noise):
+    """``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
+    flat state ``y`` in place (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
+    :func:`rate_moments` with the rule ``points``/``weights``, its square root from an eigen-decomposition
+    (negative eigenvalues of the rule's estimate clipped). Returns the steps done before the state stopped
+    being valid (``check_state``), -1 if the Gram matrix lost positive semi-definiteness in ``D``'s factor."""
+    size = y.size
+    K, M = Rw.shape
+    scale = math.sqrt(dalpha / N)
+    for step in range(n_steps):
+        rhs(y, f, ka)
+        n = 0
+        for i in range(K):
+            for k in range(i, K):
+                Qw[i, k] = Qw[k, i] = y[n]
+                n += 1
+        for i in range(K):
+            for m in range(M):
+                Rw[i, m] = y[n]
+                n += 1
+        for i in range(K):
+            gw[i] = y[n] if has_gain else 1.0
+            if has_gain:
+                n += 1
+        if not rate_moments(Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean, second, psi, z, G, L,
+                            used):
+            return -1
+        for p in range(size):
+            for q in range(size):
+                second[p, q] = (second[p, q] - mean[p] * mean[q]) / b
+        w, V = np.linalg.eigh(second)
+        for p in range(size):
+            noise[p] = next_normal(s) * math.sqrt(max(w[p], 0.0))
+        for p in range(size):
+            acc = 0.0
+            for q in range(size):
+                acc += V[p, q] * noise[q]
+            y[p] += f[p] * dalpha + scale * acc
+        if check_state(y, ka, blowup, psd_tol) != OK:
+            return step
+    return n_steps
+
+
+def sde_workspace(model, n_points: int = 1024):
+    """The rule (``n_points`` quasi-Monte Carlo points) and work arrays of :func:`sde_steps`."""
+    size, n = model.layout.size, model.K + model.M
+    P, W = normal_rule(n + 1, n_points)
+    return (np.ascontiguousarray(P), W, np.empty(size), np.empty(size), np.empty((size, size)), np.empty(size),
+            np.empty(n), np.empty((n, n)), np.zeros((n, n)), np.zeros(n, dtype=np.bool_),
+            np.empty((model.K, model.K)), np.empty((model.K, model.M)), np.empty(model.K), np.empty(size))

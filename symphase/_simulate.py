@@ -133,7 +133,7 @@ class SimulationResult(ODEResult):
 
 
 #: The simulators: SGD on the weights, or the same process on the order parameters (docs/model.md §11).
-METHODS = ("weights", "overlaps")
+METHODS = ("weights", "overlaps", "sde")
 
 
 def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
@@ -145,7 +145,7 @@ def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
 
 def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, workers=None, n_test=0,
              exact_teacher=True, bn_stats="population", blowup=1e6, progress=False,
-             method="weights") -> SimulationResult:
+             method="weights", sde_step=0.05) -> SimulationResult:
     """Online SGD on the teacher-student committee machine, at finite ``N``, for many seeds.
 
     Per example ``J_i += (eta/N) Delta phi'(x_i) xi`` with ``Delta = sum_n phi(y_n) - sum_i phi(x_i)``
@@ -204,6 +204,12 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         per step whatever ``N`` is; the same starts (each seed's initial weights, reduced
         to their overlaps), the same result type, equal in distribution but not path by
         path. It needs ``N >= K + M + batch``, ``bn_stats="population"`` and ``n_test=0``.
+        ``"sde"``: the diffusion approximation ``dy = f d alpha + (D/N)^(1/2) dW``
+        (docs/model.md §12) by Euler-Maruyama with the step ``sde_step`` in ``alpha``,
+        whatever ``N`` is (it reaches ``N = 10^6`` in seconds); records at exactly ``alphas``.
+    sde_step : float
+        The step in ``alpha`` of ``method="sde"`` (> 0; each record interval is split
+        evenly into steps of at most this).
 
     Returns
     -------
@@ -256,6 +262,13 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         if n_test:
             raise ValueError("n_test needs the weights (a test set of inputs): use method='weights' "
                              "(with method='overlaps' eps_g is exact anyway)")
+    on_sde = method == "sde"
+    if on_sde:
+        sde_step = check_real("sde_step", sde_step, positive=True)
+        if batch_stats:
+            raise ValueError("bn_stats='batch' needs the individual inputs: use method='weights'")
+        if n_test:
+            raise ValueError("n_test needs the weights (a test set of inputs): use method='weights'")
     alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
     steps = np.unique(np.rint(alphas * N).astype(np.int64))
     if callable(init):  # a start per seed
@@ -286,7 +299,7 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     counts = np.zeros(n_seeds, dtype=np.int64)
     codes = [Status.COMPLETED] * n_seeds
     stop = threading.Event()
-    bar = _progress(progress, n_seeds * int(steps[-1]))
+    bar = _progress(progress, n_seeds * (int(np.ceil(alphas[-1] / sde_step)) if on_sde else int(steps[-1])))
     lock = threading.Lock()
     # steps per kernel call: about 1e7 multiply-adds, so Ctrl-C and the bar respond within ~0.1 s
     if on_overlaps:
@@ -322,7 +335,48 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
             ys[j, k] = lay.pack(Q, R, g if model.has_bn else None)
             counts[j] = k + 1
 
+    sde_alphas = np.unique(alphas)
+    if on_sde:
+        n_rec = sde_alphas.size
+        ys = np.full((n_seeds, n_rec, lay.size), np.nan)
+
+    def run_seed_sde(j):
+        from ._fluctuations import sde_steps, sde_workspace
+        y = y0[j].copy()
+        ka = system.args(eta)
+        if not exact_teacher:
+            ka = ka._replace(T=np.ascontiguousarray(Ts[j]))
+        s = rng_state(int(seed_list[j]))
+        work = sde_workspace(model)
+        a = 0.0
+        for k in range(n_rec):
+            target = sde_alphas[k]
+            m = int(np.ceil((target - a) / sde_step * (1.0 - 1e-12))) if target > a else 0
+            h = (target - a) / m if m else 0.0
+            done = 0
+            while done < m:
+                if stop.is_set():
+                    codes[j] = Status.INTERRUPTED
+                    return
+                todo = min(200, m - done)
+                did = sde_steps(y, ka, N, b, model.has_bn, h, todo, s, blowup, 1e-7, *work)
+                if did < 0:
+                    codes[j] = Status.INVALID
+                    return
+                done += did
+                if bar is not None:
+                    with lock:
+                        bar.update(did)
+                if did < todo:
+                    codes[j] = Status.DIVERGED
+                    return
+            a = target
+            ys[j, k] = y
+            counts[j] = k + 1
+
     def run_seed(j):
+        if on_sde:
+            return run_seed_sde(j)
         if on_overlaps:
             return run_seed_overlaps(j)
         J, B, g = starts[j]
@@ -387,11 +441,12 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     eg[clipped] = 0.0
     Q, R, g = lay.unpack(ys)
     Q0, R0, g0 = lay.unpack(y0)
+    out_alpha = sde_alphas if on_sde else steps / N
     initial = {"Q": Q0, "R": R0, "g": g0,
                "T": Ts if not exact_teacher else np.broadcast_to(model.T, (n_seeds, M, M)).copy()}
     bad = [(int(seed_list[j]), str(c)) for j, c in enumerate(codes) if c != Status.COMPLETED]
     if not bad:
-        status, message = Status.COMPLETED, f"reached alpha = {steps[-1] / N:g} for {n_seeds} seed(s)"
+        status, message = Status.COMPLETED, f"reached alpha = {out_alpha[-1]:g} for {n_seeds} seed(s)"
     else:
         status = (Status.INTERRUPTED if any(c == Status.INTERRUPTED for c in codes) else
                   Status.INVALID if any(c == Status.INVALID for c in codes) else Status.DIVERGED)
@@ -400,9 +455,11 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
                    + (f"; eta = {eta:g} may be too large" if status == Status.DIVERGED else ""))
     info = {"N": N, "seeds": seed_list, "batch": b, "n_test": n_test, "exact_teacher": int(exact_teacher),
             "bn_statistics": bn_stats, "method": method}
+    if on_sde:
+        info["sde_step"] = sde_step
     if clipped.any():
         info.update(eg_clipped=int(clipped.sum()), eg_raw_min=eg_raw_min)
-    return SimulationResult(model=model, eta=eta, alpha=steps / N, Q=Q, R=R, g=g, eg=eg, status=status,
+    return SimulationResult(model=model, eta=eta, alpha=out_alpha, Q=Q, R=R, g=g, eg=eg, status=status,
                             message=message, info=info, initial=initial, N=N, seeds=seed_list,
                             seed_status=[str(c) for c in codes], n_recorded=counts.copy(), eg_test=eg_test)
 

@@ -139,3 +139,34 @@ def test_cli_ode_fluct(capsys):
     assert d["eg_std"] == api.eg_std.tolist()
     assert main(["ode", "--alpha-max", "10", "--fluct-start", "given"]) == 2
     assert "--fluct-start goes with --fluct-N" in capsys.readouterr().err
+
+
+def test_sde_agrees_with_the_exact_chain_on_escape_times():
+    """simulate(method="sde") against method="overlaps", plain K = M = 2, eta = 1, N = 1000, the same 150
+    random starts (seeds 0..149): escape times (symphase.escape_alpha) by Welch's t-test and Levene's test
+    of equal variances, each p > 1e-3; the diffusion approximation and Euler-Maruyama (step 0.05) keep
+    the mean and spread of the plateau length."""
+    from scipy import stats
+    model = sp.Committee(2, 2)
+    alphas = np.concatenate([[0.0], np.geomspace(0.5, 140.0, 50)])
+    sde = sp.simulate(model, 1000, 1.0, 140.0, seeds=150, alphas=alphas, method="sde")
+    ex = sp.simulate(model, 1000, 1.0, 140.0, seeds=150, alphas=alphas, method="overlaps")
+    assert sde.status == "completed" and sde.info["sde_step"] == 0.05
+    np.testing.assert_array_equal(sde.Q[:, 0], ex.Q[:, 0])      # the same starts
+    es = np.array([sp.escape_alpha(sde.alpha, e) for e in sde.eg])
+    ee = np.array([sp.escape_alpha(ex.alpha, e) for e in ex.eg])
+    assert np.mean(np.isnan(es)) < 0.05 and np.mean(np.isnan(ee)) < 0.05
+    es, ee = es[np.isfinite(es)], ee[np.isfinite(ee)]
+    assert stats.ttest_ind(es, ee, equal_var=False).pvalue > 1e-3
+    assert stats.levene(es, ee).pvalue > 1e-3
+
+
+def test_sde_reaches_a_million_inputs_and_validates():
+    model = sp.Committee(2, 2, bn="exact")
+    res = sp.simulate(model, 10**6, 1.0, 20.0, seeds=2, alphas=[0.0, 10.0, 20.0], method="sde", sde_step=0.1)
+    assert res.status == "completed" and res.alpha.tolist() == [0.0, 10.0, 20.0]
+    assert np.all(np.isfinite(res.eg))
+    with pytest.raises(ValueError, match="^sde_step must be"):
+        sp.simulate(model, 1000, 1.0, 1.0, method="sde", sde_step=0.0)
+    with pytest.raises(ValueError, match="^n_test needs the weights"):
+        sp.simulate(model, 1000, 1.0, 1.0, method="sde", n_test=5)

@@ -208,9 +208,12 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
         raise ValueError(f"workers must be an integer >= 1, got {workers}")
     K, M, b = model.K, model.M, model.batch
     running = min(seeds, workers or (os.cpu_count() or 1))
-    if method == "overlaps":
+    if method in ("overlaps", "sde"):
         need = 4 * 8.0 * N * (K + M)
         per_step = (K + M) ** 3 + b * (K + M) ** 2 + b * b * K * K
+        if method == "sde":  # alpha_max / 0.05 steps of a 1024-point rule over the flat state
+            size = K * (K + 1) // 2 + K * M + K
+            per_step = 1024 * size * size * 0.05 / N
     else:
         need = 8.0 * N * ((K + M) * seeds + running * (2 * K + 2 * M + b + 1))
         per_step = N * b * (K + M + 2)
@@ -222,7 +225,8 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
     work = seeds * steps * per_step
     eta_s = work / (SGD_RATE * running)
     if eta_s > LONG_RUN_S:
-        what = ("(K + M)^3 + b (K + M)^2 + b^2 K^2" if method == "overlaps" else "N b (K + M + 2)")
+        what = {"overlaps": "(K + M)^3 + b (K + M)^2 + b^2 K^2", "sde": "a 1024-point rule per step of 0.05"}.get(
+            method, "N b (K + M + 2)")
         warn(f"this run is about {work:.2g} multiply-adds ({seeds} seed(s) x alpha_max N = {steps:.3g} steps x "
              f"{what}): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
              f"(and with --out saves) what was computed")

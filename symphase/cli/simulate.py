@@ -37,9 +37,10 @@ def _common(p):
     p.add_argument("--random-teacher", action="store_true",
                    help="teacher B_nl ~ N(0, 1/N) as in the paper (default: B B^T = T exactly)")
     p.add_argument("--method", choices=list(METHODS), default="weights",
-                   help="SGD on the weights (O(N) per step), or the same process run exactly on the order "
+                   help="SGD on the weights (O(N) per step); the same process run exactly on the order "
                    "parameters (O((K+M)^3) per step at any N; needs N >= K + M + batch, population BN "
-                   "statistics, no --test) (default %(default)s)")
+                   "statistics, no --test); or its diffusion approximation, steps of 0.05 in alpha whatever "
+                   "N is (default %(default)s)")
     add_output_options(p)
 
 
@@ -120,7 +121,9 @@ def run_simulate(args) -> int:
     if args.json:
         print_json({**res.to_dict(), "eg_mean": mean, "eg_se": se})
     else:
-        print(f"# {model.describe()}, N={args.N}, eta={res.eta:g}, {len(res.seeds)} seeds, SGD on the {args.method}")
+        how = {"weights": "SGD on the weights", "overlaps": "SGD on the order parameters (exact)",
+               "sde": "the diffusion approximation"}[args.method]
+        print(f"# {model.describe()}, N={args.N}, eta={res.eta:g}, {len(res.seeds)} seeds, {how}")
         print(f"# status: {res.status}: {res.message}")
         print(f"{'alpha':>10} {'eg mean':>12} {'s.e.':>10}")
         step = max(1, len(res.alpha) // 25)

@@ -15,6 +15,7 @@ the figures (``symphase.figures``) sit on top. The specification is
 from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
 from ._compare import Comparison, compare, escape_alpha, plateau_value
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
+from ._escape import EscapeTime, escape_time
 from ._fixedpoint import FixedPoint
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
@@ -32,10 +33,10 @@ from ._weights import weights_from_overlaps
 __version__ = "0.2.0"
 
 __all__ = [
-    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "FixedPoint", "ODEResult", "SimulationResult",
-    "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "compare", "curvature", "curvature_along",
-    "default_alphas", "escape_alpha", "generalization_error", "integrate", "near_fixed_point", "overlaps",
-    "paper_fixed_point", "plateau_value", "random_initial", "random_weights", "reduced_generalization_error",
-    "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs", "simulate", "sweep", "symmetric_fixed_point",
-    "weights_from_overlaps", "__version__",
+    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",
+    "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "compare", "curvature",
+    "curvature_along", "default_alphas", "escape_alpha", "escape_time", "generalization_error", "integrate",
+    "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial", "random_weights",
+    "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs", "simulate",
+    "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
 ]

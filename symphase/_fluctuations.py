@@ -251,17 +251,31 @@ def _eg_gradient(system, y):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points, weights, f, mean, second, psi,
-              z, G, L, used, Qw, Rw, gw, noise):
+              z, G, L, used, Qw, Rw, gw, noise, d_every=1):
     """``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
     flat state ``y`` in place (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
     :func:`rate_moments` with the rule ``points``/``weights``, its square root from an eigen-decomposition
     (negative eigenvalues of the rule's estimate clipped). Returns the steps done before the state stopped
-    being valid (``check_state``), -1 if the Gram matrix lost positive semi-definiteness in ``D``'s factor."""
+    being valid (``check_state``), -1 if the Gram matrix lost positive semi-definiteness in ``D``'s factor.
+    ``d_every``: ``D`` and its square root are recomputed every ``d_every`` steps (it varies slowly)."""
     size = y.size
     K, M = Rw.shape
     scale = math.sqrt(dalpha / N)
+    w = np.zeros(size)
+    V = np.zeros((size, size))
     for step in range(n_steps):
         rhs(y, f, ka)
+        if step % d_every != 0:
+            for p in range(size):
+                noise[p] = next_normal(s) * math.sqrt(max(w[p], 0.0))
+            for p in range(size):
+                acc = 0.0
+                for q in range(size):
+                    acc += V[p, q] * noise[q]
+                y[p] += f[p] * dalpha + scale * acc
+            if check_state(y, ka, blowup, psd_tol) != OK:
+                return step
+            continue
         n = 0
         for i in range(K):
             for k in range(i, K):
@@ -281,7 +295,11 @@ def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points
         for p in range(size):
             for q in range(size):
                 second[p, q] = (second[p, q] - mean[p] * mean[q]) / b
-        w, V = np.linalg.eigh(second)
+        ew, ev = np.linalg.eigh(second)
+        for p in range(size):
+            w[p] = ew[p]
+            for q in range(size):
+                V[p, q] = ev[p, q]
         for p in range(size):
             noise[p] = next_normal(s) * math.sqrt(max(w[p], 0.0))
         for p in range(size):

@@ -19,6 +19,7 @@ COMMANDS = {
     "reproduce": "reproduce",
     "fixed-point": "fixed_point",
     "curvature": "curvature",
+    "escape-time": "escape_time",
 }
 
 

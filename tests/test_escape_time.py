@@ -19,6 +19,7 @@ from symphase._escape import random_start_overlaps
 
 
 def chain_escape_times(model, N, eta, level, seeds, alpha_max, init=None):
+    alpha_max = float(np.ceil(alpha_max / 0.25) * 0.25)
     alphas = np.arange(0.0, alpha_max + 0.125, 0.25)
     o = sp.simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, method="overlaps", init=init)
     return np.array([o.alpha[np.argmax(e < level)] if np.any(e < level) else np.nan for e in o.eg])

@@ -98,3 +98,25 @@ def test_cli(capsys):
     api = sp.escape_time(sp.Committee(2, 2), 100000, 1.0, samples=4)
     assert d["samples"] == api.samples.tolist()
     assert main(["escape-time", "--threshold", "0.9", "--samples", "3"]) == 2
+
+
+def test_ln_N_slope_from_the_random_start_is_set_by_the_unspecialised_plateau():
+    """Finding (README, docs/model.md §12.2): from a random start (plain K = M = 2, eta = 1) SGD reaches the
+    symmetric fixed point where the students have *not* coincided (C < Q; the exactly symmetric ODE from
+    Q = I, R = 0 ends there), whose escape rate lambda_u = 0.0591 is smaller than the 0.0748 of the C = Q
+    point. The escape time from the random ensemble then grows like ln N / (2 lambda_u) = 8.45 ln N:
+    escape_time at N = 10^4 and 10^6 (100 samples each, seeds 0..99; s.e. of the slope about 6 %) must
+    give a slope within 15 % of it."""
+    model = sp.Committee(2, 2)
+    ode = sp.integrate(model, np.eye(2), np.zeros((2, 2)), 1.0, 2000.0, eg_tol=0.0)
+    y = model.layout.pack(ode.Q[-1], ode.R[-1])
+    assert np.max(np.abs(model.system.rhs(y, 1.0))) < 1e-6          # a fixed point ...
+    assert ode.Q[-1][0, 1] < ode.Q[-1][0, 0] - 0.05                 # ... with C < Q, R = S
+    assert abs(ode.R[-1][0, 0] - ode.R[-1][0, 1]) < 1e-6
+    lam_u = float(np.max(np.linalg.eigvals(model.system.jacobian(y, 1.0)).real))
+    lam_c = sp.symmetric_fixed_point(model, 1.0).escape_rate
+    assert lam_u < 0.85 * lam_c
+    a = sp.escape_time(model, 10**4, 1.0, samples=100)
+    b = sp.escape_time(model, 10**6, 1.0, samples=100)
+    slope = (b.mean - a.mean) / np.log(100.0)
+    assert abs(slope * 2 * lam_u - 1) < 0.15, (slope, 1 / (2 * lam_u))

@@ -265,6 +265,9 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     on_sde = method == "sde"
     if on_sde:
         sde_step = check_real("sde_step", sde_step, positive=True)
+        if N < model.K + model.M:
+            raise ValueError(f"N must be an integer >= K + M = {model.K + model.M} for method='sde' (the "
+                             f"diffusion approximation of N-dimensional inputs), got {N}")
         if batch_stats:
             raise ValueError("bn_stats='batch' needs the individual inputs: use method='weights'")
         if n_test:

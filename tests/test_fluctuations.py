@@ -166,6 +166,8 @@ def test_sde_reaches_a_million_inputs_and_validates():
     res = sp.simulate(model, 10**6, 1.0, 20.0, seeds=2, alphas=[0.0, 10.0, 20.0], method="sde", sde_step=0.1)
     assert res.status == "completed" and res.alpha.tolist() == [0.0, 10.0, 20.0]
     assert np.all(np.isfinite(res.eg))
+    with pytest.raises(ValueError, match=r"^N must be an integer >= K \+ M = 4 for method='sde'"):
+        sp.simulate(model, 3, 1.0, 1.0, method="sde")
     with pytest.raises(ValueError, match="^sde_step must be"):
         sp.simulate(model, 1000, 1.0, 1.0, method="sde", sde_step=0.0)
     with pytest.raises(ValueError, match="^n_test needs the weights"):

@@ -30,6 +30,7 @@ import numba
 import numpy as np
 
 from ._kernels import ETA, OK, TAU, check_state, rhs
+from ._layout import unpack_into
 from ._overlap_sgd import gram_factor
 from ._rng import next_normal
 from ._sgd import step_constants
@@ -259,47 +260,24 @@ def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points
     being valid (``check_state``), -1 if the Gram matrix lost positive semi-definiteness in ``D``'s factor.
     ``d_every``: ``D`` and its square root are recomputed every ``d_every`` steps (it varies slowly)."""
     size = y.size
-    K, M = Rw.shape
     scale = math.sqrt(dalpha / N)
     w = np.zeros(size)
     V = np.zeros((size, size))
     for step in range(n_steps):
         rhs(y, f, ka)
-        if step % d_every != 0:
+        if step % d_every == 0:  # D and its square root, refreshed
+            unpack_into(y, Qw, Rw, gw, has_gain)
+            if not rate_moments(Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean, second, psi, z, G,
+                                L, used):
+                return -1
             for p in range(size):
-                noise[p] = next_normal(s) * math.sqrt(max(w[p], 0.0))
-            for p in range(size):
-                acc = 0.0
                 for q in range(size):
-                    acc += V[p, q] * noise[q]
-                y[p] += f[p] * dalpha + scale * acc
-            if check_state(y, ka, blowup, psd_tol) != OK:
-                return step
-            continue
-        n = 0
-        for i in range(K):
-            for k in range(i, K):
-                Qw[i, k] = Qw[k, i] = y[n]
-                n += 1
-        for i in range(K):
-            for m in range(M):
-                Rw[i, m] = y[n]
-                n += 1
-        for i in range(K):
-            gw[i] = y[n] if has_gain else 1.0
-            if has_gain:
-                n += 1
-        if not rate_moments(Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean, second, psi, z, G, L,
-                            used):
-            return -1
-        for p in range(size):
-            for q in range(size):
-                second[p, q] = (second[p, q] - mean[p] * mean[q]) / b
-        ew, ev = np.linalg.eigh(second)
-        for p in range(size):
-            w[p] = ew[p]
-            for q in range(size):
-                V[p, q] = ev[p, q]
+                    second[p, q] = (second[p, q] - mean[p] * mean[q]) / b
+            ew, ev = np.linalg.eigh(second)
+            for p in range(size):
+                w[p] = ew[p]
+                for q in range(size):
+                    V[p, q] = ev[p, q]
         for p in range(size):
             noise[p] = next_normal(s) * math.sqrt(max(w[p], 0.0))
         for p in range(size):

@@ -310,21 +310,17 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     else:
         chunk = max(1, int(1e7 // (N * b * (K + M + 2))))
 
-    def run_seed_overlaps(j):
-        Q, R, g = lay.unpack(y0[j])
-        Q, R = np.array(Q, dtype=float), np.array(R, dtype=float)
-        g = np.ones(K) if g is None else np.array(g, dtype=float)
-        T = np.ascontiguousarray(model.T if exact_teacher else Ts[j], dtype=float)
-        s = rng_state(int(seed_list[j]))
-        work = overlap_workspace(K, M, b)
-        done = 0
+    def drive(j, counts_per_record, chunk_steps, advance, record):
+        """Run seed ``j``: ``counts_per_record[k]`` steps, in chunks (Ctrl-C and the bar respond between
+        them), then ``record(k)``; ``advance(k, n)`` returns the steps done (< n: diverged; < 0: invalid)."""
         for k in range(n_rec):
-            while done < steps[k]:
+            done, m = 0, int(counts_per_record[k])
+            while done < m:
                 if stop.is_set():
                     codes[j] = Status.INTERRUPTED
                     return
-                todo = int(min(chunk, steps[k] - done))
-                did = overlap_steps(Q, R, g, T, par, N, b, todo, s, blowup, *work)
+                todo = int(min(chunk_steps, m - done))
+                did = advance(k, todo)
                 if did < 0:
                     codes[j] = Status.INVALID
                     return
@@ -335,13 +331,30 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
                 if did < todo:
                     codes[j] = Status.DIVERGED
                     return
-            ys[j, k] = lay.pack(Q, R, g if model.has_bn else None)
+            record(k)
             counts[j] = k + 1
+
+    per_record = np.diff(np.concatenate([[0], steps]))
+
+    def run_seed_overlaps(j):
+        Q, R, g = lay.unpack(y0[j])
+        Q, R = np.array(Q, dtype=float), np.array(R, dtype=float)
+        g = np.ones(K) if g is None else np.array(g, dtype=float)
+        T = np.ascontiguousarray(model.T if exact_teacher else Ts[j], dtype=float)
+        s = rng_state(int(seed_list[j]))
+        work = overlap_workspace(K, M, b)
+
+        def record(k):
+            ys[j, k] = lay.pack(Q, R, g if model.has_bn else None)
+        drive(j, per_record, chunk, lambda k, n: overlap_steps(Q, R, g, T, par, N, b, n, s, blowup, *work), record)
 
     sde_alphas = np.unique(alphas)
     if on_sde:
         n_rec = sde_alphas.size
         ys = np.full((n_seeds, n_rec, lay.size), np.nan)
+        gaps = np.diff(np.concatenate([[0.0], sde_alphas]))
+        sde_counts = np.where(gaps > 0, np.ceil(gaps / sde_step * (1.0 - 1e-12)), 0).astype(np.int64)
+        sde_h = np.where(sde_counts > 0, gaps / np.maximum(sde_counts, 1), 0.0)
 
     def run_seed_sde(j):
         from ._fluctuations import sde_steps, sde_workspace
@@ -351,31 +364,11 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
             ka = ka._replace(T=np.ascontiguousarray(Ts[j]))
         s = rng_state(int(seed_list[j]))
         work = sde_workspace(model)
-        a = 0.0
-        for k in range(n_rec):
-            target = sde_alphas[k]
-            m = int(np.ceil((target - a) / sde_step * (1.0 - 1e-12))) if target > a else 0
-            h = (target - a) / m if m else 0.0
-            done = 0
-            while done < m:
-                if stop.is_set():
-                    codes[j] = Status.INTERRUPTED
-                    return
-                todo = min(200, m - done)
-                did = sde_steps(y, ka, N, b, model.has_bn, h, todo, s, blowup, 1e-7, *work)
-                if did < 0:
-                    codes[j] = Status.INVALID
-                    return
-                done += did
-                if bar is not None:
-                    with lock:
-                        bar.update(did)
-                if did < todo:
-                    codes[j] = Status.DIVERGED
-                    return
-            a = target
+
+        def record(k):
             ys[j, k] = y
-            counts[j] = k + 1
+        drive(j, sde_counts, 200,
+              lambda k, n: sde_steps(y, ka, N, b, model.has_bn, sde_h[k], n, s, blowup, 1e-7, *work), record)
 
     def run_seed(j):
         if on_sde:
@@ -390,25 +383,13 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         xi = np.empty(N)
         dJ = np.empty((b, N) if batch_stats else (N, K) if b > 1 else (1, K))  # the batch X under batch stats
         Qw, Rw = np.empty((K, K)), np.empty((K, M))
-        done = 0
-        for k in range(n_rec):
-            while done < steps[k]:
-                if stop.is_set():
-                    codes[j] = Status.INTERRUPTED
-                    return
-                todo = int(min(chunk, steps[k] - done))
-                did = _advance(Jt, Bt, g, par, b, todo, s, xi, dJ, blowup, batch_stats)
-                done += did
-                if bar is not None:
-                    with lock:
-                        bar.update(did)
-                if did < todo:
-                    codes[j] = Status.DIVERGED
-                    return
+
+        def record(k):
             record_state(Jt, Bt, g, model.has_bn, Qw, Rw, ys[j, k])
             if n_test:
                 eg_test[j, k] = test_error(Jt, Bt, g, par, n_test, s_test, xi)
-            counts[j] = k + 1
+        drive(j, per_record, chunk, lambda k, n: _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats),
+              record)
 
     try:
         if workers == 1 or n_seeds == 1:

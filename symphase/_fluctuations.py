@@ -3,7 +3,8 @@
 
 One SGD step changes the flat state by ``(1/(N b)) sum_u psi(z_u) + O(N^-3/2)``, where
 ``psi`` is the per-example rate whose average over the fields is the ODE's right-hand
-side (docs/model.md §3, §11; ``b`` the minibatch):
+side (docs/model.md §3, §11; ``b`` the minibatch), generated from the derivation's
+update rule (``derivations/fluctuations.py``, ``symphase/_generated/fluctuations.py``):
 
     psi_Qik = eta [h_k d_k x_i + h_i d_i x_k - e (h_i d_i x_i/Q_ii + h_k d_k x_k/Q_kk) Q_ik]
               + (eta^2 tau / b) h_i h_k d_i d_k
@@ -29,6 +30,7 @@ import math
 import numba
 import numpy as np
 
+from ._generated import fluctuations as gen
 from ._kernels import ETA, OK, TAU, check_state, rhs
 from ._layout import unpack_into
 from ._overlap_sgd import gram_factor
@@ -50,6 +52,8 @@ def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, ps
     n = K + M
     sigma, noise_sd, bn, exact, learn, _ = step_constants(par, 1, 1)
     eta = par[ETA]
+    e = 1.0 if exact else 0.0
+    lg = 1.0 if learn else 0.0
     tau = par[TAU]
     size = mean.size
     for a in range(size):
@@ -93,22 +97,15 @@ def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, ps
         a = 0
         for i in range(K):
             for k in range(i, K):
-                v = eta * (h[k] * d[k] * z[i] + h[i] * d[i] * z[k])
-                if exact:
-                    v -= eta * (h[i] * d[i] * z[i] / Q[i, i] + h[k] * d[k] * z[k] / Q[k, k]) * Q[i, k]
-                v += eta * eta * tau / b * h[i] * h[k] * d[i] * d[k]
-                psi[a] = v
+                psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], Q[i, i], Q[k, k], eta, tau, b, e)
                 a += 1
         for i in range(K):
             for m in range(M):
-                v = eta * h[i] * d[i] * z[K + m]
-                if exact:
-                    v -= eta * h[i] * d[i] * z[i] * R[i, m] / Q[i, i]
-                psi[a] = v
+                psi[a] = gen.psi_r(z[i], z[K + m], d[i], h[i], R[i, m], Q[i, i], eta, e)
                 a += 1
         if has_gain:
             for i in range(K):
-                psi[a] = eta * d[i] * h[i] * z[i] / g[i] if learn else 0.0
+                psi[a] = gen.psi_g(z[i], d[i], h[i], g[i], eta, lg)
                 a += 1
         for p in range(size):
             mean[p] += wgt * psi[p]

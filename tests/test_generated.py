@@ -13,6 +13,7 @@ GENERATORS = {
     "derivations.symmetric": "symmetric.py",
     "derivations.eg_derivatives": "eg_derivatives.py",
     "derivations.fisher": "fisher.py",
+    "derivations.fluctuations": "fluctuations.py",
 }
 
 

@@ -8,6 +8,7 @@ drawn exactly in overlap space (no ``O(N)`` work), from a fixed point with the
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -56,7 +57,9 @@ class EscapeTime(Result):
     how : str
         One line: how the result was computed.
     status, message
-        ``"completed"``; the message says how many samples did not escape.
+        ``"completed"``, or ``"diverged"`` when some sample left the valid overlaps, or
+        ``"interrupted"`` (Ctrl-C: the samples finished so far are kept); the message says how
+        many samples escaped, ran out of ``alpha``, diverged or were interrupted.
     """
 
     def __init__(self, model, N, eta, samples, level, how, status, message):
@@ -182,13 +185,18 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         raise ValueError(f"start must be 'random', a FixedPoint or a tuple (Q0, R0[, g0]), got {start!r}")
 
     y_first = draw(seed)
+
+    @functools.cache
+    def ode_from_first_start():
+        Q, R, g = system.layout.unpack(y_first)
+        return integrate(model, Q, R, eta, 1e5, g0=g, eg_tol=0.0)
+
     if threshold is None:
         try:
             level = symmetric_fixed_point(model).eg
             source = "eps_g at the symmetric fixed point"
         except (ValueError, SymphaseError):  # no symmetric fixed point: read the ODE's plateau
-            Q, R, g = system.layout.unpack(y_first)
-            ode = integrate(model, Q, R, eta, 1e5, g0=g, eg_tol=0.0)
+            ode = ode_from_first_start()
             level = plateau_value(ode.alpha, ode.eg)
             source = "the plateau of the ODE from the first start"
             if not np.isfinite(level):
@@ -202,17 +210,19 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     if not threshold < eg0:
         raise ValueError(f"threshold must be below the start's eps_g = {eg0:.4g}, got {threshold:.4g}")
     if alpha_max is None:
-        Q, R, g = system.layout.unpack(y_first)
-        ode = integrate(model, Q, R, eta, 1e5, g0=g, eg_tol=0.0)
+        ode = ode_from_first_start()
         below = np.nonzero(ode.eg < threshold)[0]
         alpha_max = max(100.0, 20.0 * float(ode.alpha[below[0]])) if below.size else 1e5
     alpha_max = check_alpha_max(alpha_max)
 
     out = np.full(samples, np.nan)
+    ended = np.zeros(samples, dtype=np.int64)   # 0 escaped or ran to alpha_max, 1 diverged/invalid, 2 interrupted
     chunk_alpha = 0.25
     sub = max(1, int(math.ceil(chunk_alpha / sde_step)))
     h = chunk_alpha / sub
     stop = threading.Event()
+
+    finished = np.zeros(samples, dtype=bool)
 
     def run(j):
         sd = seed + j
@@ -226,24 +236,41 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
             if stop.is_set():
                 return
             did = sde_steps(y, ka, N, model.batch, model.has_bn, h, sub, s, 1e6, 1e-7, *work, 4)
-            if did < sub:
-                return
+            if did < sub:  # the state left the valid overlaps: no escape time, and it is said
+                ended[j] = 1
+                break
             e = system.eg(y)
             if e < threshold:  # first crossing: interpolate within the chunk
                 out[j] = a + chunk_alpha * (prev - threshold) / (prev - e) if prev > e else a + chunk_alpha
-                return
+                break
             prev = e
             a += chunk_alpha
+        finished[j] = True
 
+    pool = ThreadPoolExecutor(max_workers=min(workers, samples))
+    futures = []
     try:
-        with ThreadPoolExecutor(max_workers=min(workers, samples)) as pool:
-            list(pool.map(run, range(samples)))
+        futures = [pool.submit(run, j) for j in range(samples)]
+        for f in futures:
+            f.result()
     except KeyboardInterrupt:
         stop.set()
-        raise
-    n_nan = int(np.sum(~np.isfinite(out)))
+        for f in futures:
+            f.cancel()
+    finally:
+        pool.shutdown(wait=True)
+    ended[~finished] = 2          # cut off by Ctrl-C, or never started
+    n_failed, n_stopped = int(np.sum(ended == 1)), int(np.sum(ended == 2))
+    n_late = int(np.sum(~np.isfinite(out))) - n_failed - n_stopped
     how = (f"{samples} samples of the diffusion approximation (Euler-Maruyama, step {h:g} in alpha) from {what}; "
            f"escape at the first crossing below {level_text}")
-    message = (f"{samples - n_nan} of {samples} samples escaped by alpha = {alpha_max:g}" +
-               ("" if not n_nan else "; the others are NaN"))
-    return EscapeTime(model, N, eta, out, threshold, how, Status.COMPLETED, message)
+    parts = [f"{samples - n_late - n_failed - n_stopped} of {samples} samples escaped by alpha = {alpha_max:g}"]
+    if n_late:
+        parts.append(f"{n_late} had not (NaN)")
+    if n_failed:
+        parts.append(f"{n_failed} left the valid overlaps (diverged; NaN; eta may be too large)")
+    if n_stopped:
+        parts.append(f"{n_stopped} were interrupted (NaN)")
+    status = Status.INTERRUPTED if n_stopped else Status.DIVERGED if n_failed else Status.COMPLETED
+    message = "; ".join(parts)
+    return EscapeTime(model, N, eta, out, threshold, how, status, message)

@@ -25,6 +25,7 @@ right-hand side, and ``eg_std = (grad eps_g^T Sigma grad eps_g)^(1/2)``.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -34,6 +35,7 @@ from ._generated import fluctuations as gen
 from ._kernels import ETA, OK, TAU, check_state, rhs
 from ._layout import unpack_into
 from ._overlap_sgd import gram_factor
+from ._results import SymphaseError
 from ._rng import next_normal
 from ._sgd import step_constants
 
@@ -121,9 +123,11 @@ def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, ps
 QMC_POINTS = 2**16
 
 
+@functools.cache
 def normal_rule(dims: int, n_points: int = QMC_POINTS):
     """A deterministic rule ``(points (n, dims), weights (n,))`` for the standard normal in ``dims``
-    dimensions: scrambled Sobol points (seed 0) through the normal quantile, equal weights."""
+    dimensions: scrambled Sobol points (seed 0) through the normal quantile, equal weights. Made once
+    per size (cached); the kernels only read it."""
     from scipy.special import ndtri
     from scipy.stats import qmc
 
@@ -210,7 +214,11 @@ def linear_noise(model, result, N: int, Sigma0, *, h_max: float = 1.0, n_points:
 
     def rates(y, S):
         A = system.jacobian(y, eta)
-        D = diffusion(model, y, eta, rule=rule)[0]
+        try:
+            D = diffusion(model, y, eta, rule=rule)[0]
+        except ValueError:  # a state of the integration, not the user's input: a numerical failure
+            raise SymphaseError("the linear-noise integration left the positive semi-definite overlaps "
+                                f"near alpha = {a:.6g}; the trajectory is too close to their boundary") from None
         return system.rhs(y, eta), A @ S + S @ A.T + D / N, A
 
     for j in range(n_pts - 1):

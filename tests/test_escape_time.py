@@ -128,3 +128,25 @@ def test_ln_N_slope_from_the_random_start_is_set_by_the_unspecialised_plateau():
     b = sp.escape_time(model, 10**6, 1.0, samples=100)
     slope = (b.mean - a.mean) / np.log(100.0)
     assert abs(slope * 2 * lam_u - 1) < 0.15, (slope, 1 / (2 * lam_u))
+
+
+def test_failed_and_interrupted_samples_are_said_not_hidden(monkeypatch):
+    """A sample whose state leaves the valid overlaps is not counted as 'did not escape': the status is
+    'diverged' and the message says how many; Ctrl-C keeps the samples finished so far ('interrupted')."""
+    from symphase import _fluctuations
+    model = sp.Committee(2, 2)
+    real = _fluctuations.sde_steps
+    monkeypatch.setattr(_fluctuations, "sde_steps", lambda *a: 0)
+    res = sp.escape_time(model, 1000, 1.0, samples=3, workers=1)
+    assert res.status == "diverged" and "3 left the valid overlaps" in res.message and np.all(np.isnan(res.samples))
+    calls = []
+
+    def interrupt_later(*a):
+        calls.append(1)
+        if len(calls) > 500:   # one sample escapes after about 400 calls
+            raise KeyboardInterrupt
+        return real(*a)
+    monkeypatch.setattr(_fluctuations, "sde_steps", interrupt_later)
+    res = sp.escape_time(model, 1000, 1.0, samples=4, workers=1)
+    assert res.status == "interrupted" and "interrupted" in res.message
+    assert np.sum(np.isfinite(res.samples)) >= 1   # the samples finished before Ctrl-C are kept

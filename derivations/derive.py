@@ -33,6 +33,7 @@ hand. The write-up of the steps is ``derivations/DERIVATION.md``; the steps are:
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ NJIT_OPTIONS = {**cg.NJIT_OPTIONS, "inline": "always"}
 # --------------------------------------------------------------------------
 N, eta, tau, b, noise = sp.symbols("N eta tau b noise", positive=True)
 e, lg = sp.symbols("e lg", nonnegative=True)  # exact-rule switch, learned-gain switch
+# The two-layer network (docs/model.md §13): the output weight m_a = c v_a of student a
+# (scale c times second-layer weight v_a), weight decay lam, the second layer's
+# learning rate eta2 and its switch lv (1: v is learned).
+m_i, m_k, v_i, c_s = sp.symbols("m_i m_k v_i c_s", real=True)
+lam, eta2, lv = sp.symbols("lam eta2 lv", nonnegative=True)
+# f_i = Delta * phi(u_i): the error times unit i's output, the gradient of v_i
+f_i, F_i = sp.symbols("f_i F_i", real=True)
 Q_ik, Q_ii, Q_kk = sp.symbols("Q_ik Q_ii Q_kk", real=True)
 R_in, R_kn = sp.symbols("R_in R_kn", real=True)
 h_i, h_k, g_i = sp.symbols("h_i h_k g_i", real=True)
@@ -79,9 +87,11 @@ class Derivation:
     dQ: sp.Expr  # dQ_ik/dalpha for the generic pair (i, k), in the averages G, D, J2
     dR: sp.Expr  # dR_in/dalpha
     dg: sp.Expr  # dg_i/dalpha
+    dv: sp.Expr  # dv_i/dalpha (the second layer)
     I3: sp.Expr  # the closed forms in c11..c44 (docs/model.md §3)
     I4: sp.Expr
     J2: sp.Expr
+    linear: dict  # I2, I3, I4, J2 for phi(z) = z
     Lam: dict    # {Lambda0..Lambda4 (symbols): their expressions in c11..c44}
     P3: sp.Expr  # I3 = P3 c23 - Pc3 c12
     Pc3: sp.Expr
@@ -95,6 +105,12 @@ class Derivation:
     cov_tt: sp.Expr
     h_bn: sp.Expr  # the scale factor h_a under batch norm
     checks: Checks
+
+    def committee(self) -> "Derivation":
+        """The rates of the committee machine: second layer fixed at 1, no weight decay
+        (``COMMITTEE``); what the symmetric-subspace, paper and fluctuation generators use."""
+        return dataclasses.replace(self, dQ=self.dQ.subs(COMMITTEE), dR=self.dR.subs(COMMITTEE),
+                                   dg=self.dg.subs(COMMITTEE), dv=self.dv.subs(COMMITTEE))
 
 
 # --------------------------------------------------------------------------
@@ -131,24 +147,35 @@ DOT = {
 XI, J_I, J_K, B_N = (Vec({k: 1}) for k in ("xi", "J_i", "J_k", "B_n"))
 
 
-def update(h, d, x, Q, J) -> Vec:
-    """The weight change of one student for one example (docs/model.md §2)."""
-    return (eta / N) * h * d * (XI + (-e * x / Q) * J)
+# The committee machine: second-layer weights fixed at 1, no weight decay (docs/model.md §1-§3).
+COMMITTEE = {m_i: 1, m_k: 1, lam: 0, lv: 0}
 
 
-def rates_before_averaging() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
-    """d/dalpha of Q_ik, R_in, g_i as polynomials in d_a, x_a, y_n (N -> oo)."""
-    dJ_i = update(h_i, d_i, x_i, Q_ii, J_I)
-    dJ_k = update(h_k, d_k, x_k, Q_kk, J_K)
+def update(m, h, d, x, Q, J) -> Vec:
+    """The weight change of one student for one example (docs/model.md §2, §13).
+
+    ``dJ_a = (eta/N) m_a h_a Delta phi'(u_a) (xi - e x_a J_a/Q_aa) - (lam/N) J_a``: the
+    gradient of ``Delta^2/2`` for the output ``s = sum_a m_a phi(u_a)`` and weight decay.
+    """
+    return (eta / N) * m * h * d * (XI + (-e * x / Q) * J) + (-lam / N) * J
+
+
+def rates_before_averaging() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
+    """d/dalpha of Q_ik, R_in, g_i, v_i as polynomials in d_a, f_i, x_a, y_n (N -> oo)."""
+    dJ_i = update(m_i, h_i, d_i, x_i, Q_ii, J_I)
+    dJ_k = update(m_k, h_k, d_k, x_k, Q_kk, J_K)
     # A minibatch averages b independent examples: the linear part of the increment
     # has the single-example mean; in the square only the b same-example terms are
     # O(1/N), the b(b-1) cross terms are O(1/N^2). Hence the 1/b.
     inc_Q = J_I.dot(dJ_k) + dJ_i.dot(J_K) + dJ_i.dot(dJ_k) / b
     inc_R = dJ_i.dot(B_N)
-    # Gain (BN, docs/model.md §2): g_i += (eta/N) Delta phi'(u_i) x_i / (sigma sqrt(Q_ii)) = (eta/N) d_i h_i x_i / g_i
-    inc_g = lg * (eta / N) * d_i * h_i * x_i / g_i
+    # Gain (BN, docs/model.md §2): g_i += (eta/N) m_i Delta phi'(u_i) x_i / (sigma sqrt(Q_ii))
+    # = (eta/N) m_i d_i h_i x_i / g_i
+    inc_g = lg * (eta / N) * m_i * d_i * h_i * x_i / g_i
+    # Second layer (docs/model.md §13): v_i += (eta2/N) c Delta phi(u_i) - (lam/N) v_i
+    inc_v = lv * ((eta2 / N) * c_s * f_i - (lam / N) * v_i)
     # alpha counts steps / N: d/dalpha = N * (increment), N -> oo
-    return tuple(sp.limit(sp.expand(N * inc), N, sp.oo) for inc in (inc_Q, inc_R, inc_g))
+    return tuple(sp.limit(sp.expand(N * inc), N, sp.oo) for inc in (inc_Q, inc_R, inc_g, inc_v))
 
 
 # --------------------------------------------------------------------------
@@ -157,17 +184,24 @@ def rates_before_averaging() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 def average(expr: sp.Expr) -> sp.Expr:
     """<.> over the inputs of a polynomial in d_a, u_a, y_n (at most quadratic in d).
 
-    <d_a u_c> = G_ac, <d_a y_n> = G_an, <d_a d_c> = D_ac + noise J2_ac, which is
-    Step 2b (:func:`check_averages`) with Delta = sum_p w_p phi(z_p) + zeta.
+    <d_a u_c> = G_ac, <d_a y_n> = G_an, <d_a d_c> = D_ac + noise J2_ac, <f_i> = F_i,
+    which is Step 2b (:func:`check_averages`) with Delta = sum_p w_p phi(z_p) + zeta.
     """
     # x_a = u_a / h_a (the activation argument is the rescaled pre-activation).
     expr = sp.expand(expr.subs({x_i: u_i / h_i, x_k: u_k / h_k}))
-    poly = sp.Poly(expr, d_i, d_k, u_i, u_k, y_n)
+    poly = sp.Poly(expr, d_i, d_k, f_i, u_i, u_k, y_n)
     out = 0
-    for (pdi, pdk, pui, puk, pyn), coeff in poly.terms():
+    for (pdi, pdk, pfi, pui, puk, pyn), coeff in poly.terms():
+        if pfi:
+            if (pfi, pdi, pdk, pui, puk, pyn) != (1, 0, 0, 0, 0, 0):
+                raise ValueError("unexpected monomial with f_i")
+            out += coeff * F_i
+            continue
         ds = ["i"] * pdi + ["k"] * pdk
         zs = ["i"] * pui + ["k"] * puk + ["n"] * pyn
-        if len(ds) == 1 and len(zs) == 1:
+        if not ds and not zs:  # no input in it (weight decay)
+            out += coeff
+        elif len(ds) == 1 and len(zs) == 1:
             out += coeff * Gs[(ds[0], zs[0])]
         elif len(ds) == 2 and not zs:
             assert sorted(ds) == ["i", "k"]
@@ -202,14 +236,66 @@ def check_averages(checks: Checks, dQ: sp.Expr, dR: sp.Expr) -> None:
                  gauss_average((w_p * phi_p + zeta) * (w_q * phi_q + zeta) * dphi_a * dphi_c)
                  - (w_p * w_q * I4_acpq + noise * J2_ac))
     # The plain equations of Saad & Solla (1995) with input variance and batch:
+    committee = {**COMMITTEE, h_i: 1, h_k: 1, e: 0}
     checks.check("plain dQ_ik",
-                 dQ.subs({h_i: 1, h_k: 1, e: 0})
+                 dQ.subs(committee)
                  - (eta * (Gs["i", "k"] + Gs["k", "i"]) + eta**2 * tau / b * (D_ik + noise * J2_ik)))
-    checks.check("plain dR_in", dR.subs({h_i: 1, e: 0}) - eta * Gs["i", "n"])
+    checks.check("plain dR_in", dR.subs(committee) - eta * Gs["i", "n"])
+    # ... and with a second layer and weight decay (Goldt et al. 2019, docs/model.md §13):
+    # every eta carries the output weight of the unit whose error it is.
+    plain = {h_i: 1, h_k: 1, e: 0}
+    checks.check("two-layer plain dQ_ik",
+                 dQ.subs(plain) - (eta * (m_i * Gs["i", "k"] + m_k * Gs["k", "i"])
+                                   + eta**2 * tau / b * m_i * m_k * (D_ik + noise * J2_ik) - 2 * lam * Q_ik))
+    checks.check("two-layer plain dR_in", dR.subs(plain) - (eta * m_i * Gs["i", "n"] - lam * R_in))
     # Exact BN rule: the O(eta) part of dQ_ii vanishes (docs/model.md §5).
     checks.check("exact rule: O(eta) part of dQ_ii is 0",
                  sp.expand(dQ.subs({e: 1, Q_ik: Q_ii, Q_kk: Q_ii, h_k: h_i, Gs["k", "i"]: Gs["i", "i"],
                                     Gs["i", "k"]: Gs["i", "i"], Gs["k", "k"]: Gs["i", "i"]})).coeff(eta, 1))
+
+
+def check_committee(checks: Checks, dQ, dR, dg, dv) -> None:
+    """With the second layer fixed at 1 and no weight decay, the rates are the committee
+    machine's (docs/model.md §3.5), for every rule (the switches e, lg and h_a stay symbolic)."""
+    checks.check("v = 1, lam = 0: dQ_ik is the committee machine's",
+                 dQ.subs(COMMITTEE) - (
+                     eta * (-Gs["i", "i"] * Q_ik * e / Q_ii + Gs["i", "k"] * h_i / h_k + Gs["k", "i"] * h_k / h_i
+                            - Gs["k", "k"] * Q_ik * e / Q_kk)
+                     + eta**2 * h_i * h_k * tau * (D_ik + J2_ik * noise) / b))
+    checks.check("v = 1, lam = 0: dR_in is the committee machine's",
+                 dR.subs(COMMITTEE) - (-Gs["i", "i"] * R_in * e * eta / Q_ii + Gs["i", "n"] * eta * h_i))
+    checks.check("v = 1, lam = 0: dg_i is the committee machine's", dg.subs(COMMITTEE) - Gs["i", "i"] * eta * lg / g_i)
+    checks.check("v fixed: dv_i = 0", dv.subs(COMMITTEE))
+    checks.check("v learned: dv_i = eta2 c <Delta phi(u_i)> - lam v_i", dv.subs(lv, 1) - (eta2 * c_s * F_i - lam * v_i))
+
+
+# --------------------------------------------------------------------------
+# Linear activation: phi(z) = z
+# --------------------------------------------------------------------------
+def linear_closed_forms(checks: Checks) -> dict:
+    """I2, I3, I4, J2 for phi(z) = z (phi' = 1) by Isserlis' theorem, checked on a generic
+    Gaussian written as z = L w with w standard normal (the moments are polynomials)."""
+    w = sp.symbols("w1:5", real=True)
+    Lm = sp.Matrix(4, 4, lambda p, q: sp.Symbol(f"l{p}{q}", real=True) if q <= p else 0)
+    z = Lm * sp.Matrix(w)
+    cov = Lm * Lm.T
+
+    def moment(expr):
+        poly = sp.Poly(sp.expand(expr), *w)
+        out = 0
+        for powers, coeff in poly.terms():  # <w^k> = (k-1)!! for even k, else 0
+            m = 1
+            for k in powers:
+                m *= 0 if k % 2 else sp.factorial2(k - 1)
+            out += coeff * m
+        return sp.expand(out)
+
+    forms = {"I2": c12, "I3": c23, "I4": c34, "J2": sp.Integer(1)}
+    sub = {c12: cov[0, 1], c23: cov[1, 2], c34: cov[2, 3]}
+    checks.check("linear: I2 = <z1 z2> = c12", moment(z[0] * z[1]) - sp.expand(forms["I2"].subs(sub)))
+    checks.check("linear: I3 = <1 * z2 * z3> = c23", moment(z[1] * z[2]) - sp.expand(forms["I3"].subs(sub)))
+    checks.check("linear: I4 = <1 * 1 * z3 z4> = c34", moment(z[2] * z[3]) - sp.expand(forms["I4"].subs(sub)))
+    return forms
 
 
 # --------------------------------------------------------------------------
@@ -295,11 +381,13 @@ def check_closed_forms(checks: Checks, forms: dict) -> None:
 def derive() -> Derivation:
     """The derivation, every step checked (a failed check raises ``CheckFailed``)."""
     checks = Checks()
-    rate_Q, rate_R, rate_g = rates_before_averaging()
-    dQ, dR, dg = average(rate_Q), average(rate_R), average(rate_g)
+    rate_Q, rate_R, rate_g, rate_v = rates_before_averaging()
+    dQ, dR, dg, dv = average(rate_Q), average(rate_R), average(rate_g), average(rate_v)
     check_averages(checks, dQ, dR)
+    check_committee(checks, dQ, dR, dg, dv)
     forms = printed_closed_forms()
     check_closed_forms(checks, forms)
+    linear = linear_closed_forms(checks)
     lam = forms["Lam"]
 
     # Step 4: split the closed forms by loop level (verified).
@@ -322,7 +410,7 @@ def derive() -> Derivation:
     # <x_a x_c> = sigma^2 Q_ac, <x_a y_n> = sigma^2 R_an, <y_n y_m> = sigma^2 T_nm.
     # h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (docs/model.md §1).
     return Derivation(
-        dQ=dQ, dR=dR, dg=dg, I3=forms["I3"], I4=forms["I4"], J2=forms["J2"], Lam=lam,
+        dQ=dQ, dR=dR, dg=dg, dv=dv, linear=linear, I3=forms["I3"], I4=forms["I4"], J2=forms["J2"], Lam=lam,
         P3=P3, Pc3=Pc3, pref4=4 / sp.pi**2 / sp.sqrt(lam[Lambda4]), A3=A3, B3=B3, r3=1 / sp.sqrt(lam[Lambda1]),
         # eps_g = 1/2 sum_pq w_p w_q I2(p, q), I2 = (2/pi) asin(c_pq rho_p rho_q)
         rho3=1 / sp.sqrt(1 + c33),
@@ -356,8 +444,8 @@ def docs(d: Derivation) -> dict[str, cg.Text]:
     for form, full in ((i3_form, d.I3), (i4_form, d.I4), (j2_form, d.J2)):
         if form.xreplace(lam) != full:  # the docstring shows what the code computes
             raise AssertionError(f"docstring form {form} is not the closed form {full}")
-    # dQ as eta (O(eta) part) + eta^2 (O(eta^2/b) part, factored)
-    dQ_doc = eta * d.dQ.coeff(eta, 1) + eta**2 * sp.factor(d.dQ.coeff(eta, 2))
+    # dQ as eta (O(eta) part) + eta^2 (O(eta^2/b) part, factored) + weight decay
+    dQ_doc = eta * d.dQ.coeff(eta, 1) + eta**2 * sp.factor(d.dQ.coeff(eta, 2)) + d.dQ.coeff(eta, 0)
     if sp.expand(dQ_doc - d.dQ) != 0:
         raise AssertionError("the docstring's dQ is not the derived dQ")
     return {
@@ -384,14 +472,27 @@ def docs(d: Derivation) -> dict[str, cg.Text]:
             "with c11 = C[a, a], c12 = C[a, c], c22 = C[c, c], c13 = C[a, p], c23 = C[c, p], c33 = C[p, p]. "
             "D[a, c] sums over p <= q only (I4 is symmetric in p, q).",
             **ref("§3", "§5")),
+        "doc_field_sums_linear": cg.doc(
+            *[line for name in ("I3", "I4", "J2") for line in cg.formula(f"{name} (phi(z) = z)", d.linear[name])],
+            "with c23 = C[c, p], c34 = C[p, q] (Isserlis' theorem; phi' = 1). D[a, c] does not depend on a, c.",
+            **ref("§13", "§11")),
+        "doc_output_sums": cg.doc(
+            "F[a] = (2/pi) sum_p w_p asin(C[a, p] rho_a rho_p), I2 as in i2,",
+            cg.formula("  rho_p", d.rho3.subs(c33, sp.Symbol("C[p, p]"))), **ref("§13", "§11")),
+        "doc_output_sums_linear": cg.doc(cg.formula("I2 (phi(z) = z)", d.linear["I2"]), "with c12 = C[a, p]",
+                                         **ref("§13", "§11")),
+        "doc_generalization_error_linear": cg.doc(
+            cg.formula("eps_g = 1/2 sum_pq w_p w_q I2(p, q), I2 (phi(z) = z)", d.linear["I2"]),
+            "with c12 = C[p, q]", **ref("§13", "§11")),
         "doc_generalization_error": cg.doc(
             "eps_g = (1/pi) sum_pq w_p w_q asin(C[p, q] rho_p rho_q),",
             cg.formula("  rho_p", d.rho3.subs(c33, sp.Symbol("C[p, p]"))), **ref("§3", "§5")),
         "doc_assemble": cg.doc(
             "For every pair of students i <= k and teacher n (the derivation's rates, not CSE'd):",
             cg.formula("dQ_ik/dalpha", dQ_doc), cg.formula("dR_in/dalpha", d.dR), cg.formula("dg_i/dalpha", d.dg),
-            "with G_ac = G[a, c] (teacher n: G_in = G[i, K + n]), D_ik = D[i, k], J2_ik = J2[i, k], "
-            "h_i = h[i], Q_ik = Q[i, k], R_in = R[i, n], g_i = g[i].",
+            cg.formula("dv_i/dalpha", d.dv),
+            "with G_ac = G[a, c] (teacher n: G_in = G[i, K + n]), D_ik = D[i, k], J2_ik = J2[i, k], F_i = F[i], "
+            "h_i = h[i], m_i = m[i], Q_ik = Q[i, k], R_in = R[i, n], g_i = g[i], v_i = v[i], c_s = cs.",
             **ref("§3", "§2")),
     }
 
@@ -423,14 +524,21 @@ def fills(d: Derivation) -> dict[str, cg.Fill]:
     out["lambda0"] = cg.expression(S("lam4") * S("C[p, q]") - S("A[p]") * S("C[c, q]") - S("B[p]") * S("C[a, q]"),
                                    parenthesize=True)
     out["rho"] = cg.expression(d.rho3.subs(c33, S("C[p, p]")))
+    out["i3_linear"] = cg.expression(d.linear["I3"].subs(c23, S("C[c, p]")))
+    out["i4_linear"] = cg.expression(d.linear["I4"].subs(c34, S("C[p, q]")))
+    out["j2_linear"] = cg.expression(d.linear["J2"])
+    out["i2_linear"] = cg.expression(d.linear["I2"].subs(c12, S("C[a, p]")))
+    out["i2_linear_pq"] = cg.expression(d.linear["I2"].subs(c12, S("C[p, q]")))
     # Assembly of the right-hand side from the averages
     asm_map = {Q_ik: "Q[i, k]", Q_ii: "Q[i, i]", Q_kk: "Q[k, k]", R_in: "R[i, n]",
                h_i: "h[i]", h_k: "h[k]", g_i: "g[i]", D_ik: "D[i, k]", J2_ik: "J2[i, k]",
                Gs["i", "k"]: "G[i, k]", Gs["k", "i"]: "G[k, i]", Gs["i", "i"]: "G[i, i]",
-               Gs["k", "k"]: "G[k, k]", Gs["i", "n"]: "G[i, K + n]"}
-    out["dQ"] = cg.statements([("v", render_symbols(d.dQ, asm_map))])
+               Gs["k", "k"]: "G[k, k]", Gs["i", "n"]: "G[i, K + n]",
+               m_i: "m[i]", m_k: "m[k]", v_i: "v[i]", F_i: "F[i]", c_s: "cs"}
+    out["dQ"] = cg.statements([("val", render_symbols(d.dQ, asm_map))])
     out["dR"] = cg.statements([("dR[i, n]", render_symbols(d.dR, asm_map))])
     out["dg"] = cg.statements([("dg[i]", render_symbols(d.dg, asm_map))])
+    out["dv"] = cg.statements([("dv[i]", render_symbols(d.dv, asm_map))])
     return {**out, **docs(d)}
 
 

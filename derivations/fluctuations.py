@@ -37,7 +37,7 @@ class Derivation:
 @functools.cache
 def derive() -> Derivation:
     checks = Checks()
-    q, r, g = base.rates_before_averaging()
+    q, r, g, _ = (x.subs(base.COMMITTEE) for x in base.rates_before_averaging())
     # the exact rule leaves the O(eta) part of Q_ii unchanged per example (scale invariance, docs/model.md §5.3)
     diag = q.subs({base.x_k: base.x_i, base.d_k: base.d_i, base.h_k: base.h_i, base.Q_kk: base.Q_ii,
                    base.Q_ik: base.Q_ii, base.e: 1})

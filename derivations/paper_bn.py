@@ -69,7 +69,7 @@ def i3_bracket() -> sp.Expr:
 # --------------------------------------------------------------------------
 def check_general_form(checks: Checks, findings: list[str]) -> sp.Expr:
     """Returns h_i/h_k under the paper rule."""
-    d = base.derive()
+    d = base.derive().committee()
     paper = paper_rule()
     # 1. dR_in/dalpha = (2 eta/pi)(g_i/(sigma sqrt Q_ii)) R, with G_in = (2/pi) R
     dR_paper = d.dR.subs(paper)
@@ -130,7 +130,7 @@ def check_general_form(checks: Checks, findings: list[str]) -> sp.Expr:
 # 7. The misprint of Eq. 4 (general form, in I3 sums)
 # --------------------------------------------------------------------------
 def check_misprint(checks: Checks, findings: list[str]) -> None:
-    d = base.derive()
+    d = base.derive().committee()
     # Eq. 4 at large batch in the derived (correct) form, with I3 an unspecified function of three fields:
     I3f = sp.Function("I3")
     xh, y = sp.IndexedBase("xhat"), sp.IndexedBase("y")

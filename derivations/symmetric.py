@@ -150,7 +150,7 @@ def J2(a, c_):
 # --------------------------------------------------------------------------
 def reduced_rates(checks: Checks) -> tuple[dict, dict]:
     """``lin, quad``: d/dalpha of (Q, C, R, S, g) = eta lin + eta^2/b quad."""
-    d = base.derive()
+    d = base.derive().committee()
     G_ii, G_ik, G_ki, G_in_same, G_in_other = G(si, si), G(si, sk), G(sk, si), G(si, ti), G(si, tn)
     checks.check("G_ki = G_ik on the symmetric subspace (relabelling i <-> k)", G_ki - G_ik, simplify=sp.expand)
     checks.check("class counts of one anonymous index add up to K (named i, k)",
@@ -284,7 +284,7 @@ def derive() -> Derivation:
 # --------------------------------------------------------------------------
 def docs() -> dict[str, cg.Text]:
     """The generated part of every function's docstring: the equation it implements."""
-    d = base.derive()
+    d = base.derive().committee()
     ref = {"spec": "§4", "derivation": "§9", "generator": MODULE}
     eq13 = eq13_form(Qe, Ce, Re, Se)
     effective = "with Q' = tau h^2 Q, C' = tau h^2 C, R' = tau h R, S' = tau h S"

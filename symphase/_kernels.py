@@ -7,8 +7,9 @@ model's compiled system (:class:`symphase._system.System`), never by hand:
 
 * ``ws``: the named :data:`Workspace` of work arrays;
 * ``T``: the teacher overlaps;
-* ``par``: the parameter record ``[eta, tau, b, noise, bn, e, lg]`` (indices
-  :data:`ETA` ... :data:`LEARN_GAIN`), shared by the ODE and the simulator.
+* ``par``: the parameter record ``[eta, tau, b, noise, bn, e, lg, eta2, lam, lv,
+  c, act]`` (indices :data:`ETA` ... :data:`ACTIVATION`), shared by the ODE and
+  the simulator.
 
 One compilation serves every ``K``, ``M`` and rule: structure and rule are
 run-time values. The equations are docs/model.md §3; the generated pieces
@@ -26,12 +27,22 @@ from ._generated import ode_kernels as gen
 from ._layout import pack_into, unpack_into
 
 #: Slots of the parameter record ``par``: learning rate, input variance, minibatch
-#: size, output-noise variance, and the rule switches (BN on, exact rule, learned gain).
-PARAMS = ("eta", "tau", "batch", "noise", "bn", "exact", "learned_gain")
-ETA, TAU, BATCH, NOISE, BN, EXACT, LEARN_GAIN = range(len(PARAMS))
+#: size, output-noise variance, the rule switches (BN on, exact rule, learned gain),
+#: and the two-layer network's (docs/model.md §13): the second layer's learning
+#: rate, weight decay, learned second layer, the student's output scale ``c`` and
+#: the activation (:data:`ERF`, :data:`LINEAR`; :data:`RELU` in the simulator only).
+PARAMS = ("eta", "tau", "batch", "noise", "bn", "exact", "learned_gain",
+          "eta2", "weight_decay", "learned_v", "scale", "activation")
+(ETA, TAU, BATCH, NOISE, BN, EXACT, LEARN_GAIN,
+ ETA2, WEIGHT_DECAY, LEARN_V, SCALE, ACTIVATION) = range(len(PARAMS))
+#: Codes of the activation slot.
+ACTIVATIONS = ("erf", "linear", "relu")
+ERF, LINEAR, RELU = range(len(ACTIVATIONS))
 
 #: Work arrays of :func:`rhs` and :func:`eg` (shapes in :func:`workspace_shapes`).
-Workspace = namedtuple("Workspace", "Q R g h C w G D J2 P Pc A B r dQ dR dg L")
+#: ``v`` holds the student's second layer (read from the state when it is learned),
+#: ``w[K:]`` the teacher's output weights ``c_T v*``.
+Workspace = namedtuple("Workspace", "Q R g h C w G D J2 P Pc A B r dQ dR dg L m v F dv")
 #: Everything a kernel needs besides the state: workspace, teacher overlaps, parameters.
 KernelArgs = namedtuple("KernelArgs", "ws T par")
 
@@ -46,14 +57,20 @@ def workspace_shapes(K: int, M: int) -> dict:
     NF = K + M
     return {"Q": (K, K), "R": (K, M), "g": (K,), "h": (K,), "C": (NF, NF), "w": (NF,), "G": (K, NF),
             "D": (K, K), "J2": (K, K), "P": (NF,), "Pc": (NF,), "A": (NF,), "B": (NF,), "r": (NF,),
-            "dQ": (K, K), "dR": (K, M), "dg": (K,), "L": (NF, NF)}
+            "dQ": (K, K), "dR": (K, M), "dg": (K,), "L": (NF, NF), "m": (K,), "v": (K,), "F": (K,), "dv": (K,)}
 
 
-def workspace(K: int, M: int, dtype=float) -> Workspace:
-    """A fresh :data:`Workspace` (float64, or complex128 for complex-step derivatives)."""
+def workspace(K: int, M: int, dtype=float, *, v=None, teacher_weights=None) -> Workspace:
+    """A fresh :data:`Workspace` (float64, or complex128 for complex-step derivatives).
+
+    ``v`` (K,) is the student's second layer when it is fixed (default ones),
+    ``teacher_weights`` (M,) the teacher's output weights ``c_T v*`` (default ones):
+    the weight of each teacher field in ``Delta = t - s``.
+    """
     ws = Workspace(**{k: np.empty(s, dtype=dtype) for k, s in workspace_shapes(K, M).items()})
-    ws.w[:K] = -1.0  # the sign of each field in Delta = t - s: -1 student, +1 teacher
-    ws.w[K:] = 1.0
+    ws.v[:] = 1.0 if v is None else v
+    ws.w[:K] = -1.0  # the weight of each field in Delta = t - s: -c v_a student, c_T v*_n teacher
+    ws.w[K:] = 1.0 if teacher_weights is None else teacher_weights
     return ws
 
 
@@ -64,6 +81,14 @@ def covariance(y, a):
     ws, par = a.ws, a.par
     bn = par[BN] != 0.0
     unpack_into(y, ws.Q, ws.R, ws.g, bn)
+    K = ws.v.shape[0]
+    if par[LEARN_V] != 0.0:  # the second layer is the last K entries of the state
+        n = y.shape[0] - K
+        for i in range(K):
+            ws.v[i] = y[n + i]
+    for i in range(K):  # the students' output weights m = c v, and their weight -m in Delta
+        ws.m[i] = par[SCALE] * ws.v[i]
+        ws.w[i] = -ws.m[i]
     gen.scale_factors(ws.Q, ws.g, par[TAU], bn, ws.h)
     gen.effective_covariance(ws.Q, ws.R, a.T, ws.h, par[TAU], ws.C)
 
@@ -72,21 +97,40 @@ def covariance(y, a):
 def rhs(y, out, a):
     """``out = dy/dalpha`` at state ``y``: the order-parameter ODEs (docs/model.md §3).
 
-    ``dQ_ik/dalpha``, ``dR_in/dalpha`` and (BN) ``dg_i/dalpha`` are assembled by
-    the generated ``assemble`` from the field sums ``G`` (I3), ``D`` (I4) and ``J2``.
+    ``dQ_ik/dalpha``, ``dR_in/dalpha``, (BN) ``dg_i/dalpha`` and (learned second
+    layer) ``dv_i/dalpha`` are assembled by the generated ``assemble`` from the field
+    sums ``G`` (I3), ``D`` (I4), ``J2`` and ``F`` (I2), of erf or of the linear activation.
     """
     ws, par = a.ws, a.par
     covariance(y, a)
-    gen.field_sums(ws.C, ws.w, ws.Q.shape[0], ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
-    gen.assemble(ws.Q, ws.R, ws.g, ws.h, ws.G, ws.D, ws.J2, par[ETA], par[TAU], par[BATCH], par[NOISE],
-                 par[EXACT], par[LEARN_GAIN], ws.dQ, ws.dR, ws.dg)
+    K = ws.Q.shape[0]
+    linear = par[ACTIVATION] == LINEAR
+    learn_v = par[LEARN_V] != 0.0
+    if linear:
+        gen.field_sums_linear(ws.C, ws.w, K, ws.G, ws.D, ws.J2)
+    else:
+        gen.field_sums(ws.C, ws.w, K, ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
+    if learn_v:
+        if linear:
+            gen.output_sums_linear(ws.C, ws.w, K, ws.F)
+        else:
+            gen.output_sums(ws.C, ws.w, K, ws.F, ws.P)
+    gen.assemble(ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v, ws.G, ws.D, ws.J2, ws.F, par[ETA], par[TAU], par[BATCH],
+                 par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY], par[ETA2], par[SCALE], par[LEARN_V],
+                 ws.dQ, ws.dR, ws.dg, ws.dv)
     pack_into(ws.dQ, ws.dR, ws.dg, par[BN] != 0.0, out)
+    if learn_v:
+        n = out.shape[0] - K
+        for i in range(K):
+            out[n + i] = ws.dv[i]
 
 
 @numba.njit(cache=True)
 def eg(y, a):
     """Generalization error ``eps_g`` at state ``y`` (the paper's Eq. 13, docs/model.md §3)."""
     covariance(y, a)
+    if a.par[ACTIVATION] == LINEAR:
+        return gen.generalization_error_linear(a.ws.C, a.ws.w)
     return gen.generalization_error(a.ws.C, a.ws.w, a.ws.P)
 
 

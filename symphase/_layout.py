@@ -1,6 +1,7 @@
 """The one state layout: order parameters (Q, R, g) <-> a flat vector.
 
-``y = [Q_ik for i <= k (row-major upper triangle), R_in (row-major), g_i (BN only)]``.
+``y = [Q_ik for i <= k (row-major upper triangle), R_in (row-major), g_i (BN only),
+v_i (learned second layer only)]``.
 Storing only the upper triangle of ``Q`` keeps ``Q`` symmetric by construction.
 Kernels, integrators, the simulator and the results all use this module.
 """
@@ -14,11 +15,11 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StateLayout:
-    """The flat state layout: indices of ``Q_ik`` (i <= k), ``R_in`` and ``g_i`` in ``y``.
+    """The flat state layout: indices of ``Q_ik`` (i <= k), ``R_in``, ``g_i`` and ``v_i`` in ``y``.
 
-    ``y = [Q_ik (i <= k, upper triangle row-major), R_in (row-major), g_i (BN only)]``,
-    of length ``K(K+1)/2 + K M (+ K)`` (docs/model.md §8.1). Storing ``Q`` once keeps
-    it symmetric by construction.
+    ``y = [Q_ik (i <= k, upper triangle row-major), R_in (row-major), g_i (BN only),
+    v_i (learned second layer only)]``, of length ``K(K+1)/2 + K M (+ K) (+ K)``
+    (docs/model.md §8.1, §13). Storing ``Q`` once keeps it symmetric by construction.
 
     Parameters
     ----------
@@ -26,6 +27,8 @@ class StateLayout:
         Student and teacher hidden units.
     has_gain : bool
         Whether the gains ``g_i`` are part of the state (BN, learned or fixed gain).
+    has_v : bool
+        Whether the second-layer weights ``v_i`` are part of the state (learned).
 
     Examples
     --------
@@ -45,6 +48,7 @@ class StateLayout:
     K: int
     M: int
     has_gain: bool
+    has_v: bool = False
 
     @property
     def n_Q(self) -> int:
@@ -62,9 +66,14 @@ class StateLayout:
         return self.K if self.has_gain else 0
 
     @property
+    def n_v(self) -> int:
+        """Number of second-layer weights ``v_i`` in the state: ``K`` when learned, else 0."""
+        return self.K if self.has_v else 0
+
+    @property
     def size(self) -> int:
-        """Length of the flat state: ``n_Q + n_R + n_g``."""
-        return self.n_Q + self.n_R + self.n_g
+        """Length of the flat state: ``n_Q + n_R + n_g + n_v``."""
+        return self.n_Q + self.n_R + self.n_g + self.n_v
 
     @property
     def Q_index(self) -> np.ndarray:
@@ -87,6 +96,11 @@ class StateLayout:
         """(n_g,) int array: the flat index of ``g_i`` (empty without a gain)."""
         return self.n_Q + self.n_R + np.arange(self.n_g)
 
+    @property
+    def v_index(self) -> np.ndarray:
+        """(n_v,) int array: the flat index of ``v_i`` (empty when the second layer is fixed)."""
+        return self.n_Q + self.n_R + self.n_g + np.arange(self.n_v)
+
     def labels(self) -> list[str]:
         """Human-readable names of the flat entries.
 
@@ -103,9 +117,11 @@ class StateLayout:
                 out[self.R_index[i, n]] = f"R_{i}{n}"
         for i in range(self.n_g):
             out[self.g_index[i]] = f"g_{i}"
+        for i in range(self.n_v):
+            out[self.v_index[i]] = f"v_{i}"
         return out
 
-    def pack(self, Q, R, g=None) -> np.ndarray:
+    def pack(self, Q, R, g=None, v=None) -> np.ndarray:
         """Flat state(s) from the order parameters (docs/model.md §8.1).
 
         Parameters
@@ -116,6 +132,8 @@ class StateLayout:
             Student-teacher overlaps.
         g : array_like (..., K), optional
             Gains; required with a gain, ignored without.
+        v : array_like (..., K), optional
+            Second-layer weights; required when they are in the state, ignored otherwise.
 
         Returns
         -------
@@ -128,6 +146,8 @@ class StateLayout:
         parts = [Q[..., iu[0], iu[1]], R.reshape(R.shape[:-2] + (self.n_R,))]
         if self.has_gain:
             parts.append(np.asarray(g))
+        if self.has_v:
+            parts.append(np.asarray(v))
         return np.concatenate(parts, axis=-1)
 
     def unpack(self, y):
@@ -151,8 +171,24 @@ class StateLayout:
         lead = y.shape[:-1]
         Q = y[..., self.Q_index]
         R = y[..., self.n_Q:self.n_Q + self.n_R].reshape(lead + (self.K, self.M))
-        g = y[..., self.n_Q + self.n_R:].copy() if self.has_gain else None
+        n = self.n_Q + self.n_R
+        g = y[..., n:n + self.n_g].copy() if self.has_gain else None
         return Q, R, g
+
+    def unpack_v(self, y):
+        """The second-layer weights ``v`` of flat state(s), or None when they are not in the state.
+
+        Parameters
+        ----------
+        y : array_like (..., size)
+            Flat state(s).
+
+        Returns
+        -------
+        ndarray (..., K) or None
+        """
+        y = np.asarray(y)
+        return y[..., self.size - self.n_v:].copy() if self.has_v else None
 
 
 @numba.njit(cache=True)

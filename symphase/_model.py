@@ -19,6 +19,16 @@ RULES = ("plain", "paper", "exact")
 #: Accepted values of ``bn``: ``None`` and ``"plain"`` both mean the plain network.
 BN_RULES = (None, "plain", "paper", "exact")
 GAINS = ("learned", "fixed")
+#: The two-layer network (docs/model.md §13): the student's second layer, the output
+#: scaling and the activation of both networks.
+SECOND_LAYERS = ("fixed", "learned")
+SCALINGS = ("sum", "1/sqrt(K)", "1/K")
+ACTIVATIONS = ("erf", "linear")
+
+
+def output_scale(scaling: str, n: int) -> float:
+    """The prefactor of a network's output with ``n`` hidden units: 1, ``1/sqrt(n)`` or ``1/n``."""
+    return {"sum": 1.0, "1/sqrt(K)": 1.0 / np.sqrt(n), "1/K": 1.0 / n}[scaling]
 
 
 def rule_of(bn) -> str:
@@ -82,12 +92,15 @@ def min_gram_eigenvalue(Q, R, T) -> float:
 class Committee:
     """A teacher-student soft committee machine (docs/model.md §1-2).
 
-    The teacher's output is ``t = sum_n phi(B_n.xi) + zeta``, the student's
-    ``s = sum_i phi(h_i J_i.xi)`` with ``phi(u) = erf(u/sqrt 2)`` and the scale
-    ``h_i = 1`` (plain) or ``h_i = g_i/(sigma sqrt(Q_ii))`` (BN); inputs have
-    variance ``tau = sigma^2`` (Saad & Solla 1995; Takagi, Yoshida & Okada 2020;
-    docs/model.md §1.3-1.4). A ``Committee`` is a plain, immutable, hashable
-    description; everything the kernels need is built from it by :attr:`system`.
+    The teacher's output is ``t = c_M sum_n v*_n phi(B_n.xi) + zeta``, the student's
+    ``s = c_K sum_i v_i phi(h_i J_i.xi)`` with ``phi(u) = erf(u/sqrt 2)`` (or
+    ``phi(u) = u``) and the scale ``h_i = 1`` (plain) or
+    ``h_i = g_i/(sigma sqrt(Q_ii))`` (BN); inputs have variance ``tau = sigma^2``
+    (Saad & Solla 1995; Takagi, Yoshida & Okada 2020; docs/model.md §1.3-1.4). The
+    defaults (``v = v* = 1``, ``c = 1``, erf, no weight decay) are the soft committee
+    machine of the paper; the rest is the two-layer network of Goldt et al. (2019)
+    (docs/model.md §13). A ``Committee`` is a plain, immutable, hashable description;
+    everything the kernels need is built from it by :attr:`system`.
 
     Parameters
     ----------
@@ -106,13 +119,32 @@ class Committee:
         Teacher overlaps ``T_nm = B_n . B_m`` (default: identity).
     noise : float
         Variance of Gaussian noise on the teacher's output (>= 0).
+    second_layer : {"fixed", "learned"}
+        Whether the student's second-layer weights ``v_i`` are learned (learning
+        rate ``eta2/N``; ``integrate(..., eta2=)``) or fixed at their start values
+        ``v0`` (default ones).
+    v_teacher : array_like (M,), optional
+        The teacher's second layer ``v*`` (default ones; finite, non-zero entries allowed).
+    scaling : {"sum", "1/sqrt(K)", "1/K"}
+        The output prefactor: ``c_K = 1``, ``1/sqrt(K)`` or ``1/K`` for the
+        student, with ``M`` for the teacher (as nn2pp's ``--meanfield`` and
+        ``--normalise``).
+    activation : {"erf", "linear"}
+        ``phi(u) = erf(u/sqrt 2)`` or ``phi(u) = u``, for both networks. (ReLU
+        has no closed-form ODE here; :func:`symphase.simulate` accepts it with
+        ``activation="relu"``.)
+    weight_decay : float
+        Weight decay ``lam >= 0`` per step ``-(lam/N) J_i`` (and ``-(lam/N) v_i``
+        for a learned second layer), not multiplied by the learning rate, as in
+        nn2pp's ``--wd``: ``dQ_ik/dalpha`` gains ``-2 lam Q_ik``.
 
     Raises
     ------
     ValueError
-        If a size, ``tau``, ``batch`` or ``noise`` is out of range, ``bn`` or
-        ``gain`` is not one of its values, or ``T`` is not a symmetric positive
-        semi-definite (M, M) matrix.
+        If a size, ``tau``, ``batch``, ``noise`` or ``weight_decay`` is out of
+        range, ``bn``, ``gain``, ``second_layer``, ``scaling`` or ``activation``
+        is not one of its values, ``v_teacher`` is not M finite numbers, or ``T``
+        is not a symmetric positive semi-definite (M, M) matrix.
     TypeError
         If a size or number has the wrong type.
 
@@ -142,6 +174,11 @@ class Committee:
     batch: int = field(default=1, kw_only=True)
     T: np.ndarray | None = field(default=None, kw_only=True)
     noise: float = field(default=0.0, kw_only=True)
+    second_layer: str = field(default="fixed", kw_only=True)
+    v_teacher: np.ndarray | None = field(default=None, kw_only=True)
+    scaling: str = field(default="sum", kw_only=True)
+    activation: str = field(default="erf", kw_only=True)
+    weight_decay: float = field(default=0.0, kw_only=True)
 
     def __post_init__(self):
         set_ = object.__setattr__
@@ -164,6 +201,17 @@ class Committee:
         T = np.array(T, dtype=float)
         T.flags.writeable = False
         set_(self, "T", T)
+        check_choice("second_layer", self.second_layer, SECOND_LAYERS)
+        check_choice("scaling", self.scaling, SCALINGS)
+        if self.activation == "relu":
+            raise ValueError("activation='relu' has no closed-form ODE; it is available in symphase.simulate "
+                             "(activation='relu') only. activation must be one of 'erf', 'linear'")
+        check_choice("activation", self.activation, ACTIVATIONS)
+        set_(self, "weight_decay", check_real("weight_decay", self.weight_decay, nonnegative=True))
+        vt = np.ones(self.M) if self.v_teacher is None else check_array("v_teacher", self.v_teacher, (self.M,))
+        vt = np.array(vt, dtype=float)
+        vt.flags.writeable = False
+        set_(self, "v_teacher", vt)
 
     # -- the rule ---------------------------------------------------------------
     @property
@@ -202,6 +250,44 @@ class Committee:
         """
         return self.bn is not None and self.gain == "learned"
 
+    # -- the second layer (docs/model.md §13) ---------------------------------------
+    @property
+    def learns_v(self) -> bool:
+        """Whether the student's second layer ``v`` is learned (then it is part of the state)."""
+        return self.second_layer == "learned"
+
+    @property
+    def scale(self) -> float:
+        """The student's output prefactor ``c_K``: 1, ``1/sqrt(K)`` or ``1/K`` (``scaling``)."""
+        return output_scale(self.scaling, self.K)
+
+    @property
+    def teacher_scale(self) -> float:
+        """The teacher's output prefactor ``c_M``: 1, ``1/sqrt(M)`` or ``1/M`` (``scaling``)."""
+        return output_scale(self.scaling, self.M)
+
+    @property
+    def is_committee(self) -> bool:
+        """Whether this is the soft committee machine of the paper: erf, ``v = v* = 1`` fixed,
+        output scaling ``"sum"``, no weight decay (the state and every result as before §13)."""
+        return (not self.learns_v and self.scaling == "sum" and self.activation == "erf"
+                and self.weight_decay == 0.0 and bool(np.all(self.v_teacher == 1.0)))
+
+    def _two_layer_items(self) -> dict:
+        """The two-layer settings that differ from the committee machine's defaults."""
+        out = {}
+        if self.second_layer != "fixed":
+            out["second_layer"] = self.second_layer
+        if not np.all(self.v_teacher == 1.0):
+            out["v_teacher"] = self.v_teacher.tolist()
+        if self.scaling != "sum":
+            out["scaling"] = self.scaling
+        if self.activation != "erf":
+            out["activation"] = self.activation
+        if self.weight_decay != 0.0:
+            out["weight_decay"] = self.weight_decay
+        return out
+
     # -- derived descriptions ---------------------------------------------------
     @property
     def layout(self) -> StateLayout:
@@ -210,9 +296,10 @@ class Committee:
         Returns
         -------
         StateLayout
-            ``StateLayout(K, M, has_bn)``: ``g`` is part of the state under BN.
+            ``StateLayout(K, M, has_bn, learns_v)``: ``g`` is part of the state
+            under BN, ``v`` when the second layer is learned.
         """
-        return StateLayout(self.K, self.M, self.has_bn)
+        return StateLayout(self.K, self.M, self.has_bn, self.learns_v)
 
     @cached_property
     def system(self):
@@ -234,7 +321,8 @@ class Committee:
         ----------
         **changes
             New values of ``K``, ``M``, ``bn``, ``gain``, ``tau``, ``batch``,
-            ``T`` or ``noise``.
+            ``T``, ``noise``, ``second_layer``, ``v_teacher``, ``scaling``,
+            ``activation`` or ``weight_decay``.
 
         Returns
         -------
@@ -252,9 +340,13 @@ class Committee:
         >>> symphase.Committee(2, 2).with_(bn="paper", tau=2.0)
         Committee(K=2, M=2, bn='paper', gain='learned', tau=2.0, batch=1, noise=0.0)
         """
-        kw = dict(bn=self.bn, gain=self.gain, tau=self.tau, batch=self.batch, T=self.T, noise=self.noise)
+        kw = dict(bn=self.bn, gain=self.gain, tau=self.tau, batch=self.batch, T=self.T, noise=self.noise,
+                  second_layer=self.second_layer, v_teacher=self.v_teacher, scaling=self.scaling,
+                  activation=self.activation, weight_decay=self.weight_decay)
         K = changes.pop("K", self.K)
         M = changes.pop("M", self.M)
+        if M != self.M and "v_teacher" not in changes:
+            kw["v_teacher"] = None if np.all(self.v_teacher == 1.0) else self.v_teacher
         kw.update(changes)
         return Committee(K, M, **kw)
 
@@ -273,7 +365,8 @@ class Committee:
         'K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0'
         """
         rule = "plain" if self.bn is None else f"BN ({self.bn} rule, gain {self.gain})"
-        return f"K={self.K}, M={self.M}, {rule}, tau={self.tau:g}, batch={self.batch}, noise={self.noise:g}"
+        extra = "".join(f", {k}={v}" for k, v in self._two_layer_items().items())
+        return f"K={self.K}, M={self.M}, {rule}, tau={self.tau:g}, batch={self.batch}, noise={self.noise:g}{extra}"
 
     def to_dict(self) -> dict:
         """The model's parameters as plain Python values (JSON-ready).
@@ -282,10 +375,13 @@ class Committee:
         -------
         dict
             ``K``, ``M``, ``bn`` (as its rule: ``"plain"``, ``"paper"``,
-            ``"exact"``), ``gain``, ``tau``, ``batch``, ``noise`` and ``T`` (nested lists).
+            ``"exact"``), ``gain``, ``tau``, ``batch``, ``noise``, ``T`` (nested
+            lists), and the two-layer settings ``second_layer``, ``v_teacher``,
+            ``scaling``, ``activation``, ``weight_decay`` where they differ from
+            the committee machine's.
         """
         return {"K": self.K, "M": self.M, "bn": self.rule, "gain": self.gain, "tau": self.tau,
-                "batch": self.batch, "noise": self.noise, "T": self.T.tolist()}
+                "batch": self.batch, "noise": self.noise, "T": self.T.tolist(), **self._two_layer_items()}
 
     def attrs(self) -> dict:
         """The model's scalar parameters, for NetCDF attributes.
@@ -297,15 +393,19 @@ class Committee:
         """
         d = self.to_dict()
         del d["T"]
+        if "v_teacher" in d:
+            d["v_teacher"] = np.asarray(d["v_teacher"])
         return d
 
     def __repr__(self):
         extra = "" if np.array_equal(self.T, np.eye(self.M)) else ", T=..."
+        extra += "".join(f", {k}={v!r}" for k, v in self._two_layer_items().items())
         return (f"Committee(K={self.K}, M={self.M}, bn={self.bn!r}, gain={self.gain!r}, tau={self.tau!r}, "
                 f"batch={self.batch!r}, noise={self.noise!r}{extra})")
 
     def _key(self):
-        return (self.K, self.M, self.bn, self.gain, self.tau, self.batch, self.noise, self.T.tobytes())
+        return (self.K, self.M, self.bn, self.gain, self.tau, self.batch, self.noise, self.T.tobytes(),
+                self.second_layer, self.v_teacher.tobytes(), self.scaling, self.activation, self.weight_decay)
 
     def __eq__(self, other):
         if not isinstance(other, Committee):
@@ -403,3 +503,10 @@ def check_state(model: Committee, Q, R, g=None, *, names=("Q", "R", "g")) -> tup
                          f"(docs/model.md §3) overflow; |g_i| must be small enough for them to be finite, "
                          f"got g={g.tolist()}")
     return Q, R, g
+
+
+def check_v(model: Committee, v, name: str = "v0") -> np.ndarray:
+    """The student's second layer ``v`` (K finite numbers; default ones), else ``ValueError`` naming it."""
+    if v is None:
+        return np.ones(model.K)
+    return check_array(name, v, (model.K,))

@@ -94,18 +94,19 @@ def check_alpha_max(alpha_max) -> float:
     return alpha_max
 
 
-def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0")):
+def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0"), v0=None):
     """Validated flat state of ``model`` (see :class:`symphase.StateLayout`)."""
-    return model.system.state(Q0, R0, g0, names=names)
+    return model.system.state(Q0, R0, g0, v0, names=(*names, "v0"))
 
 
 def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=None, rtol=1e-8,
               atol=1e-10, alphas=None, eg_tol=1e-12, max_steps=10_000_000, blowup=1e6,
-              psd_tol=1e-7, progress=False, N=None, sigma0=None) -> ODEResult:
-    """Integrate the order-parameter ODEs from ``(Q0, R0, g0)`` to ``alpha_max``.
+              psd_tol=1e-7, progress=False, N=None, sigma0=None, v0=None, eta2=None) -> ODEResult:
+    """Integrate the order-parameter ODEs from ``(Q0, R0, g0, v0)`` to ``alpha_max``.
 
-    ``dQ_ik/dalpha``, ``dR_in/dalpha`` (and ``dg_i/dalpha`` under BN) are
-    docs/model.md §3 (Saad & Solla 1995 for plain; the derivation in
+    ``dQ_ik/dalpha``, ``dR_in/dalpha`` (``dg_i/dalpha`` under BN, ``dv_i/dalpha``
+    with a learned second layer) are docs/model.md §3 and §13 (Saad & Solla 1995
+    for plain, Goldt et al. 2019 for the two-layer network; the derivation in
     ``derivations/`` for every rule).
 
     Parameters
@@ -169,7 +170,8 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         rounding and by integration error of the state, see
         :func:`symphase._kernels.eg_clipped`); ``info["eg_clipped"]`` and
         ``info["eg_raw_min"]`` say how often and by how much, when it happened.
-        With ``N``: ``eg_std`` (n,) and ``covariance`` (n, size, size).
+        With ``N``: ``eg_std`` (n,) and ``covariance`` (n, size, size). ``v`` (n, K)
+        is the second layer at each output point.
 
     Raises
     ------
@@ -203,24 +205,43 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     blowup = check_real("blowup", blowup, positive=True)
     psd_tol = check_real("psd_tol", psd_tol, nonnegative=True)
     alphas = default_alphas(alpha_max) if alphas is None else check_alphas(alphas, alpha_max)
-    y = initial_state(model, Q0, R0, g0)
+    eta2, v0 = check_second_layer(model, eta, eta2, v0)
+    y = initial_state(model, Q0, R0, g0, v0=v0 if model.learns_v else None)
     if np.max(np.abs(y)) > blowup:
-        raise ValueError(f"Q0, R0, g0: every initial overlap and gain must be at most blowup = {blowup:g} in "
-                         f"magnitude (the run would stop as diverged at once), got max {np.max(np.abs(y)):.3g}")
+        raise ValueError(f"Q0, R0, g0, v0: every initial overlap, gain and weight must be at most blowup = "
+                         f"{blowup:g} in magnitude (the run would stop as diverged at once), "
+                         f"got max {np.max(np.abs(y)):.3g}")
     if N is not None:
         N = check_int("N", N, minimum=1)
+        if not model.is_committee or np.any(v0 != 1.0):
+            raise ValueError("N: the fluctuation theory (docs/model.md §12) covers the committee machine "
+                             "(erf, second layers fixed at 1, no weight decay, scaling 'sum'); "
+                             f"this model is {model.describe()}")
         sigma0 = _check_sigma0(model, N, sigma0)
     elif sigma0 is not None:
         raise ValueError("sigma0 is the covariance of the start at finite N: give N as well")
     system = model.system
-    ka = system.args(eta)
+    ka = system.args(eta, v=v0, eta2=eta2)
     res = _Driver(system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol).run(
         y, eta, alphas, alpha_max, eg_tol, progress)
+    res.eta2 = eta2 if model.learns_v else None
     if N is not None and res.alpha.size:
         from ._fluctuations import linear_noise
         res.covariance, res.eg_std = linear_noise(model, res, N, sigma0)
         res.info["N"] = N
     return res
+
+
+def check_second_layer(model, eta, eta2, v0, names=("eta2", "v0")):
+    """``(eta2, v0)`` validated: ``eta2`` > 0 (default ``eta``) only for a learned second layer,
+    ``v0`` K finite numbers (default ones)."""
+    from ._model import check_v
+    if eta2 is not None:
+        if not model.learns_v:
+            raise ValueError(f"{names[0]} is the second layer's learning rate: give it with "
+                             f"Committee(..., second_layer='learned'); this model's second layer is fixed")
+        eta2 = check_real(names[0], eta2, positive=True)
+    return (eta if eta2 is None else eta2), check_v(model, v0, names[1])
 
 
 def _check_sigma0(model, N, sigma0):
@@ -386,6 +407,8 @@ class _Driver:
                 ys[count], out_alpha[count], egs[count] = y, a, e
                 count += 1
         Q, R, g = system.layout.unpack(ys[:count])
+        # the second layer: from the states when learned, else the fixed values the kernels read
+        v = system.layout.unpack_v(ys[:count]) if system.learns_v else np.tile(self.ka.ws.v, (count, 1))
         info = {"method": self.method, "nfev": self.nfev, "n_steps": self.steps}
         if self.n_clipped:
             info.update(eg_clipped=self.n_clipped, eg_raw_min=self.eg_raw_min)
@@ -394,7 +417,7 @@ class _Driver:
         else:
             info.update(rtol=self.rtol, atol=self.atol)
         return ODEResult(model=system.model, eta=eta, alpha=out_alpha[:count].copy(), Q=Q, R=R, g=g,
-                         eg=egs[:count].copy(), status=status, message=message, info=info)
+                         eg=egs[:count].copy(), status=status, message=message, info=info, v=v)
 
 
 class _DeferredInterrupt:
@@ -438,8 +461,8 @@ def _progress(enabled, total):
                 bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
 
 
-def rhs(model, Q, R, g=None, eta=1.0, *, part="full") -> tuple:
-    """The right-hand side ``(dQ/dalpha, dR/dalpha, dg/dalpha or None)`` at one state (docs/model.md §3).
+def rhs(model, Q, R, g=None, eta=1.0, *, part="full", v=None, eta2=None) -> tuple:
+    """The right-hand side ``(dQ/dalpha, dR/dalpha, dg/dalpha or None[, dv/dalpha])`` at one state (docs/model.md §3, §13).
 
     Parameters
     ----------
@@ -451,11 +474,16 @@ def rhs(model, Q, R, g=None, eta=1.0, *, part="full") -> tuple:
     part : {"full", "linear", "quadratic"}
         The whole right-hand side; its ``O(eta)`` part (the small learning rate
         limit); or its ``O(eta^2/b)`` part.
+    v : array_like (K,), optional
+        The student's second layer (default ones).
+    eta2 : float, optional
+        The second layer's learning rate (default ``eta``; a learned second layer only).
 
     Returns
     -------
     tuple
-        ``(dQ (K, K), dR (K, M), dg (K,) or None)``.
+        ``(dQ (K, K), dR (K, M), dg (K,) or None)``, and ``dv (K,)`` as a fourth
+        entry when the second layer is learned.
 
     Examples
     --------
@@ -468,11 +496,15 @@ def rhs(model, Q, R, g=None, eta=1.0, *, part="full") -> tuple:
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")
-    y = initial_state(model, Q, R, g, names=("Q", "R", "g"))
-    return model.layout.unpack(model.system.rhs(y, eta, part=part))
+    eta2, v = check_second_layer(model, eta, eta2, v, names=("eta2", "v"))
+    y = initial_state(model, Q, R, g, names=("Q", "R", "g"), v0=v if model.learns_v else None)
+    out = model.system.rhs(y, eta, part=part, v=v, eta2=eta2)
+    if model.learns_v:
+        return (*model.layout.unpack(out), model.layout.unpack_v(out))
+    return model.layout.unpack(out)
 
 
-def generalization_error(model, Q, R, g=None) -> float:
+def generalization_error(model, Q, R, g=None, *, v=None) -> float:
     """The generalization error at the effective overlaps (the paper's Eq. 13, docs/model.md §3).
 
     ``eps_g = (1/pi)[sum_nm asin(T'_nm/...) + sum_ik asin(Q'_ik/...) - 2 sum_in asin(R'_in/...)]``
@@ -484,6 +516,8 @@ def generalization_error(model, Q, R, g=None) -> float:
     Q, R, g : array_like
         ``Q`` (..., K, K), ``R`` (..., K, M), ``g`` (..., K) under BN (default
         ones). Stacks of states with leading axes are evaluated state by state.
+    v : array_like (K,), optional
+        The student's second layer (default ones; docs/model.md §13).
 
     Returns
     -------
@@ -500,8 +534,9 @@ def generalization_error(model, Q, R, g=None) -> float:
     if Qa.ndim > 2:
         lead = Qa.shape[:-2]
         ga = None if g is None else np.asarray(g, dtype=float).reshape(-1, model.K)
-        out = [generalization_error(model, q, r, None if ga is None else ga[j])
+        out = [generalization_error(model, q, r, None if ga is None else ga[j], v=v)
                for j, (q, r) in enumerate(zip(Qa.reshape(-1, *Qa.shape[-2:]), Ra.reshape(-1, *Ra.shape[-2:])))]
         return np.array(out).reshape(lead)
-    y = initial_state(model, Q, R, g, names=("Q", "R", "g"))
-    return model.system.eg(y)
+    _, v = check_second_layer(model, 1.0, None, v, names=("eta2", "v"))
+    y = initial_state(model, Q, R, g, names=("Q", "R", "g"), v0=v if model.learns_v else None)
+    return model.system.eg(y, v=v)

@@ -292,6 +292,14 @@ class ODEResult(Result):
         What happened, in words.
     info : dict
         Numerics: method, right-hand-side evaluations, steps, tolerances.
+    eg_std, covariance : ndarray or None
+        With ``integrate(..., N=)``: the predicted seed-to-seed standard deviation
+        of ``eps_g`` (n,) and the covariance of the flat state (n, size, size).
+    v : ndarray (n, K)
+        The student's second layer at each output point (constant when it is
+        fixed; ones in the committee machine; docs/model.md §13).
+    eta2 : float or None
+        The second layer's learning rate, when it is learned.
 
     Examples
     --------
@@ -317,19 +325,32 @@ class ODEResult(Result):
     info: dict = field(default_factory=dict)
     eg_std: np.ndarray | None = None
     covariance: np.ndarray | None = None
+    v: np.ndarray | None = None
+    eta2: float | None = None
 
     def _summary(self) -> str:
-        return f"{self.model.describe()}, eta={self.eta:g}, {alpha_span(self.alpha)}"
+        eta2 = "" if self.eta2 is None else f", eta2={self.eta2:g}"
+        return f"{self.model.describe()}, eta={self.eta:g}{eta2}, {alpha_span(self.alpha)}"
+
+    def _has_second_layer(self) -> bool:
+        """Whether ``v`` is worth reporting: learned, or fixed at values other than ones."""
+        return self.v is not None and (self.model.learns_v or bool(np.any(self.v != 1.0)))
 
     def _fields(self) -> dict:
         out = {"model": self.model, "eta": self.eta, "alpha": self.alpha, "eg": self.eg, "Q": self.Q,
                "R": self.R, "g": self.g, "info": self.info}
+        if self._has_second_layer():
+            out["v"] = self.v
+        if self.eta2 is not None:
+            out["eta2"] = self.eta2
         if self.eg_std is not None:
             out.update(eg_std=self.eg_std, covariance=self.covariance)
         return out
 
     def _attrs(self) -> dict:
         attrs = {**self.model.attrs(), "eta": self.eta, "status": str(self.status), "message": self.message}
+        if self.eta2 is not None:
+            attrs["eta2"] = self.eta2
         attrs.update(scalar_attrs(self.info))
         return attrs
 
@@ -347,6 +368,8 @@ class ODEResult(Result):
 
         data = trajectory_variables(self.model, (), self.Q, self.R, self.g, self.eg)
         data["T"] = (("teacher", "teacher_m"), np.asarray(self.model.T), {"long_name": "teacher overlaps T_nm"})
+        if self._has_second_layer():
+            data["v"] = (("alpha", "student"), self.v, {"long_name": "student second-layer weights v_i"})
         coords = {"alpha": self.alpha, **model_coords(self.model)}
         if self.eg_std is not None:
             data["eg_std"] = ("alpha", self.eg_std, {"long_name": "predicted seed-to-seed std of eps_g at N "

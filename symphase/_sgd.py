@@ -18,7 +18,21 @@ import math
 import numba
 import numpy as np
 
-from ._kernels import BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
+from ._kernels import (
+    ACTIVATION,
+    BN,
+    ERF,
+    ETA,
+    ETA2,
+    EXACT,
+    LEARN_GAIN,
+    LEARN_V,
+    LINEAR,
+    NOISE,
+    SCALE,
+    TAU,
+    WEIGHT_DECAY,
+)
 from ._layout import pack_into
 from ._rng import next_normal
 
@@ -35,17 +49,39 @@ def step_constants(par, N, b):
             par[LEARN_GAIN] != 0.0, par[ETA] / (N * b))
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def phi(u, act):
+    """The activation: ``erf(u/sqrt 2)``, ``u`` or ``max(u, 0)`` (code ``act``, :data:`symphase._kernels.ACTIVATIONS`)."""
+    if act == ERF:
+        return math.erf(u * SQRT_HALF)
+    if act == LINEAR:
+        return u
+    return max(u, 0.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def error_signal(delta, u, act):
+    """``Delta phi'(u)``: the back-propagated error of a unit with activation argument ``u``."""
+    if act == ERF:
+        return delta * SQRT_2_OVER_PI * math.exp(-0.5 * u * u)
+    if act == LINEAR:
+        return delta
+    return delta if u > 0.0 else 0.0 * delta
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
-    """Advance ``n_steps`` SGD steps in place (docs/model.md §2).
+def sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
+    """Advance ``n_steps`` SGD steps in place (docs/model.md §2, §13).
 
     ``Jt`` (N, K), ``Bt`` (N, M) are the transposed weights, ``g`` (K,) the BN
-    gains, ``s`` the RNG state, ``xi`` (N,) and ``dJ`` (N, K; used when b > 1)
-    work arrays. Per example ``u = h_i x_i`` with ``h_i = g_i/(sigma sqrt Q_ii)``
-    (BN) or 1, ``Delta = sum_n phi(y_n) + noise - sum_i phi(u_i)``;
-    ``J_i += (eta/(N b)) sum_u h_i Delta phi'(u_i) (xi - e x_i J_i/Q_ii)`` (e = 1 for
-    the exact BN rule), ``g_i += (eta/(N b)) sum_u Delta phi'(u_i) x_i/(sigma sqrt Q_ii)``
-    when learned; all terms of a batch use the weights before the step.
+    gains, ``v`` (K,) the student's second layer, ``vt`` (M,) the teacher's output
+    weights ``c_M v*``, ``s`` the RNG state, ``xi`` (N,) and ``dJ`` (N, K; used when
+    b > 1) work arrays. Per example ``u = h_i x_i`` with ``h_i = g_i/(sigma sqrt Q_ii)``
+    (BN) or 1, ``Delta = sum_n vt_n phi(y_n) + noise - c sum_i v_i phi(u_i)``, ``m_i = c v_i``;
+    ``J_i += (eta/(N b)) sum_u m_i h_i Delta phi'(u_i) (xi - e x_i J_i/Q_ii) - (lam/N) J_i``
+    (e = 1 for the exact BN rule), ``g_i += (eta/(N b)) sum_u m_i Delta phi'(u_i) x_i/(sigma sqrt Q_ii)``
+    when learned, ``v_i += (eta2/(N b)) sum_u c Delta phi(u_i) - (lam/N) v_i`` when learned;
+    all terms of a batch use the weights before the step.
     Returns the number of steps done before the weights became non-finite or
     some ``|J_i|^2 > blowup`` (``n_steps`` if none).
 
@@ -56,6 +92,9 @@ def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
     N, K = Jt.shape
     M = Bt.shape[1]
     sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
+    cs, act, learn_v = par[SCALE], int(par[ACTIVATION]), par[LEARN_V] != 0.0
+    lr2, decay = par[ETA2] / (N * b), par[WEIGHT_DECAY] / N
+    dv = np.zeros(K)
     x = np.empty(K)
     y = np.empty(M)
     h = np.ones(K)
@@ -85,8 +124,8 @@ def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
                     qn[i] = 0.0
                 for l in range(N):
                     old = xi[l]
-                    v = sigma * next_normal(s)
-                    xi[l] = v
+                    z = sigma * next_normal(s)
+                    xi[l] = z
                     for i in range(K):
                         if b == 1:
                             w = keep[i] * Jt[l, i] + coef[i] * old
@@ -95,31 +134,34 @@ def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
                             dJ[l, i] = 0.0
                         Jt[l, i] = w
                         qn[i] += w * w
-                        x[i] += w * v
+                        x[i] += w * z
                     for n in range(M):
-                        y[n] += Bt[l, n] * v
+                        y[n] += Bt[l, n] * z
                 if learn:
                     for i in range(K):
                         g[i] += dg[i]
+                if learn_v:
+                    for i in range(K):
+                        v[i] += dv[i] - decay * v[i]
             elif u == 0:
                 for l in range(N):
-                    v = sigma * next_normal(s)
-                    xi[l] = v
+                    z = sigma * next_normal(s)
+                    xi[l] = z
                     for i in range(K):
-                        x[i] += Jt[l, i] * v
+                        x[i] += Jt[l, i] * z
                     for n in range(M):
-                        y[n] += Bt[l, n] * v
+                        y[n] += Bt[l, n] * z
             else:
                 # accumulate the previous example of this batch, draw this one
                 for l in range(N):
                     old = xi[l]
-                    v = sigma * next_normal(s)
-                    xi[l] = v
+                    z = sigma * next_normal(s)
+                    xi[l] = z
                     for i in range(K):
                         dJ[l, i] += coef[i] * old
-                        x[i] += Jt[l, i] * v
+                        x[i] += Jt[l, i] * z
                     for n in range(M):
-                        y[n] += Bt[l, n] * v
+                        y[n] += Bt[l, n] * z
             if u == 0:
                 for i in range(K):
                     if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
@@ -129,23 +171,26 @@ def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
                         h[i] = g[i] * inv_s[i]
                     sc[i] = 0.0
                     dg[i] = 0.0
+                    dv[i] = 0.0
             delta = 0.0
             for n in range(M):
-                delta += math.erf(y[n] * SQRT_HALF)
+                delta += vt[n] * phi(y[n], act)
             if noise_sd > 0.0:
                 delta += noise_sd * next_normal(s)
             for i in range(K):
-                delta -= math.erf(h[i] * x[i] * SQRT_HALF)
+                delta -= cs * v[i] * phi(h[i] * x[i], act)
             for i in range(K):
                 u_i = h[i] * x[i]
-                d = delta * SQRT_2_OVER_PI * math.exp(-0.5 * u_i * u_i)
-                coef[i] = lr * h[i] * d
+                d = error_signal(delta, u_i, act)
+                coef[i] = lr * (cs * v[i]) * h[i] * d
                 if exact:
                     sc[i] += coef[i] * x[i] / qn[i]
                 if learn:
-                    dg[i] += lr * d * x[i] * inv_s[i]
+                    dg[i] += lr * (cs * v[i]) * d * x[i] * inv_s[i]
+                if learn_v:
+                    dv[i] += lr2 * cs * delta * phi(u_i, act)
         for i in range(K):
-            keep[i] = 1.0 - sc[i]
+            keep[i] = 1.0 - sc[i] - decay
         pending = True
     if pending:  # flush the last step
         for i in range(K):
@@ -162,17 +207,21 @@ def sgd_steps(Jt, Bt, g, par, b, n_steps, s, xi, dJ, blowup):
         if learn:
             for i in range(K):
                 g[i] += dg[i]
+        if learn_v:
+            for i in range(K):
+                v[i] += dv[i] - decay * v[i]
     for i in range(K):
-        if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
+        if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)) or not math.isfinite(v[i]):
             return n_steps - 1
     return n_steps
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def test_error(Jt, Bt, g, par, n_test, s, xi):
+def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
     """Test-set estimate of ``eps_g = <(t - s)^2>/2`` over ``n_test`` fresh inputs (no output noise)."""
     N, K = Jt.shape
     M = Bt.shape[1]
+    cs, act = par[SCALE], int(par[ACTIVATION])
     sigma = math.sqrt(par[TAU])
     bn = par[BN] != 0.0
     h = np.ones(K)
@@ -191,16 +240,16 @@ def test_error(Jt, Bt, g, par, n_test, s, xi):
         for n in range(M):
             y[n] = 0.0
         for l in range(N):
-            v = sigma * next_normal(s)
+            z = sigma * next_normal(s)
             for i in range(K):
-                x[i] += Jt[l, i] * v
+                x[i] += Jt[l, i] * z
             for n in range(M):
-                y[n] += Bt[l, n] * v
+                y[n] += Bt[l, n] * z
         delta = 0.0
         for n in range(M):
-            delta += math.erf(y[n] * SQRT_HALF)
+            delta += vt[n] * phi(y[n], act)
         for i in range(K):
-            delta -= math.erf(h[i] * x[i] * SQRT_HALF)
+            delta -= cs * v[i] * phi(h[i] * x[i], act)
         total += 0.5 * delta * delta
     return total / n_test
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._model import check_model
-from ._ode import check_alpha_max, check_alphas, default_alphas
+from ._ode import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._results import ODEResult, Status, alpha_span, model_coords, overlap_columns, trajectory_variables
 from ._overlap_sgd import overlap_steps
 from ._overlap_sgd import workspace as overlap_workspace
@@ -92,6 +92,8 @@ class SimulationResult(ODEResult):
 
         data = trajectory_variables(self.model, ("seed",), self.Q, self.R, self.g, self.eg)
         data["T"] = (("teacher", "teacher_m"), np.asarray(self.model.T), {"long_name": "teacher overlaps T_nm"})
+        if self._has_second_layer():
+            data["v"] = (("seed", "alpha", "student"), self.v, {"long_name": "student second-layer weights v_i"})
         if self.eg_test is not None:
             data["eg_test"] = (("seed", "alpha"), self.eg_test,
                                {"long_name": "test-set estimate of eps_g", "n_test": self.info.get("n_test", 0)})
@@ -136,16 +138,16 @@ class SimulationResult(ODEResult):
 METHODS = ("weights", "overlaps", "sde")
 
 
-def _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats):
+def _advance(Jt, Bt, g, v, vt, par, b, n, s, xi, dJ, blowup, batch_stats):
     """One chunk of steps (a seam for the interrupt test)."""
     if batch_stats:
         return sgd_steps_batch_stats(Jt, Bt, g, par, b, n, s, dJ, blowup)
-    return sgd_steps(Jt, Bt, g, par, b, n, s, xi, dJ, blowup)
+    return sgd_steps(Jt, Bt, g, v, vt, par, b, n, s, xi, dJ, blowup)
 
 
 def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, workers=None, n_test=0,
              exact_teacher=True, bn_stats="population", blowup=1e6, progress=False,
-             method="weights", sde_step=0.05) -> SimulationResult:
+             method="weights", sde_step=0.05, eta2=None, v0=None, activation=None) -> SimulationResult:
     """Online SGD on the teacher-student committee machine, at finite ``N``, for many seeds.
 
     Per example ``J_i += (eta/N) Delta phi'(x_i) xi`` with ``Delta = sum_n phi(y_n) - sum_i phi(x_i)``
@@ -210,6 +212,18 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     sde_step : float
         The step in ``alpha`` of ``method="sde"`` (> 0; each record interval is split
         evenly into steps of at most this).
+    eta2 : float, optional
+        The second layer's learning rate (> 0; default ``eta``; a learned second
+        layer only): ``v_i += (eta2/N) c Delta phi(u_i) - (lam/N) v_i`` (docs/model.md §13).
+    v0 : array_like (K,), optional
+        The student's second layer at the start (default ones), learned or fixed.
+    activation : {None, "relu"}, optional
+        ``"relu"`` simulates ``phi(u) = max(u, 0)`` in both networks **in the simulator
+        only** (there is no ODE for it here); ``eg`` is then the closed form of the
+        arc-cosine kernel (Cho & Saul 2009) at the recorded overlaps. None: the model's
+        activation. The two-layer settings (a learned or non-unit second layer,
+        scaling, linear activation, weight decay, ReLU) need ``method="weights"`` and
+        ``bn_stats="population"``.
 
     Returns
     -------
@@ -272,6 +286,16 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
             raise ValueError("bn_stats='batch' needs the individual inputs: use method='weights'")
         if n_test:
             raise ValueError("n_test needs the weights (a test set of inputs): use method='weights'")
+    eta2, v0 = check_second_layer(model, eta, eta2, v0)
+    if activation not in (None, model.activation, "relu"):
+        raise ValueError(f"activation must be None (the model's, {model.activation!r}) or 'relu' (the "
+                         f"simulator only), got {activation!r}; set the ODE's activation on the Committee")
+    relu = activation == "relu"
+    if not model.is_committee or relu or np.any(v0 != 1.0):
+        if method != "weights" or batch_stats:
+            raise ValueError(f"method={method!r}, bn_stats={bn_stats!r}: the two-layer settings (docs/model.md §13; "
+                             f"here {model.describe()}{', relu' if relu else ''}) are simulated with "
+                             f"method='weights' and bn_stats='population'")
     alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
     steps = np.unique(np.rint(alphas * N).astype(np.int64))
     if callable(init):  # a start per seed
@@ -294,10 +318,14 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         Ts[j] = B @ B.T
         starts.append(None if on_overlaps else (J, B, g))  # the overlap chain needs no weights
     system = model.system
-    par = system.params(eta)
+    par = system.params(eta, eta2=eta2, activation=activation)
+    vt = system.teacher_weights
     b = model.batch
     n_rec = steps.size
     ys = np.full((n_seeds, n_rec, lay.size), np.nan)
+    vs = np.full((n_seeds, n_rec, K), np.nan)  # the second layer at each record
+    if model.learns_v:
+        y0[:, lay.v_index] = v0
     eg_test = np.full((n_seeds, n_rec), np.nan) if n_test else None
     counts = np.zeros(n_seeds, dtype=np.int64)
     codes = [Status.COMPLETED] * n_seeds
@@ -378,6 +406,7 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         J, B, g = starts[j]
         Jt, Bt = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T)
         g = g.copy()
+        v = v0.copy()
         s = rng_state(int(seed_list[j]))
         s_test = rng_state(int(seed_list[j]), 1)
         xi = np.empty(N)
@@ -386,10 +415,13 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
 
         def record(k):
             record_state(Jt, Bt, g, model.has_bn, Qw, Rw, ys[j, k])
+            if model.learns_v:
+                ys[j, k, lay.v_index] = v
+            vs[j, k] = v
             if n_test:
-                eg_test[j, k] = test_error(Jt, Bt, g, par, n_test, s_test, xi)
-        drive(j, per_record, chunk, lambda k, n: _advance(Jt, Bt, g, par, b, n, s, xi, dJ, blowup, batch_stats),
-              record)
+                eg_test[j, k] = test_error(Jt, Bt, g, v, vt, par, n_test, s_test, xi)
+        drive(j, per_record, chunk,
+              lambda k, n: _advance(Jt, Bt, g, v, vt, par, b, n, s, xi, dJ, blowup, batch_stats), record)
 
     try:
         if workers == 1 or n_seeds == 1:
@@ -414,9 +446,15 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     codes = [c if (c != Status.COMPLETED or counts[j] == n_rec) else Status.INTERRUPTED
              for j, c in enumerate(codes)]
 
-    eg = np.full((n_seeds, n_rec), np.nan)
+    if on_sde or on_overlaps:
+        vs = np.ones((n_seeds, ys.shape[1], K))
+    eg = np.full((n_seeds, ys.shape[1]), np.nan)
     for j in range(n_seeds):
-        eg[j, :counts[j]] = system.eg_many(ys[j, :counts[j]], T=None if exact_teacher else Ts[j])
+        T_j = None if exact_teacher else Ts[j]
+        if relu:
+            eg[j, :counts[j]] = eg_relu(model, ys[j, :counts[j]], vs[j, :counts[j]], T_j)
+        else:
+            eg[j, :counts[j]] = system.eg_many(ys[j, :counts[j]], T=T_j, v=v0)
     # eps_g >= 0; the closed form at the overlaps of real weights dips below only by rounding (a sum of
     # (K + M)^2 arcsines that cancel at perfect learning): clipped, as the ODE's (symphase._kernels.eg_clipped)
     with np.errstate(invalid="ignore"):
@@ -439,13 +477,43 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
                    + (f"; eta = {eta:g} may be too large" if status == Status.DIVERGED else ""))
     info = {"N": N, "seeds": seed_list, "batch": b, "n_test": n_test, "exact_teacher": int(exact_teacher),
             "bn_statistics": bn_stats, "method": method}
+    if relu:
+        info["activation"] = "relu (simulator only)"
     if on_sde:
         info["sde_step"] = sde_step
     if clipped.any():
         info.update(eg_clipped=int(clipped.sum()), eg_raw_min=eg_raw_min)
     return SimulationResult(model=model, eta=eta, alpha=out_alpha, Q=Q, R=R, g=g, eg=eg, status=status,
                             message=message, info=info, initial=initial, N=N, seeds=seed_list,
-                            seed_status=[str(c) for c in codes], n_recorded=counts.copy(), eg_test=eg_test)
+                            seed_status=[str(c) for c in codes], n_recorded=counts.copy(), eg_test=eg_test,
+                            v=vs, eta2=eta2 if model.learns_v else None)
+
+
+def eg_relu(model, ys, vs, T=None) -> np.ndarray:
+    """``eps_g = (1/2) sum_pq w_p w_q <relu(z_p) relu(z_q)>`` at flat states ``ys`` (n, size), second layers ``vs``.
+
+    ``<relu(a) relu(b)> = sqrt(c_aa c_bb) (sin t + (pi - t) cos t)/(2 pi)``, ``cos t = c_ab/sqrt(c_aa c_bb)``
+    (the arc-cosine kernel of degree 1, Cho & Saul 2009), on the effective covariance of the
+    fields (docs/model.md §3); ``w = (-c v, c_M v*)``. For the simulator's ReLU only.
+    """
+    K, M = model.K, model.M
+    T = model.T if T is None else np.asarray(T)
+    out = np.full(len(ys), np.nan)
+    wt = model.teacher_scale * np.asarray(model.v_teacher)
+    for j, (y, v) in enumerate(zip(ys, vs)):
+        if not np.all(np.isfinite(y)):
+            continue
+        Q, R, g = model.layout.unpack(y)
+        h = np.ones(K) if g is None else g / np.sqrt(model.tau * np.diag(Q))
+        C = model.tau * np.block([[h[:, None] * Q * h[None, :], h[:, None] * R], [(h[:, None] * R).T, T]])
+        w = np.concatenate([-model.scale * v, wt])
+        sd = np.sqrt(np.maximum(np.diag(C), 0.0))
+        norm = np.outer(sd, sd)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.arccos(np.clip(np.where(norm > 0, C / norm, 1.0), -1.0, 1.0))
+        E = norm * (np.sin(t) + (np.pi - t) * np.cos(t)) / (2 * np.pi)
+        out[j] = 0.5 * w @ E @ w
+    return out
 
 
 def _progress(enabled, total):

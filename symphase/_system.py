@@ -46,7 +46,7 @@ class System:
     >>> import symphase
     >>> system = symphase.Committee(2, 2).system
     >>> system.params(0.5)
-    array([0.5, 1. , 1. , 0. , 0. , 0. , 0. ])
+    array([0.5, 1. , 1. , 0. , 0. , 0. , 0. , 0.5, 0. , 0. , 1. , 0. ])
     >>> y = system.state([[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]])
     >>> print(f"{system.eg(y):.3g}")        # the perfect student
     0
@@ -58,16 +58,22 @@ class System:
         self.K, self.M = model.K, model.M
         self.T = np.array(model.T, dtype=float, order="C")  # writable: one kernel signature
         self.has_bn, self.exact, self.learns_gain = model.has_bn, model.exact, model.learns_gain
+        self.learns_v = model.learns_v
+        # the teacher's weight in Delta = t - s: c_M v*_n (docs/model.md §13)
+        self.teacher_weights = model.teacher_scale * np.asarray(model.v_teacher, dtype=float)
 
     def __repr__(self):
         return f"System({self.model!r})"
 
     # -- the parameter record and the kernel arguments ----------------------------
-    def params(self, eta: float = 1.0, *, part: str = "full") -> np.ndarray:
-        """The parameter record ``par = [eta, tau, b, noise, bn, e, lg]`` of the kernels.
+    def params(self, eta: float = 1.0, *, part: str = "full", eta2: float | None = None,
+               activation: str | None = None) -> np.ndarray:
+        """The parameter record ``par = [eta, tau, b, noise, bn, e, lg, eta2, lam, lv, c, act]`` of the kernels.
 
         The order is ``symphase._kernels.PARAMS``; ``bn``, ``e``, ``lg`` are the rule
-        switches of docs/model.md §3.5 as 0.0/1.0.
+        switches of docs/model.md §3.5 as 0.0/1.0; ``eta2``, ``lam`` (weight decay),
+        ``lv`` (learned second layer), ``c`` (the student's output scale) and ``act``
+        (activation code) those of the two-layer network, docs/model.md §13.
 
         Parameters
         ----------
@@ -77,18 +83,25 @@ class System:
             ``"linear"`` sets ``b = inf``: the ``eta^2/b`` terms drop and the
             right-hand side is its ``O(eta)`` part (the small learning rate
             limit). ``"full"`` and ``"quadratic"`` keep the model's batch size.
+        eta2 : float, optional
+            The second layer's learning rate (default ``eta``).
+        activation : {"erf", "linear", "relu"}, optional
+            Overrides the model's activation (``"relu"``: the simulator only).
 
         Returns
         -------
-        ndarray (7,)
+        ndarray (12,)
             The record, float64.
         """
         m = self.model
         batch = np.inf if part == "linear" else m.batch
+        act = kern.ACTIVATIONS.index(activation or m.activation)
         return np.array([eta, m.tau, batch, m.noise, float(self.has_bn), float(self.exact),
-                         float(self.learns_gain)], dtype=float)
+                         float(self.learns_gain), eta if eta2 is None else eta2, m.weight_decay,
+                         float(self.learns_v), m.scale, float(act)], dtype=float)
 
-    def args(self, eta: float = 1.0, *, part: str = "full", dtype=float) -> kern.KernelArgs:
+    def args(self, eta: float = 1.0, *, part: str = "full", dtype=float, v=None,
+             eta2: float | None = None) -> kern.KernelArgs:
         """Fresh kernel arguments: a workspace of ``dtype``, ``T`` and :meth:`params`.
 
         A workspace is scratch space: one per thread of computation.
@@ -101,17 +114,23 @@ class System:
             As for :meth:`params`.
         dtype : dtype
             ``float`` or ``complex`` (complex-step differentiation).
+        v : array_like (K,), optional
+            The student's fixed second layer (default ones; ignored when it is
+            learned, where the state holds it).
+        eta2 : float, optional
+            The second layer's learning rate (default ``eta``).
 
         Returns
         -------
         symphase._kernels.KernelArgs
             The named tuple ``(ws, T, par)``.
         """
-        return kern.KernelArgs(kern.workspace(self.K, self.M, dtype), self.T, self.params(eta, part=part))
+        ws = kern.workspace(self.K, self.M, dtype, v=v, teacher_weights=self.teacher_weights)
+        return kern.KernelArgs(ws, self.T, self.params(eta, part=part, eta2=eta2))
 
     # -- the state ------------------------------------------------------------------
-    def state(self, Q, R, g=None, *, names=("Q", "R", "g")) -> np.ndarray:
-        """The validated flat state of ``(Q, R, g)`` (docs/model.md §8.1).
+    def state(self, Q, R, g=None, v=None, *, names=("Q", "R", "g", "v")) -> np.ndarray:
+        """The validated flat state of ``(Q, R, g[, v])`` (docs/model.md §8.1, §13).
 
         Parameters
         ----------
@@ -121,8 +140,11 @@ class System:
             Student-teacher overlaps.
         g : array_like (K,), optional
             BN gains (default ones under BN; None for plain).
+        v : array_like (K,), optional
+            The second layer when it is learned (default ones); must be None when
+            it is fixed (its values are then a parameter: :meth:`args`).
         names : tuple of str
-            Names of the three arguments in error messages.
+            Names of the four arguments in error messages.
 
         Returns
         -------
@@ -135,12 +157,17 @@ class System:
             Naming what is wrong (shape, symmetry, not a Gram matrix, BN
             ``Q_ii <= 0`` or ``g_i = 0``).
         """
-        from ._model import check_state
-        Q, R, g = check_state(self.model, Q, R, g, names=names)
-        return self.layout.pack(Q, R, g)
+        from ._model import check_state, check_v
+        Q, R, g = check_state(self.model, Q, R, g, names=names[:3])
+        if self.learns_v:
+            v = check_v(self.model, v, names[3])
+        elif v is not None:
+            raise ValueError(f"{names[3]} is part of the state only for a learned second layer "
+                             f"(second_layer='learned'); pass a fixed v as v0 to integrate")
+        return self.layout.pack(Q, R, g, v)
 
     # -- evaluations on flat states -------------------------------------------------------
-    def rhs(self, y, eta: float = 1.0, *, part: str = "full") -> np.ndarray:
+    def rhs(self, y, eta: float = 1.0, *, part: str = "full", v=None, eta2=None) -> np.ndarray:
         """The right-hand side ``dy/dalpha`` of the order-parameter ODEs at flat state ``y``.
 
         ``dQ_ik/dalpha``, ``dR_in/dalpha``, ``dg_i/dalpha`` of docs/model.md §3.5
@@ -155,6 +182,8 @@ class System:
             The learning rate.
         part : {"full", "linear", "quadratic"}
             The whole right-hand side, its ``O(eta)`` part or its ``O(eta^2/b)`` part.
+        v, eta2
+            A fixed second layer and the second layer's learning rate (:meth:`args`).
 
         Returns
         -------
@@ -163,15 +192,15 @@ class System:
         """
         y = np.asarray(y)
         out = np.empty_like(y)
-        a = self.args(eta, part="linear" if part == "linear" else "full", dtype=y.dtype)
+        a = self.args(eta, part="linear" if part == "linear" else "full", dtype=y.dtype, v=v, eta2=eta2)
         kern.rhs(y, out, a)
         if part == "quadratic":
             lin = np.empty_like(y)
-            kern.rhs(y, lin, a._replace(par=self.params(eta, part="linear")))
+            kern.rhs(y, lin, a._replace(par=self.params(eta, part="linear", eta2=eta2)))
             out = out - lin
         return out
 
-    def eg(self, y):
+    def eg(self, y, v=None):
         """The generalization error ``eps_g`` at flat state ``y``.
 
         ``eps_g = (1/2) sum_pq w_p w_q I2(z_p, z_q)`` at the effective overlaps (the
@@ -182,6 +211,8 @@ class System:
         y : array_like (layout.size,)
             A flat state; complex ``y`` (complex-step differentiation) gives a
             complex value.
+        v : array_like (K,), optional
+            The fixed second layer (default ones; a learned one is in ``y``).
 
         Returns
         -------
@@ -190,10 +221,10 @@ class System:
         """
         y = np.asarray(y)
         if np.iscomplexobj(y):
-            return complex(kern.eg(y, self.args(dtype=complex)))
-        return float(kern.eg(y.astype(float), self.args()))
+            return complex(kern.eg(y, self.args(dtype=complex, v=v)))
+        return float(kern.eg(y.astype(float), self.args(v=v)))
 
-    def eg_many(self, ys, T=None) -> np.ndarray:
+    def eg_many(self, ys, T=None, v=None) -> np.ndarray:
         """``eps_g`` (the paper's Eq. 13; docs/model.md §3.4) of each flat state in ``ys``.
 
         Parameters
@@ -203,6 +234,8 @@ class System:
         T : array_like (M, M), optional
             The teacher overlaps to use instead of the model's (a simulation
             with a random teacher).
+        v : array_like (K,), optional
+            The fixed second layer (default ones; a learned one is in the states).
 
         Returns
         -------
@@ -211,7 +244,7 @@ class System:
         """
         ys = np.asarray(ys, dtype=float)
         flat = ys.reshape(-1, self.layout.size)
-        a = self.args()
+        a = self.args(v=v)
         if T is not None:
             a = a._replace(T=np.array(T, dtype=float, order="C"))
         out = np.full(flat.shape[0], np.nan)

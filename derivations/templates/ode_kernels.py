@@ -4,8 +4,9 @@
 """Numeric kernels of the order-parameter ODEs (generated).
 
 Fields are the students' activation arguments u_a (a < K) followed by the
-teachers' y_n; C is their covariance, w their sign in Delta = t - s
-(-1 student, +1 teacher). All functions write into preallocated arrays and are
+teachers' y_n; C is their covariance, w their weight in Delta = t - s
+(-c v_a for student a, c_T v*_n for teacher n; -1 and +1 in the committee
+machine). phi is erf(u/sqrt 2), or the identity for the *_linear kernels. All functions write into preallocated arrays and are
 generic in the float type (float64, or complex128 for complex-step derivatives).
 
 Spec: docs/model.md §3 (order parameters and ODEs). Derivation: derivations/DERIVATION.md.
@@ -134,6 +135,73 @@ def field_sums(C, w, K, G, D, J2, P, Pc, A, B, r):
 
 
 @numba.njit(**GENERATED.njit_options)
+def field_sums_linear(C, w, K, G, D, J2):
+    """field_sums for phi(z) = z: G[a, c] = sum_p w_p I3(a, c, p), D[a, c] = sum_pq w_p w_q I4(a, c, p, q), J2.
+
+    GENERATED.doc_field_sums_linear()
+    """
+    NF = C.shape[0]
+    for a in range(K):
+        for c in range(NF):
+            acc = 0.0 * C[0, 0]
+            for p in range(NF):
+                acc += w[p] * GENERATED.i3_linear(C[c, p])
+            G[a, c] = acc
+    acc = 0.0 * C[0, 0]
+    for p in range(NF):
+        for q in range(NF):
+            acc += w[p] * w[q] * GENERATED.i4_linear(C[p, q])
+    for a in range(K):
+        for c in range(a, K):
+            D[a, c] = D[c, a] = acc
+            J2[a, c] = J2[c, a] = GENERATED.j2_linear()
+
+
+@numba.njit(**GENERATED.njit_options)
+def output_sums(C, w, K, F, rho):
+    """F[a] = sum_p w_p I2(a, p) = <Delta phi(u_a)>, the gradient of the second layer; rho is a work array.
+
+    GENERATED.doc_output_sums()
+    """
+    NF = C.shape[0]
+    for p in range(NF):
+        rho[p] = GENERATED.rho(C[p, p])
+    for a in range(K):
+        acc = 0.0 * C[0, 0]
+        for p in range(NF):
+            acc += w[p] * numpy.arcsin(C[a, p] * rho[a] * rho[p])
+        F[a] = 2.0 * acc / numpy.pi
+
+
+@numba.njit(**GENERATED.njit_options)
+def output_sums_linear(C, w, K, F):
+    """output_sums for phi(z) = z: F[a] = sum_p w_p I2(a, p).
+
+    GENERATED.doc_output_sums_linear()
+    """
+    NF = C.shape[0]
+    for a in range(K):
+        acc = 0.0 * C[0, 0]
+        for p in range(NF):
+            acc += w[p] * GENERATED.i2_linear(C[a, p])
+        F[a] = acc
+
+
+@numba.njit(**GENERATED.njit_options)
+def generalization_error_linear(C, w):
+    """eps_g = 1/2 sum_pq w_p w_q I2(p, q) for phi(z) = z.
+
+    GENERATED.doc_generalization_error_linear()
+    """
+    NF = C.shape[0]
+    acc = 0.0 * C[0, 0]
+    for p in range(NF):
+        for q in range(NF):
+            acc += w[p] * w[q] * GENERATED.i2_linear_pq(C[p, q])
+    return 0.5 * acc
+
+
+@numba.njit(**GENERATED.njit_options)
 def generalization_error(C, w, rho):
     """eps_g = 1/2 sum_pq w_p w_q I2(p, q) (the paper's Eq. 13); rho is a work array.
 
@@ -152,18 +220,20 @@ def generalization_error(C, w, rho):
 
 
 @numba.njit(**GENERATED.njit_options)
-def assemble(Q, R, g, h, G, D, J2, eta, tau, b, noise, e, lg, dQ, dR, dg):
-    """dQ/dalpha, dR/dalpha, dg/dalpha from the averages G, D, J2 (Step 1-2 of the derivation).
+def assemble(Q, R, g, h, m, v, G, D, J2, F, eta, tau, b, noise, e, lg, lam, eta2, cs, lv, dQ, dR, dg, dv):
+    """dQ/dalpha, dR/dalpha, dg/dalpha, dv/dalpha from the averages G, D, J2, F (Step 1-2 of the derivation).
 
-    e = 1 selects the exact BN rule, lg = 1 a learned gain.
+    e = 1 selects the exact BN rule, lg = 1 a learned gain, lv = 1 a learned second
+    layer; m = cs v are the students' output weights, lam the weight decay.
 
     GENERATED.doc_assemble()
     """
     K, M = R.shape
     for i in range(K):
         for k in range(i, K):
-            v = GENERATED.dQ(Q, h, G, D, J2, eta, tau, b, noise, e)
-            dQ[i, k] = dQ[k, i] = v
+            val = GENERATED.dQ(Q, h, m, G, D, J2, eta, tau, b, noise, e, lam)
+            dQ[i, k] = dQ[k, i] = val
         for n in range(M):
-            dR[i, n] = GENERATED.dR(R, Q, h, G, eta, e)
-        dg[i] = GENERATED.dg(g, G, eta, lg)
+            dR[i, n] = GENERATED.dR(R, Q, h, m, G, eta, e, lam)
+        dg[i] = GENERATED.dg(g, m, G, eta, lg)
+        dv[i] = GENERATED.dv(v, F, eta2, cs, lam, lv)

@@ -1,0 +1,200 @@
+"""The two-layer network (docs/model.md §13): a trainable second layer, the teacher's second
+layer, output scaling, linear activation and weight decay, with and without batch norm.
+
+Claims tested:
+- the ODE equals the field's reference code, nn2pp's ``scmpp_ode`` (Goldt et al. 2019), on five
+  configurations (``tests/data/nn2pp_reference.json``, provenance in ``nn2pp_reference.md``);
+- with the second layer fixed at 1 and no weight decay the rates are the committee machine's,
+  and only the products ``c v`` matter (scaling against second-layer weights);
+- eps_g of the linear network is ``|c_M B^T v* - c J^T v|^2 tau / 2`` computed from weights;
+- SGD on the weights (``simulate``) follows the ODE within its Monte Carlo error, for a learned
+  second layer with weight decay, the linear network with ``1/K`` scaling, and exact-rule BN;
+- the ReLU simulator's closed-form eps_g matches its test-set estimate;
+- bad input names its parameter.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symphase
+
+DATA = Path(__file__).parent / "data" / "nn2pp_reference.json"
+Q0 = np.array([[0.5, 0.05], [0.05, 0.4]])
+R0 = np.array([[0.1, 0.02], [0.03, 0.08]])
+
+
+def _nn2pp_cases():
+    ref = json.loads(DATA.read_text())["configurations"]
+    return [pytest.param(c, id=name) for name, c in ref.items()]
+
+
+@pytest.mark.parametrize("case", _nn2pp_cases())
+def test_ode_equals_nn2pp_scmpp_ode(case):
+    """symphase's ODE against nn2pp's (sgoldt/nn2pp 8e305cc, scmpp_ode.cpp; Euler, Richardson-extrapolated
+    from dt = 2.5e-4 and 1.25e-4). Tolerance per entry: 3x the reference's own error estimate ``error``
+    (the difference of two Richardson extrapolations; the true error is about error/3) plus 1e-10 for
+    our adaptive integration at rtol = 1e-12."""
+    c = case
+    model = symphase.Committee(c["K"], c["M"], second_layer="learned" if c["both"] else "fixed", v_teacher=c["A"],
+                               activation="erf" if c["g"] == 1 else "linear", weight_decay=c["wd"],
+                               noise=c["noise_variance"], T=c["T0"])
+    kw = {"eta2": c["lr2"]} if c["both"] else {}
+    res = symphase.integrate(model, c["Q0"], c["R0"], c["lr"], max(c["alphas"]), v0=c["v0"],
+                             alphas=[0.0] + list(c["alphas"]), rtol=1e-12, atol=1e-14, eg_tol=0, **kw)
+    res.raise_for_status()
+    for j, point in enumerate(c["reference"], start=1):
+        assert res.alpha[j] == point["alpha"]
+        for key in ("eg", "Q", "R", "v"):
+            ours = np.asarray(getattr(res, key)[j])
+            tol = 3 * np.asarray(point["error"][key]) + 1e-10
+            assert np.all(np.abs(ours - np.asarray(point[key])) <= tol), (key, point["alpha"])
+    if not c["both"]:  # a fixed second layer stays where it was put
+        assert np.all(res.v == np.asarray(c["v0"]))
+
+
+def _random_state(model, rng):
+    K, M = model.K, model.M
+    W = rng.standard_normal((K + M, K + M + 3)) / np.sqrt(K + M + 3)
+    G = W @ W.T
+    T = G[K:, K:]
+    model = model.with_(T=T)
+    return model, G[:K, :K], G[:K, K:], (1.0 + 0.3 * rng.standard_normal(K) if model.has_bn else None)
+
+
+@pytest.mark.parametrize("bn", [None, "paper", "exact"])
+def test_second_layer_fixed_at_one_is_the_committee_machine(bn):
+    """A learned second layer at v = 1 (no weight decay) moves Q, R, g exactly as the committee machine
+    does (the SymPy identities of derivations/derive.py, here through the kernels): equal to rounding
+    (1e-13 relative), and its own rate is eta2 <Delta phi(u_i)>."""
+    rng = np.random.default_rng(1)
+    base, Q, R, g = _random_state(symphase.Committee(3, 2, bn=bn, batch=2, noise=0.01), rng)
+    two = base.with_(second_layer="learned")
+    ref = symphase.rhs(base, Q, R, g, eta=0.7)
+    got = symphase.rhs(two, Q, R, g, eta=0.7, v=np.ones(3), eta2=0.3)
+    for a, b_ in zip(ref, got[:3]):
+        if a is not None:
+            np.testing.assert_allclose(b_, a, rtol=1e-13, atol=1e-15)
+    assert got[3].shape == (3,) and np.all(np.isfinite(got[3]))
+    # dv_i = eta2 <Delta phi(u_i)> by Monte Carlo over the fields (independent of the closed forms):
+    # 4e5 samples, tolerance 5 standard errors
+    C = base.tau * np.block([[Q, R], [R.T, base.T]])
+    if bn is not None:
+        h = g / np.sqrt(base.tau * np.diag(Q))
+        H = np.diag(np.concatenate([h, np.ones(2)]))
+        C = H @ C @ H
+    z = rng.multivariate_normal(np.zeros(5), C, size=400_000, method="eigh")
+    from scipy.special import erf
+    phi = erf(z / np.sqrt(2))
+    delta = phi[:, 3:].sum(1) - phi[:, :3].sum(1)
+    samples = 0.3 * delta[:, None] * phi[:, :3]
+    se = samples.std(0) / np.sqrt(len(samples))
+    assert np.all(np.abs(got[3] - samples.mean(0)) < 5 * se)
+
+
+def test_only_the_products_c_v_matter():
+    """Output scaling 1/K with v = K (and teacher 1/M with v* = M) is the plain sum with v = v* = 1:
+    the rates and eps_g agree to rounding (1e-13 relative)."""
+    rng = np.random.default_rng(2)
+    base, Q, R, _ = _random_state(symphase.Committee(3, 2), rng)
+    scaled = base.with_(scaling="1/K", v_teacher=[2.0, 2.0])
+    a = symphase.rhs(base, Q, R, eta=0.5)
+    b_ = symphase.rhs(scaled, Q, R, eta=0.5, v=[3.0, 3.0, 3.0])
+    np.testing.assert_allclose(b_[0], a[0], rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(b_[1], a[1], rtol=1e-13, atol=1e-15)
+    assert symphase.generalization_error(scaled, Q, R, v=[3.0, 3.0, 3.0]) == pytest.approx(
+        symphase.generalization_error(base, Q, R), rel=1e-13)
+
+
+def test_linear_network_error_from_its_weights():
+    """For phi(u) = u the networks are linear: eps_g = tau |c_M B^T v* - c J^T v|^2 / 2 (no Gaussian
+    integral involved), equal to the generated closed form to rounding."""
+    rng = np.random.default_rng(3)
+    N, K, M = 40, 3, 2
+    J, B = rng.standard_normal((K, N)) / np.sqrt(N), rng.standard_normal((M, N)) / np.sqrt(N)
+    v, vt = np.array([0.5, -1.2, 0.8]), np.array([1.0, 0.3])
+    model = symphase.Committee(K, M, T=B @ B.T, activation="linear", scaling="1/sqrt(K)", v_teacher=vt, tau=1.7)
+    w = model.teacher_scale * B.T @ vt - model.scale * J.T @ v
+    expected = 0.5 * model.tau * w @ w
+    assert symphase.generalization_error(model, J @ J.T, J @ B.T, v=v) == pytest.approx(expected, rel=1e-12)
+
+
+SIM_CASES = {
+    "learned v, v*, weight decay, eta2": (dict(second_layer="learned", v_teacher=[1.0, 0.7], weight_decay=0.01),
+                                         dict(eta2=0.3)),
+    "linear, 1/K": (dict(second_layer="learned", activation="linear", scaling="1/K"), {}),
+    "exact BN, learned v": (dict(bn="exact", second_layer="learned"), {}),
+}
+
+
+@pytest.mark.parametrize("name", list(SIM_CASES))
+def test_simulation_follows_the_ode(name):
+    """SGD on the weights at N = 1000 (8 seeds, 0..7) from the ODE's start: the seed mean of eps_g and
+    of v within 4 standard errors of the ODE, plus 2% of the value for the O(1/N) finite-size bias."""
+    kw, run = SIM_CASES[name]
+    model = symphase.Committee(2, 2, **kw)
+    alphas = [0.0, 2.0, 5.0, 10.0]
+    v0 = [0.6, 0.4]
+    sim = symphase.simulate(model, 1000, 0.5, 10.0, seeds=8, init=(Q0, R0), v0=v0, alphas=alphas, **run)
+    ode = symphase.integrate(model, Q0, R0, 0.5, 10.0, v0=v0, alphas=alphas, **run).raise_for_status()
+    sim.raise_for_status()
+    se = sim.eg.std(0, ddof=1) / np.sqrt(8)
+    assert np.all(np.abs(sim.eg.mean(0) - ode.eg) <= 4 * se + 0.02 * ode.eg + 1e-12)
+    se_v = sim.v.std(0, ddof=1) / np.sqrt(8)
+    assert np.all(np.abs(sim.v.mean(0) - ode.v) <= 4 * se_v + 0.02 * np.abs(ode.v) + 1e-12)
+    assert np.any(np.abs(ode.v[-1] - v0) > 0.05)  # the second layer did learn
+
+
+def test_relu_simulator_error_is_its_test_error():
+    """ReLU (simulator only): the arc-cosine closed form of eps_g at the recorded overlaps against the
+    test-set estimate on 20000 fresh inputs (seeds 0, 1): within 4 standard errors, the standard error of
+    a mean of Delta^2/2 over Gaussian Delta being eps_g sqrt(2/n_test)."""
+    model = symphase.Committee(2, 2, second_layer="learned")
+    res = symphase.simulate(model, 400, 0.5, 3.0, seeds=2, activation="relu", n_test=20_000, alphas=[0.0, 3.0])
+    res.raise_for_status()
+    se = res.eg * np.sqrt(2 / 20_000)
+    assert np.all(np.abs(res.eg - res.eg_test) < 4 * se)
+    assert res.info["activation"].startswith("relu")
+
+
+def test_defaults_are_the_committee_machine():
+    model = symphase.Committee(2, 2)
+    assert model.is_committee and not model.learns_v and model.layout.size == 7
+    assert repr(model) == "Committee(K=2, M=2, bn=None, gain='learned', tau=1.0, batch=1, noise=0.0)"
+    two = symphase.Committee(2, 2, bn="paper", second_layer="learned")
+    assert two.layout.size == 3 + 4 + 2 + 2 and two.layout.labels()[-2:] == ["v_0", "v_1"]
+    res = symphase.integrate(two, Q0, R0, 0.5, 1.0, v0=[0.3, 0.9], eta2=0.2)
+    assert res.v.shape == (res.alpha.size, 2) and res.eta2 == 0.2
+    assert "v" in res.to_xarray() and res.to_dict()["eta2"] == 0.2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(second_layer="both"), "second_layer must be one of"),
+    (dict(scaling="mean"), "scaling must be one of"),
+    (dict(activation="tanh"), "activation must be one of"),
+    (dict(activation="relu"), "simulate"),
+    (dict(weight_decay=-0.1), "weight_decay"),
+    (dict(v_teacher=[1.0]), "v_teacher"),
+    (dict(v_teacher=[1.0, np.nan]), "v_teacher"),
+])
+def test_bad_model_settings_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        symphase.Committee(2, 2, **kwargs)
+
+
+def test_bad_run_settings_are_named():
+    fixed = symphase.Committee(2, 2)
+    learned = symphase.Committee(2, 2, second_layer="learned")
+    with pytest.raises(ValueError, match="eta2"):
+        symphase.integrate(fixed, Q0, R0, 0.5, 1.0, eta2=0.1)
+    with pytest.raises(ValueError, match="eta2"):
+        symphase.integrate(learned, Q0, R0, 0.5, 1.0, eta2=-1.0)
+    with pytest.raises(ValueError, match="v0"):
+        symphase.integrate(learned, Q0, R0, 0.5, 1.0, v0=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="N: the fluctuation theory"):
+        symphase.integrate(learned, Q0, R0, 0.5, 1.0, N=1000)
+    with pytest.raises(ValueError, match="method='weights'"):
+        symphase.simulate(learned, 100, 0.5, 1.0, method="overlaps")
+    with pytest.raises(ValueError, match="activation"):
+        symphase.simulate(fixed, 100, 0.5, 1.0, activation="linear")

@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from ._model import check_model
+from ._model import check_committee, check_model
 from ._results import Result, Status, model_coords
 from ._system import STEP
 from ._validate import check_int
@@ -313,7 +313,7 @@ def curvature(model, Q, R, g=None, *, N) -> Curvature:
     >>> c.n_params, int(c.spectrum("fisher")[1].sum())
     (2000, 2000)
     """
-    model = check_model(model)
+    model = check_committee(check_model(model), 'curvature (docs/model.md §10)')
     N = check_int("N", N, minimum=model.K + model.M)
     y = model.system.state(Q, R, g)
     Q, R, g = model.layout.unpack(y)
@@ -337,7 +337,7 @@ def _curvature(model, Q, R, g, N):
         def grad(v, m=m, Bk=Bk):
             Jv = v[:K * N1].reshape(K, N1)
             gw = v[K * N1:] if learned else gv.astype(v.dtype)
-            dJ, dg = weight_gradient(m, Jv, gw if model.has_bn else None, Bk.astype(v.dtype))
+            dJ, dg, _ = weight_gradient(m, Jv, gw if model.has_bn else None, Bk.astype(v.dtype))
             return np.concatenate([dJ.ravel()] + ([dg] if learned else []))
         A = _hessian(grad, w0)
         ev = np.linalg.eigvalsh(A)

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._fixedpoint import FixedPoint
-from ._model import check_model
+from ._model import check_committee, check_model
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
 from ._validate import check_int, check_real, check_seed
@@ -147,7 +147,7 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     from ._initial import near_fixed_point
     from ._ode import check_alpha_max, integrate
 
-    model = check_model(model)
+    model = check_committee(check_model(model), 'escape_time (docs/model.md §12)')
     N = check_int("N", N, minimum=model.K + model.M)
     eta = check_real("eta", eta, positive=True)
     fraction = check_real("fraction", fraction, positive=True)

@@ -38,7 +38,7 @@ NORM_RANGE = (1e-100, 1e100)
 
 
 # -- states on the symmetric subspace ------------------------------------------
-def symmetric_state(model, Q, C, R, S, g=None):
+def symmetric_state(model, Q, C, R, S, g=None, v=None):
     """The flat state of a point of the symmetric subspace (docs/model.md §4.1).
 
     Parameters
@@ -49,6 +49,8 @@ def symmetric_state(model, Q, C, R, S, g=None):
         ``Q_ii = Q``, ``Q_ik = C`` (i != k), ``R_ii = R``, ``R_in = S`` (n != i).
     g : float or complex, optional
         ``g_i = g`` under BN (default 1); ignored for plain.
+    v : float or complex, optional
+        ``v_i = v`` with a learned second layer (default 1); ignored otherwise.
 
     Returns
     -------
@@ -56,12 +58,13 @@ def symmetric_state(model, Q, C, R, S, g=None):
         The flat state, in the common dtype of the arguments.
     """
     K = model.K
-    dt = np.result_type(Q, C, R, S, 1.0 if g is None else g)
+    dt = np.result_type(Q, C, R, S, 1.0 if g is None else g, 1.0 if v is None else v)
     eye = np.eye(K)
     Qm = (C + (Q - C) * eye).astype(dt)
     Rm = (S + (R - S) * eye).astype(dt)
     gv = None if not model.has_bn else np.full(K, 1.0 if g is None else g, dtype=dt)
-    return model.layout.pack(Qm, Rm, gv)
+    vv = None if not model.learns_v else np.full(K, 1.0 if v is None else v, dtype=dt)
+    return model.layout.pack(Qm, Rm, gv, vv)
 
 
 def _rate_args(eta):
@@ -151,11 +154,13 @@ class FixedPoint(Result):
     105.1
     """
 
-    def __init__(self, model, Q, R, g, eta, *, kind="plateau", norm=None, residual=None):
+    def __init__(self, model, Q, R, g, eta, *, kind="plateau", norm=None, residual=None, v=None):
         self.model = model
         self.Q = np.asarray(Q, dtype=float)
         self.R = np.asarray(R, dtype=float)
         self.g = None if g is None else np.asarray(g, dtype=float)
+        #: the learned second layer at the point (None when it is fixed at 1)
+        self.v = None if v is None else np.asarray(v, dtype=float)
         self.eta = float(eta)
         self.kind = kind
         self.norm = norm
@@ -166,6 +171,7 @@ class FixedPoint(Result):
 
     def _summary(self) -> str:
         gs = "" if self.g is None else f", g={self.g[0]:.10g}"
+        gs += "" if self.v is None else f", v={self.v[0]:.10g}"
         return (f"{self.model.describe()}, eta={self.eta:g}, Q={self.Q[0, 0]:.10g}, C={self.Q[0, -1]:.10g}, "
                 f"R={self.R[0, 0]:.10g}, S={self.R[0, -1]:.10g}{gs}, eg={self.eg:.10g}")
 
@@ -177,7 +183,7 @@ class FixedPoint(Result):
         -------
         ndarray (model.layout.size,)
         """
-        return self.model.layout.pack(self.Q, self.R, self.g)
+        return self.model.layout.pack(self.Q, self.R, self.g, self.v)
 
     @property
     def effective_learning_rate(self) -> float:
@@ -308,13 +314,18 @@ class FixedPoint(Result):
         J, B = realise(self.Q, self.R)
         return J, (None if self.g is None else self.g.copy()), B
 
-    def _wvec_split(self, v):
+    def _wvec_split(self, w):
         K, N = self.weights[0].shape
-        J = v[:K * N].reshape(K, N)
-        if not self.model.has_bn:
-            return J, None
-        g = v[K * N:] if self.model.gain == "learned" else self.g.astype(v.dtype)
-        return J, g
+        J = w[:K * N].reshape(K, N)
+        n = K * N
+        g = None
+        if self.model.has_bn:
+            if self.model.learns_gain:
+                g, n = w[n:n + K], n + K
+            else:
+                g = self.g.astype(w.dtype)
+        sv = w[n:n + K] if self.model.learns_v else None
+        return J, g, sv
 
     @property
     def _w0(self):
@@ -322,10 +333,12 @@ class FixedPoint(Result):
         parts = [J.ravel()]
         if self.model.learns_gain:
             parts.append(g)
+        if self.model.learns_v:
+            parts.append(self.v)
         return np.concatenate(parts)
 
     def weight_gradient(self, v) -> np.ndarray:
-        """Gradient of ``eps_g`` in the weight vector ``v = [J.ravel(), g (learned gain only)]``.
+        """Gradient of ``eps_g`` in the weight vector ``v = [J.ravel(), g (learned gain), v (learned second layer)]``.
 
         The SymPy-derived ``d eps_g/dC`` chained to the weights
         (docs/model.md §5.2; :func:`symphase._weight_space.weight_gradient`).
@@ -341,16 +354,18 @@ class FixedPoint(Result):
         ndarray
             ``d eps_g/dv``, same shape and dtype as ``v``.
         """
-        J, g = self._wvec_split(v)
-        dJ, dg = weight_gradient(self.model, J, g, self.weights[2])
+        J, g, sv = self._wvec_split(v)
+        dJ, dg, dv = weight_gradient(self.model, J, g, self.weights[2], sv)
         parts = [dJ.ravel()]
         if self.model.learns_gain:
             parts.append(dg)
+        if self.model.learns_v:
+            parts.append(dv)
         return np.concatenate(parts)
 
     @cached_property
     def weight_hessian(self) -> np.ndarray:
-        """The Hessian of ``eps_g`` in the weights ``(J, g)`` at :attr:`weights` (docs/model.md §5.2).
+        """The Hessian of ``eps_g`` in the weights ``(J, g, v)`` at :attr:`weights` (docs/model.md §5.2, §13).
 
         Exact to rounding: complex step on the derived gradient
         (:meth:`weight_gradient`), symmetrized.
@@ -358,8 +373,12 @@ class FixedPoint(Result):
         Returns
         -------
         ndarray (n, n)
-            ``n = K (K + M)`` plus ``K`` with a learned gain.
+            ``n = K (K + M)`` plus ``K`` with a learned gain, plus ``K`` with a
+            learned second layer (erf only).
         """
+        if self.model.activation != "erf":
+            raise ValueError(f"model: the weight-space spectra use the erf closed forms; activation="
+                             f"{self.model.activation!r} has none here")
         w0 = self._w0
         n = w0.size
         H = np.empty((n, n))
@@ -446,6 +465,7 @@ class FixedPoint(Result):
 
     def _fields(self) -> dict:
         return {"model": self.model, "eta": self.eta, "kind": self.kind, "Q": self.Q, "R": self.R, "g": self.g,
+                **({} if self.v is None else {"v": self.v}),
                 "eg": self.eg, "escape_rate": self.escape_rate,
                 "effective_learning_rate": self.effective_learning_rate,
                 "jacobian_eigenvalues": self.jacobian_eigenvalues,

@@ -64,6 +64,12 @@ def _check_input(model, eta, norm):
         raise ValueError("model: the symmetric fixed point needs an orthonormal teacher, T = I; got another T")
     if model.K < 2:
         raise ValueError(f"model: the symmetric phase needs K >= 2 hidden units, got K={model.K}")
+    if not np.all(model.v_teacher == model.v_teacher[0]):
+        raise ValueError(f"model: the symmetric fixed point needs a teacher with equal second-layer weights, "
+                         f"got v_teacher={model.v_teacher.tolist()}")
+    if model.weight_decay and model.has_bn:
+        raise ValueError("model: weight decay under batch norm shrinks the norm Q_ii without bound (BN is "
+                         "blind to it): there is no fixed point")
     if model.bn is None and norm is not None:
         raise ValueError(f"norm fixes the free norm Q_ii of batch norm; the plain network has none (got norm={norm!r})")
     if norm is not None:
@@ -85,21 +91,24 @@ def _check_input(model, eta, norm):
 
 
 def _residual_plateau(model, eta, norm):
-    """Residual on the R = S, C = Q subspace, unknowns x = (Q, R[, g])."""
+    """Residual on the R = S, C = Q subspace, unknowns x = (Q, R[, g][, v]) (v: a learned second layer,
+    equal for every unit, docs/model.md §13)."""
     lay = model.layout
     iQ, iR = lay.Q_index[0, 0], lay.R_index[0, 0]
+    iv = lay.v_index[:1]
 
     if not model.has_bn:
         def f(x):
-            out = rates(model, symmetric_state(model, x[0], x[0], x[1], x[1]), eta)
-            return np.array([out[iQ], out[iR]])
+            out = rates(model, symmetric_state(model, x[0], x[0], x[1], x[1], v=x[2] if model.learns_v else None),
+                        eta)
+            return np.concatenate([[out[iQ], out[iR]], out[iv]])
         return f
     ig = lay.g_index[0]
     if model.gain == "learned":
         def f(x):
-            Q, R, g = x
-            out = rates(model, symmetric_state(model, Q, Q, R, R, g), eta)
-            return np.array([out[iR], out[ig], (Q * g * g - 1.0) if norm is None else (Q - norm)])
+            Q, R, g = x[:3]
+            out = rates(model, symmetric_state(model, Q, Q, R, R, g, v=x[3] if model.learns_v else None), eta)
+            return np.concatenate([[out[iR], out[ig], (Q * g * g - 1.0) if norm is None else (Q - norm)], out[iv]])
         return f
     raise AssertionError("fixed gain: see _fixed_gain_plateau")
 
@@ -282,8 +291,13 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
     """
     model, eta, norm = _check_input(model, eta, norm)
     if model.has_bn and model.gain == "fixed":
+        if model.learns_v:
+            raise ValueError("model: the fixed-gain BN plateau with a learned second layer is not solved here; "
+                             "use gain='learned' or second_layer='fixed'")
         return _fixed_gain_plateau(model, eta, norm)
     f = _residual_plateau(model, eta, norm)
+    if model.learns_v or not model.is_committee:
+        return _two_layer_plateau(model, eta, norm, f)
     cf = closed_form(model, norm)
     if not model.has_bn:
         x0 = [cf[0], cf[1]]
@@ -317,12 +331,43 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
     return _finish(model, eta, norm, Qm, Rm, gm)
 
 
-def _finish(model, eta, norm, Qm, Rm, gm):
-    y = model.layout.pack(Qm, Rm, gm)
+def _two_layer_plateau(model, eta, norm, f):
+    """The plateau of a two-layer network (docs/model.md §13): from the committee machine's closed form
+    (``v = 1``), followed by continuation in ``eta`` like the plain point, then polished; a learned second
+    layer is one more unknown, equal for every unit."""
+    if not model.has_bn:
+        cf = closed_form(model.with_(second_layer="fixed", scaling="sum", activation="erf", weight_decay=0.0,
+                                     v_teacher=None))
+        x = np.array([cf[0], cf[1]] + ([1.0] if model.learns_v else []))
+        f0 = _residual_plateau(model, 0.0, None)
+        with np.errstate(all="ignore"):
+            x = _newton(f0, x)
+            for e in (np.linspace(0, eta, min(200, max(9, int(math.ceil(eta / 0.005)) + 1)))[1:] if eta > 0 else []):
+                x = _newton(_residual_plateau(model, float(e), norm), x)
+    else:
+        x = np.array(list(closed_form(model.with_(second_layer="fixed", scaling="sum", activation="erf",
+                                                  v_teacher=None), norm)) + ([1.0] if model.learns_v else []))
+    with np.errstate(all="ignore"):
+        x = _newton(f, x)
+        r = f(x)
+    if not (np.all(np.isfinite(x)) and np.max(np.abs(r)) < 1e-11):
+        raise SymphaseError(f"model: no symmetric fixed point with R = S, C = Q found for {model.describe()} at "
+                            f"eta={eta:g} (residual {np.max(np.abs(r)):.3g})")
+    K = model.K
+    Q, R = x[0], x[1]
+    g = x[2] if model.has_bn else None
+    v = x[-1] if model.learns_v else None
+    y = symmetric_state(model, Q, Q, R, R, g, v=v)
+    Qm, Rm, gm = model.layout.unpack(y)
+    return _finish(model, eta, norm, Qm, Rm, gm, None if v is None else np.full(K, v))
+
+
+def _finish(model, eta, norm, Qm, Rm, gm, v=None):
+    y = model.layout.pack(Qm, Rm, gm, v)
     if min_gram_eigenvalue(Qm, Rm, model.T) < -1e-10:
         raise SymphaseError(f"eta: the symmetric fixed point of {model.describe()} at eta={eta:g} is not a valid state "
                          f"(Q, R are no Gram matrix of real weights): the branch from eta -> 0 ends below this eta")
-    fp = FixedPoint(model, Qm, Rm, gm, eta, norm=norm)
+    fp = FixedPoint(model, Qm, Rm, gm, eta, norm=norm, v=v)
     res = fp.residual()
     scale = max(1.0, float(np.max(np.abs(y))))
     if not np.max(np.abs(res)) < 1e-12 * scale:

@@ -505,6 +505,15 @@ def check_state(model: Committee, Q, R, g=None, *, names=("Q", "R", "g")) -> tup
     return Q, R, g
 
 
+def check_committee(model: Committee, what: str) -> Committee:
+    """``model`` if it is the soft committee machine (:attr:`Committee.is_committee`), else ``ValueError``
+    saying that ``what`` covers only that model (docs/model.md §13 lists what covers the two-layer network)."""
+    if not model.is_committee:
+        raise ValueError(f"model: {what} covers the soft committee machine (erf, second layers fixed at 1, "
+                         f"scaling 'sum', no weight decay); got {model.describe()}")
+    return model
+
+
 def check_v(model: Committee, v, name: str = "v0") -> np.ndarray:
     """The student's second layer ``v`` (K finite numbers; default ones), else ``ValueError`` naming it."""
     if v is None:

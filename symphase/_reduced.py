@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ._generated import symmetric as gen
-from ._model import check_model
+from ._model import check_committee, check_model
 from ._validate import check_real
 
 PLAIN_NAMES = ("R", "S", "Q")
@@ -28,7 +28,7 @@ BN_NAMES = ("R", "S", "Q", "g")
 
 
 def _check_model(model):
-    model = check_model(model)
+    model = check_committee(check_model(model), "the paper's reduced Hessian (docs/model.md §4.4)")
     if model.K != model.M:
         raise ValueError(f"K must equal M on the symmetric subspace (docs/model.md §4); got K={model.K}, M={model.M}")
     if not np.array_equal(model.T, np.eye(model.M)):

@@ -12,8 +12,8 @@ import numpy as np
 
 from ._generated import eg_derivatives as egd
 
-def weight_gradient(model, J, g, B):
-    """The gradient of ``eps_g`` in the weights: ``(d eps_g/dJ, d eps_g/dg)`` (docs/model.md §5.2).
+def weight_gradient(model, J, g, B, v=None):
+    """The gradient of ``eps_g`` in the weights: ``(d eps_g/dJ, d eps_g/dg, d eps_g/dv)`` (docs/model.md §5.2, §13).
 
     Chain rule through ``C = tau [[h Q h, h R], [R^T h, T]]``, ``Q = J J^T``,
     ``R = J B^T``, ``h = g/sqrt(tau Q_ii)`` (BN) or 1 (docs/model.md §3.2), from the
@@ -30,6 +30,8 @@ def weight_gradient(model, J, g, B):
         BN gains; ignored for plain.
     B : ndarray (M, N)
         Teacher weights.
+    v : ndarray (K,), optional
+        The student's second layer (default ones).
 
     Returns
     -------
@@ -37,12 +39,16 @@ def weight_gradient(model, J, g, B):
         ``d eps_g/dJ``.
     dg : ndarray (K,) or None
         ``d eps_g/dg`` under BN, else None.
+    dv : ndarray (K,)
+        ``d eps_g/dv_a = -c sum_q w_q I2(a, q)`` (``eps_g = 1/2 sum_pq w_p w_q I2(p, q)``,
+        ``w = (-c v, c_M v*)``).
     """
     K, M, tau = model.K, model.M, model.tau
     Q = J @ J.T
     R = J @ B.T
     T = B @ B.T
-    dt = np.result_type(J, g)
+    v = np.ones(K) if v is None else v
+    dt = np.result_type(J, g, v)
     if not model.has_bn:
         h = np.ones(K, dtype=dt)
     else:
@@ -52,7 +58,7 @@ def weight_gradient(model, J, g, B):
     C[:K, K:] = tau * h[:, None] * R
     C[K:, :K] = C[:K, K:].T
     C[K:, K:] = tau * T
-    w = np.concatenate([-np.ones(K), np.ones(M)]).astype(dt)
+    w = np.concatenate([-model.scale * v, model.teacher_scale * np.asarray(model.v_teacher)]).astype(dt)
     Gm = np.empty_like(C)
     egd.generalization_error_gradient(C, w, Gm)
     Gss, Gst = Gm[:K, :K], Gm[:K, K:]
@@ -64,7 +70,11 @@ def weight_gradient(model, J, g, B):
         GQ = GQ + np.diag(-gh * h / (2.0 * np.diag(Q)))
         gg = gh * h / g
     dJ = (GQ + GQ.T) @ J + GR @ B
-    return dJ, gg
+    # I2(a, q) = (2/pi) asin(C_aq / sqrt((1 + C_aa)(1 + C_qq))) (derivations/derive.py), complex-safe
+    d = np.sqrt(1.0 + np.diag(C))
+    I2 = (2.0 / np.pi) * np.arcsin(C[:K, :] / (d[:K, None] * d[None, :]))
+    dv = -model.scale * (I2 @ w)
+    return dJ, gg, dv
 
 
 def realise(Q, R):

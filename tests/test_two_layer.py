@@ -198,3 +198,38 @@ def test_bad_run_settings_are_named():
         symphase.simulate(learned, 100, 0.5, 1.0, method="overlaps")
     with pytest.raises(ValueError, match="activation"):
         symphase.simulate(fixed, 100, 0.5, 1.0, activation="linear")
+
+
+@pytest.mark.parametrize("bn", [None, "paper", "exact"])
+def test_learned_second_layer_plateau_at_small_eta(bn):
+    """eta -> 0: the plateau with a learned second layer has every v_i = v* = 1 (to 1e-12) and the same
+    escape rate as a fixed one (to 1e-10 relative): the v modes do not couple to the escape direction.
+    The weight Hessian with v among the parameters still gives lambda = -eta mu_min (docs/model.md §5.2)."""
+    fixed = symphase.symmetric_fixed_point(symphase.Committee(3, 3, bn=bn))
+    learned = symphase.symmetric_fixed_point(symphase.Committee(3, 3, bn=bn, second_layer="learned"))
+    np.testing.assert_allclose(learned.v, 1.0, atol=1e-12)
+    assert learned.escape_rate == pytest.approx(fixed.escape_rate, rel=1e-10)
+    assert learned.weight_hessian.shape[0] == fixed.weight_hessian.shape[0] + 3
+    if bn is None:
+        assert -learned.weight_hessian_eigenvalues[0] == pytest.approx(learned.escape_rate, rel=1e-8)
+
+
+def test_learned_second_layer_shrinks_and_slows_the_plateau_at_finite_eta():
+    """Finding (docs/model.md §13): at eta = 0.3 (plain, K = M = 2..4) the learned v_i settle below 1 on
+    the plateau and the escape rate falls below the fixed layer's (pinned: v < 0.95, rate lower by > 4%)."""
+    for K in (2, 3, 4):
+        fixed = symphase.symmetric_fixed_point(symphase.Committee(K, K), eta=0.3)
+        learned = symphase.symmetric_fixed_point(symphase.Committee(K, K, second_layer="learned"), eta=0.3)
+        assert np.all(learned.v < 0.95) and np.ptp(learned.v) == 0
+        assert learned.escape_rate < 0.96 * fixed.escape_rate
+        assert learned.eg < fixed.eg
+
+
+@pytest.mark.parametrize("layer", ["fixed", "learned"])
+def test_one_over_K_scaling_slows_escape_by_K_squared(layer):
+    """With both outputs scaled by 1/K (K = M) the error signal and the gradient each shrink by 1/K:
+    at eta -> 0 the escape rate is lambda_sum / K^2 exactly (to 1e-9 relative)."""
+    for K in (2, 3, 4):
+        s = symphase.symmetric_fixed_point(symphase.Committee(K, K, second_layer=layer))
+        c = symphase.symmetric_fixed_point(symphase.Committee(K, K, second_layer=layer, scaling="1/K"))
+        assert c.escape_rate == pytest.approx(s.escape_rate / K**2, rel=1e-9)

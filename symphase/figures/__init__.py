@@ -8,7 +8,8 @@ into ``figures/``.
 import importlib
 
 FIGURES = ["fig1_paper_hessian_K", "fig2_paper_hessian_tau", "fig3_paper_sgd", "fig4_escape_curves",
-           "fig5_escape_rates", "fig6_escape_time_lnN", "fig7_curvature", "fig8_escape_distribution"]
+           "fig5_escape_rates", "fig6_escape_time_lnN", "fig7_curvature", "fig8_escape_distribution",
+           "fig9_two_layer"]
 
 
 def load(name: str):

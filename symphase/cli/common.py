@@ -23,11 +23,40 @@ def add_model_options(p, *, K_default=2):
     g.add_argument("--tau", type=float, default=1.0, help="input variance sigma^2 (default %(default)s)")
     g.add_argument("--batch", type=int, default=1, help="minibatch size b (default %(default)s)")
     g.add_argument("--noise", type=float, default=0.0, help="teacher output noise variance (default %(default)s)")
+    t = p.add_argument_group("two-layer network (docs/model.md §13; defaults: the committee machine)")
+    t.add_argument("--second-layer", choices=["fixed", "learned"], default="fixed",
+                   help="the student's second layer v: fixed at --v0, or learned (default %(default)s)")
+    t.add_argument("--v-teacher", default=None, help="the teacher's second layer as 'a,b' (default ones)")
+    t.add_argument("--scaling", choices=["sum", "1/sqrt(K)", "1/K"], default="sum",
+                   help="output prefactor of both networks (with M for the teacher) (default %(default)s)")
+    t.add_argument("--activation", choices=["erf", "linear", "relu"], default="erf",
+                   help="phi of both networks; relu in 'simulate' only (default %(default)s)")
+    t.add_argument("--weight-decay", type=float, default=0.0,
+                   help="weight decay lam: -(lam/N) J per step, and on a learned v (default %(default)s)")
 
 
-def model_from(args) -> Committee:
+def add_second_layer_run_options(p):
+    """``--v0`` and ``--eta2`` of a run (ode, simulate)."""
+    p.add_argument("--v0", default=None, help="the student's second layer at the start as 'a,b' (default ones)")
+    p.add_argument("--eta2", type=float, default=None,
+                   help="learning rate of a learned second layer (default: --eta)")
+
+
+def second_layer_run(args) -> dict:
+    """``v0``/``eta2`` keyword arguments from :func:`add_second_layer_run_options`."""
+    return {"v0": None if args.v0 is None else parse_matrix("v0", args.v0).ravel(), "eta2": args.eta2}
+
+
+def model_from(args, *, allow_relu=False) -> Committee:
+    """The model of the options; ``--activation relu`` builds the erf model (the simulator swaps in ReLU)."""
+    if args.activation == "relu" and not allow_relu:
+        raise ValueError("--activation relu has no ODE: it runs in 'symphase simulate' only")
+    vt = None if getattr(args, "v_teacher", None) is None else parse_matrix("v-teacher", args.v_teacher).ravel()
     return Committee(args.K, args.K if args.M is None else args.M, bn=args.bn, gain=args.gain,
-                     tau=args.tau, batch=args.batch, noise=args.noise)
+                     tau=args.tau, batch=args.batch, noise=args.noise, second_layer=args.second_layer,
+                     v_teacher=vt, scaling=args.scaling,
+                     activation="erf" if args.activation == "relu" else args.activation,
+                     weight_decay=args.weight_decay)
 
 
 def add_output_options(p):

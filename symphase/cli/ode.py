@@ -5,6 +5,7 @@ from .._initial import random_initial
 from .._ode import default_alphas, integrate
 from .common import (
     add_model_options,
+    add_second_layer_run_options,
     add_output_options,
     check_alpha_max_option,
     check_out,
@@ -13,6 +14,7 @@ from .common import (
     check_start_memory,
     exit_code,
     model_from,
+    second_layer_run,
     parse_matrix,
     print_json,
     save_result,
@@ -37,6 +39,7 @@ def register(sub):
     init.add_argument("--Q0", default=None, help="initial Q as 'a,b;c,d' (with --R0)")
     init.add_argument("--R0", default=None, help="initial R as 'a,b;c,d' (with --Q0)")
     init.add_argument("--g0", default=None, help="initial BN gains as 'a,b' (default ones)")
+    add_second_layer_run_options(init)
     fl = p.add_argument_group("finite-N fluctuations (linear-noise approximation, docs/model.md §12)")
     fl.add_argument("--fluct-N", type=int, default=None, metavar="N",
                     help="also print eg_std, the predicted seed-to-seed standard deviation of eps_g at this N")
@@ -78,7 +81,8 @@ def run(args) -> int:
     res = integrate(model, Q0, R0, args.eta, args.alpha_max, g0=g0, method=args.method, dt=args.dt,
                     rtol=args.rtol, atol=args.atol, alphas=default_alphas(args.alpha_max, args.points - 1),
                     progress=stderr_is_terminal() and not args.json, N=args.fluct_N,
-                    sigma0=("random" if fluct_start == "random" else None) if args.fluct_N is not None else None)
+                    sigma0=("random" if fluct_start == "random" else None) if args.fluct_N is not None else None,
+                    **second_layer_run(args))
     if out is not None:
         frame = res.to_dataframe()
         frame["status"] = str(res.status)  # the run's: a CSV of an interrupted run says so
@@ -94,4 +98,6 @@ def run(args) -> int:
         print(f"{'alpha':>12} {'eg':>12}" + (f" {'eg_std':>12}" if std else ""))
         for j in idx:
             print(f"{res.alpha[j]:12.5g} {res.eg[j]:12.5g}" + (f" {res.eg_std[j]:12.5g}" if std else ""))
+        if len(res.alpha) and res._has_second_layer():
+            print(f"# second layer v at alpha = {res.alpha[-1]:g}: " + ", ".join(f"{x:.6g}" for x in res.v[-1]))
     return exit_code(res, out, json_output=args.json)

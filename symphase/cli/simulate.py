@@ -8,6 +8,7 @@ from .._ode import default_alphas
 from .._simulate import METHODS, simulate
 from .common import (
     add_model_options,
+    add_second_layer_run_options,
     add_output_options,
     check_alpha_max_option,
     check_out,
@@ -15,6 +16,7 @@ from .common import (
     check_simulation_cost,
     exit_code,
     model_from,
+    second_layer_run,
     print_json,
     save_result,
     stderr_is_terminal,
@@ -53,6 +55,7 @@ def register(sub):
     _common(p)
     p.add_argument("--test", type=int, default=0, metavar="P",
                    help="also estimate eps_g on P fresh test inputs per record (default: off)")
+    add_second_layer_run_options(p)
     p.set_defaults(run=run_simulate)
     p = sub.add_parser("compare", help="simulation vs the ODE from the same initial overlaps",
                        description="Simulate, integrate the ODE from each seed's initial overlaps, and report the "
@@ -69,7 +72,7 @@ def register(sub):
 
 def _prepare(args):
     """Everything checked before any work: the model, the grid, --out, memory and time."""
-    model = model_from(args)
+    model = model_from(args, allow_relu=args.run is run_simulate)
     check_points(args.points)
     check_alpha_max_option(args.alpha_max)
     out = check_out(args.out)
@@ -114,7 +117,8 @@ def run_simulate(args) -> int:
     model, alphas, out = _prepare(args)
     res = simulate(model, args.N, args.eta, args.alpha_max, seeds=args.seeds, alphas=alphas,
                    workers=args.workers, n_test=args.test, exact_teacher=not args.random_teacher,
-                   bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method)
+                   bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method,
+                   activation="relu" if args.activation == "relu" else None, **second_layer_run(args))
     if out is not None:
         save_result(res, out)
     mean, se = _seed_stats(res.eg)

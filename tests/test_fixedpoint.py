@@ -224,7 +224,7 @@ def test_derivatives_agree_with_finite_differences(kw):
     _, _, B = fp.weights
 
     def eg_of(v):
-        Jw, gw = fp._wvec_split(v)
+        Jw, gw, _ = fp._wvec_split(v)
         yv = m.layout.pack(Jw @ Jw.T, Jw @ B.T, gw)
         return m.system.eg(yv)
 

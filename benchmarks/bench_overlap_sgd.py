@@ -37,7 +37,8 @@ def per_step_weights(model, N, J, B):
 
     def run():
         Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), np.ones(model.K)
-        _sgd.sgd_steps(Jt, Bt, g, par, 1, steps, _rng.rng_state(0), np.empty(N), np.empty((1, model.K)), 1e6)
+        _sgd.sgd_steps(Jt, Bt, g, np.ones(model.K), model.system.teacher_weights, par, 1, steps, _rng.rng_state(0),
+                       np.empty(N), np.empty((1, model.K)), 1e6)
     run()
     return best_of(run, repeats=5) / steps
 

@@ -33,7 +33,8 @@ def states(kw, n, N=60, steps=20, eta=1.0):
     for seed in range(n):
         Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy()
         dJ = np.empty((N, 2) if b > 1 else (1, 2))
-        assert _sgd.sgd_steps(Jt, Bt, g, par, b, steps, _rng.rng_state(seed), np.empty(N), dJ, 1e6) == steps
+        assert _sgd.sgd_steps(Jt, Bt, g, np.ones(2), model.system.teacher_weights, par, b, steps,
+                              _rng.rng_state(seed), np.empty(N), dJ, 1e6) == steps
         Q, R = Jt.T @ Jt, Jt.T @ Bt
         w_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
         Q, R, g = Q0.copy(), R0.copy(), g0.copy()

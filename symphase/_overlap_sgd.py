@@ -14,14 +14,15 @@ through
 So the chain of ``(Q, R, g)`` can be run exactly, in distribution, at a cost per
 step of ``O((K + M)^3 + b (K + M)^2 + b^2 K^2)`` whatever ``N`` is. The update
 rules are the simulator's (:mod:`symphase._sgd`, docs/model.md §2): per example
-``J_i += (eta/(N b)) h_i d_i (xi - e x_i J_i/Q_ii)``, ``d_i = Delta phi'(u_i)``,
-``u_i = h_i x_i``; BN with population statistics. With
-``c_i = 1 - (eta/(N b)) sum_u e h_i d_i^u x_i^u / Q_ii`` and
-``a_i^u = (eta/(N b)) h_i d_i^u``:
+``J_i += (eta/(N b)) m_i h_i d_i (xi - e x_i J_i/Q_ii) - (lam/N) J_i``, ``d_i = Delta phi'(u_i)``,
+``u_i = h_i x_i``, ``m_i = c v_i`` (docs/model.md §13); BN with population statistics. With
+``c_i = 1 - (eta/(N b)) sum_u e m_i h_i d_i^u x_i^u / Q_ii - lam/N`` and
+``a_i^u = (eta/(N b)) m_i h_i d_i^u``:
 
     Q'_ik = c_i c_k Q_ik + c_i sum_u a_k^u x_i^u + c_k sum_u a_i^u x_k^u + sum_uv a_i^u a_k^v xi^u.xi^v
     R'_in = c_i R_in + sum_u a_i^u y_n^u
-    g'_i  = g_i + (eta/(N b)) sum_u d_i^u x_i^u / (sigma sqrt Q_ii)     (learned gain)
+    g'_i  = g_i + (eta/(N b)) sum_u m_i d_i^u x_i^u / (sigma sqrt Q_ii)     (learned gain)
+    v'_i  = v_i + (eta2/(N b)) sum_u c Delta^u phi(u_i^u) - (lam/N) v_i   (learned second layer)
 """
 from __future__ import annotations
 
@@ -30,12 +31,10 @@ import math
 import numba
 import numpy as np
 
-from ._kernels import TAU
+from ._kernels import ACTIVATION, ETA2, LEARN_V, SCALE, TAU, WEIGHT_DECAY
 from ._rng import next_normal, next_uniform
-from ._sgd import step_constants
+from ._sgd import error_signal, phi, step_constants
 
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-SQRT_HALF = math.sqrt(0.5)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -118,9 +117,10 @@ def gram_factor(Q, R, T, G, L, used):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def overlap_steps(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
-    """Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) by ``n_steps`` exact SGD steps
-    (module docstring), in place. ``T`` the teacher overlaps, ``par`` the model's parameter record,
+def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+    """Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) and the second layer ``v`` (K,) by
+    ``n_steps`` exact SGD steps (module docstring), in place. ``vt`` (M,) the teacher's output weights
+    ``c_M v*``, ``T`` the teacher overlaps, ``par`` the model's parameter record,
     ``N`` the input dimension, ``b`` the minibatch, ``s`` the RNG state. Work arrays: ``G``, ``L``
     (n, n), ``used`` (n,) bool, ``w`` (b, n), ``Z`` (b, n), ``S``, ``A`` (b, b), ``a`` (b, K),
     ``dg``, ``c`` (K,) with ``n = K + M``. Returns the steps done before the overlaps became
@@ -130,6 +130,9 @@ def overlap_steps(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S
     n = K + M
     sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
     tau = par[TAU]
+    cs, act, learn_v = par[SCALE], int(par[ACTIVATION]), par[LEARN_V] != 0.0
+    lr2, decay = par[ETA2] / (N * b), par[WEIGHT_DECAY] / N
+    dv = np.zeros(K)
     h = np.ones(K)
     inv_s = np.ones(K)
     for step in range(n_steps):
@@ -152,38 +155,41 @@ def overlap_steps(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S
         # xi^u . xi^v: the span part tau w^u . w^v plus the orthogonal part, tau Wishart(N - rank)
         nu = N - rank
         for u in range(b):
-            for v in range(u):
-                A[u, v] = next_normal(s)
+            for q in range(u):
+                A[u, q] = next_normal(s)
             A[u, u] = math.sqrt(chi2(s, nu - u))
         for u in range(b):
-            for v in range(u + 1):
+            for q in range(u + 1):
                 acc = 0.0
                 for j in range(n):
-                    acc += w[u, j] * w[v, j]
+                    acc += w[u, j] * w[q, j]
                 orth = 0.0
-                for p in range(v + 1):
-                    orth += A[u, p] * A[v, p]
-                S[u, v] = S[v, u] = tau * (acc + orth)
+                for p in range(q + 1):
+                    orth += A[u, p] * A[q, p]
+                S[u, q] = S[q, u] = tau * (acc + orth)
         # the update coefficients
         for i in range(K):
-            c[i] = 1.0
+            c[i] = 1.0 - decay
             dg[i] = 0.0
+            dv[i] = 0.0
         for u in range(b):
             delta = 0.0
             for m in range(M):
-                delta += math.erf(Z[u, K + m] * SQRT_HALF)
+                delta += vt[m] * phi(Z[u, K + m], act)
             if noise_sd > 0.0:
                 delta += noise_sd * next_normal(s)
             for i in range(K):
-                delta -= math.erf(h[i] * Z[u, i] * SQRT_HALF)
+                delta -= cs * v[i] * phi(h[i] * Z[u, i], act)
             for i in range(K):
                 ui = h[i] * Z[u, i]
-                d = delta * SQRT_2_OVER_PI * math.exp(-0.5 * ui * ui)
-                a[u, i] = lr * h[i] * d
+                d = error_signal(delta, ui, act)
+                a[u, i] = lr * (cs * v[i]) * h[i] * d
                 if exact:
                     c[i] -= a[u, i] * Z[u, i] / Q[i, i]
                 if learn:
-                    dg[i] += lr * d * Z[u, i] * inv_s[i]
+                    dg[i] += lr * (cs * v[i]) * d * Z[u, i] * inv_s[i]
+                if learn_v:
+                    dv[i] += lr2 * cs * delta * phi(ui, act)
         # the new overlaps (R first: it needs the old c_i R_in only)
         for i in range(K):
             for m in range(M):
@@ -196,15 +202,18 @@ def overlap_steps(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S
                 acc = c[i] * c[k] * Q[i, k]
                 for u in range(b):
                     acc += c[i] * a[u, k] * Z[u, i] + c[k] * a[u, i] * Z[u, k]
-                    for v in range(b):
-                        acc += a[u, i] * a[v, k] * S[u, v]
+                    for q in range(b):
+                        acc += a[u, i] * a[q, k] * S[u, q]
                 Q[i, k] = acc
                 Q[k, i] = acc
         if learn:
             for i in range(K):
                 g[i] += dg[i]
+        if learn_v:
+            for i in range(K):
+                v[i] += dv[i] - decay * v[i]
         for i in range(K):
-            if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)):
+            if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)) or not math.isfinite(v[i]):
                 return step
             for m in range(M):
                 if not math.isfinite(R[i, m]):

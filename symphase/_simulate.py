@@ -292,10 +292,10 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
                          f"simulator only), got {activation!r}; set the ODE's activation on the Committee")
     relu = activation == "relu"
     if not model.is_committee or relu or np.any(v0 != 1.0):
-        if method != "weights" or batch_stats:
+        if method == "sde" or batch_stats:
             raise ValueError(f"method={method!r}, bn_stats={bn_stats!r}: the two-layer settings (docs/model.md §13; "
                              f"here {model.describe()}{', relu' if relu else ''}) are simulated with "
-                             f"method='weights' and bn_stats='population'")
+                             f"method='weights' or 'overlaps' and bn_stats='population'")
     alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
     steps = np.unique(np.rint(alphas * N).astype(np.int64))
     if callable(init):  # a start per seed
@@ -372,9 +372,13 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         s = rng_state(int(seed_list[j]))
         work = overlap_workspace(K, M, b)
 
+        v = v0.copy()
+
         def record(k):
-            ys[j, k] = lay.pack(Q, R, g if model.has_bn else None)
-        drive(j, per_record, chunk, lambda k, n: overlap_steps(Q, R, g, T, par, N, b, n, s, blowup, *work), record)
+            ys[j, k] = lay.pack(Q, R, g if model.has_bn else None, v if model.learns_v else None)
+            vs[j, k] = v
+        drive(j, per_record, chunk, lambda k, n: overlap_steps(Q, R, g, v, vt, T, par, N, b, n, s, blowup, *work),
+              record)
 
     sde_alphas = np.unique(alphas)
     if on_sde:
@@ -446,7 +450,7 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     codes = [c if (c != Status.COMPLETED or counts[j] == n_rec) else Status.INTERRUPTED
              for j, c in enumerate(codes)]
 
-    if on_sde or on_overlaps:
+    if on_sde:
         vs = np.ones((n_seeds, ys.shape[1], K))
     eg = np.full((n_seeds, ys.shape[1]), np.nan)
     for j in range(n_seeds):

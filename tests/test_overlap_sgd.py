@@ -18,8 +18,13 @@ from symphase import _rng, _sgd
 from symphase._weights import weights_from_overlaps
 
 CASES = [dict(), dict(bn="paper"), dict(bn="exact"), dict(bn="exact", gain="fixed"), dict(batch=3),
-         dict(bn="exact", batch=3)]
-IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-b3", "bn-exact-b3"]
+         dict(bn="exact", batch=3),
+         # the two-layer network (docs/model.md §13): learned v with v*, weight decay; linear with 1/K; BN
+         dict(second_layer="learned", v_teacher=[1.0, 0.7], weight_decay=0.5),
+         dict(second_layer="learned", activation="linear", scaling="1/K", batch=2),
+         dict(bn="exact", second_layer="learned")]
+IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-b3", "bn-exact-b3", "two-layer-wd", "linear-1/K-b2",
+       "two-layer-bn-exact"]
 
 
 def states(kw, n, N=60, steps=20, eta=1.0):
@@ -27,22 +32,23 @@ def states(kw, n, N=60, steps=20, eta=1.0):
     b = model.batch
     Q0, R0, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2]) if model.has_bn else np.ones(2)
-    par = model.system.params(eta)
+    v0 = np.array([0.6, 1.3]) if model.learns_v else np.ones(2)
+    par = model.system.params(eta, eta2=0.7 * eta if model.learns_v else None)
+    vt = model.system.teacher_weights
     J, B = weights_from_overlaps(model, N, Q0, R0, 0)
     w_out, o_out = [], []
     for seed in range(n):
-        Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy()
+        Jt, Bt, g, v = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy(), v0.copy()
         dJ = np.empty((N, 2) if b > 1 else (1, 2))
-        assert _sgd.sgd_steps(Jt, Bt, g, np.ones(2), model.system.teacher_weights, par, b, steps,
-                              _rng.rng_state(seed), np.empty(N), dJ, 1e6) == steps
+        assert _sgd.sgd_steps(Jt, Bt, g, v, vt, par, b, steps, _rng.rng_state(seed), np.empty(N), dJ, 1e6) == steps
         Q, R = Jt.T @ Jt, Jt.T @ Bt
-        w_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
-        Q, R, g = Q0.copy(), R0.copy(), g0.copy()
-        did = ov.overlap_steps(Q, R, g, model.system.T, par, N, b, steps, _rng.rng_state(10**6 + seed), 1e6,
+        w_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g, v]))
+        Q, R, g, v = Q0.copy(), R0.copy(), g0.copy(), v0.copy()
+        did = ov.overlap_steps(Q, R, g, v, vt, model.system.T, par, N, b, steps, _rng.rng_state(10**6 + seed), 1e6,
                                *ov.workspace(2, 2, b))
         assert did == steps
-        o_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
-    keep = slice(None) if model.learns_gain else slice(0, 7)
+        o_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g, v]))
+    keep = list(range(7)) + ([7, 8] if model.learns_gain else []) + ([9, 10] if model.learns_v else [])
     return np.array(w_out)[:, keep], np.array(o_out)[:, keep]
 
 

@@ -128,15 +128,18 @@ SIM_CASES = {
 }
 
 
+@pytest.mark.parametrize("method", ["weights", "overlaps"])
 @pytest.mark.parametrize("name", list(SIM_CASES))
-def test_simulation_follows_the_ode(name):
-    """SGD on the weights at N = 1000 (8 seeds, 0..7) from the ODE's start: the seed mean of eps_g and
-    of v within 4 standard errors of the ODE, plus 2% of the value for the O(1/N) finite-size bias."""
+def test_simulation_follows_the_ode(name, method):
+    """SGD at N = 1000 (8 seeds, 0..7), on the weights and as the exact overlap chain, from the ODE's
+    start: the seed mean of eps_g and of v within 4 standard errors of the ODE, plus 2% of the value for
+    the O(1/N) finite-size bias."""
     kw, run = SIM_CASES[name]
     model = symphase.Committee(2, 2, **kw)
     alphas = [0.0, 2.0, 5.0, 10.0]
     v0 = [0.6, 0.4]
-    sim = symphase.simulate(model, 1000, 0.5, 10.0, seeds=8, init=(Q0, R0), v0=v0, alphas=alphas, **run)
+    sim = symphase.simulate(model, 1000, 0.5, 10.0, seeds=8, init=(Q0, R0), v0=v0, alphas=alphas, method=method,
+                            **run)
     ode = symphase.integrate(model, Q0, R0, 0.5, 10.0, v0=v0, alphas=alphas, **run).raise_for_status()
     sim.raise_for_status()
     se = sim.eg.std(0, ddof=1) / np.sqrt(8)
@@ -194,8 +197,8 @@ def test_bad_run_settings_are_named():
         symphase.integrate(learned, Q0, R0, 0.5, 1.0, v0=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="N: the fluctuation theory"):
         symphase.integrate(learned, Q0, R0, 0.5, 1.0, N=1000)
-    with pytest.raises(ValueError, match="method='weights'"):
-        symphase.simulate(learned, 100, 0.5, 1.0, method="overlaps")
+    with pytest.raises(ValueError, match="method='weights' or 'overlaps'"):
+        symphase.simulate(learned, 100, 0.5, 1.0, method="sde")
     with pytest.raises(ValueError, match="activation"):
         symphase.simulate(fixed, 100, 0.5, 1.0, activation="linear")
 

@@ -242,8 +242,8 @@ def model_coords(model) -> dict:
             "teacher": np.arange(model.M), "teacher_m": np.arange(model.M)}
 
 
-def overlap_columns(model, Q, R, g) -> dict:
-    """Flat columns ``Q_ik`` (i <= k), ``R_in``, ``g_i`` of stacks of states (for tidy tables)."""
+def overlap_columns(model, Q, R, g, v=None) -> dict:
+    """Flat columns ``Q_ik`` (i <= k), ``R_in``, ``g_i``, ``v_i`` of stacks of states (for tidy tables)."""
     cols = {}
     K, M = model.K, model.M
     for i in range(K):
@@ -255,6 +255,9 @@ def overlap_columns(model, Q, R, g) -> dict:
     if g is not None:
         for i in range(K):
             cols[f"g_{i}"] = np.asarray(g)[..., i].ravel()
+    if v is not None:
+        for i in range(K):
+            cols[f"v_{i}"] = np.asarray(v)[..., i].ravel()
     return cols
 
 
@@ -408,4 +411,5 @@ class ODEResult(Result):
 
         std = {} if self.eg_std is None else {"eg_std": self.eg_std}
         return pd.DataFrame({"alpha": self.alpha, "eg": self.eg, **std,
-                             **overlap_columns(self.model, self.Q, self.R, self.g)})
+                             **overlap_columns(self.model, self.Q, self.R, self.g,
+                                                 self.v if self._has_second_layer() else None)})

@@ -129,7 +129,7 @@ class SimulationResult(ODEResult):
                 "eg": self.eg.ravel()}
         if self.eg_test is not None:
             cols["eg_test"] = self.eg_test.ravel()
-        cols.update(overlap_columns(self.model, self.Q, self.R, self.g))
+        cols.update(overlap_columns(self.model, self.Q, self.R, self.g, self.v if self._has_second_layer() else None))
         cols["status"] = np.repeat(np.array([str(c) for c in self.seed_status], dtype=object), n)
         return pd.DataFrame(cols)
 

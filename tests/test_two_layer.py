@@ -170,6 +170,10 @@ def test_defaults_are_the_committee_machine():
     res = symphase.integrate(two, Q0, R0, 0.5, 1.0, v0=[0.3, 0.9], eta2=0.2)
     assert res.v.shape == (res.alpha.size, 2) and res.eta2 == 0.2
     assert "v" in res.to_xarray() and res.to_dict()["eta2"] == 0.2
+    assert {"v_0", "v_1"} <= set(res.to_dataframe().columns)
+    sim = symphase.simulate(two, 50, 0.5, 1.0, seeds=2, alphas=[0.0, 1.0], v0=[0.3, 0.9])
+    frame = sim.to_dataframe()
+    assert list(frame["v_0"][frame["alpha"] == 0.0]) == [0.3, 0.3] and "v" in sim.to_xarray()
 
 
 @pytest.mark.parametrize("kwargs, match", [

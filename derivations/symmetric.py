@@ -59,6 +59,12 @@ NAMES = ("Q", "C", "R", "S", "g")
 OMEGA_PLAIN = (R, S, Q)
 OMEGA_BN = (R, S, Q, g)
 W = {"s": -1, "t": +1}  # sign of a field in Delta = t - s
+# The two-layer network (docs/model.md §13): every student has second-layer weight v and the
+# output scale c, every teacher the output weight a = c_M v* (uniform); weight decay lam.
+V, CS, AT = sp.symbols("v c a", real=True)
+LAM = base.lam
+W2 = {"s": -CS * V, "t": AT}
+NAMES2 = ("Q", "C", "R", "S", "g", "v")
 si, sk, ti, tn = ("s", "i"), ("s", "k"), ("t", "i"), ("t", "n")
 
 
@@ -66,6 +72,9 @@ si, sk, ti, tn = ("s", "i"), ("s", "k"), ("t", "i"), ("t", "n")
 class Derivation:
     lin: dict        # {name: O(eta) rate per unit eta}, name in NAMES
     quad: dict       # {name: O(eta^2/b) rate per unit eta^2/b}
+    lin2: dict       # the two-layer network's: {name in NAMES2: O(eta) rate per unit eta (v: per unit eta2)}
+    quad2: dict      # {name in NAMES: O(eta^2/b) rate per unit eta^2/b}
+    wd2: dict        # {name in NAMES2: the eta-free part (weight decay)}
     eps_g: sp.Expr   # eps_g by index classes, any h and C
     eq13: sp.Expr    # the same, the paper's Eq. 13 written out (checked equal)
     grad: dict       # {"plain" | "bn": [d eps_g / d omega_j]}, C = Q substituted
@@ -111,7 +120,7 @@ def index_classes(named: tuple, n_anon: int):
     yield from rec([], 0)
 
 
-def field_sum(fixed: list, n_anon: int, closed_form, cov_fn=cov):
+def field_sum(fixed: list, n_anon: int, closed_form, cov_fn=cov, weights=W):
     """``sum over anonymous fields p (, q) of prod w * closed_form(covariance of fixed + anonymous)``.
 
     ``closed_form`` is an expression in derive's ``c11..c44``, the covariance of the
@@ -126,19 +135,24 @@ def field_sum(fixed: list, n_anon: int, closed_form, cov_fn=cov):
                    for p in range(len(fields)) for q in range(p, len(fields))}
             sign = sp.Integer(1)
             for kd in kinds:
-                sign *= W[kd]
+                sign *= weights[kd]
             total += count * sign * closed_form.subs(sub)
     return total
 
 
-def G(a, c_):
+def G(a, c_, weights=W):
     """G_ac = sum_p w_p I3(a, c, p)."""
-    return field_sum([a, c_], 1, base.derive().I3)
+    return field_sum([a, c_], 1, base.derive().I3, weights=weights)
 
 
-def D(a, c_):
+def D(a, c_, weights=W):
     """D_ac = sum_pq w_p w_q I4(a, c, p, q)."""
-    return field_sum([a, c_], 2, base.derive().I4)
+    return field_sum([a, c_], 2, base.derive().I4, weights=weights)
+
+
+def F(a, weights=W2):
+    """F_a = sum_p w_p I2(a, p) = <Delta phi(u_a)> (the gradient of the second layer)."""
+    return field_sum([a], 1, base.I2(base.c11, base.c12, base.c22), weights=weights)
 
 
 def J2(a, c_):
@@ -182,6 +196,55 @@ def reduced_rates(checks: Checks) -> tuple[dict, dict]:
     for name in ("R", "S", "g"):
         checks.check(f"d{name}/dalpha has no eta^2/b part", quad[name])
     return lin, quad
+
+
+def reduced_rates_two_layer(checks: Checks, lin1: dict, quad1: dict) -> tuple[dict, dict, dict]:
+    """``lin, quad, wd`` of the two-layer network (docs/model.md §13): d/dalpha of (Q, C, R, S, g) =
+    ``wd + eta lin + eta^2/b quad``, and of v: ``eta2 lin_v + wd_v``. Checked against the committee
+    machine's (``lin1``, ``quad1``) at ``v = c = a = 1``, ``lam = 0``."""
+    d = base.derive()
+    G_ii, G_ik, G_in_same, G_in_other = (G(si, si, W2), G(si, sk, W2), G(si, ti, W2), G(si, tn, W2))
+    m = CS * V
+    common = {base.m_i: m, base.m_k: m, base.lam: LAM}
+    pair_ii = {**common, base.Q_ik: Q, base.Q_ii: Q, base.Q_kk: Q, base.h_i: h, base.h_k: h,
+               base.Gs["i", "i"]: G_ii, base.Gs["i", "k"]: G_ii, base.Gs["k", "i"]: G_ii, base.Gs["k", "k"]: G_ii,
+               base.D_ik: D(si, si, W2), base.J2_ik: J2(si, si)}
+    pair_ik = {**common, base.Q_ik: C, base.Q_ii: Q, base.Q_kk: Q, base.h_i: h, base.h_k: h,
+               base.Gs["i", "i"]: G_ii, base.Gs["i", "k"]: G_ik, base.Gs["k", "i"]: G_ik, base.Gs["k", "k"]: G_ii,
+               base.D_ik: D(si, sk, W2), base.J2_ik: J2(si, sk)}
+    rate = {
+        "Q": d.dQ.subs(pair_ii, simultaneous=True),
+        "C": d.dQ.subs(pair_ik, simultaneous=True),
+        "R": d.dR.subs({**common, base.R_in: R, base.Q_ii: Q, base.h_i: h, base.Gs["i", "n"]: G_in_same,
+                        base.Gs["i", "i"]: G_ii}, simultaneous=True),
+        "S": d.dR.subs({**common, base.R_in: S, base.Q_ii: Q, base.h_i: h, base.Gs["i", "n"]: G_in_other,
+                        base.Gs["i", "i"]: G_ii}, simultaneous=True),
+        "g": d.dg.subs({**common, base.g_i: g, base.Gs["i", "i"]: G_ii}, simultaneous=True),
+    }
+    lin, quad, wd = {}, {}, {}
+    for name in NAMES:
+        ex = sp.expand(rate[name], deep=False)
+        wd[name], lin[name], quad[name] = ex.coeff(eta, 0), ex.coeff(eta, 1), ex.coeff(eta, 2) * b
+        checks.check(f"two-layer d{name}/dalpha = wd + eta lin + eta^2/b quad",
+                     ex - wd[name] - eta * lin[name] - eta**2 / b * quad[name], simplify=sp.expand)
+    dv = sp.expand(d.dv.subs({base.lv: 1, base.v_i: V, base.c_s: CS, base.F_i: F(si), base.lam: LAM}))
+    lin["v"], wd["v"] = dv.coeff(base.eta2, 1), dv.coeff(base.eta2, 0)
+    checks.check("two-layer dv/dalpha = eta2 lin_v + wd_v", dv - base.eta2 * lin["v"] - wd["v"], simplify=sp.expand)
+    committee = {V: 1, CS: 1, AT: 1, LAM: 0}
+    for name in NAMES:
+        checks.check(f"v = c = a = 1, lam = 0: the two-layer d{name}/dalpha is the committee machine's",
+                     sp.expand(lin[name].subs(committee) - lin1[name]) + sp.expand(wd[name].subs(committee))
+                     + sp.expand(quad[name].subs(committee) - quad1[name]), simplify=sp.expand)
+    # The plateau of a learned second layer at eta -> 0 (docs/model.md §13.1): v = 1 there, any K and tau
+    Dk = K + (K - 1) * tau
+    plain_fp = {Q: 1 / Dk, C: 1 / Dk, R: 1 / sp.sqrt(K * Dk), S: 1 / sp.sqrt(K * Dk), h: 1, V: 1, CS: 1, AT: 1}
+    check_algebraic(checks, "plain two-layer, any K and tau: dv/dalpha = 0 at the plateau with v = v* = 1 "
+                            "(the learned second layer does not move off 1)", lin["v"].subs(plain_fp))
+    bn_fp = {Q: Dk / tau, C: Dk / tau, R: sp.sqrt(Dk / (tau * K)), S: sp.sqrt(Dk / (tau * K)), g: sp.sqrt(tau / Dk),
+             V: 1, CS: 1, AT: 1}
+    check_algebraic(checks, "BN two-layer, any K and tau: dv/dalpha = 0 at the paper's plateau with v = v* = 1",
+                    lin["v"].subs(h, g / sp.sqrt(tau * Q)).subs(bn_fp))
+    return lin, quad, wd
 
 
 # --------------------------------------------------------------------------
@@ -264,6 +327,7 @@ def derive() -> Derivation:
                  EG.subs({h: 1, tau: 1, Q: 1 / (2 * K - 1), C: 1 / (2 * K - 1), R: 1 / sp.sqrt(K * (2 * K - 1)),
                           S: 1 / sp.sqrt(K * (2 * K - 1))}) - eg_ss)
     check_fixed_points(checks, lin)
+    lin2, quad2, wd2 = reduced_rates_two_layer(checks, lin, quad)
 
     # Step 4: the paper's Hessian, C = Q substituted before differentiating
     h_bn = g / sp.sqrt(tau * Q)
@@ -276,7 +340,7 @@ def derive() -> Derivation:
     # is flat along (R, S, Q) -> (cR, cS, c^2 Q): grad . (R, S, 2Q, 0) = 0.
     checks.check("BN: eps_g(R, S, Q, g) with C = Q is invariant under (R, S, Q) -> (cR, cS, c^2 Q)",
                  R * grad["bn"][0] + S * grad["bn"][1] + 2 * Q * grad["bn"][2])
-    return Derivation(lin=lin, quad=quad, eps_g=EG, eq13=eq13, grad=grad, hess=hess, checks=checks)
+    return Derivation(lin=lin, quad=quad, lin2=lin2, quad2=quad2, wd2=wd2, eps_g=EG, eq13=eq13, grad=grad, hess=hess, checks=checks)
 
 
 # --------------------------------------------------------------------------
@@ -302,6 +366,13 @@ def docs() -> dict[str, cg.Text]:
              "(teacher-teacher)."],
             **ref),
         "doc_generalization_error": cg.doc(cg.formula("eps_g", eq13), effective + ".", **ref),
+        "doc_rates_two_layer": cg.doc(
+            "The rates of derivations.derive with the second layer (docs/model.md §13), not CSE'd:",
+            cg.formula("  dQ_ik/dalpha", base.derive().dQ), cg.formula("  dR_in/dalpha", base.derive().dR),
+            cg.formula("  dg_i/dalpha", base.derive().dg), cg.formula("  dv_i/dalpha", base.derive().dv),
+            ["on the symmetric subspace as for rates(), with m_i = m_k = c v, lv = 1, and the fields'",
+             "weights -c v (students) and a = c_M v* (teachers) in every field sum; F_i = sum_p w_p I2(i, p)."],
+            spec="§13", derivation="§9", generator=MODULE),
     }
     for tag, omega, hh in (("plain", OMEGA_PLAIN, "h = 1"), ("bn", OMEGA_BN, "h = g/sqrt(tau Q)")):
         names = ", ".join(str(x) for x in omega)
@@ -320,6 +391,9 @@ def fills(d: Derivation) -> dict[str, cg.Fill]:
     out: dict[str, cg.Fill] = {
         "rates": cg.statements([(f"lin_{n}", d.lin[n]) for n in NAMES] + [(f"quad_{n}", d.quad[n]) for n in ("Q", "C")]),
         "generalization_error": cg.statements([("eg", d.eps_g)]),
+        "rates_two_layer": cg.statements([(f"lin_{n}", d.lin2[n]) for n in NAMES2]
+                                         + [(f"quad_{n}", d.quad2[n]) for n in ("Q", "C")]
+                                         + [(f"wd_{n}", d.wd2[n]) for n in NAMES2]),
     }
     for tag in ("plain", "bn"):
         grad, hess = d.grad[tag], d.hess[tag]

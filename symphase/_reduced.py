@@ -27,8 +27,13 @@ PLAIN_NAMES = ("R", "S", "Q")
 BN_NAMES = ("R", "S", "Q", "g")
 
 
-def _check_model(model):
-    model = check_committee(check_model(model), "the paper's reduced Hessian (docs/model.md §4.4)")
+def _check_model(model, two_layer=False):
+    model = check_model(model)
+    if not two_layer:
+        check_committee(model, "the paper's reduced Hessian (docs/model.md §4.4)")
+    elif model.activation != "erf" or not np.all(model.v_teacher == model.v_teacher[0]):
+        raise ValueError("model: the reduced two-layer rates (docs/model.md §13) need activation='erf' and a "
+                         f"uniform v_teacher; got {model.describe()}")
     if model.K != model.M:
         raise ValueError(f"K must equal M on the symmetric subspace (docs/model.md §4); got K={model.K}, M={model.M}")
     if not np.array_equal(model.T, np.eye(model.M)):
@@ -60,7 +65,7 @@ def _finite(values: dict, what: str) -> dict:
     return values
 
 
-def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
+def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dict:
     """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K (docs/model.md §4.2).
 
     ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (docs/model.md §3.5), ``dC`` its ``dQ_ik``
@@ -78,12 +83,19 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
         The common BN gain: required (non-zero) under BN, with ``Q > 0``; None for plain.
     eta : float
         ``0``: the ``O(eta)`` part per unit ``eta`` (the small learning rate limit);
-        ``> 0``: the full rates with ``b = model.batch`` and the model's output noise.
+        ``> 0``: the full rates with ``b = model.batch``, the model's output noise and
+        weight decay.
+    v : float, optional
+        The two-layer network (docs/model.md §13): every student's second-layer weight
+        (default 1), a state variable when learned, else a parameter.
+    eta2 : float, optional
+        The second layer's learning rate (default ``eta``; a learned second layer only).
 
     Returns
     -------
     dict
-        ``{"Q": dQ, "C": dC, "R": dR, "S": dS}`` plus ``"g"`` under BN (0 with a fixed gain).
+        ``{"Q": dQ, "C": dC, "R": dR, "S": dS}`` plus ``"g"`` under BN (0 with a fixed gain)
+        and ``"v"`` for a learned second layer (at ``eta = 0``: per unit ``eta2``).
 
     Raises
     ------
@@ -102,11 +114,14 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
     >>> max(abs(v) for v in rates.values()) < 1e-15      # the plateau is a fixed point
     True
     """
-    model = _check_model(model)
-    Q, C, R, S = (check_real(n, v) for n, v in (("Q", Q), ("C", C), ("R", R), ("S", S)))
+    two_layer = not check_model(model).is_committee or v is not None or eta2 is not None
+    model = _check_model(model, two_layer)
+    Q, C, R, S = (check_real(n, x) for n, x in (("Q", Q), ("C", C), ("R", R), ("S", S)))
     eta = check_real("eta", eta, nonnegative=True)
     gv, h = _check_gain(model, Q, g)
     e, lg = float(model.exact), float(model.learns_gain)
+    if two_layer:
+        return _reduced_rhs_two_layer(model, Q, C, R, S, gv, h, e, lg, eta, v, eta2)
     with np.errstate(all="ignore"):
         lQ, lC, lR, lS, lg_, qQ, qC = (float(x) for x in gen.rates(
             Q, C, R, S, gv, h, float(model.K), model.tau, model.noise, e, lg))
@@ -117,6 +132,33 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0) -> dict:
         out["C"] += eta**2 / model.batch * qC
     if model.has_bn:
         out["g"] = lg_ if eta == 0 else eta * lg_
+    return _finite(out, "Q, C, R, S")
+
+
+def _reduced_rhs_two_layer(model, Q, C, R, S, gv, h, e, lg, eta, v, eta2) -> dict:
+    """The two-layer network's reduced rates (generated ``rates_two_layer``, docs/model.md §13)."""
+    v = 1.0 if v is None else check_real("v", v)
+    if eta2 is not None:
+        if not model.learns_v:
+            raise ValueError("eta2 is the second layer's learning rate: give it with second_layer='learned'")
+        eta2 = check_real("eta2", eta2, positive=True)
+    a = model.teacher_scale * float(model.v_teacher[0])
+    with np.errstate(all="ignore"):
+        lQ, lC, lR, lS, lg_, lv, qQ, qC, wQ, wC, wR, wS, wg, wv = (float(x) for x in gen.rates_two_layer(
+            Q, C, R, S, gv, v, h, float(model.K), model.tau, model.noise, e, lg, model.scale, a, model.weight_decay))
+    lin = {"Q": lQ, "C": lC, "R": lR, "S": lS, "g": lg_}
+    if eta == 0:
+        out = dict(lin)
+        out["v"] = lv
+    else:
+        out = {k: wd + eta * lin[k] for k, wd in (("Q", wQ), ("C", wC), ("R", wR), ("S", wS), ("g", wg))}
+        out["Q"] += eta**2 / model.batch * qQ
+        out["C"] += eta**2 / model.batch * qC
+        out["v"] = (eta if eta2 is None else eta2) * lv + wv
+    if not model.has_bn:
+        del out["g"]
+    if not model.learns_v:
+        del out["v"]
     return _finite(out, "Q, C, R, S")
 
 

@@ -240,3 +240,36 @@ def test_one_over_K_scaling_slows_escape_by_K_squared(layer):
         s = symphase.symmetric_fixed_point(symphase.Committee(K, K, second_layer=layer))
         c = symphase.symmetric_fixed_point(symphase.Committee(K, K, second_layer=layer, scaling="1/K"))
         assert c.escape_rate == pytest.approx(s.escape_rate / K**2, rel=1e-9)
+
+
+@pytest.mark.parametrize("kw", [dict(second_layer="learned"), dict(bn="exact", second_layer="learned"),
+                                dict(bn="paper", second_layer="fixed", scaling="1/sqrt(K)"),
+                                dict(second_layer="learned", v_teacher=[0.8, 0.8, 0.8], weight_decay=0.02,
+                                     scaling="1/K", noise=0.01, batch=2)])
+def test_reduced_two_layer_rates_are_the_full_odes_on_the_symmetric_subspace(kw):
+    """derivations/symmetric.py's two-layer rates (K a symbol, field sums by index classes) against the
+    full ODE at symmetric states of K = M = 3, with v, c, v* and weight decay away from 1 and 0: equal to
+    rounding (1e-11 absolute; the two evaluate the same closed forms in different orders)."""
+    from symphase._fixedpoint import symmetric_state
+    model = symphase.Committee(3, 3, **kw)
+    g = 1.3 if model.has_bn else None
+    v = 0.7
+    for eta in (0.0, 0.4):
+        red = symphase.reduced_rhs(model, 0.6, 0.1, 0.3, 0.05, g, eta=eta, v=v,
+                                   eta2=0.25 if model.learns_v and eta else None)
+        y = symmetric_state(model, 0.6, 0.1, 0.3, 0.05, g, v=v if model.learns_v else None)
+        full = model.system.rhs(y, eta if eta else 1.0, part="full" if eta else "linear",
+                                v=None if model.learns_v else np.full(3, v),
+                                eta2=0.25 if model.learns_v and eta else (None if eta else 1.0))
+        lay = model.layout
+        want = {"Q": full[lay.Q_index[0, 0]], "C": full[lay.Q_index[0, 1]], "R": full[lay.R_index[0, 0]],
+                "S": full[lay.R_index[0, 1]]}
+        if model.has_bn:
+            want["g"] = full[lay.g_index[0]]
+        if model.learns_v:
+            want["v"] = full[lay.v_index[0]]
+        if eta == 0 and model.weight_decay:  # the eta -> 0 part has no weight decay: remove it from the full
+            continue
+        assert set(red) == set(want)
+        for k in want:
+            assert red[k] == pytest.approx(want[k], abs=1e-11), (k, eta)

@@ -22,6 +22,18 @@ def rates(Q, C, R, S, g, h, K, tau, noise, e, lg):
     return lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C
 
 
+def rates_two_layer(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam):
+    """Reduced rates of the two-layer network (students' second layer v, scale c, teachers' output
+    weight a, weight decay lam): d/dalpha of (Q, C, R, S, g) = wd + eta * lin + eta^2/b * quad, of v
+    = eta2 * lin_v + wd_v. Returns (lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q,
+    wd_C, wd_R, wd_S, wd_g, wd_v).
+
+    GENERATED.doc_rates_two_layer()
+    """
+    lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v = GENERATED.rates_two_layer(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam)
+    return lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v
+
+
 def generalization_error(Q, C, R, S, h, K, tau):
     """eps_g on the symmetric subspace (the paper's Eq. 13), h = 1 (plain) or g/sqrt(tau Q) (BN).
 

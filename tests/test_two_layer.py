@@ -273,3 +273,22 @@ def test_reduced_two_layer_rates_are_the_full_odes_on_the_symmetric_subspace(kw)
         assert set(red) == set(want)
         for k in want:
             assert red[k] == pytest.approx(want[k], abs=1e-11), (k, eta)
+
+
+@pytest.mark.parametrize("K, M, v, eta, tau, scaling", [(3, 2, [1.0, 1.0, 1.0], 0.2, 1.0, "sum"),
+                                                        (4, 2, [0.5, 1.0, -0.7, 0.3], 0.5, 1.3, "1/sqrt(K)"),
+                                                        (2, 2, [1.0, 1.0], 0.1, 1.0, "1/K")])
+def test_linear_network_asymptotic_error_with_noise_is_the_lms_closed_form(K, M, v, eta, tau, scaling):
+    """A linear student with a fixed second layer is online LMS on w = c sum_i v_i J_i with the learning
+    rate eta_eff = eta c^2 |v|^2 (K > M or not): the error e = w - w* obeys
+    d|e|^2/dalpha = -2 eta_eff tau |e|^2 + eta_eff^2 tau (tau |e|^2 + noise), so the asymptotic error is
+    eps_g* = eta_eff tau noise / (2 (2 - eta_eff tau)) (derived here; it diverges at eta_eff tau = 2).
+    The ODE at alpha = 4000 from a random start agrees to 1e-7 relative (the transient has decayed as
+    exp(-2 eta_eff tau alpha); the integration tolerance is 1e-11)."""
+    model = symphase.Committee(K, M, activation="linear", noise=0.01, tau=tau, scaling=scaling)
+    Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
+    res = symphase.integrate(model, Q0, R0, eta, 4000.0, v0=v, eg_tol=0, rtol=1e-11, atol=1e-14)
+    res.raise_for_status()
+    eta_eff = eta * model.scale**2 * np.sum(np.square(v))
+    predicted = eta_eff * tau * model.noise / (2 * (2 - eta_eff * tau))
+    assert res.eg[-1] == pytest.approx(predicted, rel=1e-7)

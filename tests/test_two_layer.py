@@ -292,3 +292,43 @@ def test_linear_network_asymptotic_error_with_noise_is_the_lms_closed_form(K, M,
     eta_eff = eta * model.scale**2 * np.sum(np.square(v))
     predicted = eta_eff * tau * model.noise / (2 * (2 - eta_eff * tau))
     assert res.eg[-1] == pytest.approx(predicted, rel=1e-7)
+
+
+def _asymptotic_error_per_eta_noise(model, etas, seed=1, alpha=3e6):
+    Q0, R0, _ = symphase.random_initial(model, N=10000, seed=seed)
+    out = []
+    for eta in etas:
+        res = symphase.integrate(model, Q0, R0, eta, alpha, eg_tol=0, rtol=1e-10, atol=1e-16,
+                                 alphas=np.geomspace(1.0, alpha, 30)).raise_for_status()
+        out.append(res.eg[-1] / (eta * model.noise))
+    return out, res
+
+
+@pytest.mark.parametrize("K, M", [(2, 2), (3, 2), (4, 3)])
+def test_goldt_asymptotic_error_small_noise(K, M):
+    """Goldt et al. (NeurIPS 2019): an erf student trained on its first layer only (v = v* = 1), K = M + L,
+    output noise sigma^2, reaches eps_g* = eta sigma^2 (L + M/sqrt 3)/(2 pi) + O(eta^2 sigma^2). The L part
+    is derived independently: an unused unit has q = Q_ll -> 0 with dq/dalpha = -(4/pi) eta q +
+    (2/pi) eta^2 sigma^2 (G_ll = -(2/pi) q, J2_ll = 2/pi), so q* = eta sigma^2/2 and it adds q*/pi; the
+    1/sqrt 3 comes from J2 = 2/(pi sqrt 3) at a perfectly learned unit. Measured on the ODE at
+    eta = 0.04, 0.02, 0.01 (sigma^2 = 1e-4, alpha = 3e6 from a random start, seed 1), eps_g*/(eta sigma^2)
+    Richardson-extrapolated to eta -> 0 to second order: within 5e-5 relative (the first-order
+    extrapolations differ from it by <= 7e-4 and 1.7e-4, shrinking 4x per halving: the O(eta^3) remainder
+    is about 1e-5)."""
+    a, _ = _asymptotic_error_per_eta_noise(symphase.Committee(K, M, noise=1e-4), (0.04, 0.02, 0.01))
+    r1, r2 = 2 * a[1] - a[0], 2 * a[2] - a[1]
+    assert (4 * r2 - r1) / 3 == pytest.approx((K - M + M / np.sqrt(3)) / (2 * np.pi), rel=5e-5)
+
+
+def test_two_extra_units_cancel_in_pairs_instead_of_dying():
+    """Finding (docs/model.md §13.1): with L = 2 extra erf units (K = 4, M = 2, seed 1) SGD does not switch
+    both off: they become an antipodal pair J_a = -J_b (Q_aa = Q_bb = -Q_ab = 0.10, phi odd, so their
+    outputs cancel), and eps_g* falls below Goldt et al.'s L + M/sqrt 3 by more than 3% (0.482 against
+    0.502 per eta sigma^2 at first-order extrapolation; a tolerance far above its 1e-3 truncation error)."""
+    a, res = _asymptotic_error_per_eta_noise(symphase.Committee(4, 2, noise=1e-4), (0.05, 0.025))
+    Q = res.Q[-1]
+    pair = [i for i in range(4) if 0.01 < Q[i, i] < 0.5]
+    assert len(pair) == 2
+    i, k = pair
+    assert Q[i, k] == pytest.approx(-Q[i, i], rel=1e-3) and Q[k, k] == pytest.approx(Q[i, i], rel=1e-3)
+    assert 2 * a[1] - a[0] < 0.97 * (2 + 2 / np.sqrt(3)) / (2 * np.pi)

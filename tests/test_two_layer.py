@@ -332,3 +332,18 @@ def test_two_extra_units_cancel_in_pairs_instead_of_dying():
     i, k = pair
     assert Q[i, k] == pytest.approx(-Q[i, i], rel=1e-3) and Q[k, k] == pytest.approx(Q[i, i], rel=1e-3)
     assert 2 * a[1] - a[0] < 0.97 * (2 + 2 / np.sqrt(3)) / (2 * np.pi)
+
+
+def test_from_a_random_start_a_learned_layer_lengthens_plain_and_shortens_bn_plateaus():
+    """Finding (docs/model.md §13.1, Fig. 9): K = M = 3, eta = 0.3, the ODE from the paper's random start
+    (N = 1000, seed 0), escape below half the committee plateau's eps_g. A learned second layer makes the
+    plain plateau longer (417 -> 460) and both BN plateaus shorter (paper 1030 -> 856, exact 1798 -> 1608),
+    and BN still delays escape (> 1.8x plain). Margins of 5% on deterministic ODE numbers whose
+    resolution is the output grid (400 log-spaced points, ~2% spacing)."""
+    from symphase.figures.fig9_two_layer import _random_start_length
+    length = {(rule, layer): _random_start_length(symphase.Committee(3, 3, bn=rule, second_layer=layer), 0.3)
+              for rule in ("plain", "paper", "exact") for layer in ("fixed", "learned")}
+    assert length["plain", "learned"] > 1.05 * length["plain", "fixed"]
+    for rule in ("paper", "exact"):
+        assert length[rule, "learned"] < 0.95 * length[rule, "fixed"]
+        assert min(length[rule, "fixed"], length[rule, "learned"]) > 1.8 * length["plain", "learned"]

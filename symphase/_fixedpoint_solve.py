@@ -201,20 +201,22 @@ def _others(model, eta, norm, plateau):
 def _fixed_gain_plateau(model, eta, norm):
     """BN with a fixed gain g = 1: the plateau reached from small random weights has
     R = S but C < Q (the effective norm g^2 = 1 is pinned, the students cannot
-    coincide at the effective plateau of the learned gain). Unknowns (Q, C, R)."""
+    coincide at the effective plateau of the learned gain). Unknowns (Q, C, R[, v])."""
     K = model.K
     lay = model.layout
     iC, iR = lay.Q_index[0, 1], lay.R_index[0, 0]
+    iv = lay.v_index[:1]
     Qn = 1.0 if norm is None else norm
 
     def f(x):
-        out = rates(model, symmetric_state(model, x[0], x[1], x[2], x[2], 1.0), eta)
-        return np.array([out[iC], out[iR], x[0] - Qn])
+        v = x[3] if model.learns_v else None
+        out = rates(model, symmetric_state(model, x[0], x[1], x[2], x[2], 1.0, v=v), eta)
+        return np.concatenate([[out[iC], out[iR], x[0] - Qn], out[iv]])
 
     best = None
     for c0 in (0.0, 0.05, 0.2, 0.4, 0.6, 0.8):
         for r0 in (0.7, 0.5, 0.9, 0.3):
-            x0 = [Qn, c0 * Qn, r0 * math.sqrt(Qn / K)]
+            x0 = [Qn, c0 * Qn, r0 * math.sqrt(Qn / K)] + ([1.0] if model.learns_v else [])
             with np.errstate(all="ignore"):
                 try:
                     x = _newton(f, x0)
@@ -228,9 +230,10 @@ def _fixed_gain_plateau(model, eta, norm):
             break
     if best is None:
         raise SymphaseError(f"model: no symmetric plateau (R = S, C < Q) found for {model.describe()} at eta={eta:g}")
-    y = symmetric_state(model, best[0], best[1], best[2], best[2], 1.0)
+    v = best[3] if model.learns_v else None
+    y = symmetric_state(model, best[0], best[1], best[2], best[2], 1.0, v=v)
     Qm, Rm, gm = lay.unpack(y)
-    return _finish(model, eta, norm, Qm, Rm, gm)
+    return _finish(model, eta, norm, Qm, Rm, gm, None if v is None else np.full(K, v))
 
 
 def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
@@ -291,9 +294,6 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
     """
     model, eta, norm = _check_input(model, eta, norm)
     if model.has_bn and model.gain == "fixed":
-        if model.learns_v:
-            raise ValueError("model: the fixed-gain BN plateau with a learned second layer is not solved here; "
-                             "use gain='learned' or second_layer='fixed'")
         return _fixed_gain_plateau(model, eta, norm)
     f = _residual_plateau(model, eta, norm)
     if model.learns_v or not model.is_committee:

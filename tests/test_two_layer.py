@@ -347,3 +347,17 @@ def test_from_a_random_start_a_learned_layer_lengthens_plain_and_shortens_bn_pla
     for rule in ("paper", "exact"):
         assert length[rule, "learned"] < 0.95 * length[rule, "fixed"]
         assert min(length[rule, "fixed"], length[rule, "learned"]) > 1.8 * length["plain", "learned"]
+
+
+def test_fixed_gain_bn_plateau_with_a_learned_second_layer():
+    """BN with a fixed gain pins the effective norm at 1, so its plateau has C < Q (docs/model.md §4.3).
+    With a learned second layer (eta -> 0, exact rule) the plateau is found as well (a fixed point of the
+    full ODE to 1e-12, checked on construction): v settles below 1, equal for every unit (pinned: K = 2..4,
+    v in (0.55, 0.8)), the students move closer together (C/Q > 0.5 against < 0.1) and eps_g is lower."""
+    for K in (2, 3, 4):
+        fixed = symphase.symmetric_fixed_point(symphase.Committee(K, K, bn="exact", gain="fixed"))
+        learned = symphase.symmetric_fixed_point(symphase.Committee(K, K, bn="exact", gain="fixed",
+                                                                    second_layer="learned"))
+        assert np.ptp(learned.v) == 0 and 0.55 < learned.v[0] < 0.8
+        assert learned.Q[0, 1] / learned.Q[0, 0] > 0.5 > 0.1 > fixed.Q[0, 1] / fixed.Q[0, 0]
+        assert learned.eg < fixed.eg and learned.escape_rate > 0

@@ -24,7 +24,11 @@ from ._validate import check_int, check_real, check_seed
 # Tasks: what is computed at one grid point
 # ---------------------------------------------------------------------------
 
-MODEL_PARAMS = {"K": int, "M": int, "bn": str, "gain": str, "tau": float, "batch": int, "noise": float}
+MODEL_PARAMS = {"K": int, "M": int, "bn": str, "gain": str, "tau": float, "batch": int, "noise": float,
+                "second_layer": str, "scaling": str, "activation": str, "weight_decay": float}
+#: The two-layer settings (docs/model.md §13) at their committee-machine values; a point with these
+#: values keeps the key it had before they existed, so older stores resume.
+TWO_LAYER_DEFAULTS = {"second_layer": "fixed", "scaling": "sum", "activation": "erf", "weight_decay": 0.0}
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class Task:
 
 def _model(p: dict) -> Committee:
     return Committee(p["K"], p["M"] if p.get("M") is not None else p["K"], bn=p["bn"], gain=p["gain"],
-                     tau=p["tau"], batch=p["batch"], noise=p["noise"])
+                     tau=p["tau"], batch=p["batch"], noise=p["noise"],
+                     **{k: p.get(k, v) for k, v in TWO_LAYER_DEFAULTS.items()})
 
 
 def _alphas(p: dict) -> np.ndarray:
@@ -143,7 +148,8 @@ def _run_compare(p: dict) -> dict:
     return out
 
 
-_MODEL_DEFAULTS = {"K": 2, "M": None, "bn": "plain", "gain": "learned", "tau": 1.0, "batch": 1, "noise": 0.0}
+_MODEL_DEFAULTS = {"K": 2, "M": None, "bn": "plain", "gain": "learned", "tau": 1.0, "batch": 1, "noise": 0.0,
+                   **TWO_LAYER_DEFAULTS}
 TASKS = {
     "ode": Task("ode", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seed": int, "points": int,
                         "fraction": float},
@@ -318,6 +324,7 @@ def _label(point: dict, grid: dict) -> str:
 
 
 def _key(task: Task, point: dict) -> str:
-    blob = json.dumps({"task": task.name, **{k: point[k] for k in sorted(point)}}, sort_keys=True, default=str)
+    kept = {k: v for k, v in point.items() if not (k in TWO_LAYER_DEFAULTS and v == TWO_LAYER_DEFAULTS[k])}
+    blob = json.dumps({"task": task.name, **{k: kept[k] for k in sorted(kept)}}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 

@@ -361,3 +361,19 @@ def test_fixed_gain_bn_plateau_with_a_learned_second_layer():
         assert np.ptp(learned.v) == 0 and 0.55 < learned.v[0] < 0.8
         assert learned.Q[0, 1] / learned.Q[0, 0] > 0.5 > 0.1 > fixed.Q[0, 1] / fixed.Q[0, 0]
         assert learned.eg < fixed.eg and learned.escape_rate > 0
+
+
+def test_sweep_over_the_second_layer(tmp_path):
+    """Sweeps take the two-layer settings as model parameters; a point at the committee machine's values
+    keeps the key it had before they existed (older stores resume)."""
+    from symphase._sweep_tasks import TASKS, _key
+    ds = symphase.sweep("fixed_point", {"second_layer": ["fixed", "learned"], "scaling": ["sum", "1/K"]},
+                        fixed={"K": 2}, store=tmp_path, scheduler="sync")
+    rate = ds.to_xarray()["escape_rate"] if hasattr(ds, "to_xarray") else ds["escape_rate"]
+    np.testing.assert_allclose(rate.sel(scaling="1/K").values, rate.sel(scaling="sum").values / 4, rtol=1e-9)
+    np.testing.assert_allclose(rate.sel(second_layer="learned").values, rate.sel(second_layer="fixed").values,
+                               rtol=1e-9)
+    task = TASKS["fixed_point"]
+    point = {**task.defaults, "K": 2}
+    old = {k: v for k, v in point.items() if k not in ("second_layer", "scaling", "activation", "weight_decay")}
+    assert _key(task, point) == _key(task, old) != _key(task, {**point, "second_layer": "learned"})

@@ -33,7 +33,7 @@ import numpy as np
 
 from ._kernels import ACTIVATION, ETA2, LEARN_V, SCALE, TAU, WEIGHT_DECAY
 from ._rng import next_normal, next_uniform
-from ._sgd import error_signal, phi, step_constants
+from ._sgd import SQRT_2_OVER_PI, SQRT_HALF, error_signal, phi, step_constants
 
 
 
@@ -116,6 +116,60 @@ def gram_factor(Q, R, T, G, L, used):
     return rank
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def draw_batch(L, used, rank, sigma, tau, N, b, s, w, Z, S, A):
+    """A fresh minibatch in overlap space: the fields ``Z`` (b, n) of each example (``Z = sigma L w``,
+    ``w`` standard normal on the independent columns of the Gram factor ``L``) and the products
+    ``S[u, q] = xi^u . xi^q``: the span part ``tau w^u . w^q`` plus the orthogonal part, ``tau`` times a
+    Wishart matrix with ``N - rank`` degrees of freedom (Bartlett: ``A A^T``, ``A`` lower triangular)."""
+    n = L.shape[0]
+    for u in range(b):
+        for j in range(n):
+            w[u, j] = next_normal(s) if used[j] else 0.0
+        for p in range(n):
+            acc = 0.0
+            for j in range(p + 1):
+                acc += L[p, j] * w[u, j]
+            Z[u, p] = sigma * acc
+    nu = N - rank
+    for u in range(b):
+        for q in range(u):
+            A[u, q] = next_normal(s)
+        A[u, u] = math.sqrt(chi2(s, nu - u))
+    for u in range(b):
+        for q in range(u + 1):
+            acc = 0.0
+            for j in range(n):
+                acc += w[u, j] * w[q, j]
+            orth = 0.0
+            for p in range(q + 1):
+                orth += A[u, p] * A[q, p]
+            S[u, q] = S[q, u] = tau * (acc + orth)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def apply_update(Q, R, c, a, Z, S):
+    """The overlaps after ``J_i -> c_i J_i + sum_u a[u, i] xi^u`` (module docstring), in place
+    (``R`` first: it needs the old ``c_i R_in`` only)."""
+    K, M = R.shape
+    b = Z.shape[0]
+    for i in range(K):
+        for m in range(M):
+            acc = c[i] * R[i, m]
+            for u in range(b):
+                acc += a[u, i] * Z[u, K + m]
+            R[i, m] = acc
+    for i in range(K):
+        for k in range(i, K):
+            acc = c[i] * c[k] * Q[i, k]
+            for u in range(b):
+                acc += c[i] * a[u, k] * Z[u, i] + c[k] * a[u, i] * Z[u, k]
+                for q in range(b):
+                    acc += a[u, i] * a[q, k] * S[u, q]
+            Q[i, k] = acc
+            Q[k, i] = acc
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
     """Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) and the second layer ``v`` (K,) by
@@ -143,30 +197,7 @@ def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, 
             for i in range(K):
                 inv_s[i] = 1.0 / (sigma * math.sqrt(Q[i, i]))
                 h[i] = g[i] * inv_s[i]
-        # the fields of each example, and the parts of its input inside span(J, B)
-        for u in range(b):
-            for j in range(n):
-                w[u, j] = next_normal(s) if used[j] else 0.0
-            for p in range(n):
-                acc = 0.0
-                for j in range(p + 1):
-                    acc += L[p, j] * w[u, j]
-                Z[u, p] = sigma * acc
-        # xi^u . xi^v: the span part tau w^u . w^v plus the orthogonal part, tau Wishart(N - rank)
-        nu = N - rank
-        for u in range(b):
-            for q in range(u):
-                A[u, q] = next_normal(s)
-            A[u, u] = math.sqrt(chi2(s, nu - u))
-        for u in range(b):
-            for q in range(u + 1):
-                acc = 0.0
-                for j in range(n):
-                    acc += w[u, j] * w[q, j]
-                orth = 0.0
-                for p in range(q + 1):
-                    orth += A[u, p] * A[q, p]
-                S[u, q] = S[q, u] = tau * (acc + orth)
+        draw_batch(L, used, rank, sigma, tau, N, b, s, w, Z, S, A)
         # the update coefficients
         for i in range(K):
             c[i] = 1.0 - decay
@@ -190,22 +221,7 @@ def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, 
                     dg[i] += lr * (cs * v[i]) * d * Z[u, i] * inv_s[i]
                 if learn_v:
                     dv[i] += lr2 * cs * delta * phi(ui, act)
-        # the new overlaps (R first: it needs the old c_i R_in only)
-        for i in range(K):
-            for m in range(M):
-                acc = c[i] * R[i, m]
-                for u in range(b):
-                    acc += a[u, i] * Z[u, K + m]
-                R[i, m] = acc
-        for i in range(K):
-            for k in range(i, K):
-                acc = c[i] * c[k] * Q[i, k]
-                for u in range(b):
-                    acc += c[i] * a[u, k] * Z[u, i] + c[k] * a[u, i] * Z[u, k]
-                    for q in range(b):
-                        acc += a[u, i] * a[q, k] * S[u, q]
-                Q[i, k] = acc
-                Q[k, i] = acc
+        apply_update(Q, R, c, a, Z, S)
         if learn:
             for i in range(K):
                 g[i] += dg[i]
@@ -214,6 +230,74 @@ def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, 
                 v[i] += dv[i] - decay * v[i]
         for i in range(K):
             if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)) or not math.isfinite(v[i]):
+                return step
+            for m in range(M):
+                if not math.isfinite(R[i, m]):
+                    return step
+    return n_steps
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def overlap_steps_batch_stats(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+    """:func:`overlap_steps` for BN with the batch's own statistics (the rule of
+    :func:`symphase._sgd.batch_stats_step`): per unit the batch mean ``m_i`` and standard deviation
+    ``s_i`` (1/b) of the fields ``x_i^u``, ``z = (x - m)/s``, ``d_ui = Delta_u phi'(g_i z_ui)``;
+    ``J_i += (eta/(N b)) (g_i/s_i) sum_u d'_ui xi^u`` with ``d' = d`` (paper's rule) or
+    ``d - <d_i> - z_ui <d_i z_i>`` (exact rule, backpropagation through the statistics), and
+    ``g_i += (eta/N) <d_i z_i>`` when learned. The update is along the examples only (``c_i = 1``),
+    so :func:`apply_update` gives the new overlaps exactly. Returns the steps done before a batch
+    standard deviation vanished or the overlaps became non-finite, ``Q_ii > blowup`` or ``Q_ii <= 0``;
+    -1 if the state stopped being a Gram matrix. The committee machine only."""
+    K, M = R.shape
+    sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
+    tau = par[TAU]
+    mean = np.zeros(K)
+    sd = np.zeros(K)
+    for step in range(n_steps):
+        rank = gram_factor(Q, R, T, G, L, used)
+        if rank < 0:
+            return -1
+        draw_batch(L, used, rank, sigma, tau, N, b, s, w, Z, S, A)
+        for i in range(K):
+            mean[i] = 0.0
+            for u in range(b):
+                mean[i] += Z[u, i]
+            mean[i] /= b
+            acc = 0.0
+            for u in range(b):
+                acc += (Z[u, i] - mean[i]) ** 2
+            sd[i] = math.sqrt(acc / b)
+            if not sd[i] > 0.0:
+                return step
+        for u in range(b):  # a[u, i] <- d_ui, w[u, i] <- z_ui (w is free once the batch is drawn)
+            delta = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            for m in range(M):
+                delta += math.erf(Z[u, K + m] * SQRT_HALF)
+            for i in range(K):
+                w[u, i] = (Z[u, i] - mean[i]) / sd[i]
+                delta -= math.erf(g[i] * w[u, i] * SQRT_HALF)
+            for i in range(K):
+                xh = g[i] * w[u, i]
+                a[u, i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * xh * xh)
+        for i in range(K):
+            c[i] = 1.0
+            dm = 0.0
+            dz = 0.0
+            for u in range(b):
+                dm += a[u, i]
+                dz += a[u, i] * w[u, i]
+            dm /= b
+            dz /= b
+            for u in range(b):
+                d = a[u, i]
+                if exact:
+                    d = d - dm - w[u, i] * dz
+                a[u, i] = lr * g[i] / sd[i] * d
+            dg[i] = lr * b * dz if learn else 0.0
+        apply_update(Q, R, c, a, Z, S)
+        for i in range(K):
+            g[i] += dg[i]
+            if not (Q[i, i] <= blowup) or not (Q[i, i] > 0.0):
                 return step
             for m in range(M):
                 if not math.isfinite(R[i, m]):

@@ -18,7 +18,7 @@ import numpy as np
 from ._model import check_model
 from ._ode import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._results import ODEResult, Status, alpha_span, model_coords, overlap_columns, trajectory_variables
-from ._overlap_sgd import overlap_steps
+from ._overlap_sgd import overlap_steps, overlap_steps_batch_stats
 from ._overlap_sgd import workspace as overlap_workspace
 from ._rng import rng_state
 from ._sgd import record_state, sgd_steps, sgd_steps_batch_stats, test_error
@@ -205,7 +205,8 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         process run exactly on the order parameters (docs/model.md §11), ``O((K + M)^3)``
         per step whatever ``N`` is; the same starts (each seed's initial weights, reduced
         to their overlaps), the same result type, equal in distribution but not path by
-        path. It needs ``N >= K + M + batch``, ``bn_stats="population"`` and ``n_test=0``.
+        path. It needs ``N >= K + M + batch`` and ``n_test=0``; it runs both BN statistics
+        (population and, for the committee machine, the batch's own).
         ``"sde"``: the diffusion approximation ``dy = f d alpha + (D/N)^(1/2) dW``
         (docs/model.md §12) by Euler-Maruyama with the step ``sde_step`` in ``alpha``,
         whatever ``N`` is (it reaches ``N = 10^6`` in seconds); records at exactly ``alphas``.
@@ -271,8 +272,6 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         if N < model.K + model.M + model.batch:
             raise ValueError(f"N must be an integer >= K + M + batch = {model.K + model.M + model.batch} for "
                              f"method='overlaps' (the inputs' part orthogonal to the weights), got {N}")
-        if batch_stats:
-            raise ValueError("bn_stats='batch' needs the individual inputs: use method='weights'")
         if n_test:
             raise ValueError("n_test needs the weights (a test set of inputs): use method='weights' "
                              "(with method='overlaps' eps_g is exact anyway)")
@@ -377,8 +376,13 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         def record(k):
             ys[j, k] = lay.pack(Q, R, g if model.has_bn else None, v if model.learns_v else None)
             vs[j, k] = v
-        drive(j, per_record, chunk, lambda k, n: overlap_steps(Q, R, g, v, vt, T, par, N, b, n, s, blowup, *work),
-              record)
+        if batch_stats:
+            def advance(k, n):
+                return overlap_steps_batch_stats(Q, R, g, T, par, N, b, n, s, blowup, *work)
+        else:
+            def advance(k, n):
+                return overlap_steps(Q, R, g, v, vt, T, par, N, b, n, s, blowup, *work)
+        drive(j, per_record, chunk, advance, record)
 
     sde_alphas = np.unique(alphas)
     if on_sde:

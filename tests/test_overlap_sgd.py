@@ -137,7 +137,60 @@ def test_simulate_on_overlaps_bad_input():
     with pytest.raises(ValueError, match="^n_test needs the weights"):
         sp.simulate(model, 100, 0.5, 1.0, method="overlaps", n_test=10)
     with pytest.raises(ValueError, match="^bn_stats='batch' needs the individual inputs"):
-        sp.simulate(sp.Committee(2, 2, bn="exact", batch=3), 100, 0.5, 1.0, method="overlaps", bn_stats="batch")
+        sp.simulate(sp.Committee(2, 2, bn="exact", batch=3), 100, 0.5, 1.0, method="sde", bn_stats="batch")
+    with pytest.raises(ValueError, match="the two-layer settings"):
+        sp.simulate(sp.Committee(2, 2, bn="exact", batch=3, second_layer="learned"), 100, 0.5, 1.0,
+                    method="overlaps", bn_stats="batch")
+
+
+BATCH_CASES = [dict(bn="paper", batch=3), dict(bn="exact", batch=3), dict(bn="exact", batch=2, gain="fixed"),
+               dict(bn="exact", batch=4, noise=0.1)]
+
+
+@pytest.mark.parametrize("kw", BATCH_CASES, ids=["paper-b3", "exact-b3", "exact-fixed-b2", "exact-b4-noise"])
+def test_batch_statistics_chain_agrees_with_weight_space_sgd(kw):
+    """BN with the batch's own mean and standard deviation (docs/model.md §11): the overlap chain
+    (overlap_steps_batch_stats) against SGD on the weights (sgd_steps_batch_stats), 20 steps from one
+    state, 6000 runs each (seeds 0.. and 10^6..): means and variances of every order parameter within
+    4.5 standard errors of the difference, as for the population statistics above."""
+    N, steps, n = 60, 20, 6000
+    model = sp.Committee(2, 2, tau=1.3, **kw)
+    b = model.batch
+    Q0, R0, _ = sp.random_initial(model, N, 1)
+    g0 = np.array([0.9, 1.2])
+    par = model.system.params(1.0)
+    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    w_out, o_out = [], []
+    for seed in range(n):
+        Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy()
+        assert _sgd.sgd_steps_batch_stats(Jt, Bt, g, par, b, steps, _rng.rng_state(seed), np.empty((b, N)),
+                                          1e6) == steps
+        Q, R = Jt.T @ Jt, Jt.T @ Bt
+        w_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
+        Q, R, g = Q0.copy(), R0.copy(), g0.copy()
+        assert ov.overlap_steps_batch_stats(Q, R, g, model.system.T, par, N, b, steps,
+                                            _rng.rng_state(10**6 + seed), 1e6, *ov.workspace(2, 2, b)) == steps
+        o_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
+    keep = list(range(7)) + ([7, 8] if model.learns_gain else [])
+    a, o = np.array(w_out)[:, keep], np.array(o_out)[:, keep]
+    assert np.max(np.abs(z_scores(a, o))) < 4.5
+    assert np.max(np.abs(z_scores((a - a.mean(0)) ** 2, (o - o.mean(0)) ** 2))) < 4.5
+
+
+def test_simulate_on_overlaps_with_batch_statistics():
+    """simulate(method="overlaps", bn_stats="batch") against method="weights" (exact rule, batch 3,
+    N = 200, eta = 1, 100 seeds each, independent): eps_g at alpha ~ 5 and 20 by Welch's t-test and
+    Kolmogorov-Smirnov, each p > 1e-3 (fixed seeds: deterministic)."""
+    from scipy import stats
+    model = sp.Committee(2, 2, bn="exact", batch=3)
+    alphas = [0.0, 5.0, 20.0]
+    w = sp.simulate(model, 200, 1.0, 20.0, seeds=100, alphas=alphas, bn_stats="batch")
+    o = sp.simulate(model, 200, 1.0, 20.0, seeds=range(10**6, 10**6 + 100), alphas=alphas, bn_stats="batch",
+                    method="overlaps")
+    assert o.status == "completed" and o.info["bn_statistics"] == "batch"
+    for j in (1, 2):
+        assert stats.ttest_ind(w.eg[:, j], o.eg[:, j], equal_var=False).pvalue > 1e-3
+        assert stats.ks_2samp(w.eg[:, j], o.eg[:, j]).pvalue > 1e-3
 
 
 def test_simulate_on_overlaps_divergence_is_a_result():

@@ -40,7 +40,7 @@ def _common(p):
                    help="teacher B_nl ~ N(0, 1/N) as in the paper (default: B B^T = T exactly)")
     p.add_argument("--method", choices=list(METHODS), default="weights",
                    help="SGD on the weights (O(N) per step); the same process run exactly on the order "
-                   "parameters (O((K+M)^3) per step at any N; needs N >= K + M + batch, population BN "
+                   "parameters (O((K+M)^3) per step at any N; needs N >= K + M + batch, either BN "
                    "statistics, no --test); or its diffusion approximation, steps of 0.05 in alpha whatever "
                    "N is (default %(default)s)")
     add_output_options(p)

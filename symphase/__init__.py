@@ -17,6 +17,7 @@ from ._compare import Comparison, compare, escape_alpha, plateau_value
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
 from ._escape import EscapeTime, escape_time
 from ._fixedpoint import FixedPoint
+from ._fluctuations import diffusion_matrix
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
@@ -35,8 +36,8 @@ __version__ = "0.2.0"
 __all__ = [
     "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",
     "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "compare", "curvature",
-    "curvature_along", "default_alphas", "escape_alpha", "escape_time", "generalization_error", "integrate",
-    "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial", "random_weights",
-    "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs", "simulate",
-    "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
+    "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time", "generalization_error",
+    "integrate", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial",
+    "random_weights", "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",
+    "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
 ]

@@ -13,8 +13,9 @@ update rule (``derivations/fluctuations.py``, ``symphase/_generated/fluctuations
 
 with ``d_i = Delta phi'(u_i)``, ``u_i = h_i x_i``. Over ``d alpha`` there are ``N d alpha``
 steps, so at finite ``N`` ``dy = f(y) d alpha + (D(y)/N)^(1/2) dW`` with the diffusion
-matrix ``D = Cov_z[psi] / b``. Its ``O(eta^2/b)`` part is an average of eight erf factors
-with no closed form, so ``D`` is computed by quasi-Monte Carlo over the fields
+matrix ``D = Cov_z[psi] / b``. Its leading part ``eta^2 D1`` has a closed form
+(:func:`linear_diffusion`, generated from derivations/diffusion.py); the higher parts average six
+and eight erf factors with no closed form, so the full ``D`` is computed by quasi-Monte Carlo over the fields
 (``z = sigma L w``, ``L L^T = G``, ``w`` from 2^16 scrambled Sobol points with a fixed
 seed: deterministic); the rule's mean of ``psi`` reproduces the right-hand side, which
 measures its accuracy (about 1e-4 relative).
@@ -31,8 +32,10 @@ import math
 import numba
 import numpy as np
 
+from ._generated import diffusion as gend
 from ._generated import fluctuations as gen
-from ._kernels import ETA, OK, TAU, check_state, rhs
+from ._generated import ode_kernels as gen_ode
+from ._kernels import ETA, OK, TAU, check_state, covariance, rhs
 from ._layout import unpack_into
 from ._overlap_sgd import gram_factor
 from ._results import SymphaseError
@@ -174,6 +177,107 @@ def diffusion(model, y, eta, *, rule=None, T=None):
         raise ValueError("y: the overlaps are not a positive semi-definite Gram matrix [[Q, R], [R^T, T]]")
     D = (second - np.outer(mean, mean)) / model.batch
     return 0.5 * (D + D.T), mean
+
+
+def linear_diffusion(model, y):
+    """The leading part of the diffusion matrix in closed form: ``D = eta^2 D1 + O(eta^3)`` with
+    ``D1 = Cov[psi1]/b``, ``psi1 = d psi/d eta`` at ``eta = 0`` (docs/model.md §12), and ``E[psi1]``.
+
+    ``psi1`` is linear in the monomials ``d_a z_c`` (coefficients generated from the update rule,
+    ``symphase/_generated/diffusion.py``), so ``Cov[psi1]`` needs ``<d_a z_c>`` (the ODE's field sums
+    ``G``) and ``<d_a z_c d_b z_e>`` (:func:`symphase._generated.diffusion.field_moments`: absorption,
+    Stein's lemma, Price's theorem; derivations/diffusion.py), with the raw fields ``x_c = f_c/h_c``.
+
+    Returns
+    -------
+    D1 : ndarray (size, size)
+    mean : ndarray (size,)
+        ``E[psi1]``, the right-hand side's ``O(eta)`` part per unit ``eta``.
+    """
+    system = model.system
+    K, M = model.K, model.M
+    n = K + M
+    a = system.args(1.0)
+    ws = a.ws
+    covariance(np.asarray(y, dtype=float), a)
+    gen_ode.field_sums(ws.C, ws.w, K, ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
+    M4 = np.empty((K, K, n, n))
+    gend.field_moments(ws.C, ws.w, K, model.noise, np.empty((n, n)), np.empty((n, n)), np.empty((n, n)),
+                       np.empty((n, n)), np.empty(n), np.empty((n, n)), M4)
+    scale = np.concatenate([1.0 / ws.h, np.ones(M)])  # raw fields: x_c = f_c/h_c, y_n
+    E1 = ws.G * scale[None, :]
+    E2 = M4 * scale[None, None, :, None] * scale[None, None, None, :]
+    Q, R, g, h = ws.Q, ws.R, ws.g, ws.h
+    e, lg = float(model.exact), float(model.learns_gain)
+    terms = []  # per flat entry: [(coefficient, student a, field c)] of psi1 = sum coef d_a z_c
+    for i in range(K):
+        for k in range(i, K):
+            c = gend.psi_q_lin(h[i], h[k], Q[i, k], Q[i, i], Q[k, k], e)
+            terms.append([(c[0], k, i), (c[1], i, k), (c[2], i, i), (c[3], k, k)])
+    for i in range(K):
+        for m in range(M):
+            c = gend.psi_r_lin(h[i], R[i, m], Q[i, i], e)
+            terms.append([(c[0], i, K + m), (c[1], i, i)])
+    if model.has_bn:
+        for i in range(K):
+            terms.append([(gend.psi_g_lin(h[i], g[i], lg), i, i)])
+    size = len(terms)
+    mean = np.array([sum(cf * E1[a_, c_] for cf, a_, c_ in t) for t in terms])
+    second = np.empty((size, size))
+    for p in range(size):
+        for q in range(p, size):
+            second[p, q] = second[q, p] = sum(cp * cq * E2[ap, aq, c_p, c_q]
+                                              for cp, ap, c_p in terms[p] for cq, aq, c_q in terms[q])
+    return (second - np.outer(mean, mean)) / model.batch, mean
+
+
+def diffusion_matrix(model, Q, R, g=None, *, eta, part="full"):
+    """The diffusion matrix ``D`` of the order parameters at one state: at finite ``N``,
+    ``Cov[y(alpha + d alpha) | y] = D d alpha / N`` (docs/model.md §12).
+
+    Parameters
+    ----------
+    model : Committee
+        The committee machine (plain or BN, population statistics).
+    Q, R, g : array_like
+        The state (``g`` under BN, default ones).
+    eta : float
+        The learning rate (> 0).
+    part : {"full", "linear"}
+        ``"full"``: ``Cov[psi]/b`` by quasi-Monte Carlo over the fields (2^16 points; its
+        ``O(eta^3)``, ``O(eta^4)`` parts have no closed form). ``"linear"``: its leading part
+        ``eta^2 D1`` in closed form (generated from derivations/diffusion.py), the small
+        learning rate limit.
+
+    Returns
+    -------
+    ndarray (size, size)
+        In the flat layout (:class:`symphase.StateLayout`).
+
+    Raises
+    ------
+    ValueError
+        Bad input, named; a two-layer model (docs/model.md §13).
+
+    Examples
+    --------
+    >>> model = symphase.Committee(2, 2)
+    >>> Q, R = 0.5 * np.eye(2), 0.2 * np.ones((2, 2))
+    >>> D1 = symphase.diffusion_matrix(model, Q, R, eta=0.1, part="linear")
+    >>> D = symphase.diffusion_matrix(model, Q, R, eta=0.1)
+    >>> bool(np.max(np.abs(D - D1)) < 0.2 * np.max(np.abs(D)))   # eta = 0.1: mostly the leading part
+    True
+    """
+    from ._model import check_committee, check_model
+    from ._validate import check_real
+    model = check_committee(check_model(model), "diffusion_matrix")
+    eta = check_real("eta", eta, positive=True)
+    if part not in ("full", "linear"):
+        raise ValueError(f"part must be 'full' or 'linear', got {part!r}")
+    y = model.system.state(Q, R, g)
+    if part == "linear":
+        return eta**2 * linear_diffusion(model, y)[0]
+    return diffusion(model, y, eta)[0]
 
 
 def random_start_covariance(model, N: int) -> np.ndarray:

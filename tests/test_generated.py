@@ -14,6 +14,7 @@ GENERATORS = {
     "derivations.eg_derivatives": "eg_derivatives.py",
     "derivations.fisher": "fisher.py",
     "derivations.fluctuations": "fluctuations.py",
+    "derivations.diffusion": "diffusion.py",
 }
 
 

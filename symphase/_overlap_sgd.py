@@ -181,7 +181,6 @@ def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, 
     non-finite, some ``Q_ii > blowup``, or (BN) ``Q_ii <= 0``; -1 if the state stopped being a Gram
     matrix."""
     K, M = R.shape
-    n = K + M
     sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
     tau = par[TAU]
     cs, act, learn_v = par[SCALE], int(par[ACTIVATION]), par[LEARN_V] != 0.0
@@ -249,7 +248,7 @@ def overlap_steps_batch_stats(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, u
     standard deviation vanished or the overlaps became non-finite, ``Q_ii > blowup`` or ``Q_ii <= 0``;
     -1 if the state stopped being a Gram matrix. The committee machine only."""
     K, M = R.shape
-    sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
+    sigma, noise_sd, _, exact, learn, lr = step_constants(par, N, b)
     tau = par[TAU]
     mean = np.zeros(K)
     sd = np.zeros(K)

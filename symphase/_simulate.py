@@ -504,7 +504,7 @@ def eg_relu(model, ys, vs, T=None) -> np.ndarray:
     (the arc-cosine kernel of degree 1, Cho & Saul 2009), on the effective covariance of the
     fields (docs/model.md §3); ``w = (-c v, c_M v*)``. For the simulator's ReLU only.
     """
-    K, M = model.K, model.M
+    K = model.K
     T = model.T if T is None else np.asarray(T)
     out = np.full(len(ys), np.nan)
     wt = model.teacher_scale * np.asarray(model.v_teacher)

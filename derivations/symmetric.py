@@ -354,25 +354,19 @@ def docs() -> dict[str, cg.Text]:
     effective = "with Q' = tau h^2 Q, C' = tau h^2 C, R' = tau h R, S' = tau h S"
     out = {
         "doc_rates": cg.doc(
-            "The rates of derivations.derive (docs/model.md §3), not CSE'd:",
-            cg.formula("  dQ_ik/dalpha", d.dQ), cg.formula("  dR_in/dalpha", d.dR),
-            cg.formula("  dg_i/dalpha", d.dg),
-            ["at Q_ii = Q_kk = Q, h_i = h_k = h, g_i = g, and",
-             "  Q: the pair (i, i);  C: a pair (i, k != i), Q_ik = C;",
-             "  R: the teacher n = i, R_in = R;  S: a teacher n != i, R_in = S;",
-             "the averages G_ac = sum_p w_p I3(a, c, p), D_ik = sum_pq w_p w_q I4(i, k, p, q) and J2_ik summed",
-             "over the 2K fields by index classes (K symbolic), on the effective covariance tau h^2 Q or",
-             "tau h^2 C (student-student, same or other index), tau h R or tau h S (student-teacher), tau or 0",
-             "(teacher-teacher)."],
-            **ref),
-        "doc_generalization_error": cg.doc(cg.formula("eps_g", eq13), effective + ".", **ref),
-        "doc_rates_two_layer": cg.doc(
-            "The rates of derivations.derive with the second layer (docs/model.md §13), not CSE'd:",
+            "The rates of derivations.derive (docs/model.md §3, §13), not CSE'd:",
             cg.formula("  dQ_ik/dalpha", base.derive().dQ), cg.formula("  dR_in/dalpha", base.derive().dR),
             cg.formula("  dg_i/dalpha", base.derive().dg), cg.formula("  dv_i/dalpha", base.derive().dv),
-            ["on the symmetric subspace as for rates(), with m_i = m_k = c v, lv = 1, and the fields'",
-             "weights -c v (students) and a = c_M v* (teachers) in every field sum; F_i = sum_p w_p I2(i, p)."],
-            spec="§13", derivation="§9", generator=MODULE),
+            ["at Q_ii = Q_kk = Q, h_i = h_k = h, g_i = g, v_i = v, m_i = m_k = c v, lv = 1, and",
+             "  Q: the pair (i, i);  C: a pair (i, k != i), Q_ik = C;",
+             "  R: the teacher n = i, R_in = R;  S: a teacher n != i, R_in = S;",
+             "the averages G_ac = sum_p w_p I3(a, c, p), D_ik = sum_pq w_p w_q I4(i, k, p, q), J2_ik and",
+             "F_i = sum_p w_p I2(i, p) summed over the 2K fields by index classes (K symbolic), with the",
+             "weights w = -c v (students), a (teachers), on the effective covariance tau h^2 Q or tau h^2 C",
+             "(student-student, same or other index), tau h R or tau h S (student-teacher), tau or 0",
+             "(teacher-teacher)."],
+            spec="§4, §13", derivation="§9", generator=MODULE),
+        "doc_generalization_error": cg.doc(cg.formula("eps_g", eq13), effective + ".", **ref),
     }
     for tag, omega, hh in (("plain", OMEGA_PLAIN, "h = 1"), ("bn", OMEGA_BN, "h = g/sqrt(tau Q)")):
         names = ", ".join(str(x) for x in omega)
@@ -389,11 +383,12 @@ def docs() -> dict[str, cg.Text]:
 def fills(d: Derivation) -> dict[str, cg.Fill]:
     """Every ``GENERATED.<name>`` of the template, printed from the derivation."""
     out: dict[str, cg.Fill] = {
-        "rates": cg.statements([(f"lin_{n}", d.lin[n]) for n in NAMES] + [(f"quad_{n}", d.quad[n]) for n in ("Q", "C")]),
+        # one set of reduced rates, with the second layer (the committee machine at v = c = a = 1,
+        # lam = 0, checked in reduced_rates_two_layer)
+        "rates": cg.statements([(f"lin_{n}", d.lin2[n]) for n in NAMES2]
+                               + [(f"quad_{n}", d.quad2[n]) for n in ("Q", "C")]
+                               + [(f"wd_{n}", d.wd2[n]) for n in NAMES2]),
         "generalization_error": cg.statements([("eg", d.eps_g)]),
-        "rates_two_layer": cg.statements([(f"lin_{n}", d.lin2[n]) for n in NAMES2]
-                                         + [(f"quad_{n}", d.quad2[n]) for n in ("Q", "C")]
-                                         + [(f"wd_{n}", d.wd2[n]) for n in NAMES2]),
     }
     for tag in ("plain", "bn"):
         grad, hess = d.grad[tag], d.hess[tag]

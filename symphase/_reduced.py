@@ -119,42 +119,24 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
     Q, C, R, S = (check_real(n, x) for n, x in (("Q", Q), ("C", C), ("R", R), ("S", S)))
     eta = check_real("eta", eta, nonnegative=True)
     gv, h = _check_gain(model, Q, g)
-    e, lg = float(model.exact), float(model.learns_gain)
-    if two_layer:
-        return _reduced_rhs_two_layer(model, Q, C, R, S, gv, h, e, lg, eta, v, eta2)
-    with np.errstate(all="ignore"):
-        lQ, lC, lR, lS, lg_, qQ, qC = (float(x) for x in gen.rates(
-            Q, C, R, S, gv, h, float(model.K), model.tau, model.noise, e, lg))
-    out = {"Q": lQ, "C": lC, "R": lR, "S": lS}
-    if eta > 0:
-        out = {k: eta * v for k, v in out.items()}
-        out["Q"] += eta**2 / model.batch * qQ
-        out["C"] += eta**2 / model.batch * qC
-    if model.has_bn:
-        out["g"] = lg_ if eta == 0 else eta * lg_
-    return _finite(out, "Q, C, R, S")
-
-
-def _reduced_rhs_two_layer(model, Q, C, R, S, gv, h, e, lg, eta, v, eta2) -> dict:
-    """The two-layer network's reduced rates (generated ``rates_two_layer``, docs/model.md §13)."""
     v = 1.0 if v is None else check_real("v", v)
     if eta2 is not None:
         if not model.learns_v:
             raise ValueError("eta2 is the second layer's learning rate: give it with second_layer='learned'")
         eta2 = check_real("eta2", eta2, positive=True)
-    a = model.teacher_scale * float(model.v_teacher[0])
+    a = model.teacher_scale * float(model.v_teacher[0])  # the teachers' output weight c_M v*
     with np.errstate(all="ignore"):
-        lQ, lC, lR, lS, lg_, lv, qQ, qC, wQ, wC, wR, wS, wg, wv = (float(x) for x in gen.rates_two_layer(
-            Q, C, R, S, gv, v, h, float(model.K), model.tau, model.noise, e, lg, model.scale, a, model.weight_decay))
-    lin = {"Q": lQ, "C": lC, "R": lR, "S": lS, "g": lg_}
+        lQ, lC, lR, lS, lg_, lv, qQ, qC, wQ, wC, wR, wS, wg, wv = (float(x) for x in gen.rates(
+            Q, C, R, S, gv, v, h, float(model.K), model.tau, model.noise, float(model.exact),
+            float(model.learns_gain), model.scale, a, model.weight_decay))
+    lin = {"Q": lQ, "C": lC, "R": lR, "S": lS, "g": lg_, "v": lv}
     if eta == 0:
-        out = dict(lin)
-        out["v"] = lv
+        out = lin
     else:
-        out = {k: wd + eta * lin[k] for k, wd in (("Q", wQ), ("C", wC), ("R", wR), ("S", wS), ("g", wg))}
+        wd = {"Q": wQ, "C": wC, "R": wR, "S": wS, "g": wg, "v": wv}
+        out = {k: wd[k] + (eta2 if k == "v" and eta2 is not None else eta) * lin[k] for k in lin}
         out["Q"] += eta**2 / model.batch * qQ
         out["C"] += eta**2 / model.batch * qC
-        out["v"] = (eta if eta2 is None else eta2) * lv + wv
     if not model.has_bn:
         del out["g"]
     if not model.learns_v:

@@ -10,27 +10,17 @@ from derivations.templates import GENERATED  # template-only
 GENERATED.imports()
 
 
-def rates(Q, C, R, S, g, h, K, tau, noise, e, lg):
-    """Reduced rates d/dalpha of (Q, C, R, S, g) = eta * lin + eta^2/b * quad (quad of R, S, g is 0).
+def rates(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam):
+    """Reduced rates d/dalpha of (Q, C, R, S, g) = wd + eta * lin + eta^2/b * quad, of v = eta2 * lin_v + wd_v.
 
     h: 1 (plain) or g/sqrt(tau Q) (BN); e = 1 exact BN rule; lg = 1 learned gain; pass g = 1 for plain.
-    Returns (lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C).
+    The second layer (docs/model.md §13): students' weight v, scale c, teachers' output weight a,
+    weight decay lam; the committee machine is v = c = a = 1, lam = 0. Returns (lin_Q, lin_C, lin_R,
+    lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v).
 
     GENERATED.doc_rates()
     """
-    lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C = GENERATED.rates(Q, C, R, S, g, h, K, tau, noise, e, lg)
-    return lin_Q, lin_C, lin_R, lin_S, lin_g, quad_Q, quad_C
-
-
-def rates_two_layer(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam):
-    """Reduced rates of the two-layer network (students' second layer v, scale c, teachers' output
-    weight a, weight decay lam): d/dalpha of (Q, C, R, S, g) = wd + eta * lin + eta^2/b * quad, of v
-    = eta2 * lin_v + wd_v. Returns (lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q,
-    wd_C, wd_R, wd_S, wd_g, wd_v).
-
-    GENERATED.doc_rates_two_layer()
-    """
-    lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v = GENERATED.rates_two_layer(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam)
+    lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v = GENERATED.rates(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam)
     return lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v
 
 

@@ -27,6 +27,7 @@ import xarray as xr
 from .. import (
     Committee,
     FixedPoint,
+    SymphaseError,
     escape_alpha,
     escape_time,
     integrate,
@@ -57,7 +58,7 @@ def unspecialised_fixed_point(model, eta):
     Q, C, R, S = sol.x
     residual = max(abs(v) for v in reduced_rhs(model, Q, C, R, S, eta=eta).values())
     if not (residual < 1e-10 and C < Q - 0.05 and abs(R - S) < 1e-8):
-        raise RuntimeError(f"the C < Q symmetric fixed point was not found (Q, C, R, S = {sol.x})")
+        raise SymphaseError(f"the C < Q symmetric fixed point was not found (Q, C, R, S = {sol.x})")
     K = model.K
     return FixedPoint(model, (Q - C) * np.eye(K) + C, (R - S) * np.eye(K) + S, None, eta, kind="symmetric")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._generated import eg_derivatives as egd
+from ._generated import ode_kernels as gen
 
 def weight_gradient(model, J, g, B, v=None):
     """The gradient of ``eps_g`` in the weights: ``(d eps_g/dJ, d eps_g/dg, d eps_g/dv)`` (docs/model.md §5.2, §13).
@@ -70,10 +71,10 @@ def weight_gradient(model, J, g, B, v=None):
         GQ = GQ + np.diag(-gh * h / (2.0 * np.diag(Q)))
         gg = gh * h / g
     dJ = (GQ + GQ.T) @ J + GR @ B
-    # I2(a, q) = (2/pi) asin(C_aq / sqrt((1 + C_aa)(1 + C_qq))) (derivations/derive.py), complex-safe
-    d = np.sqrt(1.0 + np.diag(C))
-    I2 = (2.0 / np.pi) * np.arcsin(C[:K, :] / (d[:K, None] * d[None, :]))
-    dv = -model.scale * (I2 @ w)
+    # F_a = sum_q w_q I2(a, q) = <Delta phi(u_a)>: the generated field sum of the second layer's rate
+    F = np.empty(K, dtype=dt)
+    gen.output_sums(C, w, K, F, np.empty(K + M, dtype=dt))
+    dv = -model.scale * F
     return dJ, gg, dv
 
 

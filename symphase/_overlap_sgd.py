@@ -33,7 +33,7 @@ import numpy as np
 
 from ._kernels import ACTIVATION, ETA2, LEARN_V, SCALE, TAU, WEIGHT_DECAY
 from ._rng import next_normal, next_uniform
-from ._sgd import SQRT_2_OVER_PI, SQRT_HALF, error_signal, phi, step_constants
+from ._sgd import batch_stats_coefficients, error_signal, phi, step_constants
 
 
 
@@ -247,58 +247,31 @@ def overlap_steps_batch_stats(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, u
     so :func:`apply_update` gives the new overlaps exactly. Returns the steps done before a batch
     standard deviation vanished or the overlaps became non-finite, ``Q_ii > blowup`` or ``Q_ii <= 0``;
     -1 if the state stopped being a Gram matrix. The committee machine only."""
-    K, M = R.shape
+    K = R.shape[0]
     sigma, noise_sd, _, exact, learn, lr = step_constants(par, N, b)
     tau = par[TAU]
     mean = np.zeros(K)
     sd = np.zeros(K)
+    noise = np.zeros(b)
     for step in range(n_steps):
         rank = gram_factor(Q, R, T, G, L, used)
         if rank < 0:
             return -1
         draw_batch(L, used, rank, sigma, tau, N, b, s, w, Z, S, A)
+        if noise_sd > 0.0:
+            for u in range(b):
+                noise[u] = noise_sd * next_normal(s)
+        # z into w (free once the batch is drawn): apply_update needs the raw fields Z
+        if not batch_stats_coefficients(Z[:, :K], Z[:, K:], noise, g, lr, exact, learn, w[:, :K], a, dg, mean, sd):
+            return step
         for i in range(K):
-            mean[i] = 0.0
-            for u in range(b):
-                mean[i] += Z[u, i]
-            mean[i] /= b
-            acc = 0.0
-            for u in range(b):
-                acc += (Z[u, i] - mean[i]) ** 2
-            sd[i] = math.sqrt(acc / b)
-            if not sd[i] > 0.0:
-                return step
-        for u in range(b):  # a[u, i] <- d_ui, w[u, i] <- z_ui (w is free once the batch is drawn)
-            delta = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
-            for m in range(M):
-                delta += math.erf(Z[u, K + m] * SQRT_HALF)
-            for i in range(K):
-                w[u, i] = (Z[u, i] - mean[i]) / sd[i]
-                delta -= math.erf(g[i] * w[u, i] * SQRT_HALF)
-            for i in range(K):
-                xh = g[i] * w[u, i]
-                a[u, i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * xh * xh)
-        for i in range(K):
-            c[i] = 1.0
-            dm = 0.0
-            dz = 0.0
-            for u in range(b):
-                dm += a[u, i]
-                dz += a[u, i] * w[u, i]
-            dm /= b
-            dz /= b
-            for u in range(b):
-                d = a[u, i]
-                if exact:
-                    d = d - dm - w[u, i] * dz
-                a[u, i] = lr * g[i] / sd[i] * d
-            dg[i] = lr * b * dz if learn else 0.0
+            c[i] = 1.0  # the update is along the examples only
         apply_update(Q, R, c, a, Z, S)
         for i in range(K):
             g[i] += dg[i]
             if not (Q[i, i] <= blowup) or not (Q[i, i] > 0.0):
                 return step
-            for m in range(M):
+            for m in range(R.shape[1]):
                 if not math.isfinite(R[i, m]):
                     return step
     return n_steps

@@ -254,6 +254,56 @@ def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
     return total / n_test
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def batch_stats_coefficients(x, y, noise, g, lr, exact, learn, z, coef, dg, mean, sd):
+    """The update of one BN step with the batch's own statistics, from the batch's fields: ``x`` (b, K)
+    students', ``y`` (b, M) teachers', ``noise`` (b,) the output noise. Writes ``z = (x - m)/s``
+    (``m``, ``s`` the batch mean and standard deviation, 1/b, into ``mean``, ``sd``; ``z`` may be ``x``),
+    the coefficients ``coef`` (b, K) of ``J_i += sum_u coef[u, i] xi^u`` (the paper's rule
+    ``lr (g_i/s_i) d_ui``, the exact rule ``lr (g_i/s_i) (d_ui - <d_i> - z_ui <d_i z_i>)``,
+    ``d_ui = Delta_u phi'(g_i z_ui)``) and the gain's increment ``dg`` (``lr b <d_i z_i>`` when learned,
+    else 0). Shared by the weights (:func:`batch_stats_step`) and the overlap chain; False when a batch
+    standard deviation vanishes."""
+    b, K = x.shape
+    M = y.shape[1]
+    for i in range(K):
+        mean[i] = 0.0
+        for u in range(b):
+            mean[i] += x[u, i]
+        mean[i] /= b
+        acc = 0.0
+        for u in range(b):
+            acc += (x[u, i] - mean[i]) ** 2
+        sd[i] = math.sqrt(acc / b)
+        if not sd[i] > 0.0:
+            return False
+    for u in range(b):  # z = (x - m)/s; coef <- d
+        delta = noise[u]
+        for n in range(M):
+            delta += math.erf(y[u, n] * SQRT_HALF)
+        for i in range(K):
+            z[u, i] = (x[u, i] - mean[i]) / sd[i]
+            delta -= math.erf(g[i] * z[u, i] * SQRT_HALF)
+        for i in range(K):
+            xh = g[i] * z[u, i]
+            coef[u, i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * xh * xh)
+    for i in range(K):
+        dm = 0.0
+        dz = 0.0
+        for u in range(b):
+            dm += coef[u, i]
+            dz += coef[u, i] * z[u, i]
+        dm /= b
+        dz /= b
+        for u in range(b):
+            d = coef[u, i]
+            if exact:
+                d = d - dm - z[u, i] * dz
+            coef[u, i] = lr * g[i] / sd[i] * d
+        dg[i] = lr * b * dz if learn else 0.0
+    return True
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
     """One BN step with the batch's own statistics on the given batch ``X`` (b, N) (inputs of
@@ -281,42 +331,11 @@ def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
                 x[u, i] += Jt[l, i] * v
             for n in range(M):
                 y[u, n] += Bt[l, n] * v
-    m = np.zeros(K)
-    sd = np.zeros(K)
+    dg = np.zeros(K)
+    if not batch_stats_coefficients(x, y, noise, g, lr, exact, learn, x, coef, dg, np.zeros(K), np.zeros(K)):
+        return False
     for i in range(K):
-        for u in range(b):
-            m[i] += x[u, i]
-        m[i] /= b
-        for u in range(b):
-            sd[i] += (x[u, i] - m[i]) ** 2
-        sd[i] = math.sqrt(sd[i] / b)
-        if not sd[i] > 0.0:
-            return False
-    for u in range(b):  # x <- z = (x - m)/s; coef <- d
-        delta = noise[u]
-        for n in range(M):
-            delta += math.erf(y[u, n] * SQRT_HALF)
-        for i in range(K):
-            x[u, i] = (x[u, i] - m[i]) / sd[i]
-            delta -= math.erf(g[i] * x[u, i] * SQRT_HALF)
-        for i in range(K):
-            xh = g[i] * x[u, i]
-            coef[u, i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * xh * xh)
-    for i in range(K):
-        dm = 0.0
-        dz = 0.0
-        for u in range(b):
-            dm += coef[u, i]
-            dz += coef[u, i] * x[u, i]
-        dm /= b
-        dz /= b
-        for u in range(b):
-            d = coef[u, i]
-            if exact:
-                d = d - dm - x[u, i] * dz
-            coef[u, i] = lr * g[i] / sd[i] * d
-        if learn:
-            g[i] += lr * b * dz
+        g[i] += dg[i]
     for l in range(N):
         for i in range(K):
             w = Jt[l, i]

@@ -296,11 +296,12 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
     if model.has_bn and model.gain == "fixed":
         return _fixed_gain_plateau(model, eta, norm)
     f = _residual_plateau(model, eta, norm)
-    if model.learns_v or not model.is_committee:
-        return _two_layer_plateau(model, eta, norm, f)
+    # start: the committee machine's closed form (it depends on K, tau and the rule only), and v = 1
+    # for a learned second layer (docs/model.md §13: one more unknown, equal for every unit)
     cf = closed_form(model, norm)
+    extra = [1.0] if model.learns_v else []
     if not model.has_bn:
-        x0 = [cf[0], cf[1]]
+        x0 = [cf[0], cf[1]] + extra
         if eta > 0:  # continue from eta = 0 in small steps (the eta^2 terms move the point)
             x = np.array(x0)
             f0 = _residual_plateau(model, 0.0, None)
@@ -313,7 +314,7 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
                         break
             x0 = x
     else:
-        x0 = list(cf)
+        x0 = list(cf) + extra
     with np.errstate(all="ignore"):
         x = _newton(f, x0)
         r = f(x)
@@ -322,44 +323,12 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
         raise SymphaseError(f"{who}: no symmetric fixed point with R = S, C = Q found for {model.describe()} at "
                          f"eta={eta:g} (residual {np.max(np.abs(r)):.3g}; at eta > 0 the branch from eta -> 0 "
                          f"may end below this eta)")
-    if not model.has_bn:
-        Q, R, g = x[0], x[1], None
-    else:
-        Q, R, g = x
-    y = symmetric_state(model, Q, Q, R, R, g)
-    Qm, Rm, gm = model.layout.unpack(y)
-    return _finish(model, eta, norm, Qm, Rm, gm)
-
-
-def _two_layer_plateau(model, eta, norm, f):
-    """The plateau of a two-layer network (docs/model.md §13): from the committee machine's closed form
-    (``v = 1``), followed by continuation in ``eta`` like the plain point, then polished; a learned second
-    layer is one more unknown, equal for every unit."""
-    if not model.has_bn:
-        cf = closed_form(model.with_(second_layer="fixed", scaling="sum", activation="erf", weight_decay=0.0,
-                                     v_teacher=None))
-        x = np.array([cf[0], cf[1]] + ([1.0] if model.learns_v else []))
-        f0 = _residual_plateau(model, 0.0, None)
-        with np.errstate(all="ignore"):
-            x = _newton(f0, x)
-            for e in (np.linspace(0, eta, min(200, max(9, int(math.ceil(eta / 0.005)) + 1)))[1:] if eta > 0 else []):
-                x = _newton(_residual_plateau(model, float(e), norm), x)
-    else:
-        x = np.array(list(closed_form(model.with_(second_layer="fixed", scaling="sum", activation="erf",
-                                                  v_teacher=None), norm)) + ([1.0] if model.learns_v else []))
-    with np.errstate(all="ignore"):
-        x = _newton(f, x)
-        r = f(x)
-    if not (np.all(np.isfinite(x)) and np.max(np.abs(r)) < 1e-11):
-        raise SymphaseError(f"model: no symmetric fixed point with R = S, C = Q found for {model.describe()} at "
-                            f"eta={eta:g} (residual {np.max(np.abs(r)):.3g})")
-    K = model.K
     Q, R = x[0], x[1]
     g = x[2] if model.has_bn else None
     v = x[-1] if model.learns_v else None
     y = symmetric_state(model, Q, Q, R, R, g, v=v)
     Qm, Rm, gm = model.layout.unpack(y)
-    return _finish(model, eta, norm, Qm, Rm, gm, None if v is None else np.full(K, v))
+    return _finish(model, eta, norm, Qm, Rm, gm, None if v is None else np.full(model.K, v))
 
 
 def _finish(model, eta, norm, Qm, Rm, gm, v=None):

@@ -124,6 +124,8 @@ class FixedPoint(Result):
         The BN norm ``Q_ii`` asked for.
     residual : float, optional
         ``max |dy/dalpha|`` at the point, if already known (else computed).
+    v : array_like (K,), optional
+        The learned second layer at the point (``second_layer="learned"`` only).
 
     Attributes
     ----------
@@ -139,6 +141,8 @@ class FixedPoint(Result):
         The BN norm ``Q_ii`` asked for (None: the default).
     kind : str
         ``"plateau"`` (the symmetric fixed point ``R = S``) or ``"symmetric"`` (another one).
+    v : ndarray (K,) or None
+        The learned second layer at the point (docs/model.md §13); None when it is fixed.
     status, message
         ``"completed"`` and the residual at which the point was accepted.
 

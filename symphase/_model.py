@@ -154,6 +154,9 @@ class Committee:
         ``"plain"``, ``"paper"`` or ``"exact"``: the rule in its one spelling.
     has_bn, exact, learns_gain : bool
         The rule's switches: batch norm on, exact BN gradient, gain learned.
+    learns_v, scale, teacher_scale, is_committee
+        The two-layer settings (docs/model.md §13): second layer learned, the output
+        prefactors ``c_K`` and ``c_M``, and whether the model is the committee machine.
 
     Examples
     --------

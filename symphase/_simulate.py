@@ -67,6 +67,10 @@ class SimulationResult(ODEResult):
         (if any was) or ``"diverged"``.
     info : dict
         ``N``, ``seeds``, ``batch``, ``n_test``, ``exact_teacher``, ``bn_statistics``.
+    v : ndarray (seeds, n, K)
+        The student's second layer at each record (constant when it is fixed; docs/model.md §13).
+    eta2 : float or None
+        The second layer's learning rate, when it is learned.
     """
 
     initial: dict = field(default_factory=dict)

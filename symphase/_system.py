@@ -38,8 +38,10 @@ class System:
         The model, its flat state layout and sizes.
     T : ndarray (M, M)
         The teacher overlaps, contiguous float64 (what the kernels read).
-    has_bn, exact, learns_gain : bool
-        The rule switches.
+    has_bn, exact, learns_gain, learns_v : bool
+        The rule switches (``learns_v``: a learned second layer, docs/model.md §13).
+    teacher_weights : ndarray (M,)
+        The teacher's weights ``c_M v*`` in ``Delta = t - s``.
 
     Examples
     --------

@@ -92,6 +92,7 @@ class Derivation:
     I4: sp.Expr
     J2: sp.Expr
     linear: dict  # I2, I3, I4, J2 for phi(z) = z
+    relu: sp.Expr  # I2 for phi(z) = max(z, 0) (the simulator's ReLU)
     Lam: dict    # {Lambda0..Lambda4 (symbols): their expressions in c11..c44}
     P3: sp.Expr  # I3 = P3 c23 - Pc3 c12
     Pc3: sp.Expr
@@ -298,6 +299,26 @@ def linear_closed_forms(checks: Checks) -> dict:
     return forms
 
 
+def relu_closed_form(checks: Checks) -> sp.Expr:
+    """<relu(z1) relu(z2)> for z ~ N(0, [[c11, c12], [c12, c22]]): the arc-cosine kernel of degree 1
+    (Cho & Saul 2009), ``sqrt(c11 c22) (sin t + (pi - t) cos t)/(2 pi)``, ``cos t = c12/sqrt(c11 c22)``.
+    The simulator's ReLU only (docs/model.md §13). Checked: at c12 = 0 it is <relu>^2 = sqrt(c11 c22)/(2 pi);
+    at c12 = sqrt(c11 c22) (one field) it is <relu(z)^2> = c11/2; and Price's theorem, d/dc12 = the
+    orthant probability P(z1 > 0, z2 > 0) = 1/4 + asin(rho)/(2 pi)."""
+    a, bb = sp.symbols("a b", positive=True)
+    rho = sp.Symbol("rho", real=True)
+    t = sp.acos(rho)
+    form = sp.sqrt(a * bb) * (sp.sin(t) + (sp.pi - t) * sp.cos(t)) / (2 * sp.pi)
+    checks.check("relu: <relu z1 relu z2> at c12 = 0 is <relu>^2 = sqrt(c11 c22)/(2 pi)",
+                 form.subs(rho, 0) - sp.sqrt(a * bb) / (2 * sp.pi))
+    checks.check("relu: one field (rho = 1) gives <relu(z)^2> = c11/2", form.subs({rho: 1, bb: a}) - a / 2)
+    # Price: d/dc12 with c12 = rho sqrt(c11 c22)
+    checks.check("relu: Price, d/dc12 <relu relu> = P(z1 > 0, z2 > 0) = 1/4 + asin(rho)/(2 pi)",
+                 sp.simplify(sp.diff(form, rho) / sp.sqrt(a * bb) - (sp.Rational(1, 4) + sp.asin(rho) / (2 * sp.pi))),
+                 points=[{rho: sp.Rational(1, 3)}, {rho: -sp.Rational(3, 5)}], symbolic="preferred")
+    return form.subs(rho, c12 / sp.sqrt(c11 * c22)).subs({a: c11, bb: c22})
+
+
 # --------------------------------------------------------------------------
 # Step 3: closed forms of the Gaussian integrals for phi(u) = erf(u/sqrt 2)
 # --------------------------------------------------------------------------
@@ -388,6 +409,7 @@ def derive() -> Derivation:
     forms = printed_closed_forms()
     check_closed_forms(checks, forms)
     linear = linear_closed_forms(checks)
+    relu = relu_closed_form(checks)
     lam = forms["Lam"]
 
     # Step 4: split the closed forms by loop level (verified).
@@ -410,7 +432,7 @@ def derive() -> Derivation:
     # <x_a x_c> = sigma^2 Q_ac, <x_a y_n> = sigma^2 R_an, <y_n y_m> = sigma^2 T_nm.
     # h_a: 1 for plain; g_a / (sigma sqrt(Q_aa)) for batch norm (docs/model.md §1).
     return Derivation(
-        dQ=dQ, dR=dR, dg=dg, dv=dv, linear=linear, I3=forms["I3"], I4=forms["I4"], J2=forms["J2"], Lam=lam,
+        dQ=dQ, dR=dR, dg=dg, dv=dv, linear=linear, relu=relu, I3=forms["I3"], I4=forms["I4"], J2=forms["J2"], Lam=lam,
         P3=P3, Pc3=Pc3, pref4=4 / sp.pi**2 / sp.sqrt(lam[Lambda4]), A3=A3, B3=B3, r3=1 / sp.sqrt(lam[Lambda1]),
         # eps_g = 1/2 sum_pq w_p w_q I2(p, q), I2 = (2/pi) asin(c_pq rho_p rho_q)
         rho3=1 / sp.sqrt(1 + c33),
@@ -484,6 +506,10 @@ def docs(d: Derivation) -> dict[str, cg.Text]:
         "doc_generalization_error_linear": cg.doc(
             cg.formula("eps_g = 1/2 sum_pq w_p w_q I2(p, q), I2 (phi(z) = z)", d.linear["I2"]),
             "with c12 = C[p, q]", **ref("§13", "§11")),
+        "doc_generalization_error_relu": cg.doc(
+            cg.formula("eps_g = 1/2 sum_pq w_p w_q I2(p, q), I2 (phi(z) = max(z, 0))", d.relu),
+            "with c11 = C[p, p], c12 = C[p, q], c22 = C[q, q] (Cho & Saul 2009; the simulator's ReLU only)",
+            **ref("§13", "§11")),
         "doc_generalization_error": cg.doc(
             "eps_g = (1/pi) sum_pq w_p w_q asin(C[p, q] rho_p rho_q),",
             cg.formula("  rho_p", d.rho3.subs(c33, sp.Symbol("C[p, p]"))), **ref("§3", "§5")),
@@ -529,6 +555,7 @@ def fills(d: Derivation) -> dict[str, cg.Fill]:
     out["j2_linear"] = cg.expression(d.linear["J2"])
     out["i2_linear"] = cg.expression(d.linear["I2"].subs(c12, S("C[a, p]")))
     out["i2_linear_pq"] = cg.expression(d.linear["I2"].subs(c12, S("C[p, q]")))
+    out["i2_relu"] = cg.statements([("v", d.relu.subs({c11: S("cpp"), c12: S("cpq"), c22: S("cqq")}))])
     # Assembly of the right-hand side from the averages
     asm_map = {Q_ik: "Q[i, k]", Q_ii: "Q[i, i]", Q_kk: "Q[k, k]", R_in: "R[i, n]",
                h_i: "h[i]", h_k: "h[k]", g_i: "g[i]", D_ik: "D[i, k]", J2_ik: "J2[i, k]",

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _kernels as kern
+from ._generated import ode_kernels as gen
 from ._model import check_model
 from ._ode import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._results import ODEResult, Status, alpha_span, model_coords, overlap_columns, trajectory_variables
@@ -464,7 +466,7 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     for j in range(n_seeds):
         T_j = None if exact_teacher else Ts[j]
         if relu:
-            eg[j, :counts[j]] = eg_relu(model, ys[j, :counts[j]], vs[j, :counts[j]], T_j)
+            eg[j, :counts[j]] = eg_relu(model, ys[j, :counts[j]], v0, T_j)
         else:
             eg[j, :counts[j]] = system.eg_many(ys[j, :counts[j]], T=T_j, v=v0)
     # eps_g >= 0; the closed form at the overlaps of real weights dips below only by rounding (a sum of
@@ -501,30 +503,19 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
                             v=vs, eta2=eta2 if model.learns_v else None)
 
 
-def eg_relu(model, ys, vs, T=None) -> np.ndarray:
-    """``eps_g = (1/2) sum_pq w_p w_q <relu(z_p) relu(z_q)>`` at flat states ``ys`` (n, size), second layers ``vs``.
-
-    ``<relu(a) relu(b)> = sqrt(c_aa c_bb) (sin t + (pi - t) cos t)/(2 pi)``, ``cos t = c_ab/sqrt(c_aa c_bb)``
-    (the arc-cosine kernel of degree 1, Cho & Saul 2009), on the effective covariance of the
-    fields (docs/model.md §3); ``w = (-c v, c_M v*)``. For the simulator's ReLU only.
-    """
-    K = model.K
-    T = model.T if T is None else np.asarray(T)
+def eg_relu(model, ys, v0, T=None) -> np.ndarray:
+    """``eps_g = (1/2) sum_pq w_p w_q <relu(z_p) relu(z_q)>`` at flat states ``ys`` (n, size), the
+    arc-cosine kernel of degree 1 (Cho & Saul 2009; generated, ``generalization_error_relu``) on the
+    effective covariance of the kernels (docs/model.md §3); ``v0`` the fixed second layer (a learned
+    one is in the states). For the simulator's ReLU only; NaN for a non-finite state."""
+    a = model.system.args(v=v0)
+    if T is not None:
+        a = a._replace(T=np.array(T, dtype=float, order="C"))
     out = np.full(len(ys), np.nan)
-    wt = model.teacher_scale * np.asarray(model.v_teacher)
-    for j, (y, v) in enumerate(zip(ys, vs)):
-        if not np.all(np.isfinite(y)):
-            continue
-        Q, R, g = model.layout.unpack(y)
-        h = np.ones(K) if g is None else g / np.sqrt(model.tau * np.diag(Q))
-        C = model.tau * np.block([[h[:, None] * Q * h[None, :], h[:, None] * R], [(h[:, None] * R).T, T]])
-        w = np.concatenate([-model.scale * v, wt])
-        sd = np.sqrt(np.maximum(np.diag(C), 0.0))
-        norm = np.outer(sd, sd)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.arccos(np.clip(np.where(norm > 0, C / norm, 1.0), -1.0, 1.0))
-        E = norm * (np.sin(t) + (np.pi - t) * np.cos(t)) / (2 * np.pi)
-        out[j] = 0.5 * w @ E @ w
+    for j, y in enumerate(ys):
+        if np.all(np.isfinite(y)):
+            kern.covariance(np.ascontiguousarray(y), a)
+            out[j] = gen.generalization_error_relu(a.ws.C, a.ws.w)
     return out
 
 

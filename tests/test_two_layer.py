@@ -370,7 +370,7 @@ def test_sweep_over_the_second_layer(tmp_path):
     from symphase._sweep_tasks import TASKS, _key
     ds = symphase.sweep("fixed_point", {"second_layer": ["fixed", "learned"], "scaling": ["sum", "1/K"]},
                         fixed={"K": 2}, store=tmp_path, scheduler="sync")
-    rate = ds.to_xarray()["escape_rate"] if hasattr(ds, "to_xarray") else ds["escape_rate"]
+    rate = ds.to_xarray()["escape_rate"]
     np.testing.assert_allclose(rate.sel(scaling="1/K").values, rate.sel(scaling="sum").values / 4, rtol=1e-9)
     np.testing.assert_allclose(rate.sel(second_layer="learned").values, rate.sel(second_layer="fixed").values,
                                rtol=1e-9)

@@ -202,6 +202,26 @@ def generalization_error_linear(C, w):
 
 
 @numba.njit(**GENERATED.njit_options)
+def generalization_error_relu(C, w):
+    """eps_g = 1/2 sum_pq w_p w_q I2(p, q) for phi(z) = max(z, 0) (the simulator's ReLU).
+
+    GENERATED.doc_generalization_error_relu()
+    """
+    NF = C.shape[0]
+    acc = 0.0 * C[0, 0]
+    for p in range(NF):
+        for q in range(NF):
+            cpp, cqq = C[p, p], C[q, q]
+            bound = numpy.sqrt(cpp * cqq)
+            if not bound > 0.0:  # a field that is identically 0: relu(0) = 0
+                continue
+            cpq = min(max(C[p, q], -bound), bound)  # Cauchy-Schwarz, against rounding
+            v = GENERATED.i2_relu(cpp, cpq, cqq)
+            acc += w[p] * w[q] * v
+    return 0.5 * acc
+
+
+@numba.njit(**GENERATED.njit_options)
 def generalization_error(C, w, rho):
     """eps_g = 1/2 sum_pq w_p w_q I2(p, q) (the paper's Eq. 13); rho is a work array.
 

@@ -348,7 +348,6 @@ def derive() -> Derivation:
 # --------------------------------------------------------------------------
 def docs() -> dict[str, cg.Text]:
     """The generated part of every function's docstring: the equation it implements."""
-    d = base.derive().committee()
     ref = {"spec": "§4", "derivation": "§9", "generator": MODULE}
     eq13 = eq13_form(Qe, Ce, Re, Se)
     effective = "with Q' = tau h^2 Q, C' = tau h^2 C, R' = tau h R, S' = tau h S"

@@ -6,14 +6,21 @@ could not be saved). ``h5netcdf`` is a pure-Python reader/writer on ``h5py``,
 whose wheels bundle HDF5: nothing to compile, and it reads what ``netCDF4``
 writes and the other way round.
 
-A file is written under a temporary sibling name ``.NAME.PID.part`` and renamed
-over ``NAME`` only when complete (a rename within one folder is atomic on
-POSIX), so a reader never sees a half-written file: after an error or Ctrl-C
-the temporary is removed; after ``kill -9`` it may be left, and the next write
-to the same name removes it (its process is gone).
+A file is written under a temporary sibling name ``.NAME.PID.RANDOM.part``,
+created with ``O_CREAT | O_EXCL`` (:func:`tempfile.mkstemp`: an unpredictable
+name, never a file or symbolic link planted there beforehand), and renamed over
+``NAME`` only when complete (a rename within one folder is atomic on POSIX; a
+symbolic link at ``NAME`` is replaced, not followed), so a reader never sees a
+half-written file: after an error or Ctrl-C the temporary is removed; after
+``kill -9`` it may be left, and the next write to the same name removes it (its
+process is gone). The whole file is built in memory first (NetCDF4 by h5netcdf
+into a bytes buffer) and then written with plain ``write`` calls, so a full
+disk or a folder removed mid-run is an ``OSError`` of the write, never a crash
+inside the HDF5 library while it closes a broken file.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -23,25 +30,8 @@ ENGINE = "h5netcdf"
 FORMATS = {".nc": "netcdf", ".netcdf": "netcdf", ".csv": "csv"}
 
 
-def temporary_path(path: Path) -> Path:
-    """A sibling of ``path`` to write to first (unique per process), renamed over ``path`` when complete.
-
-    Parameters
-    ----------
-    path : path-like
-        The file to be written.
-
-    Returns
-    -------
-    Path
-        ``.NAME.PID.part`` in the same folder.
-    """
-    path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.part")
-
-
 def remove_stale_temporaries(path) -> list:
-    """Remove the temporaries ``.NAME.PID.part`` of ``path`` left by processes that no longer run
+    """Remove the temporaries ``.NAME.PID[.RANDOM].part`` of ``path`` left by processes that no longer run
     (killed with ``kill -9`` while writing); returns the paths removed.
 
     A temporary whose process still runs (or belongs to another user) is kept.
@@ -53,7 +43,7 @@ def remove_stale_temporaries(path) -> list:
     except OSError:
         return removed
     for tmp in candidates:
-        pid = tmp.name[len(path.name) + 2:-len(".part")]
+        pid = tmp.name[len(path.name) + 2:-len(".part")].split(".")[0]
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
@@ -128,16 +118,39 @@ def check_writable(path, name: str = "path") -> Path:
     return path
 
 
-def _write_atomically(path, write) -> Path:
+def _write_atomically(path, data) -> Path:
+    """Write the bytes ``data`` to ``path`` through a fresh temporary (``.NAME.PID.RANDOM.part``, :func:`tempfile.mkstemp`)."""
     path = Path(path)
-    tmp = temporary_path(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
     try:
-        write(tmp)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(name, path)
+    except BaseException:
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
+        raise
     return path
+
+
+def netcdf_bytes(ds) -> bytes:
+    """The NetCDF4 file of the dataset ``ds`` (h5netcdf), built in memory.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+
+    Returns
+    -------
+    bytes
+    """
+    buf = io.BytesIO()
+    ds.to_netcdf(buf, engine=ENGINE)
+    return buf.getvalue()
 
 
 def write_netcdf(ds, path) -> Path:
@@ -153,16 +166,16 @@ def write_netcdf(ds, path) -> Path:
     Returns
     -------
     Path
-        ``path``. It is complete or absent, never half-written: the data go to
-        :func:`temporary_path` first, which is renamed over ``path`` (and removed
-        on any error or Ctrl-C).
+        ``path``. It is complete or absent, never half-written: the file is built
+        in memory, written to a fresh temporary (``.NAME.PID.RANDOM.part``, :func:`tempfile.mkstemp`), and that
+        is renamed over ``path`` (and removed on any error or Ctrl-C).
 
     Raises
     ------
     OSError
         The folder is missing or not writable, the disk is full, ...
     """
-    return _write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine=ENGINE))
+    return _write_atomically(path, netcdf_bytes(ds))
 
 
 def open_netcdf(path):
@@ -201,4 +214,4 @@ def write_csv(df, path) -> Path:
     OSError
         The folder is missing or not writable, the disk is full, ...
     """
-    return _write_atomically(path, lambda tmp: df.to_csv(tmp, index=False))
+    return _write_atomically(path, df.to_csv(index=False).encode("utf-8"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -46,12 +47,25 @@ _MESSAGES[STIFF] = (
     "h = {h:.3g} (by stability, not accuracy), so reaching alpha = {end:g} would take about {need:.3g} more steps "
     "than the {left} left of max_steps = {max_steps}; stopped at alpha = {a:.6g} instead of spending them "
     "(lower alpha_max, or raise max_steps)")
-_STATUS = {INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE, STIFF: Status.STEP_SIZE,
+START = 7  # driver code: no first step can be taken (reported as Status.STEP_SIZE)
+_MESSAGES[START] = ("no first step can be taken: the right-hand side at the start is too large (max |dy/dalpha| = "
+                    "{f0:.3g}) for the step-size control; eta, eta2, noise or weight_decay is too large")
+_STATUS = {START: Status.STEP_SIZE, INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE, STIFF: Status.STEP_SIZE,
            BUDGET: Status.STEP_SIZE}
 #: A stiff run stops early when the steps it needs exceed this multiple of the budget left.
 STIFF_MARGIN = 1.5
 #: Largest alpha_max: beyond it the adaptive steps stop resolving alpha in double precision.
 ALPHA_MAX_LIMIT = 1e12
+#: Largest learning rate (eta, eta2). Stable learning needs eta = O(1) at O(1) overlaps, and BN's scale
+#: invariance (Q -> c^2 Q with eta -> c^2 eta) stretches that up to the overlaps' size (at most ``blowup``);
+#: beyond 1e12 the right-hand side (~ eta^2) leaves the range in which the step-size control works.
+ETA_LIMIT = 1e12
+#: Largest relative and absolute tolerances: coarser ones no longer control the error of eps_g (~ 1e-2).
+RTOL_LIMIT = ATOL_LIMIT = 1e-2
+#: Largest blowup: squares of the overlaps up to it stay finite in double precision.
+BLOWUP_LIMIT = 1e100
+#: Largest N of the fluctuation band (an int64).
+N_LIMIT = 2**63 - 1
 
 
 def default_alphas(alpha_max: float, n: int = 301) -> np.ndarray:
@@ -187,7 +201,7 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     (<Status.COMPLETED: 'completed'>, True)
     """
     model = check_model(model)
-    eta = check_real("eta", eta, positive=True)
+    eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
     if method not in ("adaptive", "rk4"):
         raise ValueError(f"method must be 'adaptive' or 'rk4', got {method!r}")
@@ -198,12 +212,15 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
                              f"count that fits in an integer), got {dt!r}")
     elif dt is not None:
         raise ValueError("dt is the fixed step of method='rk4'; the adaptive method takes rtol/atol")
-    rtol = check_real("rtol", rtol, positive=True)
-    atol = check_real("atol", atol, positive=True)
+    rtol = _bounded("rtol", rtol, RTOL_LIMIT, "coarser tolerances no longer control the error of eps_g")
+    atol = _bounded("atol", atol, ATOL_LIMIT, "coarser tolerances no longer control the error of eps_g")
     eg_tol = check_real("eg_tol", eg_tol, nonnegative=True)
     max_steps = check_int("max_steps", max_steps, minimum=1)
-    blowup = check_real("blowup", blowup, positive=True)
+    blowup = _bounded("blowup", blowup, BLOWUP_LIMIT, "squares of larger overlaps overflow")
     psd_tol = check_real("psd_tol", psd_tol, nonnegative=True)
+    if psd_tol > 1.0:
+        raise ValueError(f"psd_tol must be a real number in [0, 1] (relative to the largest diagonal), "
+                         f"got {psd_tol!r}")
     alphas = default_alphas(alpha_max) if alphas is None else check_alphas(alphas, alpha_max)
     eta2, v0 = check_second_layer(model, eta, eta2, v0)
     y = initial_state(model, Q0, R0, g0, v0=v0 if model.learns_v else None)
@@ -212,7 +229,9 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
                          f"{blowup:g} in magnitude (the run would stop as diverged at once), "
                          f"got max {np.max(np.abs(y)):.3g}")
     if N is not None:
-        N = check_int("N", N, minimum=1)
+        N = check_int("N", N, minimum=model.K + model.M)
+        if N > N_LIMIT:
+            raise ValueError(f"N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1], got {N!r}")
         if not model.is_committee or np.any(v0 != 1.0):
             raise ValueError("N: the fluctuation theory (docs/model.md §12) covers the committee machine "
                              "(erf, second layers fixed at 1, no weight decay, scaling 'sum'); "
@@ -220,16 +239,85 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         sigma0 = _check_sigma0(model, N, sigma0)
     elif sigma0 is not None:
         raise ValueError("sigma0 is the covariance of the start at finite N: give N as well")
+    if v0 is not None and np.max(np.abs(v0)) > blowup:
+        raise ValueError(f"v0: the second layer must be at most blowup = {blowup:g} in magnitude, "
+                         f"got max {np.max(np.abs(v0)):.3g}")
     system = model.system
     ka = system.args(eta, v=v0, eta2=eta2)
+    _check_start_finite(model, y, ka, v0)
     res = _Driver(system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol).run(
         y, eta, alphas, alpha_max, eg_tol, progress)
     res.eta2 = eta2 if model.learns_v else None
     if N is not None and res.alpha.size:
-        from ._fluctuations import linear_noise
-        res.covariance, res.eg_std = linear_noise(model, res, N, sigma0)
+        res.covariance, res.eg_std = _band(model, res, N, sigma0)
         res.info["N"] = N
     return res
+
+
+def _band(model, res, N, sigma0):
+    """The fluctuation band along ``res`` (:func:`symphase._fluctuations.linear_noise`), one output
+    interval at a time, so that Ctrl-C keeps what was computed: ``res`` becomes ``"interrupted"`` and
+    ``eg_std``/``covariance`` are NaN after the last point reached (the message says so). Each interval
+    starts from the stored state and covariance exactly as one call over the whole trajectory does, so
+    the numbers are the same bits. After a Ctrl-C during the ODE itself no band is computed."""
+    from ._fluctuations import linear_noise
+    n, size = res.alpha.size, model.layout.size
+    Sig = np.full((n, size, size), np.nan)
+    std = np.full(n, np.nan)
+    if res.status == Status.INTERRUPTED:
+        res.message += "; no fluctuation band was computed (eg_std and covariance are NaN)"
+        return Sig, std
+    done = 0  # output points with their band
+    try:
+        Sig[:1], std[:1] = linear_noise(model, _slice(res, 0, 1), N, sigma0)
+        done = 1
+        for j in range(n - 1):
+            S, e = linear_noise(model, _slice(res, j, j + 2), N, Sig[j])
+            Sig[j + 1], std[j + 1] = S[1], e[1]
+            done = j + 2
+    except KeyboardInterrupt:
+        how = res.message if res.status.success else f"{res.status}: {res.message}"
+        kept = f"kept up to alpha = {res.alpha[done - 1]:.6g}" if done else "not computed at any point"
+        res.status = Status.INTERRUPTED
+        res.message = (f"interrupted while computing the fluctuation band: eg_std and covariance are {kept} "
+                       f"({done} of {n} output points) and NaN after it; the ODE trajectory itself is "
+                       f"complete ({how})")
+    return Sig, std
+
+
+def _slice(res, j0, j1):
+    """The output points ``j0:j1`` of an ODE result, as :func:`symphase._fluctuations.linear_noise` reads them."""
+    return SimpleNamespace(eta=res.eta, alpha=res.alpha[j0:j1], Q=res.Q[j0:j1], R=res.R[j0:j1],
+                           g=None if res.g is None else res.g[j0:j1])
+
+
+def _bounded(name, value, limit, why):
+    """A real number in ``(0, limit]``, else ``ValueError`` naming ``name``, the range and ``why``."""
+    value = check_real(name, value, positive=True)
+    if value > limit:
+        raise ValueError(f"{name} must be a real number in (0, {limit:g}] ({why}), got {value!r}")
+    return value
+
+
+def check_eta(name, eta) -> float:
+    """A learning rate in ``(0, ETA_LIMIT]``, else ``ValueError`` naming ``name`` and the range."""
+    return _bounded(name, eta, ETA_LIMIT, "beyond it every run diverges at once and the step-size control "
+                    "fails")
+
+
+def _check_start_finite(model, y, ka, v0):
+    """``eps_g`` at the start must be finite: else some scale of the model or the start (tau, the teacher's
+    or the student's second layer, the overlaps) overflows in double precision; ``ValueError`` naming them."""
+    with np.errstate(all="ignore"):
+        e, _ = kernels.eg_clipped(y, ka)
+    if np.isfinite(e):
+        return
+    vt = np.ones(model.M) if model.v_teacher is None else np.asarray(model.v_teacher, dtype=float)
+    raise ValueError(
+        f"eps_g is not finite at the start: the scales of the model and the start overflow in double "
+        f"precision (tau = {model.tau:g}, max |v_teacher| = {np.max(np.abs(vt)):.3g}, max |v0| = "
+        f"{np.max(np.abs(v0)) if v0 is not None else 1.0:.3g}, max |Q0, R0, g0| = {np.max(np.abs(y)):.3g}); "
+        f"lower them")
 
 
 def check_second_layer(model, eta, eta2, v0, names=("eta2", "v0")):
@@ -240,7 +328,7 @@ def check_second_layer(model, eta, eta2, v0, names=("eta2", "v0")):
         if not model.learns_v:
             raise ValueError(f"{names[0]} is the second layer's learning rate: give it with "
                              f"Committee(..., second_layer='learned'); this model's second layer is fixed")
-        eta2 = check_real(names[0], eta2, positive=True)
+        eta2 = check_eta(names[0], eta2)
     return (eta if eta2 is None else eta2), check_v(model, v0, names[1])
 
 
@@ -283,6 +371,7 @@ class _Driver:
         self.n_clipped, self.eg_raw_min = 0, 0.0  # eps_g values clipped at 0, and the lowest raw value
         self.pos = 0.0            # the alpha of y, updated after every chunk of steps
         self.interrupt = _DeferredInterrupt()
+        self.f0max = 0.0          # max |dy/dalpha| at the start, when no first step could be taken
 
     def reached(self, a):
         """A checkpoint after a chunk of steps: ``y`` is at ``a``; a deferred Ctrl-C is raised here."""
@@ -312,8 +401,18 @@ class _Driver:
         if self.h is None:
             f0 = np.empty_like(y)
             kernels.rhs(y, f0, self.ka)
-            self.h = initial_step(y, f0, self.ka, self.rtol, self.atol, self.ytmp, self.yerr)
+            try:
+                with np.errstate(all="ignore"):
+                    h = initial_step(y, f0, self.ka, self.rtol, self.atol, self.ytmp, self.yerr)
+            except (ZeroDivisionError, OverflowError):  # a right-hand side too large to step at all
+                h = 0.0
             self.nfev += 2
+            if not (math.isfinite(h) and h > 0.0):
+                self.h = 0.0
+                with np.errstate(invalid="ignore"):
+                    self.f0max = float(np.max(np.abs(f0)))
+                return START, a
+            self.h = h
         while True:
             code, a, self.h, nf, st = dopri_segment(
                 y, a, target, self.h, self.ka, self.rtol, self.atol, self.h_min(a), self.max_steps - self.steps,
@@ -378,7 +477,7 @@ class _Driver:
                     message = _MESSAGES[code].format(
                         a=a, eta=eta, blowup=self.blowup, h_min=self.h_min(a), max_steps=self.max_steps,
                         lam=self.stiff[2], h=self.h or 0.0, end=self.end, need=self.needed_steps(a),
-                        left=self.max_steps - self.steps, dt=self.dt or 0.0)
+                        left=self.max_steps - self.steps, dt=self.dt or 0.0, f0=self.f0max)
                     break
                 e = self.eg(y)
                 if not np.isfinite(e):

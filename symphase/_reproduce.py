@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -66,9 +67,19 @@ def _complete(out: Path, name: str, quick: bool) -> bool:
 
 
 def _atomic_savefig(fig, path: Path):
-    tmp = path.with_name(path.stem + ".part" + path.suffix)
-    fig.savefig(tmp, dpi=150, bbox_inches="tight", format=path.suffix[1:])
-    os.replace(tmp, path)
+    """Draw ``fig`` into ``path`` via a fresh temporary (``O_CREAT | O_EXCL``, an unpredictable name: never
+    a planted file or link), renamed over ``path`` when complete."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=150, bbox_inches="tight", format=path.suffix[1:])
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=None, progress=None,

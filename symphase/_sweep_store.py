@@ -75,13 +75,20 @@ def run_point(task: Task, point: dict, path: str) -> str:
 
 
 def _write_atomic(path: Path, text: str):
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")  # the pid: a stale one is known by its dead writer
+    """``text`` to ``path`` via a fresh temporary ``NAME.RANDOM.PID.part``: created with ``O_CREAT | O_EXCL``
+    under an unpredictable name (never a planted file or link), then renamed over ``path``; the pid: a
+    stale one is known by its dead writer."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=f".{os.getpid()}.part")
     try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _remove_stale_parts(folder: Path):

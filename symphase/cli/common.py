@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +94,6 @@ def check_out(path):
 def check_out_folder(path, name="--out"):
     """An output folder (created by the command if missing): not a file, below no file, and its
     nearest existing folder writable; else ``ValueError`` (one line, exit 2) before any work."""
-    import tempfile
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{name}: {str(path)!r} is a file, not a folder")
@@ -108,11 +108,8 @@ def check_out_folder(path, name="--out"):
     return path
 
 
-def save_result(result, path, frame=None):
-    """Save ``result`` to ``path`` (checked by :func:`check_out`) atomically: NetCDF4 from
-    ``result.to_xarray()``, or CSV from ``frame`` (default ``result.to_dataframe()``)."""
+def _write(result, path: Path, frame):
     from .._io import FORMATS, write_csv, write_netcdf
-    path = Path(path)
     if FORMATS[path.suffix.lower()] == "csv":
         write_csv(result.to_dataframe() if frame is None else frame, path)
     else:
@@ -120,10 +117,49 @@ def save_result(result, path, frame=None):
     return path
 
 
-def exit_code(result, out, *, json_output: bool) -> int:
+def save_result(result, path, frame=None):
+    """Save ``result`` to ``path`` (checked by :func:`check_out`) atomically: NetCDF4 from
+    ``result.to_xarray()``, or CSV from ``frame`` (default ``result.to_dataframe()``).
+
+    A failing writer (the folder removed mid-run, a full disk, ...) never takes the run
+    down: the result is saved instead beside ``path`` (its nearest existing folder) or in the
+    system's temporary folder, and the returned message says so.
+
+    Returns
+    -------
+    str or None
+        None when saved to ``path``; else one line saying why not and where the result went
+        (for :func:`exit_code`, which then returns 1).
+    """
+    path = Path(path)
+    try:
+        _write(result, path, frame)
+        return None
+    except Exception as exc:  # noqa: BLE001 (the run's result is not lost to any failing writer)
+        why = (exc.strerror or str(exc)) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+    why = " ".join(str(why).split())
+    folders = [p for p in (path.parent, *path.parent.parents) if p.is_dir()][:1] + [Path(tempfile.gettempdir())]
+    for folder in dict.fromkeys(folders):
+        spare = folder / f"{path.stem}.{os.getpid()}{path.suffix}"
+        if spare.exists() or spare.is_symlink():
+            continue
+        try:
+            _write(result, spare, frame)
+        except Exception:  # noqa: BLE001, S112 (that folder failed as well: try the next)
+            continue
+        return f"could not save --out {str(path)!r} ({why}); saved it to {str(spare)!r} instead"
+    return f"could not save --out {str(path)!r} ({why}), nor anywhere else; the result is printed above only"
+
+
+def exit_code(result, out, *, json_output: bool, save_error: str | None = None) -> int:
     """Say where ``result`` was saved (``out``, if given) and return the exit code: 0 success, 130
-    interrupted (what was computed is saved, and stderr says so), 1 any other early stop."""
+    interrupted (what was computed is saved, and stderr says so), 1 any other early stop, and 1 when
+    the save failed (``save_error``, from :func:`save_result`: one line on stderr)."""
     interrupted = str(result.status) == "interrupted"
+    if save_error is not None:
+        print(f"symphase: failed: {save_error}" + (f"; the run was interrupted: {result.message}"
+                                                    if interrupted else ""), file=sys.stderr)
+        return 1
     if out is not None and not json_output:
         print(f"# saved {out}" + (" (partial: interrupted)" if interrupted else ""))
     if interrupted:

@@ -75,6 +75,9 @@ def run(args) -> int:
         check_start_memory(model, args.N)
         Q0, R0, g0 = random_initial(model, args.N, args.seed)
     warn_ode_cost(model, args.points)
+    if args.fluct_N is not None and not model.K + model.M <= args.fluct_N <= 2**63 - 1:
+        raise ValueError(f"--fluct-N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1] (as N of every "
+                         f"other command), got {args.fluct_N}")
     if args.fluct_start is not None and args.fluct_N is None:
         raise ValueError("--fluct-start goes with --fluct-N")
     fluct_start = args.fluct_start or ("given" if args.Q0 is not None else "random")
@@ -83,10 +86,11 @@ def run(args) -> int:
                     progress=stderr_is_terminal() and not args.json, N=args.fluct_N,
                     sigma0=("random" if fluct_start == "random" else None) if args.fluct_N is not None else None,
                     **second_layer_run(args))
+    save_error = None
     if out is not None:
         frame = res.to_dataframe()
         frame["status"] = str(res.status)  # the run's: a CSV of an interrupted run says so
-        save_result(res, out, frame=frame)
+        save_error = save_result(res, out, frame=frame)
     if args.json:
         print_json(res.to_dict())
     else:
@@ -100,4 +104,4 @@ def run(args) -> int:
             print(f"{res.alpha[j]:12.5g} {res.eg[j]:12.5g}" + (f" {res.eg_std[j]:12.5g}" if std else ""))
         if len(res.alpha) and res._has_second_layer():
             print(f"# second layer v at alpha = {res.alpha[-1]:g}: " + ", ".join(f"{x:.6g}" for x in res.v[-1]))
-    return exit_code(res, out, json_output=args.json)
+    return exit_code(res, out, json_output=args.json, save_error=save_error)

@@ -119,8 +119,7 @@ def run_simulate(args) -> int:
                    workers=args.workers, n_test=args.test, exact_teacher=not args.random_teacher,
                    bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method,
                    activation="relu" if args.activation == "relu" else None, **second_layer_run(args))
-    if out is not None:
-        save_result(res, out)
+    save_error = None if out is None else save_result(res, out)
     mean, se = _seed_stats(res.eg)
     if args.json:
         print_json({**res.to_dict(), "eg_mean": mean, "eg_se": se})
@@ -133,7 +132,7 @@ def run_simulate(args) -> int:
         step = max(1, len(res.alpha) // 25)
         for j in sorted(set(range(0, len(res.alpha), step)) | {len(res.alpha) - 1}):
             print(f"{res.alpha[j]:10.4g} {mean[j]:12.5g} {se[j]:10.2g}")
-    return exit_code(res, out, json_output=args.json)
+    return exit_code(res, out, json_output=args.json, save_error=save_error)
 
 
 def run_compare(args) -> int:
@@ -147,8 +146,8 @@ def run_compare(args) -> int:
     cmp = compare(model, args.N, args.eta, args.alpha_max, args.seeds, alphas=alphas, fraction=args.fraction,
                   plateau=plateau, workers=args.workers, exact_teacher=not args.random_teacher,
                   bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method)
-    if out is not None:
-        save_result(cmp, out, frame=compare_frame(cmp) if out.suffix.lower() == ".csv" else None)
+    save_error = None if out is None else save_result(
+        cmp, out, frame=compare_frame(cmp) if out.suffix.lower() == ".csv" else None)
     disc = cmp.discrepancy
     if args.json:
         print_json(cmp.to_dict())
@@ -160,4 +159,4 @@ def run_compare(args) -> int:
                   f"{cmp.escape_sim[j]:11.4g} {cmp.escape_ode[j]:11.4g}")
         for k, (m, se, z) in cmp.mean_discrepancy.items():
             print(f"# seed mean, {k}: max |sim - ODE| = {m:.3g} (s.e. {se:.2g}); max |mean|/s.e. = {z:.2f}")
-    return exit_code(cmp, out, json_output=args.json)
+    return exit_code(cmp, out, json_output=args.json, save_error=save_error)

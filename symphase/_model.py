@@ -6,24 +6,26 @@ the compiled kernels need is built from it once, by :attr:`Committee.system`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field
 from functools import cached_property
+from numbers import Integral, Real
 
 import numpy as np
 
+from . import _kernels as _kern
 from ._layout import StateLayout
-from ._validate import check_array, check_choice, check_int, check_real
+from ._validate import check_array, check_choice, real_array
 
 #: The update rules, in their one spelling (docs/model.md §2).
 RULES = ("plain", "paper", "exact")
 #: Accepted values of ``bn``: ``None`` and ``"plain"`` both mean the plain network.
 BN_RULES = (None, "plain", "paper", "exact")
 GAINS = ("learned", "fixed")
-#: The two-layer network (docs/model.md §13): the student's second layer, the output
-#: scaling and the activation of both networks.
+#: The two-layer network (docs/model.md §13): the student's second layer and the output scaling.
 SECOND_LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/sqrt(K)", "1/K")
-ACTIVATIONS = ("erf", "linear")
 
 
 def output_scale(scaling: str, n: int) -> float:
@@ -88,65 +90,306 @@ def min_gram_eigenvalue(Q, R, T) -> float:
     return float(np.linalg.eigvalsh(G)[0]) / scale
 
 
-@dataclass(frozen=True, eq=False)
+#: The activations ``phi`` of both networks; their codes in the kernels' parameter record are
+#: their positions (:data:`symphase._kernels.ACTIVATIONS`, the same tuple).
+ACTIVATIONS = _kern.ACTIVATIONS
+#: The activations with closed-form Gaussian averages: the ODE, ``eps_g``, the fixed points, the
+#: curvature and the diffusion matrix exist for these only (docs/model.md §3.3, §13).
+CLOSED_FORM_ACTIVATIONS = ("erf", "linear")
+
+#: Bounds of the model's numeric fields (docs/model.md §13.2). Far beyond any study, and finite,
+#: so that an absurd value is refused here, naming the field, before it overflows downstream.
+MAX_UNITS = 10_000      # K, M: the ODE costs ~K^4 per step, the teacher overlaps T are M x M
+MAX_BATCH = 10**6       # batch
+MAX_SCALE = 1e6         # tau, noise, weight_decay, |v*_n|, |T_nm|
+
+_NO_DEFAULT = MISSING  # K, M: positional, required
+
+
+class _Same:
+    """``ModelField.option_default`` when the CLI and sweep default is the model's."""
+
+    def __repr__(self):
+        return "<the model's default>"
+
+
+_SAME = _Same()
+
+
+@dataclass(frozen=True)
+class ModelField:
+    """One field of :class:`Committee`, declared once in :data:`MODEL_FIELDS`.
+
+    Everything that lists the model's fields is derived from this table: the
+    dataclass fields of :class:`Committee` and its validation, :meth:`Committee.with_`,
+    :meth:`~Committee.to_dict`, :meth:`~Committee.from_dict`, ``repr``, equality and
+    hash, the command line's model options (:func:`symphase.cli.common.add_model_options`)
+    and the axes of :func:`symphase.sweep`.
+
+    Parameters
+    ----------
+    name : str
+        The field's name (also the sweep axis; the CLI flag is ``--`` + the name with
+        ``_`` as ``-``).
+    kind : {"int", "real", "choice", "vector", "matrix"}
+        An integer or a real number in ``[low, high]`` (``(low, high]`` when
+        ``low_open``), one of ``choices``, or an array of finite numbers with
+        ``|x| <= high``: ``M`` entries (``vector``) or ``M x M`` (``matrix``).
+    default : object
+        The :class:`Committee` default (none for the positional ``K`` and ``M``;
+        ``None`` for an array: ones or the identity of the teacher's size).
+    doc : str
+        One line: the CLI help, the docstring and the table in docs/model.md.
+    low, high : float, optional
+        The range of a number; ``high`` bounds ``|x|`` of an array.
+    low_open : bool
+        Whether ``low`` itself is excluded.
+    choices : tuple
+        The values of a ``choice`` (as the CLI and sweeps spell them).
+    cli : bool
+        Whether the field is a command-line model option.
+    sweep : bool
+        Whether the field is an axis of :func:`symphase.sweep`.
+    option_default : object
+        The default of the CLI option and of the sweep axis, as they spell it
+        (``None`` for ``M``: the value of ``K``; ``"plain"`` for ``bn``).
+    core : bool
+        A field of the committee machine as first released: ``repr``, :meth:`Committee.to_dict`
+        and a sweep point's store key always show it. A newer field is shown only away from
+        its default, so older reprs, saved results and sweep stores stay as they were.
+    group : {"model", "two-layer"}
+        The CLI option group.
+    convert : callable, optional
+        ``value -> stored value`` of a field with spellings of its own (``bn``: ``None``,
+        ``"none"`` and ``"plain"`` are stored as ``None``), instead of the check by kind.
+    spell : callable, optional
+        ``stored value -> the CLI, sweep and to_dict spelling`` (``bn``: ``None`` as ``"plain"``).
+    """
+
+    name: str
+    kind: str
+    default: object
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple = ()
+    cli: bool = True
+    sweep: bool = True
+    option_default: object = _SAME
+    core: bool = False
+    group: str = "model"
+    convert: Callable | None = None
+    spell: Callable | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--weight-decay``."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def positional(self) -> bool:
+        """Whether the field is positional and required in :class:`Committee` (``K``, ``M``)."""
+        return self.default is _NO_DEFAULT
+
+    @property
+    def type(self) -> type:
+        """The Python type of a CLI option value or a sweep coordinate: ``int``, ``float`` or ``str``."""
+        return {"int": int, "real": float, "choice": str}.get(self.kind, str)
+
+    @property
+    def cli_default(self):
+        """The default of the CLI option and the sweep axis."""
+        return self.default if self.option_default is _SAME else self.option_default
+
+    @property
+    def annotation(self) -> str:
+        """The annotation of the dataclass field."""
+        if self.kind in ("vector", "matrix"):
+            return "np.ndarray | None"
+        return {"int": "int", "real": "float"}.get(self.kind, "str | None" if self.default is None else "str")
+
+    def range_text(self, M: int | None = None) -> str:
+        """What the field accepts, in words: ``"a real number in (0, 1e+06]"``."""
+        if self.kind == "int":
+            return f"an integer in [{self.low:g}, {self.high:g}]"
+        if self.kind == "real":
+            return f"a real number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+        if self.kind == "choice":
+            return "one of " + ", ".join(map(repr, self.choices))
+        m = "M" if M is None else f"M = {M}"
+        shape = f"{m} numbers" if self.kind == "vector" else f"an {m} x {m} matrix of numbers"
+        return f"{shape}, each finite and at most {self.high:g} in magnitude"
+
+    def check(self, value, M: int | None = None):
+        """``value`` validated and normalized (``int``, ``float``, the choice, a read-only float array),
+        else ``ValueError`` (``TypeError`` never: a wrong type is a value out of range) naming the
+        field and its range; an array's ``M`` is the model's teacher size."""
+        if self.convert is not None:
+            return self.convert(value)
+        if self.kind == "int":
+            if isinstance(value, bool) or not isinstance(value, Integral) or not self.low <= value <= self.high:
+                raise ValueError(f"{self.name} must be {self.range_text()}, got {value!r}")
+            return int(value)
+        if self.kind == "real":
+            ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
+            if ok:
+                v = float(value)
+                ok = (v > self.low if self.low_open else v >= self.low) and v <= self.high
+            if not ok:
+                raise ValueError(f"{self.name} must be {self.range_text()}, got {value!r}")
+            return v
+        if self.kind == "choice":
+            if isinstance(value, str) and value in self.choices:
+                return value
+            raise ValueError(f"{self.name} must be {self.range_text()}; got {value!r}")
+        shape = (M,) if self.kind == "vector" else (M, M)
+        arr = real_array(value, f"{self.name} must be {self.range_text(M)}")
+        if arr.shape != shape:
+            what = f"M = {M} entries (one per teacher unit)" if self.kind == "vector" else f"shape (M, M) = {shape}"
+            raise ValueError(f"{self.name} must have {what}, got shape {arr.shape}")
+        if not np.all(np.abs(arr) <= self.high):  # NaN fails too
+            raise ValueError(f"{self.name} must be {self.range_text(M)}, got {arr.tolist()}")
+        arr = np.array(arr, dtype=float)
+        arr.flags.writeable = False
+        return arr
+
+    def is_default(self, value, M: int) -> bool:
+        """Whether a validated ``value`` is the default (ones or the identity for the arrays)."""
+        if self.kind == "vector":
+            return bool(np.all(value == 1.0))
+        if self.kind == "matrix":
+            return bool(np.array_equal(value, np.eye(M)))
+        return value == self.default
+
+    def plain(self, value):
+        """``value`` as plain Python (JSON-ready) in the CLI's spelling: arrays as (nested) lists."""
+        if self.spell is not None:
+            return self.spell(value)
+        return value.tolist() if isinstance(value, np.ndarray) else value
+
+    def key(self, value):
+        """``value`` as a hashable, exact part of the model's key."""
+        return value.tobytes() if isinstance(value, np.ndarray) else value
+
+
+def _stored_bn(bn):
+    """``bn`` as :class:`Committee` stores it: ``None`` for the plain network, else the rule."""
+    rule = rule_of(bn)
+    return None if rule == "plain" else rule
+
+
+#: The model's fields, declared once (docs/model.md §13.2): the order is ``Committee``'s, its
+#: ``repr``'s and :meth:`Committee.to_dict`'s.
+MODEL_FIELDS = (
+    ModelField("K", "int", _NO_DEFAULT, "student hidden units", 1, MAX_UNITS, option_default=2, core=True),
+    ModelField("M", "int", _NO_DEFAULT, "teacher hidden units (CLI and sweep default: K)", 1, MAX_UNITS,
+               option_default=None, core=True),
+    ModelField("bn", "choice", None, "update rule: the plain network (None), or batch normalization with "
+               "the paper's rule (its Eqs. 2-3) or the exact gradient", choices=RULES, option_default="plain",
+               core=True, convert=_stored_bn, spell=rule_of),
+    ModelField("gain", "choice", "learned", "whether the BN gain g_i is learned (ignored for plain)",
+               choices=GAINS, core=True),
+    ModelField("tau", "real", 1.0, "input variance tau = sigma^2", 0.0, MAX_SCALE, low_open=True, core=True),
+    ModelField("batch", "int", 1, "minibatch size b", 1, MAX_BATCH, core=True),
+    ModelField("noise", "real", 0.0, "variance of Gaussian noise on the teacher's output", 0.0, MAX_SCALE,
+               core=True),
+    ModelField("T", "matrix", None, "teacher overlaps T_nm = B_n.B_m, symmetric positive semi-definite "
+               "(default: identity)", high=MAX_SCALE, cli=False, sweep=False, core=True),
+    ModelField("second_layer", "choice", "fixed", "the student's second layer v: fixed at its start v0 "
+               "(default ones), or learned at rate eta2/N", choices=SECOND_LAYERS, group="two-layer"),
+    ModelField("v_teacher", "vector", None, "the teacher's second layer v* (default ones)", high=MAX_SCALE,
+               sweep=False, group="two-layer"),
+    ModelField("scaling", "choice", "sum", "output prefactor c_K = 1, 1/sqrt(K) or 1/K of the student "
+               "(with M for the teacher), as nn2pp's --meanfield and --normalise", choices=SCALINGS,
+               group="two-layer"),
+    ModelField("activation", "choice", "erf", "phi(u) = erf(u/sqrt 2), u or max(u, 0), for both networks; "
+               "relu has no closed-form ODE: the simulator only", choices=ACTIVATIONS, group="two-layer"),
+    ModelField("weight_decay", "real", 0.0, "weight decay lam: -(lam/N) J_i per step (and -(lam/N) v_i for "
+               "a learned second layer), not multiplied by the learning rate", 0.0, MAX_SCALE,
+               group="two-layer"),
+)
+#: The fields by name.
+FIELDS_BY_NAME = {f.name: f for f in MODEL_FIELDS}
+
+
+def _declare_fields(cls):
+    """Make ``cls`` a frozen dataclass whose fields are its table ``cls.FIELDS`` (``K``, ``M``
+    positional; the rest keyword-only, with their defaults), and complete its docstring's
+    Parameters from the same table. A subclass of :class:`Committee` with more fields in its
+    ``FIELDS`` gets them the same way (the tests add one)."""
+    inherited = getattr(cls, "__dataclass_fields__", {})
+    new = [f for f in cls.FIELDS if f.name not in inherited]
+    cls.__annotations__ = {f.name: f.annotation for f in new}
+    for f in new:
+        if f.positional:
+            if inherited:
+                raise TypeError(f"{cls.__name__}: an added field must have a default, {f.name} has none")
+        else:
+            setattr(cls, f.name, field(default=f.default, kw_only=True))
+    cls.FIELDS_BY_NAME = {f.name: f for f in cls.FIELDS}
+    if cls.__doc__:
+        cls.__doc__ = cls.__doc__.replace("{PARAMETERS}", fields_doc(cls.FIELDS))
+    return dataclass(frozen=True, eq=False, repr=False)(cls)  # repr, eq, hash: the class's own
+
+
+def fields_doc(fields=MODEL_FIELDS, indent: str = "    ") -> str:
+    """The numpydoc Parameters entries of ``fields`` (the docstring of :class:`Committee`)."""
+    lines = []
+    for f in fields:
+        if f.kind == "choice":
+            typ = "{" + ", ".join(map(repr, ((None,) if f.default is None else ()) + f.choices)) + "}"
+        else:
+            typ = {"int": "int", "real": "float", "vector": "array_like (M,), optional",
+                   "matrix": "array_like (M, M), optional"}[f.kind]
+        rng = "" if f.kind == "choice" else f"; {f.range_text()}"
+        default = "" if f.positional or f.default is None else f" (default {f.default!r})"
+        lines += [f"{f.name} : {typ}", f"{indent}{f.doc}{rng}{default}."]
+    return ("\n" + indent).join(lines)
+
+
+def fields_markdown(fields=MODEL_FIELDS) -> str:
+    """The table of ``fields`` in docs/model.md §13.2 (a test keeps the two equal)."""
+    rows = ["| field | values | default | CLI | sweep | what |", "|---|---|---|---|---|---|"]
+    for f in fields:
+        values = f.range_text() if f.kind != "choice" else ", ".join(f"`{c}`" for c in f.choices)
+        default = "required" if f.positional else f"`{f.default!r}`"
+        if f.cli_default is not f.default:
+            default += f"; CLI, sweep: `{f.cli_default!r}`"
+        cli = f"`{f.flag}`" if f.cli else ""
+        rows.append(f"| `{f.name}` | {values} | {default} | {cli} | {'yes' if f.sweep else ''} | {f.doc} |")
+    return "\n".join(rows)
+
+
+@_declare_fields
 class Committee:
     """A teacher-student soft committee machine (docs/model.md §1-2).
 
     The teacher's output is ``t = c_M sum_n v*_n phi(B_n.xi) + zeta``, the student's
-    ``s = c_K sum_i v_i phi(h_i J_i.xi)`` with ``phi(u) = erf(u/sqrt 2)`` (or
-    ``phi(u) = u``) and the scale ``h_i = 1`` (plain) or
+    ``s = c_K sum_i v_i phi(h_i J_i.xi)`` with ``phi(u) = erf(u/sqrt 2)``, ``u`` or
+    ``max(u, 0)`` and the scale ``h_i = 1`` (plain) or
     ``h_i = g_i/(sigma sqrt(Q_ii))`` (BN); inputs have variance ``tau = sigma^2``
     (Saad & Solla 1995; Takagi, Yoshida & Okada 2020; docs/model.md §1.3-1.4). The
     defaults (``v = v* = 1``, ``c = 1``, erf, no weight decay) are the soft committee
     machine of the paper; the rest is the two-layer network of Goldt et al. (2019)
     (docs/model.md §13). A ``Committee`` is a plain, immutable, hashable description;
-    everything the kernels need is built from it by :attr:`system`.
+    everything the kernels need is built from it by :attr:`system`. Its fields are
+    declared once, in :data:`symphase._model.MODEL_FIELDS` (docs/model.md §13.2).
+
+    ``activation="relu"`` has no closed-form Gaussian averages: such a model runs in
+    :func:`symphase.simulate` only, and everything built on the ODE refuses it
+    (:meth:`require_closed_form`).
 
     Parameters
     ----------
-    K, M : int
-        Student and teacher hidden units (>= 1).
-    bn : {None, "plain", "paper", "exact"}
-        ``None``/``"plain"``: no batch normalization; ``"paper"``: BN with the
-        paper's rule (its Eqs. 2-3); ``"exact"``: BN with the true gradient.
-    gain : {"learned", "fixed"}
-        Whether the BN gain ``g_i`` is learned (ignored for plain).
-    tau : float
-        Input variance ``tau = sigma^2`` (> 0).
-    batch : int
-        Minibatch size ``b`` (>= 1).
-    T : array_like (M, M), optional
-        Teacher overlaps ``T_nm = B_n . B_m`` (default: identity).
-    noise : float
-        Variance of Gaussian noise on the teacher's output (>= 0).
-    second_layer : {"fixed", "learned"}
-        Whether the student's second-layer weights ``v_i`` are learned (learning
-        rate ``eta2/N``; ``integrate(..., eta2=)``) or fixed at their start values
-        ``v0`` (default ones).
-    v_teacher : array_like (M,), optional
-        The teacher's second layer ``v*`` (default ones; finite, non-zero entries allowed).
-    scaling : {"sum", "1/sqrt(K)", "1/K"}
-        The output prefactor: ``c_K = 1``, ``1/sqrt(K)`` or ``1/K`` for the
-        student, with ``M`` for the teacher (as nn2pp's ``--meanfield`` and
-        ``--normalise``).
-    activation : {"erf", "linear"}
-        ``phi(u) = erf(u/sqrt 2)`` or ``phi(u) = u``, for both networks. (ReLU
-        has no closed-form ODE here; :func:`symphase.simulate` accepts it with
-        ``activation="relu"``.)
-    weight_decay : float
-        Weight decay ``lam >= 0`` per step ``-(lam/N) J_i`` (and ``-(lam/N) v_i``
-        for a learned second layer), not multiplied by the learning rate, as in
-        nn2pp's ``--wd``: ``dQ_ik/dalpha`` gains ``-2 lam Q_ik``.
+    {PARAMETERS}
 
     Raises
     ------
     ValueError
-        If a size, ``tau``, ``batch``, ``noise`` or ``weight_decay`` is out of
-        range, ``bn``, ``gain``, ``second_layer``, ``scaling`` or ``activation``
-        is not one of its values, ``v_teacher`` is not M finite numbers, or ``T``
-        is not a symmetric positive semi-definite (M, M) matrix.
-    TypeError
-        If a size or number has the wrong type.
+        Naming the field and its range, if a field is out of its range (the table
+        above), ``v_teacher`` is not M numbers, or ``T`` is not a symmetric positive
+        semi-definite (M, M) matrix.
 
     Attributes
     ----------
@@ -166,55 +409,24 @@ class Committee:
     >>> symphase.Committee(3, 2, tau=0)
     Traceback (most recent call last):
         ...
-    ValueError: tau must be ...
+    ValueError: tau must be a real number in (0, 1e+06], got 0
     """
 
-    K: int
-    M: int
-    bn: str | None = field(default=None, kw_only=True)
-    gain: str = field(default="learned", kw_only=True)
-    tau: float = field(default=1.0, kw_only=True)
-    batch: int = field(default=1, kw_only=True)
-    T: np.ndarray | None = field(default=None, kw_only=True)
-    noise: float = field(default=0.0, kw_only=True)
-    second_layer: str = field(default="fixed", kw_only=True)
-    v_teacher: np.ndarray | None = field(default=None, kw_only=True)
-    scaling: str = field(default="sum", kw_only=True)
-    activation: str = field(default="erf", kw_only=True)
-    weight_decay: float = field(default=0.0, kw_only=True)
+    #: The fields, declared once (:data:`MODEL_FIELDS`); a subclass may add some.
+    FIELDS = MODEL_FIELDS
 
     def __post_init__(self):
-        set_ = object.__setattr__
-        set_(self, "K", check_int("K", self.K))
-        set_(self, "M", check_int("M", self.M))
-        rule = rule_of(self.bn)
-        set_(self, "bn", None if rule == "plain" else rule)  # the public contract: None for plain
-        check_choice("gain", self.gain, GAINS)
-        set_(self, "tau", check_real("tau", self.tau, positive=True))
-        set_(self, "batch", check_int("batch", self.batch))
-        set_(self, "noise", check_real("noise", self.noise, nonnegative=True))
-        if self.T is None:
-            T = np.eye(self.M)
-        else:
-            T = check_array("T", self.T, (self.M, self.M))
-            if not np.allclose(T, T.T, rtol=0, atol=1e-12 * max(1.0, np.abs(T).max())):
-                raise ValueError("T must be symmetric")
-            if np.linalg.eigvalsh(T)[0] < -1e-12 * max(1.0, np.abs(T).max()):
-                raise ValueError("T must be positive semi-definite (a Gram matrix of teacher vectors)")
-        T = np.array(T, dtype=float)
-        T.flags.writeable = False
-        set_(self, "T", T)
-        check_choice("second_layer", self.second_layer, SECOND_LAYERS)
-        check_choice("scaling", self.scaling, SCALINGS)
-        if self.activation == "relu":
-            raise ValueError("activation='relu' has no closed-form ODE; it is available in symphase.simulate "
-                             "(activation='relu') only. activation must be one of 'erf', 'linear'")
-        check_choice("activation", self.activation, ACTIVATIONS)
-        set_(self, "weight_decay", check_real("weight_decay", self.weight_decay, nonnegative=True))
-        vt = np.ones(self.M) if self.v_teacher is None else check_array("v_teacher", self.v_teacher, (self.M,))
-        vt = np.array(vt, dtype=float)
-        vt.flags.writeable = False
-        set_(self, "v_teacher", vt)
+        for f in self.FIELDS:
+            value = getattr(self, f.name)
+            if value is None and f.kind in ("vector", "matrix"):
+                value = np.ones(self.M) if f.kind == "vector" else np.eye(self.M)
+            object.__setattr__(self, f.name, f.check(value, getattr(self, "M", None)))
+        T = self.T
+        scale = max(1.0, np.abs(T).max())
+        if not np.allclose(T, T.T, rtol=0, atol=1e-12 * scale):
+            raise ValueError("T must be symmetric")
+        if np.linalg.eigvalsh(T)[0] < -1e-12 * scale:
+            raise ValueError("T must be positive semi-definite (a Gram matrix of teacher vectors)")
 
     # -- the rule ---------------------------------------------------------------
     @property
@@ -276,20 +488,50 @@ class Committee:
         return (not self.learns_v and self.scaling == "sum" and self.activation == "erf"
                 and self.weight_decay == 0.0 and bool(np.all(self.v_teacher == 1.0)))
 
-    def _two_layer_items(self) -> dict:
-        """The two-layer settings that differ from the committee machine's defaults."""
-        out = {}
-        if self.second_layer != "fixed":
-            out["second_layer"] = self.second_layer
-        if not np.all(self.v_teacher == 1.0):
-            out["v_teacher"] = self.v_teacher.tolist()
-        if self.scaling != "sum":
-            out["scaling"] = self.scaling
-        if self.activation != "erf":
-            out["activation"] = self.activation
-        if self.weight_decay != 0.0:
-            out["weight_decay"] = self.weight_decay
-        return out
+    def _shown(self) -> dict:
+        """The fields ``repr`` and :meth:`to_dict` show, by name: the core ones always, a newer one
+        (the two-layer settings) only away from its default."""
+        return {f.name: getattr(self, f.name) for f in self.FIELDS
+                if f.core or not f.is_default(getattr(self, f.name), self.M)}
+
+    def require_closed_form(self, what: str) -> Committee:
+        """``self``, if its activation has closed-form Gaussian averages; else ``ValueError`` naming
+        ``activation``, saying that ``what`` needs them.
+
+        The ODE and everything built on it (``integrate``, ``rhs``, ``generalization_error``,
+        the fixed points, the curvature, the diffusion matrix, the reduced equations) exist for
+        the activations in :data:`CLOSED_FORM_ACTIVATIONS` only; a ReLU model runs in the
+        simulator (docs/model.md §13).
+
+        Parameters
+        ----------
+        what : str
+            What needs them, as the message should say it (e.g. ``"integrate"``).
+
+        Returns
+        -------
+        Committee
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If ``activation`` is not in :data:`CLOSED_FORM_ACTIVATIONS`.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> symphase.Committee(2, 2, activation="relu").require_closed_form("integrate")
+        Traceback (most recent call last):
+            ...
+        ValueError: activation: integrate needs the closed-form averages of activation 'erf' or 'linear', ...
+        """
+        if self.activation not in CLOSED_FORM_ACTIVATIONS:
+            raise ValueError(f"activation: {what} needs the closed-form averages of activation "
+                             f"{' or '.join(map(repr, CLOSED_FORM_ACTIVATIONS))}, which activation="
+                             f"{self.activation!r} has not; a {self.activation} model runs in the simulator only "
+                             f"(symphase.simulate, 'symphase simulate')")
+        return self
 
     # -- derived descriptions ---------------------------------------------------
     @property
@@ -317,15 +559,16 @@ class Committee:
         from ._system import System
         return System(self)
 
-    def with_(self, **changes) -> "Committee":
+    def with_(self, **changes) -> Committee:
         """A copy of the model with some fields changed.
+
+        An array field (``T``, ``v_teacher``) at its default (identity, ones) follows a
+        new ``M``; one set to other values must be given again for a new ``M``.
 
         Parameters
         ----------
         **changes
-            New values of ``K``, ``M``, ``bn``, ``gain``, ``tau``, ``batch``,
-            ``T``, ``noise``, ``second_layer``, ``v_teacher``, ``scaling``,
-            ``activation`` or ``weight_decay``.
+            New values of fields of :data:`MODEL_FIELDS` (``K``, ``M``, ``bn``, ...).
 
         Returns
         -------
@@ -334,8 +577,10 @@ class Committee:
 
         Raises
         ------
-        ValueError, TypeError
-            As for :class:`Committee`; also ``TypeError`` for an unknown field.
+        ValueError
+            As for :class:`Committee`.
+        TypeError
+            For a name that is not a field.
 
         Examples
         --------
@@ -343,15 +588,52 @@ class Committee:
         >>> symphase.Committee(2, 2).with_(bn="paper", tau=2.0)
         Committee(K=2, M=2, bn='paper', gain='learned', tau=2.0, batch=1, noise=0.0)
         """
-        kw = dict(bn=self.bn, gain=self.gain, tau=self.tau, batch=self.batch, T=self.T, noise=self.noise,
-                  second_layer=self.second_layer, v_teacher=self.v_teacher, scaling=self.scaling,
-                  activation=self.activation, weight_decay=self.weight_decay)
-        K = changes.pop("K", self.K)
-        M = changes.pop("M", self.M)
-        if M != self.M and "v_teacher" not in changes:
-            kw["v_teacher"] = None if np.all(self.v_teacher == 1.0) else self.v_teacher
+        unknown = [k for k in changes if k not in self.FIELDS_BY_NAME]
+        if unknown:
+            raise TypeError(f"with_(): {', '.join(unknown)} is not a field of Committee "
+                            f"(the fields: {', '.join(self.FIELDS_BY_NAME)})")
+        kw = {f.name: getattr(self, f.name) for f in self.FIELDS}
+        if changes.get("M", self.M) != self.M:
+            for f in self.FIELDS:
+                if f.kind in ("vector", "matrix") and f.name not in changes and f.is_default(kw[f.name], self.M):
+                    kw[f.name] = None  # the default of the new size
         kw.update(changes)
-        return Committee(K, M, **kw)
+        return type(self)(kw.pop("K"), kw.pop("M"), **kw)
+
+    @classmethod
+    def from_dict(cls, values) -> Committee:
+        """The model of a mapping of field values: :meth:`to_dict`'s, :meth:`attrs`', the CLI's or a sweep point's.
+
+        A field that is missing (or ``None``) takes its CLI and sweep default
+        (:attr:`ModelField.cli_default`); ``M`` missing or ``None`` is ``K``; other keys are ignored.
+
+        Parameters
+        ----------
+        values : mapping
+            Field name -> value, spelled as :meth:`to_dict`, the CLI or a sweep spell it
+            (``bn="plain"``; arrays as (nested) lists or arrays).
+
+        Returns
+        -------
+        Committee
+            The model, validated like any other.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> m = symphase.Committee(3, 2, bn="paper", tau=2.0, v_teacher=[1.0, 0.5])
+        >>> symphase.Committee.from_dict(m.to_dict()) == m
+        True
+        >>> symphase.Committee.from_dict({"K": 3, "bn": "plain"})
+        Committee(K=3, M=3, bn=None, gain='learned', tau=1.0, batch=1, noise=0.0)
+        """
+        kw = {}
+        for f in cls.FIELDS:
+            value = values.get(f.name)
+            kw[f.name] = f.cli_default if value is None else value
+        if kw["M"] is None:
+            kw["M"] = kw["K"]
+        return cls(kw.pop("K"), kw.pop("M"), **kw)
 
     def describe(self) -> str:
         """A one-line human-readable description of the model.
@@ -359,7 +641,8 @@ class Committee:
         Returns
         -------
         str
-            E.g. ``"K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0"``.
+            E.g. ``"K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0"``:
+            the fields ``repr`` shows, but ``T``.
 
         Examples
         --------
@@ -367,24 +650,28 @@ class Committee:
         >>> symphase.Committee(2, 2, bn="exact").describe()
         'K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0'
         """
-        rule = "plain" if self.bn is None else f"BN ({self.bn} rule, gain {self.gain})"
-        extra = "".join(f", {k}={v}" for k, v in self._two_layer_items().items())
-        return f"K={self.K}, M={self.M}, {rule}, tau={self.tau:g}, batch={self.batch}, noise={self.noise:g}{extra}"
+        parts = []
+        for name, value in self._shown().items():
+            f = self.FIELDS_BY_NAME[name]
+            if name == "bn":
+                parts.append("plain" if value is None else f"BN ({value} rule, gain {self.gain})")
+            elif name not in ("gain", "T"):
+                parts.append(f"{name}={value:g}" if f.kind == "real" and f.core else f"{name}={f.plain(value)}")
+        return ", ".join(parts)
 
     def to_dict(self) -> dict:
-        """The model's parameters as plain Python values (JSON-ready).
+        """The model's fields as plain Python values (JSON-ready).
 
         Returns
         -------
         dict
-            ``K``, ``M``, ``bn`` (as its rule: ``"plain"``, ``"paper"``,
-            ``"exact"``), ``gain``, ``tau``, ``batch``, ``noise``, ``T`` (nested
-            lists), and the two-layer settings ``second_layer``, ``v_teacher``,
-            ``scaling``, ``activation``, ``weight_decay`` where they differ from
-            the committee machine's.
+            The core fields ``K``, ``M``, ``bn`` (as its rule: ``"plain"``, ``"paper"``,
+            ``"exact"``), ``gain``, ``tau``, ``batch``, ``noise``, ``T`` (nested lists),
+            and the two-layer settings ``second_layer``, ``v_teacher``, ``scaling``,
+            ``activation``, ``weight_decay`` where they differ from the committee
+            machine's (:data:`MODEL_FIELDS`). :meth:`from_dict` inverts it.
         """
-        return {"K": self.K, "M": self.M, "bn": self.rule, "gain": self.gain, "tau": self.tau,
-                "batch": self.batch, "noise": self.noise, "T": self.T.tolist(), **self._two_layer_items()}
+        return {name: self.FIELDS_BY_NAME[name].plain(value) for name, value in self._shown().items()}
 
     def attrs(self) -> dict:
         """The model's scalar parameters, for NetCDF attributes.
@@ -401,14 +688,17 @@ class Committee:
         return d
 
     def __repr__(self):
-        extra = "" if np.array_equal(self.T, np.eye(self.M)) else ", T=..."
-        extra += "".join(f", {k}={v!r}" for k, v in self._two_layer_items().items())
-        return (f"Committee(K={self.K}, M={self.M}, bn={self.bn!r}, gain={self.gain!r}, tau={self.tau!r}, "
-                f"batch={self.batch!r}, noise={self.noise!r}{extra})")
+        items = []
+        for name, value in self._shown().items():
+            f = self.FIELDS_BY_NAME[name]
+            if f.kind == "matrix":  # abbreviated, and shown only when it is not the identity
+                items += [] if f.is_default(value, self.M) else [f"{name}=..."]
+            else:
+                items.append(f"{name}={f.plain(value) if f.kind == 'vector' else value!r}")
+        return f"{type(self).__name__}({', '.join(items)})"
 
     def _key(self):
-        return (self.K, self.M, self.bn, self.gain, self.tau, self.batch, self.noise, self.T.tobytes(),
-                self.second_layer, self.v_teacher.tobytes(), self.scaling, self.activation, self.weight_decay)
+        return tuple(f.key(getattr(self, f.name)) for f in self.FIELDS)
 
     def __eq__(self, other):
         if not isinstance(other, Committee):
@@ -511,6 +801,7 @@ def check_state(model: Committee, Q, R, g=None, *, names=("Q", "R", "g")) -> tup
 def check_committee(model: Committee, what: str) -> Committee:
     """``model`` if it is the soft committee machine (:attr:`Committee.is_committee`), else ``ValueError``
     saying that ``what`` covers only that model (docs/model.md §13 lists what covers the two-layer network)."""
+    model.require_closed_form(what)
     if not model.is_committee:
         raise ValueError(f"model: {what} covers the soft committee machine (erf, second layers fixed at 1, "
                          f"scaling 'sum', no weight decay); got {model.describe()}")

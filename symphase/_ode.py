@@ -200,7 +200,7 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     >>> res.status, round(float(res.eg[-1]), 6) < 1e-3
     (<Status.COMPLETED: 'completed'>, True)
     """
-    model = check_model(model)
+    model = check_model(model).require_closed_form("integrate")
     eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
     if method not in ("adaptive", "rk4"):
@@ -591,7 +591,7 @@ def rhs(model, Q, R, g=None, eta=1.0, *, part="full", v=None, eta2=None) -> tupl
     >>> dQ.shape, dR.shape, dg is None
     ((2, 2), (2, 2), True)
     """
-    model = check_model(model)
+    model = check_model(model).require_closed_form("rhs")
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")
@@ -628,7 +628,7 @@ def generalization_error(model, Q, R, g=None, *, v=None) -> float:
     >>> float(symphase.generalization_error(model, np.eye(2), np.eye(2)))
     0.0
     """
-    model = check_model(model)
+    model = check_model(model).require_closed_form("generalization_error")
     Qa, Ra = np.asarray(Q, dtype=float), np.asarray(R, dtype=float)
     if Qa.ndim > 2:
         lead = Qa.shape[:-2]

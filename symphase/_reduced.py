@@ -28,7 +28,7 @@ BN_NAMES = ("R", "S", "Q", "g")
 
 
 def _check_model(model, two_layer=False):
-    model = check_model(model)
+    model = check_model(model).require_closed_form("the reduced equations (docs/model.md §4)")
     if not two_layer:
         check_committee(model, "the paper's reduced Hessian (docs/model.md §4.4)")
     elif model.activation != "erf" or not np.all(model.v_teacher == model.v_teacher[0]):

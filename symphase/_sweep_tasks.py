@@ -17,18 +17,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._compare import escape_alpha
-from ._model import GAINS, RULES, Committee, rule_of
+from ._model import Committee
 from ._validate import check_int, check_real, check_seed
 
 # ---------------------------------------------------------------------------
 # Tasks: what is computed at one grid point
 # ---------------------------------------------------------------------------
 
-MODEL_PARAMS = {"K": int, "M": int, "bn": str, "gain": str, "tau": float, "batch": int, "noise": float,
-                "second_layer": str, "scaling": str, "activation": str, "weight_decay": float}
-#: The two-layer settings (docs/model.md §13) at their committee-machine values; a point with these
-#: values keeps the key it had before they existed, so older stores resume.
-TWO_LAYER_DEFAULTS = {"second_layer": "fixed", "scaling": "sum", "activation": "erf", "weight_decay": 0.0}
+def model_axes(model=Committee) -> tuple[dict, dict, dict]:
+    """The sweep axes of a model's fields, from its table ``model.FIELDS`` (:data:`symphase._model.MODEL_FIELDS`).
+
+    Returns
+    -------
+    (dict, dict, dict)
+        Axis name -> type (``int``, ``float``, ``str``); axis -> default as the sweep spells
+        it (``M=None``: ``K``; ``bn="plain"``); and the axes of fields newer than the sweep
+        store's key (not :attr:`~symphase._model.ModelField.core`: the two-layer settings,
+        docs/model.md §13) -> default: a point at these values keeps the key it had before they
+        existed, so older stores resume.
+    """
+    axes = [f for f in model.FIELDS if f.sweep]
+    return ({f.name: f.type for f in axes}, {f.name: f.cli_default for f in axes},
+            {f.name: f.cli_default for f in axes if not f.core})
+
+
+MODEL_PARAMS, _MODEL_DEFAULTS, TWO_LAYER_DEFAULTS = model_axes()
+#: The tasks that evaluate the ODE's closed-form averages (a ReLU model runs in ``simulate`` only).
+CLOSED_FORM_TASKS = ("ode", "fixed_point", "compare")
 
 
 @dataclass(frozen=True)
@@ -77,9 +92,7 @@ class Task:
 
 
 def _model(p: dict) -> Committee:
-    return Committee(p["K"], p["M"] if p.get("M") is not None else p["K"], bn=p["bn"], gain=p["gain"],
-                     tau=p["tau"], batch=p["batch"], noise=p["noise"],
-                     **{k: p.get(k, v) for k, v in TWO_LAYER_DEFAULTS.items()})
+    return Committee.from_dict(p)
 
 
 def _alphas(p: dict) -> np.ndarray:
@@ -148,8 +161,6 @@ def _run_compare(p: dict) -> dict:
     return out
 
 
-_MODEL_DEFAULTS = {"K": 2, "M": None, "bn": "plain", "gain": "learned", "tau": 1.0, "batch": 1, "noise": 0.0,
-                   **TWO_LAYER_DEFAULTS}
 TASKS = {
     "ode": Task("ode", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seed": int, "points": int,
                         "fraction": float},
@@ -214,12 +225,9 @@ def _check_value(task: Task, key: str, value):
         value = float(value)
     elif not isinstance(value, str):
         raise ValueError(f"{key}: expected a string, got {value!r}")
-    elif key == "bn":
-        if value not in RULES + ("none",):
-            raise ValueError(f"bn: expected 'plain', 'paper' or 'exact', got {value!r}")
-        return rule_of(value) if value == "none" else value
-    elif key == "gain" and value not in GAINS:
-        raise ValueError(f"gain: expected 'learned' or 'fixed', got {value!r}")
+    if key in MODEL_PARAMS:  # the field's own check (range, choices; bn="none" is "plain")
+        f = Committee.FIELDS_BY_NAME[key]
+        return f.plain(f.check(value))
     check = TASK_CHECKS.get((task.name, key), CHECKS.get(key))
     return value if check is None else check(key, value)
 
@@ -228,6 +236,8 @@ def _check_point(task: Task, point: dict, grid: dict):
     """What depends on several parameters: the model, and ``N`` against it."""
     try:
         model = _model(point)
+        if task.name in CLOSED_FORM_TASKS:
+            model.require_closed_form(f"task {task.name!r}")
         if "N" in point and task.name in ("ode", "simulate", "compare") and point["N"] < model.M:
             # the random teacher has exactly T = B B^T / N: M orthogonal directions need N >= M
             raise ValueError(f"N must be an integer >= M = {model.M} (the teacher's units), got {point['N']!r}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as kern
+from ._model import CLOSED_FORM_ACTIVATIONS, check_state, check_v
 
 PARTS = ("full", "linear", "quadratic")
 STEP = 1e-30  # complex step: exact to rounding for any step this small
@@ -61,6 +62,8 @@ class System:
         self.T = np.array(model.T, dtype=float, order="C")  # writable: one kernel signature
         self.has_bn, self.exact, self.learns_gain = model.has_bn, model.exact, model.learns_gain
         self.learns_v = model.learns_v
+        # the ODE's averages (rhs, eg, jacobian) exist for erf and linear only (docs/model.md §13)
+        self.closed_form = model.activation in CLOSED_FORM_ACTIVATIONS
         # the teacher's weight in Delta = t - s: c_M v*_n (docs/model.md §13)
         self.teacher_weights = model.teacher_scale * np.asarray(model.v_teacher, dtype=float)
 
@@ -88,7 +91,8 @@ class System:
         eta2 : float, optional
             The second layer's learning rate (default ``eta``).
         activation : {"erf", "linear", "relu"}, optional
-            Overrides the model's activation (``"relu"``: the simulator only).
+            Deprecated: overrides the model's activation, which is the default
+            (``Committee(activation="relu")`` is the ReLU model).
 
         Returns
         -------
@@ -159,7 +163,6 @@ class System:
             Naming what is wrong (shape, symmetry, not a Gram matrix, BN
             ``Q_ii <= 0`` or ``g_i = 0``).
         """
-        from ._model import check_state, check_v
         Q, R, g = check_state(self.model, Q, R, g, names=names[:3])
         if self.learns_v:
             v = check_v(self.model, v, names[3])
@@ -169,6 +172,12 @@ class System:
         return self.layout.pack(Q, R, g, v)
 
     # -- evaluations on flat states -------------------------------------------------------
+    def _closed_form(self, what: str):
+        """Refuse (``ValueError`` naming ``activation``) an evaluation with closed-form averages of a
+        model whose activation has none (ReLU: the simulator only)."""
+        if not self.closed_form:
+            self.model.require_closed_form(what)
+
     def rhs(self, y, eta: float = 1.0, *, part: str = "full", v=None, eta2=None) -> np.ndarray:
         """The right-hand side ``dy/dalpha`` of the order-parameter ODEs at flat state ``y``.
 
@@ -192,6 +201,7 @@ class System:
         ndarray (layout.size,)
             ``dy/dalpha``, in the dtype of ``y``.
         """
+        self._closed_form("System.rhs")
         y = np.asarray(y)
         out = np.empty_like(y)
         a = self.args(eta, part="linear" if part == "linear" else "full", dtype=y.dtype, v=v, eta2=eta2)
@@ -221,6 +231,7 @@ class System:
         float or complex
             ``eps_g``.
         """
+        self._closed_form("System.eg")
         y = np.asarray(y)
         if np.iscomplexobj(y):
             return complex(kern.eg(y, self.args(dtype=complex, v=v)))
@@ -244,6 +255,7 @@ class System:
         ndarray (...)
             ``eps_g`` of each state.
         """
+        self._closed_form("System.eg_many")
         ys = np.asarray(ys, dtype=float)
         flat = ys.reshape(-1, self.layout.size)
         a = self.args(v=v)
@@ -277,6 +289,7 @@ class System:
         ndarray (layout.size, layout.size)
             The Jacobian, real.
         """
+        self._closed_form("System.jacobian")
         y = np.asarray(y, dtype=float)
         n = y.size
         Jm = np.empty((n, n))

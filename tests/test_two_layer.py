@@ -180,7 +180,6 @@ def test_defaults_are_the_committee_machine():
     (dict(second_layer="both"), "second_layer must be one of"),
     (dict(scaling="mean"), "scaling must be one of"),
     (dict(activation="tanh"), "activation must be one of"),
-    (dict(activation="relu"), "simulate"),
     (dict(weight_decay=-0.1), "weight_decay"),
     (dict(v_teacher=[1.0]), "v_teacher"),
     (dict(v_teacher=[1.0, np.nan]), "v_teacher"),

@@ -9,31 +9,30 @@ from pathlib import Path
 
 import numpy as np
 
-from .._model import RULES, Committee
+from .._model import Committee
 from .._results import jsonable
 
+#: The CLI option groups of the model's fields (:attr:`symphase._model.ModelField.group`).
+MODEL_GROUPS = {"model": "model",
+                "two-layer": "two-layer network (docs/model.md §13; defaults: the committee machine)"}
 
-def add_model_options(p, *, K_default=2):
-    g = p.add_argument_group("model")
-    g.add_argument("--K", type=int, default=K_default, help="student hidden units (default %(default)s)")
-    g.add_argument("--M", type=int, default=None, help="teacher hidden units (default: K)")
-    g.add_argument("--bn", choices=list(RULES), default="plain",
-                   help="update rule: plain network, or batch normalization with the paper's or the exact "
-                   "rule (default %(default)s)")
-    g.add_argument("--gain", choices=["learned", "fixed"], default="learned", help="BN gain (default %(default)s)")
-    g.add_argument("--tau", type=float, default=1.0, help="input variance sigma^2 (default %(default)s)")
-    g.add_argument("--batch", type=int, default=1, help="minibatch size b (default %(default)s)")
-    g.add_argument("--noise", type=float, default=0.0, help="teacher output noise variance (default %(default)s)")
-    t = p.add_argument_group("two-layer network (docs/model.md §13; defaults: the committee machine)")
-    t.add_argument("--second-layer", choices=["fixed", "learned"], default="fixed",
-                   help="the student's second layer v: fixed at --v0, or learned (default %(default)s)")
-    t.add_argument("--v-teacher", default=None, help="the teacher's second layer as 'a,b' (default ones)")
-    t.add_argument("--scaling", choices=["sum", "1/sqrt(K)", "1/K"], default="sum",
-                   help="output prefactor of both networks (with M for the teacher) (default %(default)s)")
-    t.add_argument("--activation", choices=["erf", "linear", "relu"], default="erf",
-                   help="phi of both networks; relu in 'simulate' only (default %(default)s)")
-    t.add_argument("--weight-decay", type=float, default=0.0,
-                   help="weight decay lam: -(lam/N) J per step, and on a learned v (default %(default)s)")
+
+def add_model_options(p, *, K_default=2, model=Committee):
+    """The model's options, one per CLI field of its table ``model.FIELDS`` (:data:`symphase._model.MODEL_FIELDS`:
+    ``--K``, ``--bn``, ..., ``--weight-decay``), with its type, choices, default and help; :func:`model_from`
+    reads them back."""
+    groups = {key: p.add_argument_group(title) for key, title in MODEL_GROUPS.items()}
+    for f in model.FIELDS:
+        if not f.cli:
+            continue
+        default = K_default if f.name == "K" else f.cli_default
+        kw = {"type": int} if f.kind == "int" else {"type": float} if f.kind == "real" else {}
+        if f.kind == "choice":
+            kw["choices"] = list(f.choices)
+        what = f.doc.replace("%", "%%") + (", as 'a,b'" if f.kind == "vector" else "")
+        rng = "" if f.kind in ("choice", "vector") else f", {f.range_text()}"
+        shown = "" if default is None else " (default %(default)s)"
+        groups[f.group].add_argument(f.flag, default=default, help=f"{what}{rng}{shown}", **kw)
 
 
 def add_second_layer_run_options(p):
@@ -48,16 +47,20 @@ def second_layer_run(args) -> dict:
     return {"v0": None if args.v0 is None else parse_matrix("v0", args.v0).ravel(), "eta2": args.eta2}
 
 
-def model_from(args, *, allow_relu=False) -> Committee:
-    """The model of the options; ``--activation relu`` builds the erf model (the simulator swaps in ReLU)."""
-    if args.activation == "relu" and not allow_relu:
-        raise ValueError("--activation relu has no ODE: it runs in 'symphase simulate' only")
-    vt = None if getattr(args, "v_teacher", None) is None else parse_matrix("v-teacher", args.v_teacher).ravel()
-    return Committee(args.K, args.K if args.M is None else args.M, bn=args.bn, gain=args.gain,
-                     tau=args.tau, batch=args.batch, noise=args.noise, second_layer=args.second_layer,
-                     v_teacher=vt, scaling=args.scaling,
-                     activation="erf" if args.activation == "relu" else args.activation,
-                     weight_decay=args.weight_decay)
+def model_from(args, *, allow_relu=False, model=Committee) -> Committee:
+    """The model of the options of :func:`add_model_options` (:meth:`Committee.from_dict` of ``model``).
+
+    Unless ``allow_relu``, a model without closed-form averages (``--activation relu``) is
+    refused here, before any work (ValueError naming ``activation``): it runs in
+    ``symphase simulate`` only.
+    """
+    values = {}
+    for f in model.FIELDS:
+        if f.cli and hasattr(args, f.name):
+            value = getattr(args, f.name)
+            values[f.name] = parse_matrix(f.flag[2:], value).ravel() if f.kind == "vector" and value else value
+    model = model.from_dict(values)
+    return model if allow_relu else model.require_closed_form("this command")
 
 
 def add_output_options(p):

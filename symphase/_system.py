@@ -71,8 +71,7 @@ class System:
         return f"System({self.model!r})"
 
     # -- the parameter record and the kernel arguments ----------------------------
-    def params(self, eta: float = 1.0, *, part: str = "full", eta2: float | None = None,
-               activation: str | None = None) -> np.ndarray:
+    def params(self, eta: float = 1.0, *, part: str = "full", eta2: float | None = None) -> np.ndarray:
         """The parameter record ``par = [eta, tau, b, noise, bn, e, lg, eta2, lam, lv, c, act]`` of the kernels.
 
         The order is ``symphase._kernels.PARAMS``; ``bn``, ``e``, ``lg`` are the rule
@@ -90,9 +89,6 @@ class System:
             limit). ``"full"`` and ``"quadratic"`` keep the model's batch size.
         eta2 : float, optional
             The second layer's learning rate (default ``eta``).
-        activation : {"erf", "linear", "relu"}, optional
-            Deprecated: overrides the model's activation, which is the default
-            (``Committee(activation="relu")`` is the ReLU model).
 
         Returns
         -------
@@ -101,7 +97,7 @@ class System:
         """
         m = self.model
         batch = np.inf if part == "linear" else m.batch
-        act = kern.ACTIVATIONS.index(activation or m.activation)
+        act = kern.ACTIVATIONS.index(m.activation)  # the model's, relu included (its code: the simulator only)
         return np.array([eta, m.tau, batch, m.noise, float(self.has_bn), float(self.exact),
                          float(self.learns_gain), eta if eta2 is None else eta2, m.weight_decay,
                          float(self.learns_v), m.scale, float(act)], dtype=float)

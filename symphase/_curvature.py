@@ -35,27 +35,47 @@ import numpy as np
 from ._model import check_committee, check_model
 from ._results import Result, Status, model_coords
 from ._system import STEP
-from ._validate import check_int
+from ._validate import FIELD_VARIANCE_MAX, NORM_RANGE, check_dimension
 from ._weight_space import weight_gradient
 
 KINDS = ("hessian", "fisher")
-#: Eigenvalues within this fraction of the largest |eigenvalue| count as zero
-#: (the null space) and as equal (one value of the compact spectrum).
+#: Two eigenvalues within this fraction of the larger of them count as equal (one value of the
+#: compact spectrum).
 REL_TOL = 1e-9
+#: Double precision's unit roundoff: an eigensolver resolves eigenvalues to about ``n EPS max|mu|``
+#: (n the matrix dimension); eigenvalues below that floor count as zero (the null space).
+EPS = float(np.finfo(float).eps)
+#: The relative precision the smallest non-null eigenvalue must keep, ``EPS * condition``, for the
+#: spectrum to be reported as ``completed`` (at least 4 significant digits; else ``failed``).
+PRECISION = 1e-4
+#: The spread of the Gram matrix's diagonal above which :func:`realise_any` equilibrates it.
+EQUILIBRATE = 1e3
 
 
 def realise_any(model, Q, R):
     """Weights ``(J, B)`` with ``N = K + M`` inputs and ``J J^T = Q``, ``J B^T = R``, ``B B^T = model.T``.
 
-    A square root of the joint Gram matrix ``[[T, R^T], [R, Q]]`` (rows: teachers, then students).
+    A square root of the joint Gram matrix ``G = [[T, R^T], [R, Q]]`` (rows: teachers, then
+    students). Where the diagonal of ``G`` spans more than :data:`EQUILIBRATE` (e.g. a BN norm
+    ``Q_ii = 1e10`` against ``T_nn = 1``), the root is taken of ``D^-1 G D^-1`` with ``D`` the
+    powers of two nearest ``sqrt(G_ii)`` (exact scaling) and scaled back: otherwise the eigensolver's
+    absolute error ``eps max G_ii`` swamps the small rows (the teachers came out 6e-6 wrong at
+    ``Q_ii = 1e10``). Below that spread the root is unchanged (its error is ``< EQUILIBRATE eps``).
     """
     M = model.M
     G = np.block([[model.T, R.T], [R, Q]])
-    lam, V = np.linalg.eigh(0.5 * (G + G.T))
+    G = 0.5 * (G + G.T)
+    dg = np.diag(G)
+    pos = dg[dg > 0]
+    d = np.ones(G.shape[0])
+    if pos.size and np.max(pos) > EQUILIBRATE * np.min(pos):
+        d = np.where(dg > 0, np.exp2(np.round(0.5 * np.log2(np.where(dg > 0, dg, 1.0)))), 1.0)
+        G = G / d[:, None] / d[None, :]
+    lam, V = np.linalg.eigh(G)
     # eigenvalues that are zero up to rounding (e.g. coinciding students on the plateau) are set to 0:
     # their square roots (~1e-8) would otherwise split the zero modes at O(1e-8)
     lam[lam < 1e-13 * max(1.0, float(np.max(np.abs(G))))] = 0.0
-    W = V * np.sqrt(lam)
+    W = d[:, None] * (V * np.sqrt(lam))
     return W[M:], W[:M]
 
 
@@ -71,16 +91,21 @@ def _hessian(grad, w0):
     return 0.5 * (H + H.T)
 
 
-def _compact(values, mult):
-    """Merge equal eigenvalues (within ``REL_TOL`` of the largest) into ``(values, multiplicities)``."""
+def _compact(values, mult, floor=0.0):
+    """Merge equal eigenvalues into ``(values, multiplicities)``: two are equal within ``REL_TOL``
+    of the larger of them, or both within the noise ``floor`` (absolute) of zero.
+
+    The tolerance is relative: a spectrum whose eigenvalues are all small (e.g. ``1e-10`` at
+    ``Q = 1e10 I``) keeps them apart (an absolute ``1e-9`` merged them all into one).
+    """
     order = np.argsort(values, kind="stable")
     v, m = np.asarray(values, dtype=float)[order], np.asarray(mult, dtype=np.int64)[order]
-    tol = REL_TOL * max(1.0, float(np.max(np.abs(v)))) if v.size else 0.0
     out_v, out_m = [], []
     for x, k in zip(v, m):
         if k == 0:
             continue
-        if out_v and abs(x - out_v[-1]) <= tol:
+        if out_v and (abs(x - out_v[-1]) <= REL_TOL * max(abs(x), abs(out_v[-1]))
+                      or max(abs(x), abs(out_v[-1])) <= floor):
             tot = out_m[-1] + k
             out_v[-1] = (out_v[-1] * out_m[-1] + x * k) / tot
             out_m[-1] = tot
@@ -151,7 +176,10 @@ class Curvature(Result):
     bulk : dict
         ``{"hessian": (K,), "fisher": (K,)}``: the bulk eigenvalues (ascending).
     status, message
-        ``"completed"`` and what was computed.
+        ``"completed"`` and what was computed; ``"failed"`` where double precision cannot resolve
+        the spectrum: its smallest non-null eigenvalue keeps fewer than 4 significant digits
+        (``EPS * condition > PRECISION``, e.g. a BN norm ``Q_ii = 1e12`` with a learned gain, whose
+        block is ``O(1)`` while the weights' is ``O(1/Q_ii)``). The spectra are kept.
     """
 
     def __init__(self, model, Q, R, g, N, parts, J1):
@@ -162,6 +190,13 @@ class Curvature(Result):
         self.bulk = {k: p[1] for k, p in parts.items()}
         self.status = Status.COMPLETED
         self.message = f"Hessian and Fisher spectra of {self.n_params} parameters at N = {N}"
+        lost = [f"{k} (condition {c:.3g})" for k in KINDS
+                if EPS * (c := self.stats(k)["condition"]) > PRECISION]
+        if lost:
+            self.status = Status.FAILED
+            self.message = (f"precision lost: the smallest eigenvalues of the {' and of the '.join(lost)} keep "
+                            f"fewer than 4 significant digits in double precision (condition > {PRECISION / EPS:.2g}) "
+                            f"({self.n_params} parameters at N = {N})")
 
     # -- spectra ---------------------------------------------------------------------
     def spectrum(self, kind: str = "hessian"):
@@ -170,13 +205,21 @@ class Curvature(Result):
         Returns
         -------
         values : ndarray
-            Ascending; eigenvalues equal within ``REL_TOL`` of the largest are merged.
+            Ascending; eigenvalues equal within ``REL_TOL`` (relative) are merged, and so are those
+            within the eigensolver's noise floor of zero (``n EPS max|mu|``, n the matrix dimension).
         multiplicities : ndarray of int
             They sum to :attr:`n_params`.
         """
         out, bulk, mult, _ = self._part(kind)
         return _compact(np.concatenate([out, bulk]), np.concatenate([np.ones(out.size, np.int64),
-                                                                      np.full(bulk.size, mult, np.int64)]))
+                                                                      np.full(bulk.size, mult, np.int64)]),
+                        self._floor(kind))
+
+    def _floor(self, kind):
+        """The eigensolver's absolute noise floor of ``kind``: ``n EPS max|mu|`` (n the matrix dimension)."""
+        out, bulk, _, A = self._part(kind)
+        scale = max(float(np.max(np.abs(out))) if out.size else 0.0, float(np.max(np.abs(bulk))) if bulk.size else 0.0)
+        return A.shape[0] * EPS * scale
 
     def eigenvalues(self, kind: str = "hessian") -> np.ndarray:
         """All ``n_params`` eigenvalues of ``kind``, ascending, the bulk repeated to its multiplicity."""
@@ -206,14 +249,14 @@ class Curvature(Result):
         dict
             ``mean`` (trace / n_params), ``second_moment`` (mean of the squares), ``max``, ``min``,
             ``condition`` (the largest over the smallest absolute eigenvalue of the non-null spectrum), ``null_dim``
-            (eigenvalues within ``REL_TOL`` of zero, relative to the largest) and ``scale_invariant``
+            (eigenvalues within the eigensolver's noise floor ``n EPS max|mu|`` of zero) and ``scale_invariant``
             (how many null directions BN's scale invariance ``J_i -> c J_i`` gives: the Fisher matrix
             always has these K under BN, the Hessian only where the gradient vanishes, since
             ``H J_i = -grad_i eps_g`` by homogeneity; 0 for plain).
         """
         v, m = self.spectrum(kind)
         scale = float(np.max(np.abs(v))) if v.size else 0.0
-        null = np.abs(v) <= REL_TOL * max(scale, 1e-300)
+        null = np.abs(v) <= self._floor(kind)
         nz = ~null
         cond = float(np.max(np.abs(v[nz])) / np.min(np.abs(v[nz]))) if np.any(nz) else math.nan
         return {"mean": float(np.sum(v * m) / self.n_params), "second_moment": float(np.sum(v * v * m) / self.n_params),
@@ -294,17 +337,21 @@ def curvature(model, Q, R, g=None, *, N) -> Curvature:
         The state: ``Q`` (K, K), ``R`` (K, M) (with ``model.T`` a positive semi-definite Gram matrix),
         ``g`` (K,) under BN (default ones).
     N : int
-        The input dimension, ``>= K + M``.
+        The input dimension, ``K + M <= N <= 2^53``.
 
     Returns
     -------
     Curvature
         Spectra (all eigenvalues, or compact with multiplicities), statistics, layer-wise blocks.
+        Its status is ``"failed"`` where double precision cannot resolve the spectrum (see
+        :class:`Curvature`).
 
     Raises
     ------
     ValueError
-        ``N < K + M``, overlaps that are no Gram matrix, ``g`` without BN.
+        ``N`` out of range, overlaps that are no Gram matrix, ``g`` without BN, a field variance
+        ``tau h_i^2 Q_ii`` (plain: ``tau Q_ii``, naming ``Q``; BN: ``g_i^2``, naming ``g``) above
+        ``1e12``, a BN norm ``Q_ii`` outside ``[1e-100, 1e100]``.
 
     Examples
     --------
@@ -314,10 +361,35 @@ def curvature(model, Q, R, g=None, *, N) -> Curvature:
     (2000, 2000)
     """
     model = check_committee(check_model(model), 'curvature (docs/model.md §10)')
-    N = check_int("N", N, minimum=model.K + model.M)
+    N = check_dimension("N", N, minimum=model.K + model.M)
     y = model.system.state(Q, R, g)
     Q, R, g = model.layout.unpack(y)
+    problem = _out_of_range(model, Q, g)
+    if problem:
+        raise ValueError(problem)
     return _curvature(model, Q, R, g, N)
+
+
+def _out_of_range(model, Q, g):
+    """Why the state ``(Q, g)`` is outside the range where the curvature is computed, or ``""``.
+
+    The students' field variances ``tau h_i^2 Q_ii`` must be at most ``FIELD_VARIANCE_MAX``
+    (plain: ``tau Q_ii``; BN: ``g_i^2``) and, under BN, the norms ``Q_ii`` within ``NORM_RANGE``.
+    """
+    q = np.diag(Q)
+    if model.has_bn:
+        if not np.all((q >= NORM_RANGE[0]) & (q <= NORM_RANGE[1])):
+            return (f"Q: under batch norm Q_ii must lie in [{NORM_RANGE[0]:g}, {NORM_RANGE[1]:g}]; "
+                    f"got diag {q.tolist()}")
+        gv = np.ones(model.K) if g is None else np.asarray(g, dtype=float)
+        if np.any(gv**2 > FIELD_VARIANCE_MAX):
+            return (f"g: the field variance g_i^2 must be <= {FIELD_VARIANCE_MAX:g} (|g_i| <= "
+                    f"{math.sqrt(FIELD_VARIANCE_MAX):g}), where double precision still resolves the curvature; "
+                    f"got {gv.tolist()}")
+    elif np.any(model.tau * q > FIELD_VARIANCE_MAX):
+        return (f"Q: the field variance tau*Q_ii must be <= {FIELD_VARIANCE_MAX:g}, where double precision still "
+                f"resolves the curvature; got diag {q.tolist()} (tau = {model.tau:g})")
+    return ""
 
 
 def _curvature(model, Q, R, g, N):
@@ -410,7 +482,13 @@ def curvature_along(result, N=None) -> CurvatureTrajectory:
     Raises
     ------
     ValueError
-        No ``N`` for an ODE result, or ``N < K + M``.
+        No ``N`` for an ODE result, or ``N`` outside ``[K + M, 2^53]``.
+
+    Notes
+    -----
+    A state outside the range of :func:`curvature` (a field variance above ``1e12``) is left NaN;
+    a state whose spectrum double precision does not resolve to 4 digits (a :class:`Curvature`
+    with status ``"failed"``) keeps its statistics. The message counts both.
     """
     from ._results import ODEResult
     if not isinstance(result, ODEResult):
@@ -421,21 +499,33 @@ def curvature_along(result, N=None) -> CurvatureTrajectory:
         if seeds is None:
             raise ValueError("N must be given (an integer >= K + M) for the curvature along an ODE trajectory")
         N = result.N
-    N = check_int("N", N, minimum=model.K + model.M)
+    N = check_dimension("N", N, minimum=model.K + model.M)
     Q, R = np.asarray(result.Q), np.asarray(result.R)
     g = None if result.g is None else np.asarray(result.g)
     lead = Q.shape[:-2]
     names = ("mean", "second_moment", "max", "min", "condition", "null_dim")
     values = {k: {s: np.full(lead, np.nan) for s in names} for k in KINDS}
+    outside, imprecise = 0, 0
     for idx in np.ndindex(*lead):
         if not np.all(np.isfinite(Q[idx])):
             continue
+        gi = None if g is None else g[idx]
+        if _out_of_range(model, Q[idx], gi):
+            outside += 1
+            continue
         # a recorded state is valid to the integrator's tolerance (psd_tol); the realisation takes
         # the nearest positive semi-definite Gram matrix (negative eigenvalues at rounding level clipped)
-        c = _curvature(model, 0.5 * (Q[idx] + np.swapaxes(Q[idx], -1, -2)), R[idx],
-                       None if g is None else g[idx], N)
+        c = _curvature(model, 0.5 * (Q[idx] + np.swapaxes(Q[idx], -1, -2)), R[idx], gi, N)
+        imprecise += not c.success
         for k in KINDS:
             st = c.stats(k)
             for s in names:
                 values[k][s][idx] = st[s]
-    return CurvatureTrajectory(model, N, np.asarray(result.alpha), seeds, values, result.status, result.message)
+    message = result.message
+    if outside:
+        message += (f"; curvature: {outside} state(s) left NaN, a field variance above {FIELD_VARIANCE_MAX:g} "
+                    "(or a BN norm outside its range)")
+    if imprecise:
+        message += (f"; curvature: at {imprecise} state(s) the smallest eigenvalues keep fewer than 4 significant "
+                    "digits (condition above double precision's reach)")
+    return CurvatureTrajectory(model, N, np.asarray(result.alpha), seeds, values, result.status, message)

@@ -20,7 +20,7 @@ from ._fixedpoint import FixedPoint
 from ._model import check_committee, check_model
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
-from ._validate import check_int, check_real, check_seed
+from ._validate import check_dimension, check_int, check_real, check_seed
 
 
 def random_start_overlaps(model, N, rng):
@@ -148,7 +148,7 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     from ._ode import check_alpha_max, integrate
 
     model = check_committee(check_model(model), 'escape_time (docs/model.md §12)')
-    N = check_int("N", N, minimum=model.K + model.M)
+    N = check_dimension("N", N, minimum=model.K + model.M)
     eta = check_real("eta", eta, positive=True)
     fraction = check_real("fraction", fraction, positive=True)
     if fraction >= 1:

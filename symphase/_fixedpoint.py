@@ -32,10 +32,6 @@ from ._system import STEP
 from ._validate import check_real
 from ._weight_space import realise, weight_gradient
 
-#: Range of the BN norm ``Q_ii`` that picks a member of the fixed-point family:
-#: the overlaps (up to ``norm``) and their squares stay finite in double precision.
-NORM_RANGE = (1e-100, 1e100)
-
 
 # -- states on the symmetric subspace ------------------------------------------
 def symmetric_state(model, Q, C, R, S, g=None, v=None):

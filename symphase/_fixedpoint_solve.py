@@ -14,11 +14,11 @@ import math
 import numpy as np
 from scipy import optimize
 
-from ._fixedpoint import NORM_RANGE, FixedPoint, rates, symmetric_state
+from ._fixedpoint import FixedPoint, rates, symmetric_state
 from ._model import check_model, min_gram_eigenvalue
 from ._results import SymphaseError
 from ._system import STEP
-from ._validate import check_real
+from ._validate import NORM_RANGE, check_real
 
 
 def closed_form(model, norm=None):

@@ -21,6 +21,42 @@ def check_int(name: str, value, minimum: int = 1) -> int:
     return int(value)
 
 
+#: Range of the BN norm ``Q_ii`` (a fixed point's ``norm``, a state's diagonal under BN): the overlaps
+#: (up to ``norm``) and their squares stay finite in double precision.
+NORM_RANGE = (1e-100, 1e100)
+#: Largest variance of a student's field ``tau h_i^2 Q_ii`` (plain: ``tau Q_ii``; BN: ``g_i^2``) at
+#: which the curvature is computed: above it ``1 + Q_ii`` loses its ``1`` to rounding long before
+#: it overflows (the Hessian goes wrong at ``1e14``, complex division by zero at ``1e16``).
+FIELD_VARIANCE_MAX = 1e12
+
+#: Largest input dimension ``N``: the kernels use ``N`` as a float (``1/N``, ``sqrt(N)``) and as an
+#: int64 count; ``2^53`` is the largest integer up to which every integer is a float64.
+N_MAX = 2**53
+
+
+def check_dimension(name: str, value, minimum: int) -> int:
+    """An integer input dimension in ``[minimum, 2^53]`` (bools rejected), else ``ValueError`` naming it.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name in the message (e.g. ``"N"``).
+    value : int
+        The dimension.
+    minimum : int
+        The smallest allowed value (e.g. ``K + M``).
+
+    Returns
+    -------
+    int
+        ``value``.
+    """
+    if (isinstance(value, bool) or not isinstance(value, Integral)
+            or not minimum <= value <= N_MAX):
+        raise ValueError(f"{name} must be an integer >= {minimum} and <= 2^53, got {value!r}")
+    return int(value)
+
+
 def check_real(name: str, value, *, positive: bool = False, nonnegative: bool = False) -> float:
     """A finite real number (optionally > 0 or >= 0), else ``ValueError`` naming it."""
     rng = "> 0" if positive else ">= 0" if nonnegative else "finite"

@@ -1,6 +1,8 @@
 """``symphase curvature``: Hessian and Fisher spectra of the weights at any N (docs/model.md §10)."""
 from __future__ import annotations
 
+import sys
+
 from .._curvature import KINDS, curvature
 from .._fixedpoint_solve import symmetric_fixed_point
 from .._initial import random_initial
@@ -53,7 +55,7 @@ def run(args) -> int:
     c = curvature(model, Q, R, g, N=args.N)
     if args.json:
         print_json({**c.to_dict(), "state": what})
-        return 0
+        return _status(c)
     print(f"# {model.describe()}, N={args.N}, {c.n_params} parameters; state: {what}")
     for kind in KINDS:
         s = c.stats(kind)
@@ -64,4 +66,12 @@ def run(args) -> int:
         print(f"  bulk (each of multiplicity >= N - K - M = {args.N - model.K - model.M}): "
               f"{'  '.join(f'{b:.6g}' for b in c.bulk[kind])}")
         print(f"  distinct eigenvalues (multiplicity): {_fmt(v, m)}")
-    return 0
+    return _status(c)
+
+
+def _status(c) -> int:
+    """0 for a resolved spectrum; else one line on stderr and 1 (the spectra are printed above)."""
+    if c.success:
+        return 0
+    print(f"symphase: failed: {c.message}", file=sys.stderr)
+    return 1

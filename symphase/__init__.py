@@ -21,6 +21,7 @@ from ._fluctuations import diffusion_matrix
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
+from ._load import load
 from ._model import Committee
 from ._reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian,
                        reduced_rhs)
@@ -37,7 +38,7 @@ __all__ = [
     "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",
     "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "compare", "curvature",
     "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time", "generalization_error",
-    "integrate", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial",
+    "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial",
     "random_weights", "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",
     "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
 ]

@@ -346,7 +346,9 @@ class Comparison(Result):
         ds["ode_status"] = ("seed", np.array(self.ode_status))
         ds.attrs["escape_fraction"] = self.fraction
         ds.attrs["plateau"] = "median of the curve's first flat stretch" if self.plateau is None else self.plateau
+        ds.attrs.update(simulation_status=str(self.simulation.status), simulation_message=self.simulation.message)
         ds.attrs["status"], ds.attrs["message"] = str(self.status), self.message
+        ds.attrs.update(self._identity())
         return ds
 
 

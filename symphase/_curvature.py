@@ -323,7 +323,11 @@ class Curvature(Result):
             data[f"{k}_multiplicity"] = (f"{k}_mode", m)
             data[f"{k}_bulk"] = ("student_mode", self.bulk[k])
             attrs.update({f"{k}_{s}": val for s, val in self.stats(k).items()})
-        return xr.Dataset(data, coords=model_coords(self.model), attrs=attrs)
+            ev, _, mult, A = self._parts[k]  # what symphase.load needs to rebuild it: the spectrum and matrix at N1
+            data[f"{k}_eigenvalues"], data[f"{k}_matrix"] = ("param", ev), (("param", "param_k"), A)
+            attrs[f"{k}_bulk_multiplicity"] = mult
+        data["J1"] = (("student", "input"), self._J1)
+        return xr.Dataset(data, coords=model_coords(self.model), attrs={**attrs, **self._identity()})
 
 
 def curvature(model, Q, R, g=None, *, N) -> Curvature:
@@ -461,7 +465,8 @@ class CurvatureTrajectory(Result):
         coords = {"alpha": self.alpha}
         if self.seeds is not None:
             coords["seed"] = np.asarray(self.seeds)
-        attrs = {**self.model.attrs(), "N": self.N, "status": str(self.status), "message": self.message}
+        attrs = {**self.model.attrs(), "N": self.N, "status": str(self.status), "message": self.message,
+                 **self._identity()}
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
 

@@ -90,7 +90,8 @@ class EscapeTime(Result):
         import xarray as xr
 
         attrs = {**self.model.attrs(), "N": self.N, "eta": self.eta, "level": self.level, "mean": self.mean,
-                 "std": self.std, "how": self.how, "status": str(self.status), "message": self.message}
+                 "std": self.std, "how": self.how, "status": str(self.status), "message": self.message,
+                 **self._identity()}
         return xr.Dataset({"escape_alpha": ("sample", self.samples, {"nan_means": "no escape by alpha_max"})},
                           coords={"sample": np.arange(self.samples.size)}, attrs=attrs)
 

@@ -18,6 +18,7 @@ statuses are those of docs/model.md §8.3.
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -138,6 +139,99 @@ def jsonable(x):
     return x
 
 
+#: The attribute naming a saved result's type; :func:`symphase.load` dispatches on it.
+RESULT_ATTR = "symphase_result"
+#: The attribute holding a saved result's model, ``Committee.to_dict()`` as :func:`to_json`.
+MODEL_ATTR = "symphase_model"
+#: The attribute holding a saved result's ``info``, as :func:`to_json`.
+INFO_ATTR = "symphase_info"
+#: Set to ``"ones"`` when a trajectory's ``v`` is all ones and so not saved (absent: ``v`` is None or saved).
+V_ATTR = "symphase_v"
+#: Every result type by class name, filled as each subclass of :class:`Result` is defined.
+RESULT_TYPES: dict = {}
+#: How each result type is rebuilt from its dataset: class name -> ``reader(dataset) -> result``
+#: (registered by :mod:`symphase._load`, used by :meth:`Result.from_xarray`).
+READERS: dict = {}
+
+
+def _encode(x):
+    if isinstance(x, enum.Enum):
+        return _encode(x.value)
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biufU":
+            raise TypeError(f"cannot save an array of dtype {x.dtype} as JSON")
+        return {"__ndarray__": x.tolist(), "dtype": x.dtype.str, "shape": list(x.shape)}
+    if isinstance(x, (list, tuple)):
+        return [_encode(v) for v in x]
+    if isinstance(x, dict):
+        return {str(k): _encode(v) for k, v in x.items()}
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    if isinstance(x, Committee):
+        return _encode(x.to_dict())
+    if x is None or isinstance(x, (str, int, float)):
+        return x
+    raise TypeError(f"cannot save a {type(x).__name__} as JSON")
+
+
+def _decode(d: dict):
+    if "__ndarray__" in d:
+        return np.array(d["__ndarray__"], dtype=np.dtype(d["dtype"])).reshape(d["shape"])
+    return d
+
+
+def to_json(x) -> str:
+    """``x`` as JSON that :func:`from_json` reads back exactly: the form of a saved result's
+    model and ``info`` (NetCDF attributes hold no dicts or lists).
+
+    Unlike :func:`jsonable` it loses nothing: floats are written by ``repr`` (they read back
+    bit for bit), NaN and infinities as JSON's ``NaN``/``Infinity`` tokens, arrays with
+    their dtype and shape. Tuples come back as lists.
+
+    Parameters
+    ----------
+    x : object
+        Numbers, strings, None, arrays (bool, integer, float, string), lists, tuples,
+        dicts, enums (as their value).
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError
+        For anything else (e.g. an object array).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from symphase._results import from_json, to_json
+    >>> back = from_json(to_json({"a": np.array([0.1, np.nan]), "n": 3}))
+    >>> back["a"].dtype, back["a"][0] == 0.1, back["n"]
+    (dtype('float64'), True, 3)
+    """
+    return json.dumps(_encode(x), allow_nan=True)
+
+
+def from_json(text: str):
+    """Read back what :func:`to_json` wrote (arrays as ``ndarray`` of their dtype and shape).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    object
+    """
+    return json.loads(text, object_hook=_decode)
+
+
 class Result:
     """The result protocol shared by every result of symphase.
 
@@ -160,6 +254,60 @@ class Result:
 
     status: Status
     message: str
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        RESULT_TYPES[cls.__name__] = cls
+
+    @classmethod
+    def from_xarray(cls, ds):
+        """Rebuild a result from the dataset its :meth:`to_xarray` made (in memory or read from a file).
+
+        The inverse of :meth:`to_xarray`: the same type, every array equal (NaN where
+        NaN), the same model, ``status``, ``message`` and ``repr``. The type is the
+        dataset's ``symphase_result`` attribute; a dataset saved before symphase
+        recorded it is read when its variables identify one type, with what it holds
+        (see :func:`symphase.load`).
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            A result's ``to_xarray()``, or ``xarray.open_dataset`` of a saved one.
+
+        Returns
+        -------
+        Result
+            An instance of ``cls`` (``Result.from_xarray`` returns whatever type the dataset holds).
+
+        Raises
+        ------
+        ValueError
+            The dataset holds no result, another type than ``cls``, or lacks
+            something the result needs; the message says what.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> import numpy as np
+        >>> res = symphase.integrate(symphase.Committee(2, 2), 0.5 * np.eye(2), 0.1 * np.eye(2), eta=1.0,
+        ...                          alpha_max=5)
+        >>> back = symphase.ODEResult.from_xarray(res.to_xarray())
+        >>> repr(back) == repr(res), np.array_equal(back.Q, res.Q)
+        (True, True)
+        """
+        name = result_type(ds)
+        if not issubclass(RESULT_TYPES[name], cls):
+            raise ValueError(f"the dataset holds a {name}, not a {cls.__name__}")  # noqa: TRY004 (a bad value)
+        return READERS[name](ds)
+
+    def _identity(self) -> dict:
+        """The attributes that let :meth:`from_xarray` rebuild this result: its type, model and info."""
+        out = {RESULT_ATTR: type(self).__name__}
+        if getattr(self, "model", None) is not None:
+            out[MODEL_ATTR] = to_json(self.model.to_dict())
+        if getattr(self, "info", None) is not None:
+            out[INFO_ATTR] = to_json(self.info)
+        return out
 
     @property
     def success(self) -> bool:
@@ -212,6 +360,56 @@ class Result:
 
     def __repr__(self):
         return f"{type(self).__name__}({self._summary()}, status={str(self.status)!r}, message={self.message!r})"
+
+
+#: How a dataset saved before results recorded their type (:data:`RESULT_ATTR`) is recognised by its
+#: variables; exactly one must match.
+_SIGNATURES = (
+    ("SweepResult", lambda ds: "task" in ds.attrs and "status" in ds.data_vars),
+    ("Comparison", lambda ds: "eg_ode" in ds.data_vars and "seed_status" in ds.data_vars),
+    ("SimulationResult", lambda ds: "seed_status" in ds.data_vars and "eg_ode" not in ds.data_vars),
+    ("ODEResult", lambda ds: {"Q", "R", "eg", "T"} <= set(ds.data_vars) and "seed" not in ds.dims),
+    ("FixedPoint", lambda ds: "jacobian_eigenvalues_real" in ds.data_vars),
+    ("Curvature", lambda ds: "hessian_values" in ds.data_vars and "fisher_values" in ds.data_vars),
+    ("CurvatureTrajectory", lambda ds: "hessian_mean" in ds.data_vars and "alpha" in ds.dims),
+    ("EscapeTime", lambda ds: "escape_alpha" in ds.data_vars and "sample" in ds.dims),
+)
+
+
+def result_type(ds) -> str:
+    """The name of the result type a dataset holds: its ``symphase_result`` attribute, or, for a
+    dataset saved before results recorded it, the one type its variables match.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+
+    Returns
+    -------
+    str
+        A key of :data:`RESULT_TYPES`.
+
+    Raises
+    ------
+    ValueError
+        An unknown type, a figure's data, or variables that match no type or several.
+    """
+    name = ds.attrs.get(RESULT_ATTR)
+    if name is not None:
+        name = str(name)
+        if name not in READERS:
+            raise ValueError(f"unknown result type {name!r} in its attribute {RESULT_ATTR!r} "
+                             f"(known: {', '.join(sorted(READERS))})")
+        return name
+    if "figure" in ds.attrs:
+        raise ValueError(f"it holds the data of figure {str(ds.attrs['figure'])!r}, not a result (no attribute "
+                         f"{RESULT_ATTR!r}); read it with xarray.open_dataset")
+    found = [n for n, test in _SIGNATURES if test(ds)]
+    if len(found) != 1:
+        what = "match no result type" if not found else f"match several result types ({', '.join(found)})"
+        raise ValueError(f"no attribute {RESULT_ATTR!r} naming its result type, and its variables "
+                         f"({', '.join(map(str, ds.data_vars)) or 'none'}) {what}")
+    return found[0]
 
 
 def alpha_span(alpha) -> str:
@@ -355,6 +553,9 @@ class ODEResult(Result):
         if self.eta2 is not None:
             attrs["eta2"] = self.eta2
         attrs.update(scalar_attrs(self.info))
+        attrs.update(self._identity())
+        if self.v is not None and not self._has_second_layer():
+            attrs[V_ATTR] = "ones"  # v not saved: every entry is 1
         return attrs
 
     def to_xarray(self):

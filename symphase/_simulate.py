@@ -113,6 +113,7 @@ class SimulationResult(ODEResult):
             data["T0"] = (("seed", "teacher", "teacher_m"), self.initial["T"],
                           {"long_name": "each seed's actual teacher overlaps B B^T"})
         coords = {"alpha": self.alpha, "seed": np.asarray(self.seeds), **model_coords(self.model)}
+        data["n_recorded"] = ("seed", np.asarray(self.n_recorded), {"long_name": "records each seed reached"})
         attrs = {**self._attrs(), "N": self.N}
         return xr.Dataset(data, coords=coords, attrs=attrs)
 

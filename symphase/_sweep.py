@@ -132,8 +132,9 @@ def sweep(task, grid, *, scheduler=None, store=None, fixed=None, workers=None, p
     if temporary:
         shutil.rmtree(store, ignore_errors=True)
         return SweepResult(ds, None)
-    write_netcdf(ds, store / "sweep.nc")
-    return SweepResult(ds, store)
+    res = SweepResult(ds, store)
+    write_netcdf(res.to_xarray(), store / "sweep.nc")
+    return res
 
 
 def _warn_redo(paths, states):
@@ -221,13 +222,17 @@ class SweepResult(Result):
                 "variables": {k: ds[k].values for k in ds.data_vars}}
 
     def to_xarray(self):
-        """The sweep's ``xarray.Dataset`` (the same as :attr:`dataset`).
+        """The sweep's ``xarray.Dataset``: :attr:`dataset`, with the attributes :func:`symphase.load`
+        reads it back by (the type and the store).
 
         Returns
         -------
         xarray.Dataset
+            A shallow copy of :attr:`dataset` (the arrays are shared).
         """
-        return self.dataset
+        ds = self.dataset.copy()
+        ds.attrs.update(self._identity(), **({} if self.store is None else {"symphase_store": str(self.store)}))
+        return ds
 
 
 

@@ -28,6 +28,7 @@ from ._integrators import (
     rk4_steps,
 )
 from ._kernels import DIVERGED, INVALID, OK
+from ._methods import ode_method
 from ._model import check_model
 from ._results import ODEResult, Status
 from ._validate import check_int, check_real, real_array
@@ -138,9 +139,10 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         End of the run, in ``(0, 1e12]``.
     g0 : array_like (K,), optional
         Initial BN gains (default ones; BN models only).
-    method : {"adaptive", "rk4"}
-        Dormand-Prince 5(4) with ``rtol``/``atol``, or classical RK4 with the
-        fixed step ``dt`` (default 0.01).
+    method : {"adaptive", "rk4"} or ODEMethod subclass
+        An integrator registered in :data:`symphase._methods.ODE_METHODS`, by name
+        or class: ``"adaptive"``, Dormand-Prince 5(4) with ``rtol``/``atol``, or
+        ``"rk4"``, classical RK4 with the fixed step ``dt`` (default 0.01).
     dt, rtol, atol : float, optional
         Step of RK4; tolerances of the adaptive method (> 0).
     alphas : array_like, optional
@@ -203,15 +205,8 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     model = check_model(model).require_closed_form("integrate")
     eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
-    if method not in ("adaptive", "rk4"):
-        raise ValueError(f"method must be 'adaptive' or 'rk4', got {method!r}")
-    if method == "rk4":
-        dt = 0.01 if dt is None else check_real("dt", dt, positive=True)
-        if dt * 2.0**62 < alpha_max:
-            raise ValueError(f"dt must be a real number >= alpha_max / 2^62 = {alpha_max / 2.0**62:.3g} (a step "
-                             f"count that fits in an integer), got {dt!r}")
-    elif dt is not None:
-        raise ValueError("dt is the fixed step of method='rk4'; the adaptive method takes rtol/atol")
+    method = ode_method(method)  # a registered integrator (symphase._methods.ODE_METHODS), by name or class
+    dt = method.check_dt(dt, alpha_max)
     rtol = _bounded("rtol", rtol, RTOL_LIMIT, "coarser tolerances no longer control the error of eps_g")
     atol = _bounded("atol", atol, ATOL_LIMIT, "coarser tolerances no longer control the error of eps_g")
     eg_tol = check_real("eg_tol", eg_tol, nonnegative=True)
@@ -245,7 +240,7 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     system = model.system
     ka = system.args(eta, v=v0, eta2=eta2)
     _check_start_finite(model, y, ka, v0)
-    res = _Driver(system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol).run(
+    res = _Driver(system, ka, method.name, dt, rtol, atol, max_steps, blowup, psd_tol).run(
         y, eta, alphas, alpha_max, eg_tol, progress)
     res.eta2 = eta2 if model.learns_v else None
     if N is not None and res.alpha.size:

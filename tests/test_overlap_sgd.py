@@ -134,11 +134,12 @@ def test_simulate_on_overlaps_bad_input():
         sp.simulate(model, 100, 0.5, 1.0, method="sde-ish")
     with pytest.raises(ValueError, match=r"^N must be an integer >= K \+ M \+ batch = 7"):
         sp.simulate(model, 6, 0.5, 1.0, method="overlaps")
-    with pytest.raises(ValueError, match="^n_test needs the weights"):
+    with pytest.raises(ValueError, match="^n_test: method='overlaps' does not support a test set.*method='weights'$"):
         sp.simulate(model, 100, 0.5, 1.0, method="overlaps", n_test=10)
-    with pytest.raises(ValueError, match="^bn_stats='batch' needs the individual inputs"):
+    with pytest.raises(ValueError, match="^bn_stats: method='sde' does not support bn_stats='batch'.*"
+                                         "method='weights' or 'overlaps'$"):
         sp.simulate(sp.Committee(2, 2, bn="exact", batch=3), 100, 0.5, 1.0, method="sde", bn_stats="batch")
-    with pytest.raises(ValueError, match="the two-layer settings"):
+    with pytest.raises(ValueError, match="^bn_stats: bn_stats='batch' runs the committee machine only"):
         sp.simulate(sp.Committee(2, 2, bn="exact", batch=3, second_layer="learned"), 100, 0.5, 1.0,
                     method="overlaps", bn_stats="batch")
 

@@ -17,7 +17,7 @@ from symphase._compare import escape_alpha, plateau_value
 from symphase import simulate
 from symphase._rng import fill_normal, next_u64, rng_state
 
-from symphase import _rng, _sgd, _simulate as simmod  # noqa: E402
+from symphase import _rng, _sgd  # noqa: E402
 
 RULES = [None, "paper", "exact"]
 
@@ -346,7 +346,7 @@ def test_divergence_is_reported_not_silent():
 
 def test_keyboard_interrupt_keeps_what_was_computed(monkeypatch):
     calls = {"n": 0}
-    real = simmod._advance
+    real = _sgd.sgd_steps
 
     def flaky(*args):
         calls["n"] += 1
@@ -354,7 +354,7 @@ def test_keyboard_interrupt_keeps_what_was_computed(monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(simmod, "_advance", flaky)
+    monkeypatch.setattr(_sgd, "sgd_steps", flaky)  # the kernel the weights' simulator calls per chunk
     res = simulate(sp.Committee(2, 2), 50, 0.5, 1.0, seeds=2, workers=1, alphas=np.linspace(0, 1, 11))
     assert res.status == "interrupted" and "interrupted" in res.message
     assert res.seed_status == ["interrupted", "interrupted"]

@@ -153,12 +153,12 @@ def test_relu_simulator_error_is_its_test_error():
     """ReLU (simulator only): the arc-cosine closed form of eps_g at the recorded overlaps against the
     test-set estimate on 20000 fresh inputs (seeds 0, 1): within 4 standard errors, the standard error of
     a mean of Delta^2/2 over Gaussian Delta being eps_g sqrt(2/n_test)."""
-    model = symphase.Committee(2, 2, second_layer="learned")
-    res = symphase.simulate(model, 400, 0.5, 3.0, seeds=2, activation="relu", n_test=20_000, alphas=[0.0, 3.0])
+    model = symphase.Committee(2, 2, second_layer="learned", activation="relu")
+    res = symphase.simulate(model, 400, 0.5, 3.0, seeds=2, n_test=20_000, alphas=[0.0, 3.0])
     res.raise_for_status()
     se = res.eg * np.sqrt(2 / 20_000)
     assert np.all(np.abs(res.eg - res.eg_test) < 4 * se)
-    assert res.info["activation"].startswith("relu")
+    assert res.model.activation == "relu" and res.to_dict()["model"]["activation"] == "relu"
 
 
 def test_defaults_are_the_committee_machine():
@@ -202,7 +202,7 @@ def test_bad_run_settings_are_named():
         symphase.integrate(learned, Q0, R0, 0.5, 1.0, N=1000)
     with pytest.raises(ValueError, match="method='weights' or 'overlaps'"):
         symphase.simulate(learned, 100, 0.5, 1.0, method="sde")
-    with pytest.raises(ValueError, match="activation"):
+    with pytest.raises(TypeError, match=r"Committee\(K, M, activation=\"relu\"\)"):  # the model's now
         symphase.simulate(fixed, 100, 0.5, 1.0, activation="linear")
 
 

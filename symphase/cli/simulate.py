@@ -118,7 +118,7 @@ def run_simulate(args) -> int:
     res = simulate(model, args.N, args.eta, args.alpha_max, seeds=args.seeds, alphas=alphas,
                    workers=args.workers, n_test=args.test, exact_teacher=not args.random_teacher,
                    bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method,
-                   activation="relu" if args.activation == "relu" else None, **second_layer_run(args))
+                   **second_layer_run(args))
     save_error = None if out is None else save_result(res, out)
     mean, se = _seed_stats(res.eg)
     if args.json:

@@ -406,8 +406,10 @@ def _curvature(model, Q, R, g, N):
     gv = np.ones(K) if g is None else np.asarray(g, dtype=float)
     w0 = np.concatenate([J.ravel()] + ([gv] if learned else []))
     h = gv / np.sqrt(model.tau * np.diag(Q)) if model.has_bn else np.ones(K)
-    teachers = {"hessian": (model, B), "fisher": (model.with_(M=K, T=(h[:, None] * J) @ (h[:, None] * J).T),
-                                                  h[:, None] * J)}
+    # the Fisher matrix's teacher is the student's effective weights h J: a committee of K units. Its
+    # model only sizes the teacher (M = K): weight_gradient takes T = B B^T from the weights, so the
+    # model's own T is left at its default (T = (hJ)(hJ)^T can exceed the range Committee accepts)
+    teachers = {"hessian": (model, B), "fisher": (model.with_(M=K), h[:, None] * J)}
     parts = {}
     for kind, (m, Bk) in teachers.items():
         def grad(v, m=m, Bk=Bk):

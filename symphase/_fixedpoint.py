@@ -470,8 +470,21 @@ class FixedPoint(Result):
                 "effective_learning_rate": self.effective_learning_rate,
                 "jacobian_eigenvalues": self.jacobian_eigenvalues,
                 "weight_hessian_eigenvalues": self.weight_hessian_eigenvalues,
-                "reduced_hessian_eigenvalues": self.reduced_hessian_eigenvalues,
-                "reduced_hessian_names": list(self.reduced_hessian[1])}
+                # the paper's reduced Hessian covers the committee machine only: null for the two-layer network
+                "reduced_hessian_eigenvalues": self.reduced_hessian_eigenvalues if self.has_reduced_hessian else None,
+                "reduced_hessian_names": list(self.reduced_hessian[1]) if self.has_reduced_hessian else None}
+
+    @property
+    def has_reduced_hessian(self) -> bool:
+        """Whether the paper's reduced Hessian (:attr:`reduced_hessian`) is defined at this point: only
+        for the soft committee machine (``model.is_committee``); for the two-layer network
+        :attr:`reduced_hessian` raises ``ValueError`` and the results leave it out (``to_dict``: null).
+
+        Returns
+        -------
+        bool
+        """
+        return self.model.is_committee
 
     def to_xarray(self):
         """The fixed point and its spectra as a labeled ``xarray.Dataset``.
@@ -480,8 +493,9 @@ class FixedPoint(Result):
         -------
         xarray.Dataset
             The overlaps, the three spectra (the Jacobian's as real and imaginary
-            parts); ``eg``, ``escape_rate``, ``effective_learning_rate``, ``eta``,
-            status, message and the model as attributes.
+            parts; the reduced Hessian's only for the soft committee machine, the
+            only model it covers); ``eg``, ``escape_rate``, ``effective_learning_rate``,
+            ``eta``, status, message and the model as attributes.
         """
         import xarray as xr
 
@@ -490,16 +504,15 @@ class FixedPoint(Result):
         data = {"Q": (("student", "student_k"), self.Q), "R": (("student", "teacher"), self.R),
                 "jacobian_eigenvalues_real": ("jacobian_mode", ev.real),
                 "jacobian_eigenvalues_imag": ("jacobian_mode", ev.imag),
-                "weight_hessian_eigenvalues": ("weight_mode", self.weight_hessian_eigenvalues),
-                "reduced_hessian_eigenvalues": ("reduced_mode", self.reduced_hessian_eigenvalues)}
+                "weight_hessian_eigenvalues": ("weight_mode", self.weight_hessian_eigenvalues)}
+        if self.has_reduced_hessian:
+            data["reduced_hessian_eigenvalues"] = ("reduced_mode", self.reduced_hessian_eigenvalues)
         if self.g is not None:
             data["g"] = ("student", self.g)
-        if self.v is not None:
-            data["v"] = ("student", self.v)
         attrs = {**self.model.attrs(), "eta": self.eta, "kind": self.kind, "eg": self.eg,
                  "escape_rate": self.escape_rate, "effective_learning_rate": self.effective_learning_rate,
-                 "reduced_hessian_names": ",".join(self.reduced_hessian[1]),
-                 "status": str(self.status), "message": self.message, **self._identity(),
-                 **({} if self.norm is None else {"norm": self.norm})}
-        coords = {**model_coords(self.model), "reduced_mode": list(self.reduced_hessian[1])}
+                 **({"reduced_hessian_names": ",".join(self.reduced_hessian[1])} if self.has_reduced_hessian else {}),
+                 "status": str(self.status), "message": self.message}
+        coords = {**model_coords(self.model),
+                  **({"reduced_mode": list(self.reduced_hessian[1])} if self.has_reduced_hessian else {})}
         return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -136,30 +136,38 @@ def _newton(f, x0, tol=1e-15, maxiter=50):
 
 
 def _others(model, eta, norm, plateau):
-    """Symmetric fixed points off R = S, C = Q, from a small grid of starts on (Q, C, R, S[, g])."""
+    """Symmetric fixed points off R = S, C = Q, from a small grid of starts on (Q, C, R, S[, g][, v])
+    (``v``: a learned second layer, one more unknown started at the plateau's)."""
     lay = model.layout
     iQ, iC = lay.Q_index[0, 0], lay.Q_index[0, 1]
     iR, iS = lay.R_index[0, 0], lay.R_index[0, 1]
     bn = model.has_bn
     learned = bn and model.gain == "learned"
+    lv = model.learns_v
 
     def unpack(x):
         g = x[4] if learned else 1.0
         return x[0], x[1], x[2], x[3], g
 
+    def state(x):
+        Q, C, R, S, g = unpack(x)
+        return symmetric_state(model, Q, C, R, S, g if bn else None, v=x[-1] if lv else None)
+
     def f(x):
         Q, C, R, S, g = unpack(x)
-        out = rates(model, symmetric_state(model, Q, C, R, S, g if bn else None), eta)
+        out = rates(model, state(x), eta)
+        vres = [out[lay.v_index[0]]] if lv else []
         if not bn:
-            return np.array([out[iQ], out[iC], out[iR], out[iS]])
+            return np.array([out[iQ], out[iC], out[iR], out[iS]] + vres)
         nrm = (Q * g * g - 1.0) if (norm is None and learned) else (Q - (1.0 if norm is None else norm))
         res = [out[iC], out[iR], out[iS], nrm]
         if learned:
             res.append(out[lay.g_index[0]])
-        return np.array(res)
+        return np.array(res + vres)
 
     Q0 = plateau.Q[0, 0]
     g0 = 1.0 if plateau.g is None else plateau.g[0]
+    v0 = [float(plateau.v[0])] if lv else []
     starts = []
     for r in (1.0, 0.7, 0.4):
         for s in (0.0, 0.2):
@@ -167,12 +175,12 @@ def _others(model, eta, norm, plateau):
             S = s * math.sqrt(Q0) if bn else s
             Qs = Q0 if bn else r * r + (model.K - 1) * s * s + 0.05
             Cs = 2 * r * s * Qs / max(1e-9, r * r + s * s) * 0.5
-            x = [Qs, Cs, R, S] + ([g0] if learned else [])
+            x = [Qs, Cs, R, S] + ([g0] if learned else []) + v0
             starts.append(x)
     # students (nearly) coinciding, overlapping all teachers equally
     r = math.sqrt(Q0 / (model.tau * model.K)) if bn else 1 / math.sqrt(model.K)
     Qs = Q0 if bn else 1.0 / model.K
-    starts.append([Qs, Qs * (1 - 1e-3), r, r] + ([g0] if learned else []))
+    starts.append([Qs, Qs * (1 - 1e-3), r, r] + ([g0] if learned else []) + v0)
     found = []
     for x0 in starts:
         try:
@@ -184,15 +192,16 @@ def _others(model, eta, norm, plateau):
         if not np.all(np.isfinite(x)) or np.max(np.abs(r)) > 1e-11:
             continue
         Q, C, R, S, g = unpack(x)
-        if np.max(np.abs(symmetric_state(model, Q, C, R, S, g if bn else None) - plateau.state)) < 1e-5 * max(1.0, Q):
+        y = state(x)
+        if np.max(np.abs(y - plateau.state)) < 1e-5 * max(1.0, Q):
             continue  # the plateau itself
-        y = symmetric_state(model, Q, C, R, S, g if bn else None)
         Qm, Rm, gm = lay.unpack(y)
+        vm = lay.unpack_v(y)
         if min_gram_eigenvalue(Qm, Rm, model.T) < -1e-10 or (bn and Q <= 0):
             continue
         if any(np.allclose(y, o.state, atol=1e-8) for o in found):
             continue
-        fp = FixedPoint(model, Qm, Rm, gm, eta, kind="symmetric")
+        fp = FixedPoint(model, Qm, Rm, gm, eta, kind="symmetric", v=vm)
         if np.max(np.abs(fp.residual())) < 1e-11 * max(1.0, float(np.max(np.abs(y)))):
             found.append(fp)
     return found

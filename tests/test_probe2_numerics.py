@@ -200,3 +200,62 @@ def test_N_at_its_bound_works():
     """``N = 2^53`` is accepted: the bulk multiplicity and the parameter count stay exact integers."""
     c = sp.curvature(sp.Committee(2, 2), 0.5 * np.eye(2), 0.5 * np.eye(2), N=2**53)
     assert c.n_params == 2 * 2**53 and int(c.spectrum("hessian")[1].sum()) == 2 * 2**53
+
+
+# -- item 8: two-layer fixed points and the result protocol -----------------------------------
+TWO_LAYER = [dict(second_layer="learned"), dict(second_layer="learned", bn="exact"), dict(scaling="1/K"),
+             dict(weight_decay=1e-3), dict(v_teacher=[0.7, 0.7])]
+
+
+@pytest.mark.parametrize("kw", TWO_LAYER, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_two_layer_fixed_point_keeps_the_result_protocol(kw):
+    """``FixedPoint.to_dict()`` and ``to_xarray()`` raised for ``second_layer="learned"``,
+    ``scaling``, ``weight_decay`` and ``v_teacher``, because of the paper's reduced Hessian (the
+    committee machine's only). Now it is null in the dict, absent from the dataset; every other
+    entry is there, JSON-strict."""
+    fp = sp.symmetric_fixed_point(sp.Committee(2, 2, **kw))
+    assert not fp.has_reduced_hessian
+    d = json.loads(json.dumps(fp.to_dict(), allow_nan=False))
+    assert d["reduced_hessian_eigenvalues"] is None and d["reduced_hessian_names"] is None
+    assert d["escape_rate"] == pytest.approx(fp.escape_rate) and len(d["weight_hessian_eigenvalues"]) > 0
+    assert (d.get("v") is not None) == fp.model.learns_v
+    ds = fp.to_xarray()
+    assert "reduced_hessian_eigenvalues" not in ds and "reduced_mode" not in ds.coords
+    assert "weight_hessian_eigenvalues" in ds and ds.attrs["status"] == "completed"
+    with pytest.raises(ValueError, match="^model: the paper's reduced Hessian"):
+        fp.reduced_hessian  # asked for explicitly, it is still refused by name
+
+
+def test_committee_fixed_point_keeps_its_reduced_hessian():
+    """The committee machine's results are unchanged: the reduced Hessian is there (the paper's -1.44)."""
+    fp = sp.symmetric_fixed_point(sp.Committee(2, 2))
+    assert fp.has_reduced_hessian
+    assert fp.to_dict()["reduced_hessian_eigenvalues"][0] == pytest.approx(-1.4406280613929259, rel=1e-12)
+    assert "reduced_hessian_eigenvalues" in fp.to_xarray()
+
+
+def test_two_layer_other_fixed_points_carry_v():
+    """``.others`` of a learned second layer solved v as one more unknown (before: a ValueError from
+    the state layout, which broke ``fixed-point --json``): the perfect student, v = 1, is found."""
+    fp = sp.symmetric_fixed_point(sp.Committee(2, 2, second_layer="learned"))
+    others = fp.others
+    assert others and all(o.v is not None for o in others)
+    best = min(others, key=lambda o: o.eg)
+    assert abs(best.eg) < 1e-12 and np.allclose(best.v, 1.0, atol=1e-10)
+
+
+@pytest.mark.parametrize("json_flag", [False, True], ids=["table", "json"])
+def test_cli_fixed_point_second_layer_learned(capsys, json_flag):
+    """``fixed-point --second-layer learned`` printed half a table then "error" with exit 2; with
+    ``--json`` nothing. Now the whole table (v, and the reduced Hessian said to be undefined), exit 0."""
+    from symphase.cli import main
+    rc = main(["fixed-point", "--second-layer", "learned"] + (["--json"] if json_flag else []))
+    out, err = capsys.readouterr()
+    assert rc == 0 and err == ""
+    if json_flag:
+        d = json.loads(out)
+        assert d["reduced_hessian_eigenvalues"] is None and d["others"] and "v" in d["others"][0]
+    else:
+        assert "v        :" in out and "weight-space Hessian eigenvalues" in out
+        assert out.rstrip().endswith("reduced Hessian: not defined (the paper's Hessian covers the soft committee "
+                                     "machine only)")

@@ -32,7 +32,8 @@ def run(args) -> int:
     fp = symmetric_fixed_point(model, args.eta, norm=args.norm)
     if args.json:
         d = fp.to_dict()
-        d["others"] = [{"Q": o.Q, "R": o.R, "g": o.g, "eg": o.eg} for o in fp.others]
+        d["others"] = [{"Q": o.Q, "R": o.R, "g": o.g, **({} if o.v is None else {"v": o.v}), "eg": o.eg}
+                       for o in fp.others]
         print_json(d)
         return 0
     unit = "per unit eta (eta -> 0)" if fp.eta == 0 else "per unit alpha"
@@ -41,12 +42,17 @@ def run(args) -> int:
     print(f"R = S    : {fp.R[0, 0]:.12g}  {fp.R[0, 1]:.12g}")
     if fp.g is not None:
         print(f"g        : {fp.g[0]:.12g}   effective learning rate g^2/(tau Q) = {fp.effective_learning_rate:.6g} eta")
+    if fp.v is not None:
+        print(f"v        : {fp.v[0]:.12g}   (the learned second layer)")
     print(f"eps_g    : {fp.eg:.12g}")
     print(f"escape rate lambda ({unit}): {fp.escape_rate:.10g}")
     if fp.g is not None:
         print(f"  in effective-learning-rate units: {fp.escape_rate / fp.effective_learning_rate:.10g}")
     print(f"Jacobian eigenvalues ({unit}):\n  {_fmt(fp.jacobian_eigenvalues)}")
     print(f"weight-space Hessian eigenvalues:\n  {_fmt(fp.weight_hessian_eigenvalues)}")
-    print(f"reduced Hessian eigenvalues on {tuple(fp.reduced_hessian[1])}:\n  "
-          f"{_fmt(fp.reduced_hessian_eigenvalues)}")
+    if fp.has_reduced_hessian:
+        print(f"reduced Hessian eigenvalues on {tuple(fp.reduced_hessian[1])}:\n  "
+              f"{_fmt(fp.reduced_hessian_eigenvalues)}")
+    else:
+        print("reduced Hessian: not defined (the paper's Hessian covers the soft committee machine only)")
     return 0

@@ -216,7 +216,7 @@ def _read_curvature_trajectory(ds) -> CurvatureTrajectory:
 def _read_escape_time(ds) -> EscapeTime:
     s = _Saved(ds)
     return EscapeTime(s.model(), int(s.attr("N")), s.attr("eta"), s.array("escape_alpha"), s.attr("level"),
-                      s.attr("how"), s.status(), s.attr("message"))
+                      s.attr("how"), s.status(), s.attr("message"), alpha_max=ds.attrs.get("alpha_max"))
 
 
 def _read_sweep(ds) -> SweepResult:

@@ -212,8 +212,8 @@ def to_json(x) -> str:
     >>> import numpy as np
     >>> from symphase._results import from_json, to_json
     >>> back = from_json(to_json({"a": np.array([0.1, np.nan]), "n": 3}))
-    >>> back["a"].dtype, back["a"][0] == 0.1, back["n"]
-    (dtype('float64'), True, 3)
+    >>> back["a"].dtype, bool(back["a"][0] == 0.1), bool(np.isnan(back["a"][1])), back["n"]
+    (dtype('float64'), True, True, 3)
     """
     return json.dumps(_encode(x), allow_nan=True)
 

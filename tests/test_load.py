@@ -7,6 +7,7 @@ where NaN, the other entries byte-identical), recursively through dicts, lists a
 then ``to_dict()`` (every derived quantity: spectra, statistics, discrepancies, escape times) and the
 re-saved dataset are identical too. No tolerance anywhere: a saved float64 must read back exactly.
 """
+import dataclasses
 import functools
 import json
 from pathlib import Path
@@ -114,7 +115,7 @@ def test_ode_result_round_trip(ode, tmp_path):
 def test_ode_result_with_fluctuations_and_teacher_round_trip(tmp_path):
     model = sp.Committee(2, 3, T=np.diag([1.0, 0.5, 0.25]), noise=0.1, tau=2.0)
     Q0, R0, _ = sp.random_initial(model, N=300, seed=1)
-    res = sp.integrate(model, Q0, R0, eta=0.5, alpha_max=3, N=300, method="rk4", dt=0.05)
+    res = sp.integrate(model, Q0, R0, eta=0.5, alpha_max=2, N=300, method="rk4", dt=0.05, alphas=[0.0, 1.0, 2.0])
     assert res.eg_std is not None and res.covariance is not None
     back = round_trip(res, tmp_path)
     assert back.model == model and not np.array_equal(back.model.T, np.eye(3))
@@ -135,6 +136,22 @@ def test_failed_ode_round_trip(tmp_path):
     assert not res.success
     back = round_trip(res, tmp_path)
     assert back.status == res.status and not back.success
+
+
+def test_empty_interrupted_ode_round_trip(ode, tmp_path):
+    """A run interrupted before its first record: zero-length arrays come back with their shapes."""
+    empty = dataclasses.replace(ode, alpha=ode.alpha[:0], Q=ode.Q[:0], R=ode.R[:0], g=ode.g[:0], eg=ode.eg[:0],
+                                v=ode.v[:0], status=Status.INTERRUPTED, message="interrupted before alpha = 0")
+    back = round_trip(empty, tmp_path)
+    assert back.Q.shape == (0, 2, 2) and back.v.shape == (0, 2)
+
+
+def test_netcdf3_file_loads(ode, tmp_path):
+    """xarray's other writer (scipy, NetCDF3) reads back the same."""
+    path = tmp_path / "v3.nc"
+    ode.to_xarray().to_netcdf(path, engine="scipy")
+    assert path.read_bytes()[:3] == b"CDF"
+    assert_same(ode, sp.load(path))
 
 
 def test_simulation_result_round_trip(sim, tmp_path):
@@ -162,6 +179,14 @@ def test_simulation_nan_survives(tmp_path):
     assert back.seed_status == res.seed_status
 
 
+def test_relu_simulation_round_trip(tmp_path):
+    """The activation is part of the model: a ReLU run comes back with a ReLU model."""
+    model = sp.Committee(2, 2, activation="relu")
+    res = sp.simulate(model, N=30, eta=0.5, alpha_max=1, seeds=2, method="overlaps", workers=1)
+    back = round_trip(res, tmp_path)
+    assert back.model.activation == "relu" and back.model == model
+
+
 def test_comparison_round_trip(tmp_path):
     cmp = sp.compare(sp.Committee(2, 2, bn="paper"), N=50, eta=1.0, alpha_max=2, seeds=2, method="overlaps")
     back = round_trip(cmp, tmp_path)
@@ -169,8 +194,9 @@ def test_comparison_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("model", [sp.Committee(2, 2), sp.Committee(3, 3, bn="exact"),
-                                   sp.Committee(2, 2, bn="exact", gain="fixed", tau=2.0)],
-                         ids=["plain", "bn", "bn-fixed-gain"])
+                                   sp.Committee(2, 2, bn="exact", gain="fixed", tau=2.0),
+                                   sp.Committee(2, 2, second_layer="learned", scaling="1/K")],
+                         ids=["plain", "bn", "bn-fixed-gain", "two-layer"])
 def test_fixed_point_round_trip(model, tmp_path):
     fp = sp.symmetric_fixed_point(model)
     back = round_trip(fp, tmp_path)

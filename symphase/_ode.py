@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+from numbers import Integral
 from types import SimpleNamespace
 
 import numpy as np
@@ -224,9 +225,9 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
                          f"{blowup:g} in magnitude (the run would stop as diverged at once), "
                          f"got max {np.max(np.abs(y)):.3g}")
     if N is not None:
-        N = check_int("N", N, minimum=model.K + model.M)
-        if N > N_LIMIT:
+        if isinstance(N, bool) or not isinstance(N, Integral) or not model.K + model.M <= N <= N_LIMIT:
             raise ValueError(f"N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1], got {N!r}")
+        N = int(N)
         if not model.is_committee or np.any(v0 != 1.0):
             raise ValueError("N: the fluctuation theory (docs/model.md §12) covers the committee machine "
                              "(erf, second layers fixed at 1, no weight decay, scaling 'sum'); "
@@ -235,8 +236,8 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     elif sigma0 is not None:
         raise ValueError("sigma0 is the covariance of the start at finite N: give N as well")
     if v0 is not None and np.max(np.abs(v0)) > blowup:
-        raise ValueError(f"v0: the second layer must be at most blowup = {blowup:g} in magnitude, "
-                         f"got max {np.max(np.abs(v0)):.3g}")
+        raise ValueError(f"v0 must be K numbers in [-blowup, blowup] = [{-blowup:g}, {blowup:g}] (the second "
+                         f"layer), got max magnitude {np.max(np.abs(v0)):.3g}")
     system = model.system
     ka = system.args(eta, v=v0, eta2=eta2)
     _check_start_finite(model, y, ka, v0)
@@ -244,12 +245,12 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         y, eta, alphas, alpha_max, eg_tol, progress)
     res.eta2 = eta2 if model.learns_v else None
     if N is not None and res.alpha.size:
-        res.covariance, res.eg_std = _band(model, res, N, sigma0)
+        res.covariance, res.eg_std = _band(model, res, N, sigma0, progress)
         res.info["N"] = N
     return res
 
 
-def _band(model, res, N, sigma0):
+def _band(model, res, N, sigma0, progress=False):
     """The fluctuation band along ``res`` (:func:`symphase._fluctuations.linear_noise`), one output
     interval at a time, so that Ctrl-C keeps what was computed: ``res`` becomes ``"interrupted"`` and
     ``eg_std``/``covariance`` are NaN after the last point reached (the message says so). Each interval
@@ -263,6 +264,10 @@ def _band(model, res, N, sigma0):
         res.message += "; no fluctuation band was computed (eg_std and covariance are NaN)"
         return Sig, std
     done = 0  # output points with their band
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n, unit="point", desc="eg_std")
     try:
         Sig[:1], std[:1] = linear_noise(model, _slice(res, 0, 1), N, sigma0)
         done = 1
@@ -270,6 +275,8 @@ def _band(model, res, N, sigma0):
             S, e = linear_noise(model, _slice(res, j, j + 2), N, Sig[j])
             Sig[j + 1], std[j + 1] = S[1], e[1]
             done = j + 2
+            if bar is not None:
+                bar.update(1)
     except KeyboardInterrupt:
         how = res.message if res.status.success else f"{res.status}: {res.message}"
         kept = f"kept up to alpha = {res.alpha[done - 1]:.6g}" if done else "not computed at any point"
@@ -277,6 +284,9 @@ def _band(model, res, N, sigma0):
         res.message = (f"interrupted while computing the fluctuation band: eg_std and covariance are {kept} "
                        f"({done} of {n} output points) and NaN after it; the ODE trajectory itself is "
                        f"complete ({how})")
+    finally:
+        if bar is not None:
+            bar.close()
     return Sig, std
 
 

@@ -258,8 +258,9 @@ def load_config(path) -> dict:
     Raises
     ------
     ValueError
-        No such file, not valid TOML, an unknown key, or ``task`` or
-        ``[grid]`` missing; the message names the key or the file.
+        No such file (or a folder), unreadable, not UTF-8, not valid TOML,
+        an unknown key, or ``task`` or ``[grid]`` missing; the message names
+        the key or the file.
 
     Examples
     --------
@@ -273,8 +274,17 @@ def load_config(path) -> dict:
     path = Path(path)
     if not path.exists():
         raise ValueError(f"config: no such file {str(path)!r}")
+    if path.is_dir():
+        raise ValueError(f"config: {str(path)!r} is a folder; give a TOML file")
     try:
-        cfg = tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"config: {str(path)!r} is not UTF-8 text (TOML is UTF-8): byte {exc.start} is "
+                         f"{exc.object[exc.start:exc.start + 1]!r}") from None
+    except OSError as exc:
+        raise ValueError(f"config: cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        cfg = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"config: {path}: not valid TOML: {exc}") from None
     allowed = {"task", "grid", "fixed", "store", "scheduler"}

@@ -87,15 +87,21 @@ def check_init(model, N, init, exact_teacher=True):
         if "Q" in init or "R" in init:
             raise ValueError("init: give either weights ('J', optionally 'B') or overlaps ('Q', 'R'), not both")
         J = np.array(init["J"], dtype=float)
-        if J.shape != (K, N) or not np.all(np.isfinite(J)):
+        if J.shape != (K, N):
             raise ValueError(f"init: 'J' must be a finite array of shape (K, N) = ({K}, {N}), got shape {J.shape}")
+        if not np.all(np.isfinite(J)):
+            raise ValueError(f"init: 'J' must be finite, got {int(np.sum(~np.isfinite(J)))} non-finite entries "
+                             f"(NaN or inf)")
         if model.has_bn and np.any(np.sum(J * J, axis=1) == 0):
             raise ValueError("init: 'J' rows must be non-zero under batch norm (it divides by |J_i|)")
         out["J"] = J
         if "B" in init:
             B = np.array(init["B"], dtype=float)
-            if B.shape != (M, N) or not np.all(np.isfinite(B)):
+            if B.shape != (M, N):
                 raise ValueError(f"init: 'B' must be a finite array of shape (M, N) = ({M}, {N}), got shape {B.shape}")
+            if not np.all(np.isfinite(B)):
+                raise ValueError(f"init: 'B' must be finite, got {int(np.sum(~np.isfinite(B)))} non-finite entries "
+                                 f"(NaN or inf)")
             dev = float(np.max(np.abs(B @ B.T - model.T)))
             if exact_teacher and dev > B_TOL * max(1.0, float(np.max(np.abs(model.T)))):
                 raise ValueError(f"init: 'B' must realise the model's teacher overlaps, B B^T = model.T within "

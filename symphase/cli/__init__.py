@@ -62,7 +62,8 @@ def main(argv=None) -> int:
         print("symphase: interrupted", file=sys.stderr)
         return 130
     except MemoryError:
-        print("symphase: failed: out of memory (use a smaller N, fewer seeds or workers)", file=sys.stderr)
+        print("symphase: failed: out of memory: the run's arrays do not fit (lower what sizes them: --points, "
+              "--samples, --seeds, --workers, N or K)", file=sys.stderr)
         return 1
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly, like other Unix tools
         import os

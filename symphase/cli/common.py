@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._fluctuations import diffusion, normal_rule
 from .._model import Committee
 from .._results import jsonable
 
@@ -257,16 +258,19 @@ def check_start_memory(model, N: int):
 
 
 def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, n_test: int = 0,
-                          method: str = "weights"):
-    """Before :func:`symphase.simulate`: refuse what cannot fit in memory (naming ``N``), warn on a run
-    estimated to take longer than :data:`LONG_RUN_S`.
+                          method: str = "weights", points: int = 61, sde_step: float = 0.05):
+    """Before :func:`symphase.simulate`: refuse what cannot fit in memory (naming the option that
+    dominates: ``N``, ``--seeds``, ``--batch`` or ``--points``), warn on a run estimated to take
+    longer than :data:`LONG_RUN_S`.
 
     Memory: every seed's start ``(J, B)`` is held, ``8 N (K + M)`` bytes each, and each
-    running seed has its own copies and work arrays (``8 N (2K + 2M + b + 1)`` bytes).
-    Time: ``alpha_max N`` steps of ``N b (K + M + 2)`` multiply-adds per seed (plus
-    ``n_test N (K + M)`` per record), at :data:`SGD_RATE` per core. With
-    ``method="overlaps"`` one seed's start is made at a time (``4 x 8 N (K + M)``
-    bytes with its QR) and a step costs ``(K + M)^3 + b (K + M)^2 + b^2 K^2``, whatever ``N``.
+    running seed has its own copies and work arrays (``8 N (2K + 2M + b + 1)`` bytes);
+    the records are ``seeds x points`` states. Time: ``alpha_max N`` steps of
+    ``N b (K + M + 2)`` multiply-adds per seed, plus ``n_test N (K + M)`` per record, at
+    :data:`SGD_RATE` per core. With ``method="overlaps"`` one seed's start is made at a
+    time (``4 x 8 N (K + M)`` bytes with its QR) and a step costs
+    ``(K + M)^3 + b (K + M)^2 + b^2 K^2``, whatever ``N``; with ``method="sde"`` there are
+    ``alpha_max / sde_step`` steps of a 1024-point rule over the flat state (``1024 size^2``).
     """
     if N < 1:
         raise ValueError(f"N must be an integer >= 1, got {N}")
@@ -274,29 +278,39 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
         raise ValueError(f"seeds must be an integer >= 1, got {seeds}")
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers}")
+    if n_test < 0:
+        raise ValueError(f"--test must be an integer >= 0, got {n_test}")
     K, M, b = model.K, model.M, model.batch
+    size = K * (K + 1) // 2 + K * M + K + K
     running = min(seeds, workers or (os.cpu_count() or 1))
+    records = {"--points": 8.0 * seeds * points * (size + 2)}
     if method in ("overlaps", "sde"):
-        need = 4 * 8.0 * N * (K + M)
+        parts = {"N": 4 * 8.0 * N * (K + M), **records}
         per_step = (K + M) ** 3 + b * (K + M) ** 2 + b * b * K * K
-        if method == "sde":  # alpha_max / 0.05 steps of a 1024-point rule over the flat state
-            size = K * (K + 1) // 2 + K * M + K
-            per_step = 1024 * size * size * 0.05 / N
+        if method == "sde":  # alpha_max / sde_step steps (not alpha_max N) of a 1024-point rule each
+            per_step = 1024 * size * size / (sde_step * N)
     else:
-        need = 8.0 * N * ((K + M) * seeds + running * (2 * K + 2 * M + b + 1))
+        parts = {"N": 8.0 * N * running * (2 * K + 2 * M + 1), "--seeds": 8.0 * N * (K + M) * seeds,
+                 "--batch": 8.0 * N * running * b, **records}
         per_step = N * b * (K + M + 2)
-    check_memory("N", N, need, f"the weights of {seeds} seed(s)")
+    value = {"N": N, "--seeds": seeds, "--batch": b, "--points": points}
+    biggest = max(parts, key=parts.get)
+    check_memory(biggest, value[biggest], sum(parts.values()),
+                 f"the weights and records of {seeds} seed(s) ({model.K + model.M} units, N = {N}, batch {b}, "
+                 f"{points} points)")
     steps = alpha_max * N
     if steps > 2.0**62:
         raise ValueError(f"N = {N}, alpha_max = {alpha_max:g}: alpha_max N = {steps:.3g} steps is more than "
                          f"2^62; use a smaller N or alpha_max")
-    work = seeds * steps * per_step
+    test = seeds * points * n_test * N * (K + M)
+    work = seeds * steps * per_step + test
     eta_s = work / (SGD_RATE * running)
     if eta_s > LONG_RUN_S:
-        what = {"overlaps": "(K + M)^3 + b (K + M)^2 + b^2 K^2", "sde": "a 1024-point rule per step of 0.05"}.get(
-            method, "N b (K + M + 2)")
+        what = {"overlaps": "(K + M)^3 + b (K + M)^2 + b^2 K^2",
+                "sde": f"a 1024-point rule per step of {sde_step:g} in alpha"}.get(method, "N b (K + M + 2)")
+        tests = f", plus {test:.2g} for --test {n_test} at {points} points" if test else ""
         warn(f"this run is about {work:.2g} multiply-adds ({seeds} seed(s) x alpha_max N = {steps:.3g} steps x "
-             f"{what}): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
+             f"{what}{tests}): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
              f"(and with --out saves) what was computed")
 
 
@@ -323,3 +337,25 @@ def warn_ode_cost(model, points: int):
     if least > ODE_WARN_S:
         warn(f"K = {model.K}, M = {model.M}: one evaluation of the right-hand side takes {per * 1e3:.3g} ms, so "
              f"{points} output points need at least {points * 6} evaluations (~{_duration(least)}); lower --points")
+
+
+def warn_band_cost(model, Q0, R0, g0, eta: float, alpha_max: float):
+    """Warn when ``--fluct-N``'s band will take long: it integrates the covariance in steps of at most 1
+    in alpha, each evaluating the diffusion matrix (a quasi-Monte Carlo rule of 2^14 points over the
+    flat state) and the Jacobian 4 times, so it needs at least ``4 alpha_max`` of them. The estimate
+    times one here (after compiling or loading the kernels)."""
+    import time
+
+    y = model.system.state(Q0, R0, g0)
+    rule = normal_rule(model.K + model.M + 1, 2**14)
+    diffusion(model, y, eta, rule=rule)  # compile (or load) first
+    t = time.perf_counter()
+    diffusion(model, y, eta, rule=rule)
+    model.system.jacobian(y, eta)
+    per = time.perf_counter() - t
+    least = 4 * max(alpha_max, 1.0) * per
+    if least > ODE_WARN_S:
+        warn(f"--fluct-N: K = {model.K}, M = {model.M}: the band needs at least {4 * max(alpha_max, 1.0):.3g} "
+             f"evaluations of the diffusion matrix and the Jacobian ({per * 1e3:.3g} ms each here), roughly "
+             f"{_duration(least)} or more; Ctrl-C stops it and keeps (and with --out saves) the ODE and the "
+             f"band so far")

@@ -5,20 +5,22 @@ from .._initial import random_initial
 from .._ode import default_alphas, integrate
 from .common import (
     add_model_options,
-    add_second_layer_run_options,
     add_output_options,
+    add_second_layer_run_options,
     check_alpha_max_option,
+    check_memory,
     check_out,
     check_points,
     check_seed_option,
     check_start_memory,
     exit_code,
     model_from,
-    second_layer_run,
     parse_matrix,
     print_json,
     save_result,
+    second_layer_run,
     stderr_is_terminal,
+    warn_band_cost,
     warn_ode_cost,
 )
 
@@ -80,6 +82,11 @@ def run(args) -> int:
                          f"other command), got {args.fluct_N}")
     if args.fluct_start is not None and args.fluct_N is None:
         raise ValueError("--fluct-start goes with --fluct-N")
+    size = model.layout.size
+    check_memory("--points", args.points, 8.0 * args.points * (4 * size + 2 * (size * size if args.fluct_N else 0)),
+                 "the output arrays (states" + (" and their covariances)" if args.fluct_N else ")"))
+    if args.fluct_N is not None:
+        warn_band_cost(model, Q0, R0, g0, args.eta, args.alpha_max)
     fluct_start = args.fluct_start or ("given" if args.Q0 is not None else "random")
     res = integrate(model, Q0, R0, args.eta, args.alpha_max, g0=g0, method=args.method, dt=args.dt,
                     rtol=args.rtol, atol=args.atol, alphas=default_alphas(args.alpha_max, args.points - 1),

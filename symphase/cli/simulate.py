@@ -8,17 +8,17 @@ from .._ode import default_alphas
 from .._simulate import METHODS, simulate
 from .common import (
     add_model_options,
-    add_second_layer_run_options,
     add_output_options,
+    add_second_layer_run_options,
     check_alpha_max_option,
     check_out,
     check_points,
     check_simulation_cost,
     exit_code,
     model_from,
-    second_layer_run,
     print_json,
     save_result,
+    second_layer_run,
     stderr_is_terminal,
 )
 
@@ -77,7 +77,7 @@ def _prepare(args):
     check_alpha_max_option(args.alpha_max)
     out = check_out(args.out)
     check_simulation_cost(model, args.N, args.seeds, args.workers, args.alpha_max, getattr(args, "test", 0),
-                          args.method)
+                          args.method, points=args.points)
     return model, default_alphas(args.alpha_max, args.points - 1), out
 
 

@@ -1,0 +1,339 @@
+"""Issue 22 (second reliability probe): the command line, files, ``reproduce``, sweeps and the ODE's boundary.
+
+Items 1, 2, 9 and 10 run real ``symphase`` processes, as tests/test_faults.py does: stderr is a
+pseudo-terminal (so the run shows its progress bar), a signal is sent once the computation is under
+way, and every wait is bounded. Each test fails on the code before the fix (the item it pins is named).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import symphase as sp
+from symphase.cli import main
+
+from test_faults import RUN_TIMEOUT, START_TIMEOUT, Run  # the pseudo-terminal runner of the fault tests
+
+
+def symphase(*args, cwd=None, timeout=RUN_TIMEOUT, env=None):
+    """``python -m symphase ARGS`` to the end: ``(rc, stdout, stderr)``."""
+    p = subprocess.run([sys.executable, "-m", "symphase", *args], cwd=cwd, capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+    return p.returncode, p.stdout, p.stderr
+
+
+def wait_for(run, text: bytes, timeout=START_TIMEOUT):
+    """Block until ``text`` shows on the run's stderr (bounded)."""
+    deadline = time.monotonic() + timeout
+    while text not in run.err:
+        if run.proc.poll() is not None:
+            pytest.fail(f"the run ended before {text!r} showed: rc={run.proc.returncode}, "
+                        f"stderr={run.err.decode(errors='replace')[-2000:]}")
+        if time.monotonic() > deadline:
+            run.proc.kill()
+            pytest.fail(f"no {text!r} within {timeout} s")
+        time.sleep(0.02)
+
+
+def finish(run, timeout):
+    """Wait (bounded by ``timeout`` seconds) for the run to end: ``(rc, stdout, stderr, seconds)``."""
+    t0 = time.monotonic()
+    try:
+        out, _ = run.proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        run.proc.kill()
+        run.proc.communicate()
+        pytest.fail(f"still running {timeout} s later; stderr={run.err.decode(errors='replace')[-2000:]}")
+    took = time.monotonic() - t0
+    run.reader.join(timeout=10)
+    os.close(run.master)
+    return run.proc.returncode, out.decode(), run.err.decode(errors="replace"), took
+
+
+def last_line(err: str) -> str:
+    lines = [ln for ln in err.replace("\r", "\n").splitlines() if ln.startswith("symphase:")]
+    assert lines, err
+    return lines[-1]
+
+
+# -- item 1: a failed final save loses nothing -------------------------------------------------------
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 64 kB tmpfs: a disk that fills up (root only; skipped where mounting is not allowed)."""
+    where = tmp_path / "tiny"
+    where.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
+    if p.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({p.stderr.decode(errors='replace').strip()})")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def test_full_disk_prints_the_result_saves_it_elsewhere_and_exits_1(tmp_path, tiny_disk):
+    """Item 1: ``ode --points 3001 --out`` on a full disk was a multi-line h5py message, then a segfault
+    (exit 139) in h5netcdf's close(). Now: the result is printed, saved in the temporary folder (said in
+    one line), exit 1, and nothing is left on the full disk."""
+    spare = tmp_path / "spare"
+    spare.mkdir()
+    env = {**os.environ, "TMPDIR": str(spare)}
+    rc, out, err = symphase("ode", "--alpha-max", "100", "--points", "3001", "--out", str(tiny_disk / "a.nc"),
+                            env=env)
+    assert rc == 1, (rc, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "could not save --out" in err and "No space left on device" in err, err
+    assert "# status: completed" in out  # the result is printed
+    saved = list(spare.glob("a.*.nc"))
+    assert len(saved) == 1 and str(saved[0]) in err
+    ref = sp.integrate(sp.Committee(2, 2), *sp.random_initial(sp.Committee(2, 2), 1000, 0)[:2], 0.5, 100,
+                       alphas=sp.default_alphas(100, 3000))
+    with xr.open_dataset(saved[0], engine="h5netcdf") as ds:
+        np.testing.assert_array_equal(ds["eg"].values, ref.eg)  # the run's numbers, bit for bit
+    assert list(tiny_disk.iterdir()) == []  # no temporary left on the full disk
+
+
+@pytest.mark.slow
+def test_out_folder_removed_mid_run_keeps_the_result(tmp_path):
+    """Item 1: ``simulate ... --out DIR/r.nc`` with DIR removed during the run ended with exit 1 and
+    nothing printed. Now: the table is printed, the result saved beside (the nearest folder that still
+    exists, said in one line), exit 1."""
+    folder = tmp_path / "DIR"
+    folder.mkdir()
+    run = Run(["simulate", "--N", "2000", "--alpha-max", "40", "--seeds", "2", "--workers", "2", "--points", "11",
+               "--out", str(folder / "r.nc")], cwd=tmp_path)
+    wait_for(run, b"%|")
+    folder.rmdir()
+    rc, out, err, _ = finish(run, RUN_TIMEOUT)
+    assert rc == 1, (rc, err)
+    line = last_line(err)
+    assert "could not save --out" in line and "No such file or directory" in line, err
+    assert "Traceback" not in err
+    assert "eg mean" in out  # the table is printed
+    saved = list(tmp_path.glob("r.*.nc"))
+    assert len(saved) == 1 and str(saved[0]) in line
+    with xr.open_dataset(saved[0], engine="h5netcdf") as ds:
+        assert ds.attrs["status"] == "completed" and np.all(np.isfinite(ds["eg"].values))
+
+
+def test_save_result_never_raises_and_says_where_it_went(tmp_path, monkeypatch):
+    """Item 1 at the function: a writer that fails (any exception) leaves a one-line message and the
+    result in the nearest folder; before, the exception went up and the result was lost."""
+    from symphase.cli import common
+    model = sp.Committee(2, 2)
+    res = sp.integrate(model, np.eye(2) * 0.5, np.zeros((2, 2)) + 0.1, 0.5, 5.0, alphas=np.linspace(0, 5, 6))
+    gone = tmp_path / "gone" / "deeper"
+    msg = common.save_result(res, gone / "r.csv")
+    assert msg is not None and "could not save --out" in msg and "\n" not in msg
+    spare = Path(msg.split("saved it to ")[1].split("'")[1])
+    assert spare.parent == tmp_path and spare.exists()
+    real_write = common._write
+    calls = []
+
+    def broken_write(result, path, frame):
+        calls.append(path)
+        if len(calls) == 1:
+            raise RuntimeError("HDF5: something broke")
+        return real_write(result, path, frame)
+    monkeypatch.setattr(common, "_write", broken_write)
+    msg = common.save_result(res, tmp_path / "x.nc")
+    assert "RuntimeError: HDF5: something broke" in msg and len(calls) == 2
+
+
+# -- item 13: no planted symbolic link is followed --------------------------------------------------
+
+@pytest.mark.parametrize("suffix", [".nc", ".csv"])
+def test_a_planted_symlink_is_never_followed(tmp_path, suffix):
+    """Item 13: ``ln -s victim .out.nc.$$.part; exec symphase ode ... --out out.nc`` overwrote ``victim``
+    and left ``out.nc`` a link to it. The temporary is now made with O_EXCL under an unpredictable name:
+    the planted links (at the old temporary name and at ``--out`` itself) are not followed, the victims
+    are untouched and ``out`` is a regular file with the result."""
+    victim, victim2 = tmp_path / "victim", tmp_path / "victim2"
+    victim.write_text("precious\n")
+    victim2.write_text("precious too\n")
+    out = f"out{suffix}"
+    os.symlink(victim2, tmp_path / out)  # a link at the target itself: replaced, not written through
+    script = (f"ln -s {victim} .{out}.$$.part; exec {sys.executable} -m symphase ode --alpha-max 10 "
+              f"--points 5 --out {out}")
+    p = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    assert victim.read_text() == "precious\n" and victim2.read_text() == "precious too\n"
+    target = tmp_path / out
+    assert target.is_file() and not target.is_symlink()
+    if suffix == ".nc":
+        with xr.open_dataset(target, engine="h5netcdf") as ds:
+            assert ds["eg"].size == 5
+    else:
+        assert target.read_text().startswith("alpha,")
+
+
+def test_write_netcdf_makes_a_new_unpredictable_temporary(tmp_path, monkeypatch):
+    """Item 13 at the function: the temporary is created by ``mkstemp`` (O_CREAT | O_EXCL) in the target's
+    folder, whatever the predictable old name holds."""
+    from symphase import _io
+    victim = tmp_path / "victim"
+    victim.write_text("x")
+    os.symlink(victim, tmp_path / f".r.nc.{os.getpid()}.part")
+    made = []
+    real = _io.tempfile.mkstemp
+
+    def spy(*a, **k):
+        fd, name = real(*a, **k)
+        made.append(name)
+        return fd, name
+    monkeypatch.setattr(_io.tempfile, "mkstemp", spy)
+    _io.write_netcdf(xr.Dataset({"a": ("x", np.arange(3.0))}), tmp_path / "r.nc")
+    assert victim.read_text() == "x"
+    assert len(made) == 1 and Path(made[0]).parent == tmp_path and not Path(made[0]).exists()
+
+
+# -- item 2: Ctrl-C during the fluctuation band keeps the ODE and the band so far --------------------
+
+def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
+    """Item 2 at the API: ``integrate(..., N=...)`` let ``KeyboardInterrupt`` escape from the band. Now it
+    returns the whole ODE trajectory, the band up to where it got (the same bits as an uninterrupted
+    run there), NaN after it, and status interrupted with a message saying so."""
+    from symphase import _fluctuations
+    model = sp.Committee(2, 2)
+    Q0, R0, _ = sp.random_initial(model, 1000, 0)
+    alphas = np.linspace(0, 20, 6)
+    full = sp.integrate(model, Q0, R0, 1.0, 20, alphas=alphas, N=1000, sigma0="random")
+    real = _fluctuations.linear_noise
+    calls = []
+
+    def interrupted_on_the_fourth(*a, **k):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(_fluctuations, "linear_noise", interrupted_on_the_fourth)
+    part = sp.integrate(model, Q0, R0, 1.0, 20, alphas=alphas, N=1000, sigma0="random")
+    assert str(part.status) == "interrupted" and "fluctuation band" in part.message
+    np.testing.assert_array_equal(part.eg, full.eg)  # the ODE is complete
+    np.testing.assert_array_equal(part.eg_std[:3], full.eg_std[:3])  # the band so far, bit for bit
+    assert np.all(np.isnan(part.eg_std[3:])) and np.all(np.isnan(part.covariance[3:]))
+    assert "alpha = 8" in part.message and "3 of 6" in part.message
+    assert full.status == "completed" and np.all(np.isfinite(full.eg_std))
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
+    """Item 2: ``ode --alpha-max 3000 --eta 1 --fluct-N 1000 --out fl.nc`` with Ctrl-C during the band
+    exited 130 with no output and no file, although the ODE had finished. Now the file holds the whole
+    ODE, eg_std up to where the band got (equal to the API's numbers there) and NaN after, status
+    interrupted."""
+    out = tmp_path / "fl.nc"
+    run = Run(["ode", "--alpha-max", "3000", "--eta", "1", "--fluct-N", "1000", "--out", str(out)], cwd=tmp_path)
+    wait_for(run, b"eg_std:")  # the band's own bar: the ODE is done, the band is being computed
+    time.sleep(3.0)
+    run.proc.send_signal(signal.SIGINT)
+    rc, stdout, err, took = finish(run, 30)
+    assert rc == 130, (rc, err)
+    assert took < 10, took
+    assert "interrupted" in last_line(err) and "Traceback" not in err
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert ds.attrs["status"] == "interrupted"
+        alpha, eg, std = ds["alpha"].values, ds["eg"].values, ds["eg_std"].values
+    assert alpha[-1] == 3000 and np.all(np.isfinite(eg))
+    k = int(np.sum(np.isfinite(std)))
+    assert 1 <= k < alpha.size and np.all(np.isnan(std[k:]))
+    model = sp.Committee(2, 2)
+    Q0, R0, _ = sp.random_initial(model, 1000, 0)
+    ref = sp.integrate(model, Q0, R0, 1.0, 3000, alphas=alpha[:k], N=1000, sigma0="random")
+    np.testing.assert_array_equal(ref.eg, eg[:k])
+    np.testing.assert_array_equal(ref.eg_std, std[:k])
+
+
+# -- item 6: absurd values are bounded at the boundary ----------------------------------------------
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(eta=1e150), "eta"), (dict(eta2=1e300), "eta2"), (dict(rtol=1e300), "rtol"), (dict(atol=1.0), "atol"),
+    (dict(blowup=1e300), "blowup"), (dict(psd_tol=2.0), "psd_tol"), (dict(N=3), "N"), (dict(N=2**64), "N"),
+    (dict(v0=[1e300, 1.0]), "v0")])
+def test_integrate_bounds_every_run_parameter(kw, name):
+    """Item 6 (and 11 for rtol, N): each of these was accepted (a ZeroDivisionError in initial_step, a
+    wrong eps_g reported as completed, a band for N = 1); now a ValueError names it and its range."""
+    model = sp.Committee(2, 2, second_layer="learned") if name in ("eta2",) else sp.Committee(2, 2)
+    eta = kw.pop("eta", 0.5)
+    with pytest.raises(ValueError, match=rf"^{name}\b") as e:
+        sp.integrate(model, np.eye(2) * 0.5, np.full((2, 2), 0.1), eta, 10.0, **kw)
+    assert "(" in str(e.value) or "[" in str(e.value)  # the range is given
+
+
+@pytest.mark.parametrize("args, name", [
+    (["--eta", "1e150"], "eta"), (["--second-layer", "learned", "--eta2", "1e300"], "eta2"),
+    (["--rtol", "1e300"], "rtol"), (["--fluct-N", "1"], "--fluct-N")])
+def test_ode_cli_names_the_bad_run_parameter(args, name, capsys):
+    """Items 6 and 11: ``ode --eta 1e150`` / ``--eta2 1e300`` were a ZeroDivisionError traceback;
+    ``--rtol 1e300`` and ``--fluct-N 1`` were accepted. Now: exit 2, one line naming the option."""
+    assert main(["ode", "--alpha-max", "10", "--points", "3", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"symphase: error: {name} must be") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("args", [["--noise", "1e300"], ["--weight-decay", "1e150"]])
+def test_a_right_hand_side_too_large_to_step_is_reported_not_a_traceback(args, capsys):
+    """Item 6: the right-hand side at the start too large for the step-size control was a
+    ZeroDivisionError in initial_step. Now it is refused at the boundary (exit 2, where the model bounds
+    the field) or the run stops at once as step_size (exit 1) with a message saying why."""
+    rc = main(["ode", "--alpha-max", "10", "--points", "3", *args])
+    cap = capsys.readouterr()
+    assert rc in (1, 2), cap
+    if rc == 1:
+        assert "no first step can be taken" in cap.out and "too large" in cap.out
+    else:
+        assert cap.err.startswith("symphase: error: ") and cap.err.count("\n") == 1
+
+
+@pytest.mark.parametrize("args, names", [
+    (["--v0", "1e300,1"], "v0"), (["--v-teacher", "1e300,1"], "v_teacher"), (["--tau", "1e300"], "tau")])
+def test_overflowing_scales_are_named_not_blamed_on_eta(args, names, capsys):
+    """Item 12: ``--v0 1e300,1``, ``--v-teacher 1e300,1`` and ``--tau 1e300`` said "eta = 0.5 is too
+    large". Now: exit 2, one line naming the scale, not eta."""
+    assert main(["ode", "--alpha-max", "10", "--points", "3", *args]) == 2
+    err = capsys.readouterr().err
+    assert names in err and "eta = 0.5" not in err and err.count("\n") == 1, err
+
+
+# -- item 9: reproduce stops on Ctrl-C --------------------------------------------------------------
+
+@pytest.mark.slow
+def test_reproduce_stops_at_once_on_ctrl_c_and_exits_130(tmp_path):
+    """Item 9: ``reproduce --quick --only fig3`` marked fig3 "failed" with a traceback and exit 1 after
+    Ctrl-C (the inner simulate swallowed it), and ``--only fig3,fig5`` went on for minutes. Now: it stops
+    within seconds, fig3 is "interrupted" (no data file), fig5 is not started, exit 130, no traceback."""
+    out = tmp_path / "figs"
+    run = Run(["reproduce", "--quick", "--only", "fig3,fig5", "--out", str(out)], cwd=tmp_path)
+    wait_for(run, b"%|")
+    time.sleep(3.0)  # inside fig3's simulations (it takes about 30 s)
+    run.proc.send_signal(signal.SIGINT)
+    rc, stdout, err, took = finish(run, 60)
+    assert rc == 130, (rc, stdout, err)
+    assert took < 15, took
+    assert "Traceback" not in err and "interrupted" in last_line(err)
+    assert "fig3_paper_sgd               interrupted" in stdout and "fig5" not in stdout
+    assert not (out / "fig3_paper_sgd.nc").exists()
+    assert not [p for p in out.iterdir() if ".part" in p.name]
+
+
+# -- item 14: reproduce --only --------------------------------------------------------------------
+
+def test_reproduce_only_names_each_figure_once_and_refuses_an_empty_list(tmp_path, monkeypatch, capsys):
+    """Item 14: ``--only fig1,fig1`` made fig1 twice and ``--only ''`` made every figure."""
+    from symphase import _reproduce
+    mods = _reproduce.figure_modules(["fig1", "fig1_paper_hessian_K", "fig2", "fig1"])
+    assert [m.NAME for m in mods] == ["fig1_paper_hessian_K", "fig2_paper_hessian_tau"]
+    with pytest.raises(ValueError, match="only: no figure named"):
+        _reproduce.figure_modules([])
+    assert main(["reproduce", "--only", "", "--out", str(tmp_path / "f")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: error: only: no figure named") and err.count("\n") == 1
+    assert not (tmp_path / "f").exists()

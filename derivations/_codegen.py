@@ -59,6 +59,19 @@ class Printer(NumPyPrinter):
 PRINTER = Printer()
 
 
+class OrderedPrinter(Printer):
+    """:class:`Printer` that keeps the factors of an unevaluated product in the order written
+    (``sp.Mul(..., evaluate=False)``): the generated code then rounds exactly as the product it
+    replaces (left to right), which a kernel that must stay bit-identical needs."""
+
+    def __init__(self):
+        super().__init__()
+        self._settings["order"] = "none"
+
+
+ORDERED_PRINTER = OrderedPrinter()
+
+
 def cse(assignments: Sequence[tuple[str, sp.Expr]], prefix: str) -> tuple[list[str], frozenset[str]]:
     """CSE over a group of assignments, printed as Python statements (temporaries ``<prefix>0, ...``),
     and the names of the symbols the statements read (besides their temporaries)."""
@@ -114,8 +127,9 @@ def statements(assignments: Sequence[tuple[str, sp.Expr]], prefix: str = "t") ->
     return Statements(tuple(lines), tuple(n for n, _ in assignments), symbols)
 
 
-def expression(expr: sp.Expr, *, parenthesize: bool = False) -> Expression:
-    text = PRINTER.doprint(expr)
+def expression(expr: sp.Expr, *, parenthesize: bool = False, ordered: bool = False) -> Expression:
+    """One expression; ``ordered``: an unevaluated product printed in its written order (:class:`OrderedPrinter`)."""
+    text = (ORDERED_PRINTER if ordered else PRINTER).doprint(expr)
     return Expression(f"({text})" if parenthesize else text, symbol_names([expr]))
 
 

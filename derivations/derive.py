@@ -41,6 +41,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derivations import _codegen as cg
+from derivations import rule
 from derivations._checks import Checks
 
 MODULE = "derivations.derive"
@@ -153,12 +154,22 @@ COMMITTEE = {m_i: 1, m_k: 1, lam: 0, lv: 0}
 
 
 def update(m, h, d, x, Q, J) -> Vec:
-    """The weight change of one student for one example (docs/model.md §2, §13).
-
-    ``dJ_a = (eta/N) m_a h_a Delta phi'(u_a) (xi - e x_a J_a/Q_aa) - (lam/N) J_a``: the
-    gradient of ``Delta^2/2`` for the output ``s = sum_a m_a phi(u_a)`` and weight decay.
+    """The weight change of one student for one example (docs/model.md §2, §13): the rule's
+    coefficients (``derivations/rule.py``, the one home of the update) at ``lr = eta/N``,
+    ``dJ_a = a_a xi - p_a J_a - (lam/N) J_a`` with ``a_a = (eta/N) m_a h_a d_a``,
+    ``p_a = e a_a x_a/Q_aa``: the gradient of ``Delta^2/2`` for the output
+    ``s = sum_a m_a phi(u_a)`` and weight decay.
     """
-    return (eta / N) * m * h * d * (XI + (-e * x / Q) * J) + (-lam / N) * J
+    a, p = rule_coefficients(m, h, d, x, Q)
+    return a * XI + (-p - lam / N) * J
+
+
+def rule_coefficients(m, h, d, x, Q):
+    """``(a, p)`` of ``derivations/rule.py`` for one student, per example, at ``lr = eta/N``."""
+    r = rule.derive()
+    sub = {rule.lr: eta / N, rule.m: m, rule.h: h, rule.d: d, rule.x: x, rule.q: Q}
+    a = r.a.subs(sub)
+    return a, r.p.subs(rule.a_sym, a).subs(sub)
 
 
 def rates_before_averaging() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
@@ -170,11 +181,12 @@ def rates_before_averaging() -> tuple[sp.Expr, sp.Expr, sp.Expr, sp.Expr]:
     # O(1/N), the b(b-1) cross terms are O(1/N^2). Hence the 1/b.
     inc_Q = J_I.dot(dJ_k) + dJ_i.dot(J_K) + dJ_i.dot(dJ_k) / b
     inc_R = dJ_i.dot(B_N)
-    # Gain (BN, docs/model.md §2): g_i += (eta/N) m_i Delta phi'(u_i) x_i / (sigma sqrt(Q_ii))
+    # Gain (BN, docs/model.md §2), the rule's dg: g_i += (eta/N) m_i Delta phi'(u_i) x_i / (sigma sqrt(Q_ii))
     # = (eta/N) m_i d_i h_i x_i / g_i
-    inc_g = lg * (eta / N) * m_i * d_i * h_i * x_i / g_i
-    # Second layer (docs/model.md §13): v_i += (eta2/N) c Delta phi(u_i) - (lam/N) v_i
-    inc_v = lv * ((eta2 / N) * c_s * f_i - (lam / N) * v_i)
+    r = rule.derive()
+    inc_g = r.dg.subs({rule.lr: eta / N, rule.m: m_i, rule.d: d_i, rule.x: x_i, rule.inv_s: h_i / g_i})
+    # Second layer (docs/model.md §13), the rule's dv: v_i += (eta2/N) c Delta phi(u_i) - (lam/N) v_i
+    inc_v = r.dv.subs({rule.lr2: eta2 / N, rule.cs: c_s, rule.delta: 1, rule.f: f_i}) - lv * (lam / N) * v_i
     # alpha counts steps / N: d/dalpha = N * (increment), N -> oo
     return tuple(sp.limit(sp.expand(N * inc), N, sp.oo) for inc in (inc_Q, inc_R, inc_g, inc_v))
 
@@ -253,6 +265,23 @@ def check_averages(checks: Checks, dQ: sp.Expr, dR: sp.Expr) -> None:
     checks.check("exact rule: O(eta) part of dQ_ii is 0",
                  sp.expand(dQ.subs({e: 1, Q_ik: Q_ii, Q_kk: Q_ii, h_k: h_i, Gs["k", "i"]: Gs["i", "i"],
                                     Gs["i", "k"]: Gs["i", "i"], Gs["k", "k"]: Gs["i", "i"]})).coeff(eta, 1))
+
+
+def check_chain(checks: Checks, rate_Q, rate_R) -> None:
+    """The ODE's rates are the averages of the rule's per-example update as the exact overlap chain
+    applies it (docs/model.md §11, ``symphase._overlap_sgd.apply_update``): with the rule's
+    coefficients ``a_a``, ``c_a = 1 - p_a - lam/N`` of one example (``lr = eta/N``),
+    ``Q'_ik = c_i c_k Q_ik + c_i a_k x_i + c_k a_i x_k + a_i a_k xi.xi/b`` (of a batch of ``b``, the
+    same-example squares only, ``xi.xi = N tau``) and ``R'_in = c_i R_in + a_i y_n``; ``N`` times the
+    increment, ``N -> oo``, is the per-example rate whose average (:func:`average`) is the ODE."""
+    a_i, p_i = rule_coefficients(m_i, h_i, d_i, x_i, Q_ii)
+    a_k, p_k = rule_coefficients(m_k, h_k, d_k, x_k, Q_kk)
+    c_i, c_k = 1 - p_i - lam / N, 1 - p_k - lam / N
+    inc_Q = c_i * c_k * Q_ik + c_i * a_k * x_i + c_k * a_i * x_k + a_i * a_k * N * tau / b - Q_ik
+    inc_R = c_i * R_in + a_i * y_n - R_in
+    chain_Q, chain_R = (sp.limit(sp.expand(N * inc), N, sp.oo) for inc in (inc_Q, inc_R))
+    checks.check("overlap chain: N dQ_ik of the rule's update is the ODE's per-example rate", chain_Q - rate_Q)
+    checks.check("overlap chain: N dR_in of the rule's update is the ODE's per-example rate", chain_R - rate_R)
 
 
 def check_committee(checks: Checks, dQ, dR, dg, dv) -> None:
@@ -404,6 +433,7 @@ def derive() -> Derivation:
     checks = Checks()
     rate_Q, rate_R, rate_g, rate_v = rates_before_averaging()
     dQ, dR, dg, dv = average(rate_Q), average(rate_R), average(rate_g), average(rate_v)
+    check_chain(checks, rate_Q, rate_R)
     check_averages(checks, dQ, dR)
     check_committee(checks, dQ, dR, dg, dv)
     forms = printed_closed_forms()

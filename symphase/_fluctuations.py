@@ -35,6 +35,7 @@ import numpy as np
 from ._generated import diffusion as gend
 from ._generated import fluctuations as gen
 from ._generated import ode_kernels as gen_ode
+from ._generated.rule import ERF, sgd_example
 from ._kernels import ETA, OK, TAU, check_state, covariance, rhs
 from ._layout import unpack_into
 from ._overlap_sgd import gram_factor
@@ -42,17 +43,47 @@ from ._results import SymphaseError
 from ._rng import next_normal
 from ._sgd import step_constants
 
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-SQRT_HALF = math.sqrt(0.5)
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def sgd_rates(z, d, h, Q, R, g, eta, switches, psi):
+    """SGD's per-example rates ``psi`` (module docstring; generated from the rule's derivation,
+    ``symphase/_generated/fluctuations.py``) into the flat ``psi``, from the fields ``z`` (K + M,), the
+    error signals ``d`` (K,) of the rule's per-example kernel, the scale factors ``h`` and the state.
+    ``switches = (tau, b, e, lg, has_gain)``. A rule's rates kernel has this signature."""
+    K, M = R.shape
+    tau, b, e, lg, has_gain = switches
+    a = 0
+    for i in range(K):
+        for k in range(i, K):
+            psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], Q[i, i], Q[k, k], eta, tau, b, e)
+            a += 1
+    for i in range(K):
+        for m in range(M):
+            psi[a] = gen.psi_r(z[i], z[K + m], d[i], h[i], R[i, m], Q[i, i], eta, e)
+            a += 1
+    if has_gain:
+        for i in range(K):
+            psi[a] = gen.psi_g(z[i], d[i], h[i], g[i], eta, lg)
+            a += 1
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
+    """:func:`rate_moments_with` for SGD (its per-example kernel and :func:`sgd_rates`)."""
+    return rate_moments_with(sgd_example, sgd_rates, Q, R, g, T, par, b, has_gain, points, weights, mean, second,
+                             psi, z, G, L, used)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
+def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L,
+                      used):
     """Cubature of the first two moments of the per-example rate ``psi`` (module docstring) over the
     fields ``z ~ N(0, tau G)`` and the output noise: ``mean = E[psi]``, ``second = E[psi psi^T]``
     (flat layout, ``size`` entries). ``points`` (n_points, dims), ``weights`` (n_points,): a rule for
     the standard normal in ``dims`` dimensions, at least the rank of ``G`` (plus one for output noise):
-    column ``t`` drives the ``t``-th independent field, the last one the noise."""
+    column ``t`` drives the ``t``-th independent field, the last one the noise. The rule's kernels:
+    ``example`` (per example: the error signals ``d``) and ``rates`` (``psi`` from them). The
+    committee machine with erf."""
     K, M = R.shape
     n = K + M
     sigma, noise_sd, bn, exact, learn, _ = step_constants(par, 1, 1)
@@ -60,6 +91,7 @@ def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, ps
     e = 1.0 if exact else 0.0
     lg = 1.0 if learn else 0.0
     tau = par[TAU]
+    switches = (tau, b, e, lg, has_gain)
     size = mean.size
     for a in range(size):
         mean[a] = 0.0
@@ -81,7 +113,14 @@ def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, ps
         if used[j]:
             cols[r] = j
             r += 1
-    d = np.empty(K)
+    # the rule's per-example kernel at lr = eta (rates per unit alpha), the committee machine with erf
+    qd = np.empty(K)
+    for i in range(K):
+        qd[i] = Q[i, i]
+    state = (h, h, qd, np.ones(K), np.ones(M))
+    consts = (eta, eta, 1.0, ERF, exact, learn, False)
+    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
+    d = out[0]
     for pt in range(points.shape[0]):
         wgt = weights[pt]
         for p in range(n):
@@ -89,29 +128,9 @@ def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, ps
             for t in range(rank):
                 acc += L[p, cols[t]] * points[pt, t]
             z[p] = sigma * acc
-        delta = 0.0
-        for m in range(M):
-            delta += math.erf(z[K + m] * SQRT_HALF)
-        if noise_sd > 0.0:
-            delta += noise_sd * points[pt, rank]
-        for i in range(K):
-            delta -= math.erf(h[i] * z[i] * SQRT_HALF)
-        for i in range(K):
-            ui = h[i] * z[i]
-            d[i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * ui * ui)
-        a = 0
-        for i in range(K):
-            for k in range(i, K):
-                psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], Q[i, i], Q[k, k], eta, tau, b, e)
-                a += 1
-        for i in range(K):
-            for m in range(M):
-                psi[a] = gen.psi_r(z[i], z[K + m], d[i], h[i], R[i, m], Q[i, i], eta, e)
-                a += 1
-        if has_gain:
-            for i in range(K):
-                psi[a] = gen.psi_g(z[i], d[i], h[i], g[i], eta, lg)
-                a += 1
+        noise = noise_sd * points[pt, rank] if noise_sd > 0.0 else 0.0
+        example(z[:K], z[K:], noise, state, consts, out)
+        rates(z, d, h, Q, R, g, eta, switches, psi)
         for p in range(size):
             mean[p] += wgt * psi[p]
             for q in range(p, size):
@@ -362,7 +381,16 @@ def _eg_gradient(system, y):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points, weights, f, mean, second, psi,
               z, G, L, used, Qw, Rw, gw, noise, d_every=1):
-    """``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
+    """:func:`sde_steps_with` for SGD: its per-example kernel, :func:`sgd_rates` and the ODE's right-hand side."""
+    return sde_steps_with(sgd_example, sgd_rates, rhs, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol,
+                          points, weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
+def sde_steps_with(example, rates, drift, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points,
+                   weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every=1):
+    """The rule's kernels: ``example`` and ``rates`` (the diffusion, :func:`rate_moments_with`) and
+    ``drift(y, f, ka)`` (its ODE's right-hand side; SGD: :func:`symphase._kernels.rhs`). ``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
     flat state ``y`` in place (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
     :func:`rate_moments` with the rule ``points``/``weights``, its square root from an eigen-decomposition
     (negative eigenvalues of the rule's estimate clipped). Returns the steps done before the state stopped
@@ -373,11 +401,11 @@ def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points
     w = np.zeros(size)
     V = np.zeros((size, size))
     for step in range(n_steps):
-        rhs(y, f, ka)
+        drift(y, f, ka)
         if step % d_every == 0:  # D and its square root, refreshed
             unpack_into(y, Qw, Rw, gw, has_gain)
-            if not rate_moments(Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean, second, psi, z, G,
-                                L, used):
+            if not rate_moments_with(example, rates, Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean,
+                                     second, psi, z, G, L, used):
                 return -1
             for p in range(size):
                 for q in range(size):

@@ -15,7 +15,9 @@ So the chain of ``(Q, R, g)`` can be run exactly, in distribution, at a cost per
 step of ``O((K + M)^3 + b (K + M)^2 + b^2 K^2)`` whatever ``N`` is. The update
 rules are the simulator's (:mod:`symphase._sgd`, docs/model.md §2): per example
 ``J_i += (eta/(N b)) m_i h_i d_i (xi - e x_i J_i/Q_ii) - (lam/N) J_i``, ``d_i = Delta phi'(u_i)``,
-``u_i = h_i x_i``, ``m_i = c v_i`` (docs/model.md §13); BN with population statistics. With
+``u_i = h_i x_i``, ``m_i = c v_i`` (docs/model.md §13); BN with population statistics; the
+coefficients are the rule's (:func:`symphase._generated.rule.sgd_example`, one kernel for every
+simulator). With
 ``c_i = 1 - (eta/(N b)) sum_u e m_i h_i d_i^u x_i^u / Q_ii - lam/N`` and
 ``a_i^u = (eta/(N b)) m_i h_i d_i^u``:
 
@@ -31,10 +33,10 @@ import math
 import numba
 import numpy as np
 
-from ._kernels import ACTIVATION, ETA2, LEARN_V, SCALE, TAU, WEIGHT_DECAY
+from ._generated.rule import batch_stats_coefficients, sgd_example
+from ._kernels import LEARN_V, TAU, WEIGHT_DECAY
 from ._rng import next_normal, next_uniform
-from ._sgd import batch_stats_coefficients, error_signal, phi, step_constants
-
+from ._sgd import rule_constants, step_constants
 
 
 @numba.njit(cache=True, nogil=True)
@@ -172,7 +174,16 @@ def apply_update(Q, R, c, a, Z, S):
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
-    """Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) and the second layer ``v`` (K,) by
+    """:func:`overlap_steps_with` for SGD (the rule's kernel :func:`symphase._generated.rule.sgd_example`)."""
+    return overlap_steps_with(sgd_example, Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S,
+                              A, a, dg, c)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
+def overlap_steps_with(example, Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+    """The rule whose per-example kernel is ``example`` (SGD: :func:`symphase._generated.rule.sgd_example`,
+    the coefficients ``a_i^u``, ``p_i^u``, ``dg_i``, ``dv_i`` of each example, ``c_i = 1 - sum_u p_i^u - lam/N``).
+    Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) and the second layer ``v`` (K,) by
     ``n_steps`` exact SGD steps (module docstring), in place. ``vt`` (M,) the teacher's output weights
     ``c_M v*``, ``T`` the teacher overlaps, ``par`` the model's parameter record,
     ``N`` the input dimension, ``b`` the minibatch, ``s`` the RNG state. Work arrays: ``G``, ``L``
@@ -181,13 +192,16 @@ def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, 
     non-finite, some ``Q_ii > blowup``, or (BN) ``Q_ii <= 0``; -1 if the state stopped being a Gram
     matrix."""
     K, M = R.shape
-    sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
+    consts = rule_constants(par, N, b)
     tau = par[TAU]
-    cs, act, learn_v = par[SCALE], int(par[ACTIVATION]), par[LEARN_V] != 0.0
-    lr2, decay = par[ETA2] / (N * b), par[WEIGHT_DECAY] / N
+    learn_v, decay = par[LEARN_V] != 0.0, par[WEIGHT_DECAY] / N
     dv = np.zeros(K)
     h = np.ones(K)
     inv_s = np.ones(K)
+    qd = np.empty(K)
+    d_e, p_e, dg_e, dv_e = np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+    state = (h, inv_s, qd, v, vt)
     for step in range(n_steps):
         rank = gram_factor(Q, R, T, G, L, used)
         if rank < 0:
@@ -202,24 +216,14 @@ def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, 
             c[i] = 1.0 - decay
             dg[i] = 0.0
             dv[i] = 0.0
+            qd[i] = Q[i, i]
         for u in range(b):
-            delta = 0.0
-            for m in range(M):
-                delta += vt[m] * phi(Z[u, K + m], act)
-            if noise_sd > 0.0:
-                delta += noise_sd * next_normal(s)
+            noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            example(Z[u, :K], Z[u, K:], noise, state, consts, (d_e, a[u], p_e, dg_e, dv_e))
             for i in range(K):
-                delta -= cs * v[i] * phi(h[i] * Z[u, i], act)
-            for i in range(K):
-                ui = h[i] * Z[u, i]
-                d = error_signal(delta, ui, act)
-                a[u, i] = lr * (cs * v[i]) * h[i] * d
-                if exact:
-                    c[i] -= a[u, i] * Z[u, i] / Q[i, i]
-                if learn:
-                    dg[i] += lr * (cs * v[i]) * d * Z[u, i] * inv_s[i]
-                if learn_v:
-                    dv[i] += lr2 * cs * delta * phi(ui, act)
+                c[i] -= p_e[i]
+                dg[i] += dg_e[i]
+                dv[i] += dv_e[i]
         apply_update(Q, R, c, a, Z, S)
         if learn:
             for i in range(K):
@@ -248,7 +252,7 @@ def overlap_steps_batch_stats(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, u
     standard deviation vanished or the overlaps became non-finite, ``Q_ii > blowup`` or ``Q_ii <= 0``;
     -1 if the state stopped being a Gram matrix. The committee machine only."""
     K = R.shape[0]
-    sigma, noise_sd, _, exact, learn, lr = step_constants(par, N, b)
+    sigma, noise_sd, _, exact, learn, lr = step_constants(par, N, b)  # the rule's lr = eta/(N b)
     tau = par[TAU]
     mean = np.zeros(K)
     sd = np.zeros(K)

@@ -18,16 +18,15 @@ import math
 import numba
 import numpy as np
 
+from ._generated.rule import batch_stats_coefficients, error_signal, output_error, phi, sgd_example
 from ._kernels import (
     ACTIVATION,
     BN,
-    ERF,
     ETA,
     ETA2,
     EXACT,
     LEARN_GAIN,
     LEARN_V,
-    LINEAR,
     NOISE,
     SCALE,
     TAU,
@@ -36,8 +35,8 @@ from ._kernels import (
 from ._layout import pack_into
 from ._rng import next_normal
 
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-SQRT_HALF = math.sqrt(0.5)
+__all__ = ["batch_stats_coefficients", "error_signal", "output_error", "phi", "rule_constants", "sgd_steps",
+           "sgd_steps_with", "step_constants"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -50,28 +49,26 @@ def step_constants(par, N, b):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def phi(u, act):
-    """The activation: ``erf(u/sqrt 2)``, ``u`` or ``max(u, 0)`` (code ``act``, :data:`symphase._kernels.ACTIVATIONS`)."""
-    if act == ERF:
-        return math.erf(u * SQRT_HALF)
-    if act == LINEAR:
-        return u
-    return max(u, 0.0)
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def error_signal(delta, u, act):
-    """``Delta phi'(u)``: the back-propagated error of a unit with activation argument ``u``."""
-    if act == ERF:
-        return delta * SQRT_2_OVER_PI * math.exp(-0.5 * u * u)
-    if act == LINEAR:
-        return delta
-    return delta if u > 0.0 else 0.0 * delta
+def rule_constants(par, N, b):
+    """The constants ``(lr, lr2, cs, act, exact, learn, learn_v)`` of a rule's per-example kernel
+    (:func:`symphase._generated.rule.sgd_example`) from the parameter record ``par``: the learning
+    rates per example ``eta/(N b)``, ``eta2/(N b)``, the output scale, the activation code and the
+    switches of the exact BN rule, the learned gain and the learned second layer."""
+    return (par[ETA] / (N * b), par[ETA2] / (N * b), par[SCALE], int(par[ACTIVATION]), par[EXACT] != 0.0,
+            par[LEARN_GAIN] != 0.0, par[LEARN_V] != 0.0)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
-    """Advance ``n_steps`` SGD steps in place (docs/model.md §2, §13).
+    """:func:`sgd_steps_with` for SGD (the rule's kernel :func:`symphase._generated.rule.sgd_example`)."""
+    return sgd_steps_with(sgd_example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
+def sgd_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
+    """Advance ``n_steps`` steps of the rule whose per-example kernel is ``example`` in place
+    (docs/model.md §2, §13; SGD: :func:`symphase._generated.rule.sgd_example`, the rule's
+    coefficients ``a_i``, ``p_i``, ``dg_i``, ``dv_i`` of one example, summed over the batch here).
 
     ``Jt`` (N, K), ``Bt`` (N, M) are the transposed weights, ``g`` (K,) the BN
     gains, ``v`` (K,) the student's second layer, ``vt`` (M,) the teacher's output
@@ -91,9 +88,9 @@ def sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
     """
     N, K = Jt.shape
     M = Bt.shape[1]
-    sigma, noise_sd, bn, exact, learn, lr = step_constants(par, N, b)
-    cs, act, learn_v = par[SCALE], int(par[ACTIVATION]), par[LEARN_V] != 0.0
-    lr2, decay = par[ETA2] / (N * b), par[WEIGHT_DECAY] / N
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
+    consts = rule_constants(par, N, b)
+    learn_v, decay = par[LEARN_V] != 0.0, par[WEIGHT_DECAY] / N
     dv = np.zeros(K)
     x = np.empty(K)
     y = np.empty(M)
@@ -104,6 +101,9 @@ def sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
     keep = np.ones(K)
     sc = np.zeros(K)
     dg = np.zeros(K)
+    # one example's coefficients: d, a (into coef), p, dg, dv
+    out = (np.zeros(K), coef, np.zeros(K), np.zeros(K), np.zeros(K))
+    state = (h, inv_s, qn, v, vt)
     if b > 1:
         dJ[:, :] = 0.0
     for i in range(K):
@@ -172,23 +172,12 @@ def sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
                     sc[i] = 0.0
                     dg[i] = 0.0
                     dv[i] = 0.0
-            delta = 0.0
-            for n in range(M):
-                delta += vt[n] * phi(y[n], act)
-            if noise_sd > 0.0:
-                delta += noise_sd * next_normal(s)
+            noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            example(x, y, noise, state, consts, out)
             for i in range(K):
-                delta -= cs * v[i] * phi(h[i] * x[i], act)
-            for i in range(K):
-                u_i = h[i] * x[i]
-                d = error_signal(delta, u_i, act)
-                coef[i] = lr * (cs * v[i]) * h[i] * d
-                if exact:
-                    sc[i] += coef[i] * x[i] / qn[i]
-                if learn:
-                    dg[i] += lr * (cs * v[i]) * d * x[i] * inv_s[i]
-                if learn_v:
-                    dv[i] += lr2 * cs * delta * phi(u_i, act)
+                sc[i] += out[2][i]
+                dg[i] += out[3][i]
+                dv[i] += out[4][i]
         for i in range(K):
             keep[i] = 1.0 - sc[i] - decay
         pending = True
@@ -245,63 +234,9 @@ def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
                 x[i] += Jt[l, i] * z
             for n in range(M):
                 y[n] += Bt[l, n] * z
-        delta = 0.0
-        for n in range(M):
-            delta += vt[n] * phi(y[n], act)
-        for i in range(K):
-            delta -= cs * v[i] * phi(h[i] * x[i], act)
+        delta = output_error(x, y, h, v, vt, cs, act, 0.0)
         total += 0.5 * delta * delta
     return total / n_test
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def batch_stats_coefficients(x, y, noise, g, lr, exact, learn, z, coef, dg, mean, sd):
-    """The update of one BN step with the batch's own statistics, from the batch's fields: ``x`` (b, K)
-    students', ``y`` (b, M) teachers', ``noise`` (b,) the output noise. Writes ``z = (x - m)/s``
-    (``m``, ``s`` the batch mean and standard deviation, 1/b, into ``mean``, ``sd``; ``z`` may be ``x``),
-    the coefficients ``coef`` (b, K) of ``J_i += sum_u coef[u, i] xi^u`` (the paper's rule
-    ``lr (g_i/s_i) d_ui``, the exact rule ``lr (g_i/s_i) (d_ui - <d_i> - z_ui <d_i z_i>)``,
-    ``d_ui = Delta_u phi'(g_i z_ui)``) and the gain's increment ``dg`` (``lr b <d_i z_i>`` when learned,
-    else 0). Shared by the weights (:func:`batch_stats_step`) and the overlap chain; False when a batch
-    standard deviation vanishes."""
-    b, K = x.shape
-    M = y.shape[1]
-    for i in range(K):
-        mean[i] = 0.0
-        for u in range(b):
-            mean[i] += x[u, i]
-        mean[i] /= b
-        acc = 0.0
-        for u in range(b):
-            acc += (x[u, i] - mean[i]) ** 2
-        sd[i] = math.sqrt(acc / b)
-        if not sd[i] > 0.0:
-            return False
-    for u in range(b):  # z = (x - m)/s; coef <- d
-        delta = noise[u]
-        for n in range(M):
-            delta += math.erf(y[u, n] * SQRT_HALF)
-        for i in range(K):
-            z[u, i] = (x[u, i] - mean[i]) / sd[i]
-            delta -= math.erf(g[i] * z[u, i] * SQRT_HALF)
-        for i in range(K):
-            xh = g[i] * z[u, i]
-            coef[u, i] = delta * SQRT_2_OVER_PI * math.exp(-0.5 * xh * xh)
-    for i in range(K):
-        dm = 0.0
-        dz = 0.0
-        for u in range(b):
-            dm += coef[u, i]
-            dz += coef[u, i] * z[u, i]
-        dm /= b
-        dz /= b
-        for u in range(b):
-            d = coef[u, i]
-            if exact:
-                d = d - dm - z[u, i] * dz
-            coef[u, i] = lr * g[i] / sd[i] * d
-        dg[i] = lr * b * dz if learn else 0.0
-    return True
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -15,6 +15,7 @@ GENERATORS = {
     "derivations.fisher": "fisher.py",
     "derivations.fluctuations": "fluctuations.py",
     "derivations.diffusion": "diffusion.py",
+    "derivations.rule": "rule.py",
 }
 
 

@@ -3,6 +3,8 @@
 # tests/test_generated.py fails when this file differs from what the derivation produces.
 #
 # Identities the derivation checked before writing this file:
+#   - overlap chain: N dQ_ik of the rule's update is the ODE's per-example rate
+#   - overlap chain: N dR_in of the rule's update is the ODE's per-example rate
 #   - G_ac = sum_p w_p I3(a,c,p)
 #   - <d_a d_c> = sum_pq w_p w_q I4(a,c,p,q) + noise J2(a,c)
 #   - plain dQ_ik

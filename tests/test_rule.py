@@ -1,0 +1,222 @@
+"""The learning rule has one home (docs/model.md §2.4, "Adding a rule").
+
+A rule is one entry of ``symphase._rule.RULES``: its per-example coefficient kernel, its
+per-example rates and its drift. The check of that claim is a rule that lives only in this
+file: SGD with a constant preconditioner ``c I``, ``dtheta = c * (SGD's step)``, registered
+here and run by the engines unchanged. It must equal SGD at the learning rate ``c eta`` in all
+three simulators (the weights, the exact chain in overlap space, the SDE):
+
+* ``c = 1`` and ``c = 2``: bit for bit (multiplying by 1 or by a power of two is exact, so the
+  two ways of scaling round alike);
+* ``c = 0.7``: to rounding. The rule scales SGD's coefficients, ``c (lr m h d)``, where SGD at
+  ``c eta`` computes ``(c lr) m h d``: each coefficient differs by a few ulp (relative 1e-16)
+  per step; over 300 steps at ``N = 60`` (``alpha = 5``) that is at most about 300 * 4e-16
+  relative, amplified by the dynamics over ``alpha = 5`` by at most ``e^5``: about 2e-11. The
+  tolerance 1e-9 (relative to the largest entry) is that with a margin of 50; a rule that
+  really differed (say ``c^2`` in the square of the step) moves the state by 1e-2 and fails.
+  The SDE is bit for bit at every ``c``: its rates and drift see ``eta c``, which is the
+  same double as ``c eta``.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+
+import symphase as sp
+from symphase import _fluctuations as fl
+from symphase import _kernels, _rng
+from symphase import _rule as rl
+from symphase._generated import rule as gen_rule
+from symphase._weights import weights_from_overlaps
+
+N, STEPS, ETA = 60, 300, 0.5
+CASES = {
+    "plain": {},
+    "bn-paper": {"bn": "paper"},
+    "bn-exact": {"bn": "exact"},
+    "bn-exact-fixed-gain": {"bn": "exact", "gain": "fixed"},
+    "plain-b3-noise": {"batch": 3, "noise": 0.3},
+    "bn-exact-b3-noise": {"bn": "exact", "batch": 3, "noise": 0.3},
+    "two-layer-wd": {"second_layer": "learned", "v_teacher": [1.0, 0.7], "weight_decay": 0.5},
+    "linear-1/K-b2": {"second_layer": "learned", "activation": "linear", "scaling": "1/K", "batch": 2},
+    "relu": {"activation": "relu"},
+}
+SDE_CASES = {k: CASES[k] for k in ("plain", "bn-paper", "bn-exact", "bn-exact-fixed-gain", "plain-b3-noise")}
+
+
+def preconditioned(c: float) -> rl.Rule:
+    """SGD with the constant preconditioner ``c I``: the rule's three kernels, written from SGD's."""
+
+    @numba.njit(inline="always")
+    def example(x, y, noise, state, consts, out):
+        delta = gen_rule.sgd_example(x, y, noise, state, consts, out)
+        _, a, p, dg, dv = out
+        for i in range(a.shape[0]):
+            a[i] = c * a[i]
+            p[i] = c * p[i]
+            dg[i] = c * dg[i]
+            dv[i] = c * dv[i]
+        return delta
+
+    @numba.njit(inline="always")
+    def rates(z, d, h, Q, R, g, eta, switches, psi):
+        # c I on every step: the O(eta) part of psi times c, the O(eta^2) part times c^2
+        fl.sgd_rates(z, d, h, Q, R, g, eta * c, switches, psi)
+
+    @numba.njit
+    def drift(y, f, ka):
+        eta = ka.par[_kernels.ETA]
+        ka.par[_kernels.ETA] = eta * c
+        _kernels.rhs(y, f, ka)
+        ka.par[_kernels.ETA] = eta
+
+    return rl.Rule(f"sgd_times_{str(c).replace('.', '_')}", example, rates, drift,
+                   doc=f"SGD with the constant preconditioner {c} I (tests only)")
+
+
+@pytest.fixture(scope="module")
+def toy_rules():
+    rules = {c: rl.register(preconditioned(c)) for c in (1.0, 2.0, 0.7)}
+    yield rules
+    for rule in rules.values():
+        rl.unregister(rule.name)
+
+
+def start(kw):
+    model = sp.Committee(2, 2, tau=1.3, **kw)
+    Q0, R0, _ = sp.random_initial(model, N, 1)
+    g0 = np.array([0.9, 1.2]) if model.has_bn else np.ones(2)
+    v0 = np.array([0.6, 1.3]) if model.learns_v else np.ones(2)
+    return model, Q0, R0, g0, v0
+
+
+def params(model, eta):
+    return model.system.params(eta, eta2=0.5 * eta if model.learns_v else None)
+
+
+def run_weights(kernels, kw, eta):
+    model, Q0, R0, g0, v0 = start(kw)
+    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    Jt, Bt, g, v = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy(), v0.copy()
+    dJ = np.empty((N, 2) if model.batch > 1 else (1, 2))
+    did = kernels.sgd_steps(Jt, Bt, g, v, model.system.teacher_weights, params(model, eta), model.batch, STEPS,
+                            _rng.rng_state(3), np.empty(N), dJ, 1e6)
+    assert did == STEPS
+    return np.concatenate([Jt.ravel(), g, v])
+
+
+def run_overlaps(kernels, kw, eta):
+    from symphase import _overlap_sgd as ov
+    model, Q, R, g, v = start(kw)
+    did = kernels.overlap_steps(Q, R, g, v, model.system.teacher_weights, model.system.T, params(model, eta), N,
+                                model.batch, STEPS, _rng.rng_state(4), 1e6, *ov.workspace(2, 2, model.batch))
+    assert did == STEPS
+    return np.concatenate([Q.ravel(), R.ravel(), g, v])
+
+
+def run_sde(kernels, kw, eta):
+    model, Q0, R0, g0, _ = start(kw)
+    y = model.system.state(Q0, R0, g0 if model.has_bn else None).copy()
+    ka = model.system.args(eta)
+    did = kernels.sde_steps(y, ka, 1000, model.batch, model.has_bn, 0.05, 60, _rng.rng_state(5), 1e6, 1e-7,
+                            *fl.sde_workspace(model))
+    assert did == 60
+    return y
+
+
+RUNS = {"weights": run_weights, "overlaps": run_overlaps}
+
+
+def test_sgd_is_the_registered_rule_and_its_kernels_are_the_engines():
+    assert rl.RULES["sgd"] is rl.SGD and rl.get_rule("sgd") is rl.SGD
+    k = rl.SGD.kernels
+    from symphase import _overlap_sgd, _sgd
+    assert (k.sgd_steps, k.overlap_steps, k.rate_moments, k.sde_steps) == (
+        _sgd.sgd_steps, _overlap_sgd.overlap_steps, fl.rate_moments, fl.sde_steps)
+    assert rl.SGD.supports == rl.FEATURES
+
+
+def test_registry_refuses_bad_rules():
+    with pytest.raises(ValueError, match="rule must be one of"):
+        rl.get_rule("momentum")
+    with pytest.raises(ValueError, match="already registered"):
+        rl.register(rl.SGD)
+    with pytest.raises(TypeError, match="example must be a numba.njit function"):
+        rl.Rule("bad", lambda *a: 0.0, fl.sgd_rates, _kernels.rhs)
+    with pytest.raises(ValueError, match="unknown features"):
+        rl.Rule("bad", gen_rule.sgd_example, fl.sgd_rates, _kernels.rhs, frozenset({"momentum"}))
+    with pytest.raises(TypeError, match="must be a symphase._rule.Rule"):
+        rl.register("sgd")
+
+
+def test_activation_codes_are_the_kernels():
+    assert (gen_rule.ERF, gen_rule.LINEAR, gen_rule.RELU) == tuple(
+        _kernels.ACTIVATIONS.index(a) for a in ("erf", "linear", "relu"))
+
+
+@pytest.mark.parametrize("sim", RUNS)
+@pytest.mark.parametrize("case", CASES)
+def test_toy_rule_is_sgd_at_c_eta_bit_for_bit_for_c_1_and_2(toy_rules, sim, case):
+    run = RUNS[sim]
+    for c in (1.0, 2.0):
+        ref = run(rl.SGD.kernels, CASES[case], c * ETA)
+        got = run(toy_rules[c].kernels, CASES[case], ETA)
+        assert np.array_equal(got, ref), (c, np.max(np.abs(got - ref)))
+
+
+@pytest.mark.parametrize("sim", RUNS)
+@pytest.mark.parametrize("case", CASES)
+def test_toy_rule_is_sgd_at_c_eta_to_rounding(toy_rules, sim, case):
+    run = RUNS[sim]
+    ref = run(rl.SGD.kernels, CASES[case], 0.7 * ETA)
+    got = run(toy_rules[0.7].kernels, CASES[case], ETA)
+    scale = np.max(np.abs(ref))
+    assert np.max(np.abs(got - ref)) <= 1e-9 * scale
+    # and it is a different run from SGD at eta: the test can tell the rules apart
+    other = run(rl.SGD.kernels, CASES[case], ETA)
+    assert np.max(np.abs(other - ref)) > 1e-3 * scale
+
+
+@pytest.mark.parametrize("case", SDE_CASES)
+def test_toy_rule_sde_is_sgd_at_c_eta_bit_for_bit(toy_rules, case):
+    for c in (1.0, 0.7):
+        ref = run_sde(rl.SGD.kernels, SDE_CASES[case], c * ETA)
+        got = run_sde(toy_rules[c].kernels, SDE_CASES[case], ETA)
+        assert np.array_equal(got, ref), (c, np.max(np.abs(got - ref)))
+
+
+def test_toy_rule_diffusion_moments_are_sgd_at_c_eta(toy_rules):
+    model, Q, R, g, _ = start({"bn": "exact"})
+    P, W = fl.normal_rule(5, 4096)
+    out = []
+    for kern, eta in ((rl.SGD.kernels, 0.7 * ETA), (toy_rules[0.7].kernels, ETA)):
+        size = model.layout.size
+        mean, second, psi = np.empty(size), np.empty((size, size)), np.empty(size)
+        assert kern.rate_moments(Q, R, g, model.system.T, model.system.params(eta), 1, True, P, W, mean, second, psi,
+                                 np.empty(4), np.empty((4, 4)), np.zeros((4, 4)), np.zeros(4, dtype=np.bool_))
+        out.append((mean, second))
+    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
+
+
+def test_example_kernel_coefficients_are_the_documented_update():
+    """``sgd_example`` at one example: ``a = lr c v h d``, ``p = a x/Q_ii`` (exact rule),
+    ``dg = lr c v d x/(sigma sqrt Q_ii)``, ``dv = lr2 c Delta phi(u)``, ``d = Delta phi'(h x)``, with
+    ``Delta = sum_n vt_n phi(y_n) + noise - c sum_i v_i phi(h_i x_i)`` (erf): each against numpy's
+    own evaluation of the formula, to 4 ulp (a different order of the same products)."""
+    from math import erf, exp, pi, sqrt
+    x, y = np.array([0.3, -1.1]), np.array([0.7, 0.2])
+    h, inv_s, q = np.array([1.2, 0.8]), np.array([0.6, 0.5]), np.array([2.0, 3.1])
+    v, vt = np.array([0.9, 1.4]), np.array([1.0, 0.5])
+    lr, lr2, cs, noise = 0.01, 0.02, 0.5, 0.05
+    out = tuple(np.empty(2) for _ in range(5))
+    delta = gen_rule.sgd_example(x, y, noise, (h, inv_s, q, v, vt), (lr, lr2, cs, gen_rule.ERF, True, True, True),
+                                 out)
+    phi = np.vectorize(lambda u: erf(u / sqrt(2)))
+    want_delta = float(np.sum(vt * phi(y)) + noise - cs * np.sum(v * phi(h * x)))
+    d = want_delta * np.sqrt(2 / pi) * np.array([exp(-(hh * xx) ** 2 / 2) for hh, xx in zip(h, x)])
+    a = lr * cs * v * h * d
+    want = (d, a, a * x / q, lr * cs * v * d * x * inv_s, lr2 * cs * want_delta * phi(h * x))
+    assert delta == pytest.approx(want_delta, rel=4e-16, abs=0)
+    for got, w in zip(out, want):
+        np.testing.assert_allclose(got, w, rtol=1e-15, atol=0)

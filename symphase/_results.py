@@ -158,8 +158,8 @@ def _encode(x):
     if isinstance(x, enum.Enum):
         return _encode(x.value)
     if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "biufU":
-            raise TypeError(f"cannot save an array of dtype {x.dtype} as JSON")
+        if x.dtype.kind not in "biufU":  # complex, object, ...: as a list of their texts
+            return [_encode(v) for v in x.tolist()] if x.dtype.kind == "O" else str(x.tolist())
         return {"__ndarray__": x.tolist(), "dtype": x.dtype.str, "shape": list(x.shape)}
     if isinstance(x, (list, tuple)):
         return [_encode(v) for v in x]
@@ -175,7 +175,7 @@ def _encode(x):
         return _encode(x.to_dict())
     if x is None or isinstance(x, (str, int, float)):
         return x
-    raise TypeError(f"cannot save a {type(x).__name__} as JSON")
+    return str(x)  # anything else (a path, a method object) as its text: saving never fails on it
 
 
 def _decode(d: dict):
@@ -188,24 +188,20 @@ def to_json(x) -> str:
     """``x`` as JSON that :func:`from_json` reads back exactly: the form of a saved result's
     model and ``info`` (NetCDF attributes hold no dicts or lists).
 
-    Unlike :func:`jsonable` it loses nothing: floats are written by ``repr`` (they read back
-    bit for bit), NaN and infinities as JSON's ``NaN``/``Infinity`` tokens, arrays with
-    their dtype and shape. Tuples come back as lists.
+    Unlike :func:`jsonable` it loses nothing of numbers: floats are written by ``repr``
+    (they read back bit for bit), NaN and infinities as JSON's ``NaN``/``Infinity``
+    tokens, arrays (bool, integer, float, string) with their dtype and shape. Tuples
+    come back as lists; anything else (a path, an object) as its ``str``, so that
+    saving a result never fails on what its ``info`` holds.
 
     Parameters
     ----------
     x : object
-        Numbers, strings, None, arrays (bool, integer, float, string), lists, tuples,
-        dicts, enums (as their value).
+        Numbers, strings, None, arrays, lists, tuples, dicts, enums (as their value).
 
     Returns
     -------
     str
-
-    Raises
-    ------
-    TypeError
-        For anything else (e.g. an object array).
 
     Examples
     --------

@@ -411,3 +411,20 @@ def test_unknown_result_type_is_refused(ode, tmp_path):
     ds.to_netcdf(path)
     with pytest.raises(ValueError, match="unknown result type 'FutureResult'"):
         sp.load(path)
+
+
+def test_json_of_model_and_info_is_exact():
+    """The model and info are saved as JSON attributes: every float64 reads back bit for bit (-0.0, subnormals,
+    NaN, infinities), integers at 2^63 - 1 too, arrays with their dtype and shape."""
+    from symphase._results import from_json, to_json
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal(100) * 10.0 ** rng.integers(-300, 300, 100),
+                        [-0.0, 5e-324, np.nan, np.inf, -np.inf, 0.1]])
+    info = {"x": x, "i": np.arange(3, dtype=np.int32).reshape(3, 1), "big": 2**63 - 1, "s": np.array(["a", "bc"]),
+            "e": np.zeros((0, 2)), "f": float(x[0]), "flag": True, "none": None, "status": Status.DIVERGED}
+    back = from_json(to_json(info))
+    for k in ("x", "i", "s", "e"):
+        assert_arrays_same(info[k], back[k], k)
+    assert back["big"] == 2**63 - 1 and back["f"] == info["f"] and back["flag"] is True and back["none"] is None
+    assert back["status"] == "diverged"
+    assert np.signbit(back["x"][100]) and back["x"][101] == 5e-324

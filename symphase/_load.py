@@ -283,7 +283,8 @@ def load(path) -> Result:
     ('ODEResult', True, True)
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file name (str or path-like), got {type(path).__name__}")
+        hint = "; for a dataset in memory use Cls.from_xarray(ds)" if hasattr(path, "data_vars") else ""
+        raise TypeError(f"path must be a file name (str or path-like), got {type(path).__name__}{hint}")
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"path: {str(path)!r} is a folder, not a saved result (a .nc file)")

@@ -388,6 +388,8 @@ def test_missing_file_folder_csv_and_non_path(tmp_path, sim):
         sp.load(csv)
     with pytest.raises(TypeError, match="path must be"):
         sp.load(3)
+    with pytest.raises(TypeError, match=r"from_xarray\(ds\)"):
+        sp.load(sim.to_xarray())
 
 
 def test_dataset_without_a_result_is_refused(tmp_path):

@@ -32,6 +32,7 @@ One sweep at a time per store.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -121,7 +122,10 @@ def sweep(task, grid, *, scheduler=None, store=None, fixed=None, workers=None, p
             _execute(task, todo, scheduler, workers, bar, points_dir)
     except PointInterrupted as exc:
         _keep_note(store, temporary, paths)
-        raise KeyboardInterrupt(str(exc)) from None
+        raise _counted(KeyboardInterrupt(str(exc)), points_dir, paths) from None
+    except KeyboardInterrupt as exc:
+        _keep_note(store, temporary, paths)
+        raise _counted(exc, points_dir, paths)
     except BaseException:
         _keep_note(store, temporary, paths)
         raise
@@ -135,6 +139,18 @@ def sweep(task, grid, *, scheduler=None, store=None, fixed=None, workers=None, p
     res = SweepResult(ds, store)
     write_netcdf(res.to_xarray(), store / "sweep.nc")
     return res
+
+
+def _counted(exc, points_dir, paths):
+    """``exc`` with ``finished`` (points of this sweep stored) and ``points`` (all of them): one listing of
+    the store's folder, not a test per point (a million points are counted in a second)."""
+    try:
+        stored = set(os.listdir(points_dir))
+    except OSError:
+        stored = set()
+    exc.finished = sum(p.name in stored for p in paths)
+    exc.points = len(paths)
+    return exc
 
 
 def _warn_redo(paths, states):

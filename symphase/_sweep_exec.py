@@ -149,11 +149,32 @@ def _execute_local(task, todo, local, workers, bar, points_dir):
     pool.shutdown(wait=True)
 
 
+#: The warning filter the resource tracker is started with (see :func:`_quiet_resource_tracker`).
+TRACKER_FILTER = "ignore:resource_tracker:UserWarning"
+
+
+def _quiet_resource_tracker():
+    """Start multiprocessing's resource tracker without its "leaked semaphore objects" warning.
+
+    The pool's queues hold POSIX semaphores, registered with the tracker, a helper process
+    that unlinks them when the sweep's process is gone. After ``kill -9`` of the sweep it does
+    so, but also prints a two-line ``UserWarning`` about "leaked" semaphores that it is cleaning
+    up. The tracker takes its warning filters from this interpreter's ``-W`` options
+    (``sys.warnoptions``) when it starts, so the filter is added before it does; the cleanup
+    itself is unchanged. A tracker already running (started by other code) is left as it is.
+    """
+    from multiprocessing import resource_tracker
+    if TRACKER_FILTER not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_FILTER)
+    resource_tracker.ensure_running()
+
+
 def _process_pool(n: int):
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
     from dask.multiprocessing import get_context
+    _quiet_resource_tracker()
     return ProcessPoolExecutor(n, mp_context=get_context(), initializer=partial(_worker_init, os.getpid()))
 
 

@@ -4,7 +4,6 @@ Items 1, 2, 9 and 10 run real ``symphase`` processes, as tests/test_faults.py do
 pseudo-terminal (so the run shows its progress bar), a signal is sent once the computation is under
 way, and every wait is bounded. Each test fails on the code before the fix (the item it pins is named).
 """
-import json
 import os
 import signal
 import subprocess
@@ -15,16 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from test_faults import RUN_TIMEOUT, START_TIMEOUT, Run  # the pseudo-terminal runner of the fault tests
 
 import symphase as sp
 from symphase.cli import main
 
-from test_faults import RUN_TIMEOUT, START_TIMEOUT, Run  # the pseudo-terminal runner of the fault tests
-
 
 def symphase(*args, cwd=None, timeout=RUN_TIMEOUT, env=None):
     """``python -m symphase ARGS`` to the end: ``(rc, stdout, stderr)``."""
-    p = subprocess.run([sys.executable, "-m", "symphase", *args], cwd=cwd, capture_output=True, text=True,
+    p = subprocess.run([sys.executable, "-m", "symphase", *args], check=False, cwd=cwd, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL, env=env)
     return p.returncode, p.stdout, p.stderr
 
@@ -70,13 +68,13 @@ def tiny_disk(tmp_path):
     """A 64 kB tmpfs: a disk that fills up (root only; skipped where mounting is not allowed)."""
     where = tmp_path / "tiny"
     where.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=False, capture_output=True)
     if p.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({p.stderr.decode(errors='replace').strip()})")
     try:
         yield where
     finally:
-        subprocess.run(["umount", str(where)], capture_output=True)
+        subprocess.run(["umount", str(where)], check=False, capture_output=True)
 
 
 def test_full_disk_prints_the_result_saves_it_elsewhere_and_exits_1(tmp_path, tiny_disk):
@@ -163,7 +161,7 @@ def test_a_planted_symlink_is_never_followed(tmp_path, suffix):
     os.symlink(victim2, tmp_path / out)  # a link at the target itself: replaced, not written through
     script = (f"ln -s {victim} .{out}.$$.part; exec {sys.executable} -m symphase ode --alpha-max 10 "
               f"--points 5 --out {out}")
-    p = subprocess.run(["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    p = subprocess.run(["sh", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     assert p.returncode == 0, p.stderr
     assert victim.read_text() == "precious\n" and victim2.read_text() == "precious too\n"
     target = tmp_path / out
@@ -235,7 +233,7 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
     wait_for(run, b"eg_std:")  # the band's own bar: the ODE is done, the band is being computed
     time.sleep(3.0)
     run.proc.send_signal(signal.SIGINT)
-    rc, stdout, err, took = finish(run, 30)
+    rc, _, err, took = finish(run, 30)
     assert rc == 130, (rc, err)
     assert took < 10, took
     assert "interrupted" in last_line(err) and "Traceback" not in err
@@ -255,9 +253,9 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
 # -- item 6: absurd values are bounded at the boundary ----------------------------------------------
 
 @pytest.mark.parametrize("kw, name", [
-    (dict(eta=1e150), "eta"), (dict(eta2=1e300), "eta2"), (dict(rtol=1e300), "rtol"), (dict(atol=1.0), "atol"),
-    (dict(blowup=1e300), "blowup"), (dict(psd_tol=2.0), "psd_tol"), (dict(N=3), "N"), (dict(N=2**64), "N"),
-    (dict(v0=[1e300, 1.0]), "v0")])
+    ({"eta": 1e150}, "eta"), ({"eta2": 1e300}, "eta2"), ({"rtol": 1e300}, "rtol"), ({"atol": 1.0}, "atol"),
+    ({"blowup": 1e300}, "blowup"), ({"psd_tol": 2.0}, "psd_tol"), ({"N": 3}, "N"), ({"N": 2**64}, "N"),
+    ({"v0": [1e300, 1.0]}, "v0")])
 def test_integrate_bounds_every_run_parameter(kw, name):
     """Item 6 (and 11 for rtol, N): each of these was accepted (a ZeroDivisionError in initial_step, a
     wrong eps_g reported as completed, a band for N = 1); now a ValueError names it and its range."""
@@ -337,3 +335,148 @@ def test_reproduce_only_names_each_figure_once_and_refuses_an_empty_list(tmp_pat
     err = capsys.readouterr().err
     assert err.startswith("symphase: error: only: no figure named") and err.count("\n") == 1
     assert not (tmp_path / "f").exists()
+
+
+# -- item 10: costs announced, and Ctrl-C prompt ----------------------------------------------------
+
+def test_simulation_cost_counts_test_inputs_and_the_sde_step(capsys):
+    """Item 10: the estimate left out ``--test`` (``simulate --test 1000000000`` ran with no warning) and
+    the SDE's multiplied by its step instead of dividing (400x too low at step 0.05). Both now warn.
+    The numbers: 4 seeds x 61 records x 1e9 test inputs x N (K + M) = 9.8e14 multiply-adds, days on 2
+    cores; the SDE run below is 2e9 steps-worth estimated at ~1.2e13 (~3 h), which the old formula put
+    400x lower (under the 600 s threshold)."""
+    from symphase.cli.common import LONG_RUN_S, SGD_RATE, check_simulation_cost
+    model = sp.Committee(2, 2)
+    check_simulation_cost(model, 1000, 4, 2, 1.0, n_test=10**9, points=61)
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: warning:") and "--test 1000000000" in err, err
+    check_simulation_cost(model, 1000, 4, 2, 1.0, n_test=0, points=61)
+    assert capsys.readouterr().err == ""  # the same run without test inputs is short
+    size = model.layout.size
+    alpha_max = 20.0 * LONG_RUN_S * SGD_RATE * 2 / (4 * 1024 * size * size / 0.05)  # ~20x the threshold
+    old = 4 * alpha_max * 1000 * 1024 * size * size * 0.05 / 1000 / (SGD_RATE * 2)
+    assert old < LONG_RUN_S  # the old formula stayed silent here
+    check_simulation_cost(model, 1000, 4, 2, alpha_max, method="sde")
+    err = capsys.readouterr().err
+    assert "a 1024-point rule per step of 0.05" in err, err
+
+
+@pytest.mark.slow
+def test_large_sweep_is_announced_and_ctrl_c_stops_it_at_once(tmp_path):
+    """Item 10: a large sweep announced neither its size nor its cost, and Ctrl-C took 28.5 s (the
+    finished points were counted by hashing every point again). Now: one warning line with the size
+    before any work, and exit 130 within seconds of Ctrl-C."""
+    etas = ", ".join(f"{x:.5g}" for x in np.linspace(0.01, 1.0, 150))
+    taus = ", ".join(f"{x:.4g}" for x in np.linspace(0.5, 2.0, 100))
+    cfg = tmp_path / "big.toml"
+    cfg.write_text(f'task = "fixed_point"\n[grid]\neta = [{etas}]\ntau = [{taus}]\n')
+    run = Run(["sweep", str(cfg), "--workers", "2"], cwd=tmp_path)
+    wait_for(run, b"sweep: 15,000 points (150 x 100)")
+    time.sleep(3.0)
+    run.proc.send_signal(signal.SIGINT)
+    rc, _, err, took = finish(run, 60)
+    assert rc == 130, (rc, err)
+    assert took < 10, took
+    assert "interrupted" in last_line(err) and "Traceback" not in err
+
+
+# -- item 11: options ignored -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [["--g0", "garbage"], ["--g0", "2,2", "--bn", "exact"]])
+def test_g0_without_a_given_start_is_refused(args, capsys):
+    """Item 11: ``ode --g0`` without ``--Q0`` was silently ignored (even ``--g0 garbage``)."""
+    assert main(["ode", "--alpha-max", "1", "--points", "2", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: error: --g0") and "--Q0" in err and err.count("\n") == 1
+
+
+# -- item 12: messages name the right thing ---------------------------------------------------------
+
+@pytest.mark.parametrize("args, name", [
+    (["--seeds", "1000000000"], "--seeds"), (["--points", "10000000000"], "--points")])
+def test_memory_refusals_name_the_option_that_dominates(args, name, capsys):
+    """Item 12: ``--seeds 1e9`` (and ``--batch``, ``--points``) said "use a smaller N"."""
+    assert main(["simulate", "--alpha-max", "1", *args]) == 2
+    err = capsys.readouterr().err
+    assert f"use a smaller {name}" in err and "smaller N" not in err and err.count("\n") == 1, err
+
+
+def test_out_of_memory_does_not_blame_N(monkeypatch, capsys):
+    """Item 12: running out of memory for ``--points`` or ``--samples`` advised a smaller N."""
+    from symphase.cli import ode as ode_cli
+
+    def no_memory(*a, **k):
+        raise MemoryError
+    monkeypatch.setattr(ode_cli, "integrate", no_memory)
+    assert main(["ode", "--alpha-max", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: failed: out of memory") and "--points" in err and "smaller N" not in err
+
+
+def test_v_teacher_shape_is_checked_against_M(capsys):
+    """Item 12: ``--K 3 --M 2 --v-teacher 1,0.5,2`` reported the shape against K."""
+    assert main(["ode", "--K", "3", "--M", "2", "--v-teacher", "1,0.5,2", "--alpha-max", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "v_teacher" in err and "M = 2" in err and "K=" not in err, err
+
+
+def test_init_with_nan_weights_says_non_finite():
+    """Item 12: ``init={"J": <NaN weights>}`` reported a shape, although the shape was right."""
+    model = sp.Committee(2, 2)
+    with pytest.raises(ValueError, match="'J' must be finite") as e:
+        sp.simulate(model, 50, 0.5, 1.0, init={"J": np.full((2, 50), np.nan)})
+    assert "shape" not in str(e.value)
+    J = np.random.default_rng(0).standard_normal((2, 50)) / np.sqrt(50)
+    with pytest.raises(ValueError, match="'B' must be finite"):
+        sp.simulate(model, 50, 0.5, 1.0, init={"J": J, "B": np.full((2, 50), np.inf)})
+
+
+def test_a_bad_config_is_one_line_naming_the_file(tmp_path, capsys):
+    """Item 12: a config that is a folder exited 1 (an IsADirectoryError); one with invalid UTF-8 named
+    no file. Both: exit 2, one line naming the file."""
+    folder = tmp_path / "cfg.toml"
+    folder.mkdir()
+    assert main(["sweep", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: error: config:") and str(folder) in err and "folder" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b'task = "ode\xff"\n[grid]\neta = [0.5]\n')
+    assert main(["sweep", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: error: config:") and str(bad) in err and "UTF-8" in err
+    assert err.count("\n") == 1
+
+
+# -- item 14: no "leaked semaphore" warning after kill -9 of a sweep --------------------------------
+
+@pytest.mark.slow
+def test_kill_9_of_a_sweep_leaves_no_leaked_semaphore_warning(tmp_path):
+    """Item 14: after ``kill -9`` of a sweep, multiprocessing's resource tracker (which outlives it and
+    shares its stderr) printed a two-line "There appear to be 5 leaked semaphore objects" warning. It
+    still cleans them up, quietly."""
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('task = "ode"\n[grid]\neta = [0.1, 0.3, 0.5, 1.0]\nK = [2, 3]\n[fixed]\nalpha_max = 3000.0\n')
+    run = Run(["sweep", str(cfg), "--workers", "2"], cwd=tmp_path)
+    wait_for(run, b"%|")
+    time.sleep(2.0)
+    run.proc.kill()
+    run.proc.wait(timeout=RUN_TIMEOUT)
+    run.reader.join(timeout=30)  # the terminal closes when the tracker, its last holder, is done
+    assert not run.reader.is_alive(), "the resource tracker did not end"
+    os.close(run.master)
+    err = run.err.decode(errors="replace")
+    assert "leaked" not in err and "resource_tracker" not in err, err
+
+
+@pytest.mark.slow
+def test_the_band_of_a_wide_network_is_announced(capsys):
+    """Item 10: ``ode --fluct-N 1000 --K 8`` ran for over 150 s with no warning. The band needs at least
+    4 alpha_max evaluations of the diffusion matrix (about 0.5 s each at K = M = 8 here), so 1000 in
+    alpha is half an hour or more: announced. At K = 2 and alpha_max = 10 it is not (a few ms each)."""
+    from symphase.cli.common import warn_band_cost
+    for K, alpha_max, loud in [(2, 10.0, False), (8, 1000.0, True)]:
+        model = sp.Committee(K, K)
+        Q0, R0, g0 = sp.random_initial(model, 1000, 0)
+        warn_band_cost(model, Q0, R0, g0, 1.0, alpha_max)
+        err = capsys.readouterr().err
+        assert ("--fluct-N: K = 8" in err) == loud, err

@@ -281,7 +281,7 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
     if n_test < 0:
         raise ValueError(f"--test must be an integer >= 0, got {n_test}")
     K, M, b = model.K, model.M, model.batch
-    size = K * (K + 1) // 2 + K * M + K + K
+    size = model.layout.size  # the flat state (docs/model.md: Q, R, g, v)
     running = min(seeds, workers or (os.cpu_count() or 1))
     records = {"--points": 8.0 * seeds * points * (size + 2)}
     if method in ("overlaps", "sde"):

@@ -40,7 +40,7 @@ def register(sub):
     init.add_argument("--N", type=int, default=1000, help="input dimension of the random start (default %(default)s)")
     init.add_argument("--Q0", default=None, help="initial Q as 'a,b;c,d' (with --R0)")
     init.add_argument("--R0", default=None, help="initial R as 'a,b;c,d' (with --Q0)")
-    init.add_argument("--g0", default=None, help="initial BN gains as 'a,b' (default ones)")
+    init.add_argument("--g0", default=None, help="initial BN gains as 'a,b', with --Q0/--R0 (default ones)")
     add_second_layer_run_options(init)
     fl = p.add_argument_group("finite-N fluctuations (linear-noise approximation, docs/model.md §12)")
     fl.add_argument("--fluct-N", type=int, default=None, metavar="N",
@@ -69,6 +69,9 @@ def run(args) -> int:
     out = check_out(args.out)
     if (args.Q0 is None) != (args.R0 is None):
         raise ValueError("--Q0 and --R0 go together")
+    if args.g0 is not None and args.Q0 is None:
+        raise ValueError("--g0 is the BN gains of a given start: give --Q0 and --R0 as well (the seeded random "
+                         "start has unit gains)")
     if args.Q0 is not None:
         Q0, R0 = parse_matrix("Q0", args.Q0), parse_matrix("R0", args.R0)
         g0 = None if args.g0 is None else parse_matrix("g0", args.g0).ravel()

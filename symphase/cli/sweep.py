@@ -6,14 +6,15 @@ many); 2 a bad config, option or store (one line, before anything runs);
 """
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .._sweep import _key, _ok, _points, check_sweep, load_config, sweep
-from .common import print_json, stderr_is_terminal
+from .._sweep import _ok, check_sweep, load_config, sweep
+from .common import _duration, print_json, stderr_is_terminal, warn
 
 
 def register(sub):
@@ -35,8 +36,18 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"symphase: warning: {message}", file=sys.stderr)
 
 
+#: Announce a sweep of more points than this (their preparation alone takes about 1 ms each).
+LARGE_SWEEP = 10_000
+
+
 def run(args) -> int:
     cfg = load_config(args.config)
+    sizes = [len(v) for v in cfg["grid"].values() if isinstance(v, list)] if isinstance(cfg["grid"], dict) else []
+    n_points = int(np.prod(sizes, dtype=float)) if sizes else 0
+    if n_points > LARGE_SWEEP:
+        warn(f"sweep: {n_points:,} points ({' x '.join(map(str, sizes))}) of task {cfg['task']!r}: checking and "
+             f"preparing them alone takes about {_duration(2e-3 * n_points)}, then each point is a full run; "
+             f"Ctrl-C stops at once and keeps the finished points (the same command resumes)")
     task, grid, fixed = check_sweep(cfg["task"], cfg["grid"], cfg.get("fixed"))
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -55,9 +66,14 @@ def run(args) -> int:
         try:
             res = sweep(task, grid, fixed=fixed, scheduler=args.scheduler or cfg.get("scheduler"), store=store,
                         workers=args.workers, progress=stderr_is_terminal() and not args.json)
-        except KeyboardInterrupt:
-            done = sum((store / "points" / f"{_key(task, p)}.json").exists() for p in _points(task, grid, fixed))
+        except KeyboardInterrupt as exc:
             n = int(np.prod([len(v) for v in grid.values()]))
+            done = getattr(exc, "finished", None)
+            if done is None:  # before the sweep had listed its points: those in the store (one listing)
+                try:
+                    done = sum(name.endswith(".json") for name in os.listdir(store / "points"))
+                except OSError:
+                    done = 0
             print(f"symphase: interrupted: {done} of {n} points are finished and kept in {str(store)!r}; "
                   f"run the same command again to compute the rest", file=sys.stderr)
             return 130

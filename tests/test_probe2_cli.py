@@ -480,3 +480,38 @@ def test_the_band_of_a_wide_network_is_announced(capsys):
         warn_band_cost(model, Q0, R0, g0, 1.0, alpha_max)
         err = capsys.readouterr().err
         assert ("--fluct-N: K = 8" in err) == loud, err
+
+
+def test_curvature_cost_is_announced_and_memory_refused(capsys):
+    """Item 10: ``curvature --K 60`` took 247 s and 1.4 GB with no warning. Now one warning line before the
+    work (cost ~ (K (K + M))^3), and a K whose matrices cannot fit is refused naming --K."""
+    from symphase.cli.common import warn_curvature_cost
+    warn_curvature_cost(sp.Committee(2, 2))
+    assert capsys.readouterr().err == ""
+    warn_curvature_cost(sp.Committee(60, 60))
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: warning: K = 60") and "7260 x 7260" in err and "GB" in err, err
+    with pytest.raises(ValueError, match=r"^--K = 400: .* use a smaller --K"):
+        warn_curvature_cost(sp.Committee(400, 400))
+
+
+def test_escape_time_announces_an_unreachable_threshold(capsys):
+    """Item 10: with a threshold the ODE never reaches, escape-time silently set alpha_max to 1e5 (about
+    5 h for 200 samples). The API now tells its ``announce`` how alpha_max was chosen, before sampling,
+    and the command line warns with the cost; --samples that cannot fit are refused naming --samples."""
+    from symphase.cli.common import escape_cost_announcer
+    model = sp.Committee(2, 2, noise=0.5)
+    seen = []
+
+    def stop_here(alpha_max, how):
+        seen.append((alpha_max, how))
+        escape_cost_announcer(model, 200, 2)(alpha_max, how)
+        raise KeyboardInterrupt  # the check is before any sampling
+    with pytest.raises(KeyboardInterrupt):
+        sp.escape_time(model, 1000, 1.0, threshold=0.001, samples=200, announce=stop_here)
+    assert seen == [(1e5, "unreached")]
+    err = capsys.readouterr().err
+    assert err.startswith("symphase: warning: escape-time: the ODE from the start never reaches the threshold")
+    assert "200 samples" in err and " h " in err, err
+    with pytest.raises(ValueError, match=r"^--samples = 10000000000000: .* use a smaller --samples"):
+        escape_cost_announcer(model, 10**13, 2)

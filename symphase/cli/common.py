@@ -359,3 +359,51 @@ def warn_band_cost(model, Q0, R0, g0, eta: float, alpha_max: float):
              f"evaluations of the diffusion matrix and the Jacobian ({per * 1e3:.3g} ms each here), roughly "
              f"{_duration(least)} or more; Ctrl-C stops it and keeps (and with --out saves) the ODE and the "
              f"band so far")
+
+
+#: Seconds per n^3 of the weight-space curvature with n = K (K + M) parameters at N1 = K + M inputs
+#: (complex-step Hessian, Fisher and their eigenvalues; measured 247 s at K = M = 60 on a shared 2-core
+#: machine), and bytes per n^2 (1.4 GB there: a few n x n matrices).
+CURVATURE_S_PER_N3 = 6.6e-10
+CURVATURE_BYTES_PER_N2 = 27.0
+
+
+def warn_curvature_cost(model):
+    """Before :func:`symphase.curvature`: refuse (naming ``--K``) what cannot fit in memory, and warn
+    when the run will take longer than :data:`ODE_WARN_S` (its cost grows like ``(K (K + M))^3``,
+    whatever ``N``)."""
+    n = model.K * (model.K + model.M) + model.K
+    check_memory("--K", model.K, CURVATURE_BYTES_PER_N2 * n * n,
+                 f"the curvature's {n} x {n} matrices (K (K + M) parameters at N = K + M inputs)")
+    est = CURVATURE_S_PER_N3 * float(n) ** 3
+    if est > ODE_WARN_S:
+        warn(f"K = {model.K}, M = {model.M}: the curvature works on {n} x {n} matrices (about "
+             f"{_size(CURVATURE_BYTES_PER_N2 * n * n)} of memory), roughly {_duration(est)}; Ctrl-C stops it after the matrix operation under way")
+
+
+def escape_cost_announcer(model, samples: int, workers, sde_step: float = 0.05):
+    """``announce`` for :func:`symphase.escape_time`: refuse ``--samples`` whose results cannot fit in
+    memory, and warn (one line) when the sampling will take longer than :data:`ODE_WARN_S`, or when
+    ``alpha_max`` fell back to 1e5 because the ODE never reaches the threshold (each sample that does
+    not escape runs that far). Cost: ``alpha_max / sde_step`` Euler-Maruyama steps per sample, each
+    worth about ``1024 size^2`` multiply-adds at :data:`SGD_RATE` per core (the diffusion matrix's
+    1024-point rule and its square root; calibrated on the probe's 5 h for 200 samples to 1e5 at
+    K = M = 2 on a shared 2-core machine)."""
+    if samples < 2:
+        raise ValueError(f"--samples must be an integer >= 2, got {samples}")
+    size = model.layout.size
+    check_memory("--samples", samples, 8.0 * samples * (2 * size + 4), "the samples and their states")
+    running = min(samples, workers or (os.cpu_count() or 1))
+
+    def announce(alpha_max, how):
+        work = samples * alpha_max / sde_step * 1024 * size * size
+        est = work / (SGD_RATE * running)
+        if how == "unreached":
+            warn(f"escape-time: the ODE from the start never reaches the threshold, so alpha_max is 1e5: a sample "
+                 f"that does not escape runs that far ({samples} samples: up to about {_duration(est)} on "
+                 f"{running} core(s)); give --alpha-max to bound it, or a higher --threshold")
+        elif est > ODE_WARN_S:
+            warn(f"escape-time: {samples} samples up to alpha_max = {alpha_max:g} ({alpha_max / sde_step:.3g} steps "
+                 f"each): up to about {_duration(est)} on {running} core(s); Ctrl-C stops it and keeps the "
+                 f"finished samples")
+    return announce

@@ -6,7 +6,7 @@ import sys
 from .._curvature import KINDS, curvature
 from .._fixedpoint_solve import symmetric_fixed_point
 from .._initial import random_initial
-from .common import add_model_options, model_from, parse_matrix, print_json
+from .common import add_model_options, model_from, parse_matrix, print_json, warn_curvature_cost
 
 
 def register(sub):
@@ -51,6 +51,7 @@ def _fmt(values, mult):
 
 def run(args) -> int:
     model = model_from(args)
+    warn_curvature_cost(model)
     Q, R, g, what = _state(args, model)
     c = curvature(model, Q, R, g, N=args.N)
     if args.json:

@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass

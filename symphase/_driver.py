@@ -8,6 +8,7 @@ keeps what it recorded. An item's numbers depend only on the item, never on the 
 """
 from __future__ import annotations
 
+import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -96,12 +97,18 @@ class Driver:
     def run(self, start) -> list:
         """Call ``start(j)`` (which calls :meth:`item`) for every item; returns :attr:`codes`.
 
-        Ctrl-C (``KeyboardInterrupt`` in the calling thread) stops every item at its next chunk;
-        the items keep their records and the unfinished ones end as ``interrupted``.
+        Ctrl-C stops every item at its next chunk; the items keep their records and the unfinished
+        ones end as ``interrupted``. In the main thread, under Python's default SIGINT handler,
+        SIGINT only sets the stop flag while the items run (so no ``KeyboardInterrupt`` lands in
+        the middle of a record); a ``KeyboardInterrupt`` raised otherwise (another handler, or
+        from an item) stops them the same way.
         """
+        sigint = _StopOnSigint(self.stop).__enter__()
         try:
             if self.workers == 1 or self.n == 1:
                 for j in range(self.n):
+                    if self.stop.is_set():
+                        break
                     start(j)
             else:
                 nxt = iter(range(self.n))
@@ -127,11 +134,31 @@ class Driver:
         except KeyboardInterrupt:
             self.stop.set()
         finally:
+            sigint.__exit__()
             if self.bar is not None:
                 self.bar.close()
         self.codes = [c if (c != Status.COMPLETED or self.finished[j]) else Status.INTERRUPTED
                       for j, c in enumerate(self.codes)]
         return self.codes
+
+
+class _StopOnSigint:
+    """While the items run: SIGINT sets ``stop`` instead of raising, where that is safe to arrange
+    (the main thread, Python's default handler installed); elsewhere nothing changes."""
+
+    def __init__(self, stop):
+        self.stop, self.old = stop, None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.old = signal.signal(signal.SIGINT, lambda signum, frame: self.stop.set())
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+            self.old = None
 
 
 def _progress(total, unit, desc):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import functools
 import math
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import _fluctuations as fl
+from ._driver import Driver
 from ._fixedpoint import FixedPoint
 from ._model import check_committee, check_model
 from ._results import Result, Status, SymphaseError
@@ -49,33 +49,58 @@ class EscapeTime(Result):
     N : int
     eta : float
     samples : ndarray (n,)
-        One escape time per sample; NaN for a sample that had not escaped by ``alpha_max``.
+        One escape time per sample; NaN for a sample that had not escaped by ``alpha_max`` (or
+        that diverged or was interrupted; the message counts each).
     level : float
         The ``eps_g`` level whose first crossing from above is the escape.
     mean, std : float
-        Over the samples that escaped.
+        Over the samples that escaped (NaN when none, or one, did: then the status is not
+        ``"completed"``).
     how : str
         One line: how the result was computed.
+    alpha_max : float or None
+        Where a sample that had not escaped stopped (None when not known, e.g. an older file).
     status, message
-        ``"completed"``, or ``"diverged"`` when some sample left the valid overlaps, or
-        ``"interrupted"`` (Ctrl-C: the samples finished so far are kept); the message says how
-        many samples escaped, ran out of ``alpha``, diverged or were interrupted.
+        ``"completed"``; ``"diverged"`` when some sample left the valid overlaps;
+        ``"interrupted"`` (Ctrl-C: the samples finished so far are kept); ``"failed"`` when
+        fewer than 2 samples escaped by ``alpha_max``. The message says how many samples
+        escaped, ran out of ``alpha``, diverged or were interrupted.
     """
 
-    def __init__(self, model, N, eta, samples, level, how, status, message):
+    def __init__(self, model, N, eta, samples, level, how, status, message, *, alpha_max=None):
         self.model, self.N, self.eta, self.samples, self.level, self.how = model, N, eta, samples, level, how
+        self.alpha_max = None if alpha_max is None else float(alpha_max)
         ok = samples[np.isfinite(samples)]
         self.mean = float(ok.mean()) if ok.size else math.nan
         self.std = float(ok.std(ddof=1)) if ok.size > 1 else math.nan
         self.status, self.message = status, message
 
     def quantile(self, q):
-        """The ``q``-quantile of the escape time (samples that did not escape count as later than all)."""
+        """The ``q``-quantile of the escape time, linearly interpolated between the sorted samples
+        (numpy's default), where the samples that did not escape count as later than all: ``inf``
+        where the quantile falls among them or between the last escape and them (never NaN).
+
+        Parameters
+        ----------
+        q : float or array_like
+            In ``[0, 1]``.
+
+        Returns
+        -------
+        float or ndarray
+            As ``numpy.quantile``; ``inf`` beyond the escapes.
+        """
         q = np.asarray(q, dtype=float)
-        if np.any((q < 0) | (q > 1)):
+        if np.any(~((q >= 0) & (q <= 1))):
             raise ValueError(f"q must be in [0, 1], got {q}")
-        s = np.where(np.isfinite(self.samples), self.samples, np.inf)
-        return np.quantile(s, q)
+        s = np.sort(np.where(np.isfinite(self.samples), self.samples, np.inf))
+        with np.errstate(invalid="ignore"):  # inf - inf and 0 * inf where the interpolation meets inf
+            out = np.asarray(np.quantile(s, q))
+        if np.any(np.isnan(out)):  # numpy's lerp at an inf end point: the sample itself (weight 0) or inf
+            pos = q * (s.size - 1)
+            lo = np.floor(pos).astype(np.int64)
+            out = np.where(np.isnan(out), np.where(pos == lo, s[np.minimum(lo, s.size - 1)], np.inf), out)
+        return out[()] if out.ndim == 0 else out
 
     def _summary(self) -> str:
         return (f"{self.model.describe()}, N={self.N}, eta={self.eta:g}, {self.samples.size} samples, "
@@ -83,7 +108,8 @@ class EscapeTime(Result):
 
     def _fields(self) -> dict:
         return {"model": self.model, "N": self.N, "eta": self.eta, "level": self.level, "mean": self.mean,
-                "std": self.std, "median": float(self.quantile(0.5)), "samples": self.samples, "how": self.how}
+                "std": self.std, "median": float(self.quantile(0.5)), "samples": self.samples, "how": self.how,
+                "alpha_max": self.alpha_max}
 
     def to_xarray(self):
         """The samples against a ``sample`` axis; level, mean, std and how as attributes."""
@@ -91,13 +117,13 @@ class EscapeTime(Result):
 
         attrs = {**self.model.attrs(), "N": self.N, "eta": self.eta, "level": self.level, "mean": self.mean,
                  "std": self.std, "how": self.how, "status": str(self.status), "message": self.message,
-                 **self._identity()}
+                 **({} if self.alpha_max is None else {"alpha_max": self.alpha_max}), **self._identity()}
         return xr.Dataset({"escape_alpha": ("sample", self.samples, {"nan_means": "no escape by alpha_max"})},
                           coords={"sample": np.arange(self.samples.size)}, attrs=attrs)
 
 
 def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, samples=200, seed=0,
-                alpha_max=None, sde_step=0.05, workers=None) -> EscapeTime:
+                alpha_max=None, sde_step=0.05, workers=None, progress=False, announce=None) -> EscapeTime:
     """The distribution of the plateau's escape time at ``N``, from the diffusion approximation of
     finite-N SGD (docs/model.md §12), without ``O(N)`` work.
 
@@ -126,16 +152,26 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         whatever ``workers``.
     alpha_max : float, optional
         Stop a sample that has not escaped by then (NaN). Default: 20 times the ODE's escape time from
-        the first sample's start (at least 100).
+        the first sample's start (at least 100); 1e5 when that ODE does not reach the threshold by then.
     sde_step : float
         The Euler-Maruyama step in ``alpha``.
     workers : int, optional
         Threads (default: all cores).
+    announce : callable, optional
+        Called once before the sampling as ``announce(alpha_max, how)``, ``how`` one of ``"given"``,
+        ``"default"`` or ``"unreached"`` (the ODE from the first start does not reach the threshold by
+        ``alpha_max`` = 1e5: samples may run that far); the command line warns of the cost with it.
+    progress : bool
+        Show a tqdm bar (in samples).
 
     Returns
     -------
     EscapeTime
-        ``mean``, ``std``, ``quantile(q)``, ``samples`` and ``how``.
+        ``mean``, ``std``, ``quantile(q)``, ``samples`` and ``how``. Failures are results, with a
+        status and a message that counts the samples: ``"diverged"`` when some sample left the
+        valid overlaps, ``"interrupted"`` on Ctrl-C (the samples finished so far are kept), and
+        ``"failed"`` when fewer than 2 samples escaped by ``alpha_max`` (no mean and standard
+        deviation to give); ``raise_for_status()`` raises for each.
 
     Raises
     ------
@@ -144,7 +180,6 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     """
     from ._compare import plateau_value
     from ._fixedpoint_solve import symmetric_fixed_point
-    from ._fluctuations import sde_steps, sde_workspace
     from ._initial import near_fixed_point
     from ._ode import check_alpha_max, integrate
 
@@ -210,68 +245,61 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     eg0 = system.eg(y_first)
     if not threshold < eg0:
         raise ValueError(f"threshold must be below the start's eps_g = {eg0:.4g}, got {threshold:.4g}")
+    how_max = "given"
     if alpha_max is None:
         ode = ode_from_first_start()
         below = np.nonzero(ode.eg < threshold)[0]
         alpha_max = max(100.0, 20.0 * float(ode.alpha[below[0]])) if below.size else 1e5
+        how_max = "default" if below.size else "unreached"
     alpha_max = check_alpha_max(alpha_max)
+    if announce is not None:
+        announce(alpha_max, how_max)
 
     out = np.full(samples, np.nan)
-    ended = np.zeros(samples, dtype=np.int64)   # 0 escaped or ran to alpha_max, 1 diverged/invalid, 2 interrupted
     chunk_alpha = 0.25
-    sub = max(1, int(math.ceil(chunk_alpha / sde_step)))
+    sub = max(1, math.ceil(chunk_alpha / sde_step))
     h = chunk_alpha / sub
-    stop = threading.Event()
-
-    finished = np.zeros(samples, dtype=bool)
+    n_chunks = math.ceil(alpha_max / chunk_alpha)  # chunks start at 0, 0.25, ... < alpha_max
+    driver = Driver(samples, workers, progress=progress, total=samples, unit="sample", desc="escape-time")
 
     def run(j):
         sd = seed + j
         y = draw(sd)
         ka = system.args(eta)
         s = rng_state(sd)
-        work = sde_workspace(model)
-        a = 0.0
-        prev = system.eg(y)
-        while a < alpha_max:
-            if stop.is_set():
-                return
-            did = sde_steps(y, ka, N, model.batch, model.has_bn, h, sub, s, 1e6, 1e-7, *work, 4)
-            if did < sub:  # the state left the valid overlaps: no escape time, and it is said
-                ended[j] = 1
-                break
-            e = system.eg(y)
-            if e < threshold:  # first crossing: interpolate within the chunk
-                out[j] = a + chunk_alpha * (prev - threshold) / (prev - e) if prev > e else a + chunk_alpha
-                break
-            prev = e
-            a += chunk_alpha
-        finished[j] = True
+        work = fl.sde_workspace(model)
+        prev = [system.eg(y)]
 
-    pool = ThreadPoolExecutor(max_workers=min(workers, samples))
-    futures = []
-    try:
-        futures = [pool.submit(run, j) for j in range(samples)]
-        for f in futures:
-            f.result()
-    except KeyboardInterrupt:
-        stop.set()
-        for f in futures:
-            f.cancel()
-    finally:
-        pool.shutdown(wait=True)
-    ended[~finished] = 2          # cut off by Ctrl-C, or never started
-    n_failed, n_stopped = int(np.sum(ended == 1)), int(np.sum(ended == 2))
-    n_late = int(np.sum(~np.isfinite(out))) - n_failed - n_stopped
+        def advance(k, n):  # fewer steps: the state left the valid overlaps (diverged; no escape time)
+            return fl.sde_steps(y, ka, N, model.batch, model.has_bn, h, n, s, 1e6, 1e-7, *work, 4)
+
+        def record(k):  # the end of chunk k: escaped (first crossing, interpolated within the chunk)?
+            a, e = k * chunk_alpha, system.eg(y)
+            if e < threshold:
+                out[j] = a + chunk_alpha * (prev[0] - threshold) / (prev[0] - e) if prev[0] > e else a + chunk_alpha
+                return True
+            prev[0] = e
+            return False
+        driver.item(j, n_chunks, lambda k: sub, sub, advance, record)
+
+    codes = driver.run(run)
+    n_failed = sum(c in (Status.DIVERGED, Status.INVALID) for c in codes)
+    n_stopped = sum(c == Status.INTERRUPTED for c in codes)
+    n_escaped = int(np.sum(np.isfinite(out)))
+    n_late = samples - n_escaped - n_failed - n_stopped
     how = (f"{samples} samples of the diffusion approximation (Euler-Maruyama, step {h:g} in alpha) from {what}; "
            f"escape at the first crossing below {level_text}")
-    parts = [f"{samples - n_late - n_failed - n_stopped} of {samples} samples escaped by alpha = {alpha_max:g}"]
+    parts = [f"{n_escaped} of {samples} samples escaped by alpha = {alpha_max:g}"]
     if n_late:
-        parts.append(f"{n_late} had not (NaN)")
+        parts.append(f"{n_late} had not (NaN; later than all in the quantiles)")
     if n_failed:
         parts.append(f"{n_failed} left the valid overlaps (diverged; NaN; eta may be too large)")
     if n_stopped:
         parts.append(f"{n_stopped} were interrupted (NaN)")
     status = Status.INTERRUPTED if n_stopped else Status.DIVERGED if n_failed else Status.COMPLETED
+    if status == Status.COMPLETED and n_escaped < 2:
+        status = Status.FAILED
+        parts.append(f"too few escapes for a mean and a standard deviation (need 2): raise alpha_max "
+                     f"(now {alpha_max:g})")
     message = "; ".join(parts)
-    return EscapeTime(model, N, eta, out, threshold, how, status, message)
+    return EscapeTime(model, N, eta, out, threshold, how, status, message, alpha_max=alpha_max)

@@ -1,9 +1,21 @@
 """``symphase escape-time``: the distribution of plateau lengths at a user's N, from theory (docs/model.md §12)."""
 from __future__ import annotations
 
+import math
+import sys
+
 from .._escape import escape_time
 from .._fixedpoint_solve import symmetric_fixed_point
-from .common import add_model_options, model_from, parse_matrix, print_json
+from .common import (
+    add_model_options,
+    check_alpha_max_option,
+    escape_cost_announcer,
+    exit_code,
+    model_from,
+    parse_matrix,
+    print_json,
+    stderr_is_terminal,
+)
 
 
 def register(sub):
@@ -25,15 +37,29 @@ def register(sub):
     p.add_argument("--fraction", type=float, default=0.5, help="of the plateau level (default %(default)s)")
     p.add_argument("--samples", type=int, default=200, help="number of samples, >= 2 (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="first seed, >= 0 (default %(default)s)")
+    p.add_argument("--alpha-max", type=float, default=None,
+                   help="stop a sample that has not escaped by then (default: 20 x the ODE's escape, >= 100)")
     p.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(run=run)
 
 
+def _alpha(x, alpha_max) -> str:
+    """An escape time for the table: a sample that did not escape is later than ``alpha_max``."""
+    if math.isfinite(x):
+        return f"{x:.5g}"
+    return f"> {alpha_max:g}" if alpha_max is not None else "none"
+
+
 def run(args) -> int:
+    """Exit 0 when completed, 1 when a sample diverged or too few escaped (the result is printed
+    and the message says why), 130 on Ctrl-C (the samples finished so far are printed)."""
     model = model_from(args)
     if (args.Q0 is None) != (args.R0 is None):
         raise ValueError("--Q0 and --R0 go together")
+    if args.g0 is not None and args.Q0 is None:
+        raise ValueError("--g0 is the BN gains of a given start: give --Q0 and --R0 as well")
+    alpha_max = None if args.alpha_max is None else check_alpha_max_option(args.alpha_max)
     if args.Q0 is not None:
         g0 = None if args.g0 is None else parse_matrix("g0", args.g0).ravel()
         start = (parse_matrix("Q0", args.Q0), parse_matrix("R0", args.R0), g0)
@@ -42,14 +68,21 @@ def run(args) -> int:
     else:
         start = "random"
     res = escape_time(model, args.N, args.eta, start=start, threshold=args.threshold, fraction=args.fraction,
-                      samples=args.samples, seed=args.seed, workers=args.workers)
+                      samples=args.samples, seed=args.seed, alpha_max=alpha_max, workers=args.workers,
+                      announce=escape_cost_announcer(model, args.samples, args.workers),
+                      progress=stderr_is_terminal() and not args.json)
     if args.json:
         print_json(res.to_dict())
-        return 0
-    print(f"# {model.describe()}, N={args.N}, eta={args.eta:g}")
-    print(f"# {res.how}")
-    print(f"# {res.message}")
-    q = res.quantile([0.1, 0.5, 0.9])
-    print(f"escape alpha: mean {res.mean:.5g}, std {res.std:.4g}, 10/50/90% quantiles {q[0]:.5g} {q[1]:.5g} "
-          f"{q[2]:.5g}")
-    return 0
+    else:
+        print(f"# {model.describe()}, N={args.N}, eta={args.eta:g}")
+        print(f"# {res.how}")
+        print(f"# status: {res.status}: {res.message}")
+        q = res.quantile([0.1, 0.5, 0.9])
+        mean = f"{res.mean:.5g}" if math.isfinite(res.mean) else "none"
+        std = f"{res.std:.4g}" if math.isfinite(res.std) else "none"
+        print(f"escape alpha: mean {mean}, std {std}, 10/50/90% quantiles "
+              + " ".join(_alpha(x, res.alpha_max) for x in q))
+    if not res.success and str(res.status) != "interrupted":
+        how = "" if str(res.status) == "failed" else f"{res.status}: "
+        print(f"symphase: failed: {how}{res.message}", file=sys.stderr)
+    return exit_code(res, None, json_output=args.json)

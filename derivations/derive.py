@@ -284,6 +284,16 @@ def check_chain(checks: Checks, rate_Q, rate_R) -> None:
     checks.check("overlap chain: N dR_in of the rule's update is the ODE's per-example rate", chain_R - rate_R)
 
 
+def check_plain_at_zero(checks: Checks, dQ, dR) -> None:
+    """At ``e = 0`` the rates do not depend on ``Q_ii``, ``Q_kk`` (they enter only through the exact
+    rule's ``e/Q_ii``): the kernels may put 1 in their place there (``assemble``'s ``qi``, ``qk``),
+    so plain learning is defined at zero weights, ``Q_ii = 0``, where ``0 * (1/0)`` would be NaN."""
+    for name, rate in (("dQ_ik", dQ), ("dR_in", dR)):
+        off = rate.subs(e, 0)
+        checks.check(f"{name} at e = 0 does not depend on Q_ii, Q_kk (plain is defined at Q_ii = 0)",
+                     sp.diff(off, Q_ii) ** 2 + sp.diff(off, Q_kk) ** 2)
+
+
 def check_committee(checks: Checks, dQ, dR, dg, dv) -> None:
     """With the second layer fixed at 1 and no weight decay, the rates are the committee
     machine's (docs/model.md §3.5), for every rule (the switches e, lg and h_a stay symbolic)."""
@@ -440,6 +450,7 @@ def derive() -> Derivation:
     check_closed_forms(checks, forms)
     linear = linear_closed_forms(checks)
     relu = relu_closed_form(checks)
+    check_plain_at_zero(checks, dQ, dR)
     lam = forms["Lam"]
 
     # Step 4: split the closed forms by loop level (verified).
@@ -587,7 +598,9 @@ def fills(d: Derivation) -> dict[str, cg.Fill]:
     out["i2_linear_pq"] = cg.expression(d.linear["I2"].subs(c12, S("C[p, q]")))
     out["i2_relu"] = cg.statements([("v", d.relu.subs({c11: S("cpp"), c12: S("cpq"), c22: S("cqq")}))])
     # Assembly of the right-hand side from the averages
-    asm_map = {Q_ik: "Q[i, k]", Q_ii: "Q[i, i]", Q_kk: "Q[k, k]", R_in: "R[i, n]",
+    # Q_ii, Q_kk appear only as the exact rule's divisors e/Q_ii (check_plain_at_zero): the template's
+    # qi, qk, which are 1 when e = 0 (plain is defined at Q_ii = 0)
+    asm_map = {Q_ik: "Q[i, k]", Q_ii: "qi", Q_kk: "qk", R_in: "R[i, n]",
                h_i: "h[i]", h_k: "h[k]", g_i: "g[i]", D_ik: "D[i, k]", J2_ik: "J2[i, k]",
                Gs["i", "k"]: "G[i, k]", Gs["k", "i"]: "G[k, i]", Gs["i", "i"]: "G[i, i]",
                Gs["k", "k"]: "G[k, k]", Gs["i", "n"]: "G[i, K + n]",

@@ -53,13 +53,18 @@ def sgd_rates(z, d, h, Q, R, g, eta, switches, psi):
     K, M = R.shape
     tau, b, e, lg, has_gain = switches
     a = 0
+    # Q_ii enters only as the exact rule's e/Q_ii: 1 in its place at e = 0 (plain is defined at zero
+    # weights, Q_ii = 0; derivations/derive.py checks the rates do not depend on Q_ii there)
     for i in range(K):
+        qi = Q[i, i] if e != 0.0 else 1.0
         for k in range(i, K):
-            psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], Q[i, i], Q[k, k], eta, tau, b, e)
+            qk = Q[k, k] if e != 0.0 else 1.0
+            psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], qi, qk, eta, tau, b, e)
             a += 1
     for i in range(K):
+        qi = Q[i, i] if e != 0.0 else 1.0
         for m in range(M):
-            psi[a] = gen.psi_r(z[i], z[K + m], d[i], h[i], R[i, m], Q[i, i], eta, e)
+            psi[a] = gen.psi_r(z[i], z[K + m], d[i], h[i], R[i, m], qi, eta, e)
             a += 1
     if has_gain:
         for i in range(K):
@@ -229,13 +234,14 @@ def linear_diffusion(model, y):
     Q, R, g, h = ws.Q, ws.R, ws.g, ws.h
     e, lg = float(model.exact), float(model.learns_gain)
     terms = []  # per flat entry: [(coefficient, student a, field c)] of psi1 = sum coef d_a z_c
+    q = np.diag(Q) if e != 0.0 else np.ones(K)  # e/Q_ii only: 1 at e = 0 (plain at Q_ii = 0; sgd_rates)
     for i in range(K):
         for k in range(i, K):
-            c = gend.psi_q_lin(h[i], h[k], Q[i, k], Q[i, i], Q[k, k], e)
+            c = gend.psi_q_lin(h[i], h[k], Q[i, k], q[i], q[k], e)
             terms.append([(c[0], k, i), (c[1], i, k), (c[2], i, i), (c[3], k, k)])
     for i in range(K):
         for m in range(M):
-            c = gend.psi_r_lin(h[i], R[i, m], Q[i, i], e)
+            c = gend.psi_r_lin(h[i], R[i, m], q[i], e)
             terms.append([(c[0], i, K + m), (c[1], i, i)])
     if model.has_bn:
         for i in range(K):

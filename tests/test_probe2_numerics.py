@@ -259,3 +259,70 @@ def test_cli_fixed_point_second_layer_learned(capsys, json_flag):
         assert "v        :" in out and "weight-space Hessian eigenvalues" in out
         assert out.rstrip().endswith("reduced Hessian: not defined (the paper's Hessian covers the soft committee "
                                      "machine only)")
+
+
+# -- item 5: zero student weights in the plain model ------------------------------------------
+def test_plain_rates_at_zero_weights_are_the_erf_limit():
+    """``rhs(m, 0, 0)`` was NaN (the exact rule's ``e Q_ik/Q_ii`` evaluated as ``0 * (0/0)`` at e = 0).
+    At Q = R = 0 (K = M = 2, T = I, tau = 1) every student field is 0, so ``phi'(0)^2 = 2/pi`` and
+    ``dR_in/dalpha = eta <phi'(0) phi(y_n) y_n> = eta sqrt(2)/pi``, ``dQ_ik/dalpha = eta^2 (2/pi)
+    <(phi(y_1) + phi(y_2))^2> = eta^2 4/(3 pi)`` (``<phi(y)^2> = (2/pi) asin(1/2)``); to 1e-14
+    relative (rounding). And continuity: the rates at ``Q = 1e-10 I`` differ by O(1e-10)."""
+    model = sp.Committee(2, 2)
+    Z = np.zeros((2, 2))
+    eta = 0.7
+    y = model.system.state(Z, Z)
+    r = model.system.rhs(y, eta)
+    Qd, Rd, _ = model.layout.unpack(r)
+    np.testing.assert_allclose(Qd, eta**2 * 4 / (3 * np.pi), rtol=1e-14)
+    np.testing.assert_allclose(Rd, eta * np.sqrt(2) / np.pi, rtol=1e-14)
+    near = model.system.rhs(model.system.state(1e-10 * np.eye(2), Z), eta)
+    assert np.max(np.abs(near - r)) < 1e-8
+
+
+def test_ode_from_zero_weights_learns(capsys):
+    """``ode --Q0 0 --R0 0`` failed with "step size fell below 1e-12"; now it integrates (plain SGD
+    from zero weights learns) and the CLI exits 0."""
+    model = sp.Committee(2, 2)
+    Z = np.zeros((2, 2))
+    res = sp.integrate(model, Z, Z, 1.0, 300.0)
+    assert res.status == "completed" and np.all(np.isfinite(res.eg)) and res.eg[-1] < 0.5 * res.eg[0]
+    from symphase.cli import main
+    assert main(["ode", "--Q0", "0,0;0,0", "--R0", "0,0;0,0", "--alpha-max", "50", "--points", "3"]) == 0
+    assert "completed" in capsys.readouterr().out
+
+
+def test_diffusion_matrix_at_zero_weights_is_finite_and_the_limit():
+    """``diffusion_matrix`` at zero weights was all NaN with no error. Now finite, symmetric, and
+    the limit of nearby states: the closed-form (linear) part to 1e-8 at ``Q = 1e-10 I``; the full
+    matrix (cubature, whose rank changes at 0) to 1e-3 (its cubature error; measured 5e-5)."""
+    model = sp.Committee(2, 2)
+    Z = np.zeros((2, 2))
+    for part, tol in (("linear", 1e-8), ("full", 1e-3)):
+        D0 = sp.diffusion_matrix(model, Z, Z, eta=1.0, part=part)
+        D1 = sp.diffusion_matrix(model, 1e-10 * np.eye(2), Z, eta=1.0, part=part)
+        assert np.all(np.isfinite(D0)) and np.allclose(D0, D0.T)
+        assert np.max(np.abs(D0 - D1)) < tol
+
+
+def test_bn_at_zero_weights_is_refused_naming_Q0():
+    """Batch norm divides by sqrt(Q_ii): undefined at zero weights, refused as bad input by name."""
+    model = sp.Committee(2, 2, bn="exact")
+    Z = np.zeros((2, 2))
+    with pytest.raises(ValueError, match=r"^Q0: batch norm needs Q_ii > 0"):
+        sp.integrate(model, Z, Z, 1.0, 5.0)
+    with pytest.raises(ValueError, match=r"Q0: batch norm needs Q_ii > 0"):
+        sp.escape_time(model, 1000, 1.0, start=(Z, Z), samples=2)
+
+
+@pytest.mark.slow
+def test_sde_and_escape_time_from_zero_weights_run():
+    """``simulate(init=(0, 0), method="sde")`` raised a raw LinAlgError and ``escape-time`` from zero
+    "Array must not contain infs or NaNs" (the NaN rates). Now both run: at N = 10^4 the SDE
+    completes every seed, and escape-time sees the plain plateau left (about 240, as the ODE)."""
+    model = sp.Committee(2, 2)
+    Z = np.zeros((2, 2))
+    s = sp.simulate(model, 10**4, 1.0, 5.0, init=(Z, Z), method="sde", seeds=4)
+    assert s.status == "completed" and np.all(np.isfinite(s.eg))
+    e = sp.escape_time(model, 10**4, 1.0, start=(Z, Z), samples=4, seed=0)
+    assert np.isfinite(e.mean) and 150 < e.mean < 400

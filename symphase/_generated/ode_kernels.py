@@ -32,6 +32,8 @@
 #   - relu: <relu z1 relu z2> at c12 = 0 is <relu>^2 = sqrt(c11 c22)/(2 pi)
 #   - relu: one field (rho = 1) gives <relu(z)^2> = c11/2
 #   - relu: Price, d/dc12 <relu relu> = P(z1 > 0, z2 > 0) = 1/4 + asin(rho)/(2 pi) (at 2 exact points, |residual| < 1e-30)
+#   - dQ_ik at e = 0 does not depend on Q_ii, Q_kk (plain is defined at Q_ii = 0)
+#   - dR_in at e = 0 does not depend on Q_ii, Q_kk (plain is defined at Q_ii = 0)
 #   - I3 = P c23 - Pc c12
 #   - Lambda0 = Lambda4 c34 - A_3 c24 - B_3 c14
 #   - Lambda2 is Lambda1 of field 4
@@ -375,7 +377,9 @@ def assemble(Q, R, g, h, m, v, G, D, J2, F, eta, tau, b, noise, e, lg, lam, eta2
     """dQ/dalpha, dR/dalpha, dg/dalpha, dv/dalpha from the averages G, D, J2, F (Step 1-2 of the derivation).
 
     e = 1 selects the exact BN rule, lg = 1 a learned gain, lv = 1 a learned second
-    layer; m = cs v are the students' output weights, lam the weight decay.
+    layer; m = cs v are the students' output weights, lam the weight decay. The exact rule divides
+    by qi = Q_ii, qk = Q_kk; at e = 0 the rates do not depend on Q_ii (checked), so there qi = qk = 1:
+    plain learning is defined at zero weights, Q_ii = 0, where 0 * (1/0) would be NaN.
 
     For every pair of students i <= k and teacher n (the derivation's rates, not CSE'd):
     dQ_ik/dalpha = -2*Q_ik*lam +
@@ -392,14 +396,16 @@ def assemble(Q, R, g, h, m, v, G, D, J2, F, eta, tau, b, noise, e, lg, lam, eta2
     """
     K, M = R.shape
     for i in range(K):
+        qi = Q[i, i] if e != 0.0 else 1.0 + 0.0 * Q[i, i]
         for k in range(i, K):
+            qk = Q[k, k] if e != 0.0 else 1.0 + 0.0 * Q[k, k]
             t0 = eta*m[i]
             t1 = eta*m[k]
             t2 = Q[i, k]*e
             t3 = eta**2*h[i]*h[k]*m[i]*m[k]*tau/b
-            val = D[i, k]*t3 - G[i, i]*t0*t2/Q[i, i] + G[i, k]*h[i]*t0/h[k] + G[k, i]*h[k]*t1/h[i] - G[k, k]*t1*t2/Q[k, k] + J2[i, k]*noise*t3 - 2*Q[i, k]*lam
+            val = D[i, k]*t3 - G[i, i]*t0*t2/qi + G[i, k]*h[i]*t0/h[k] + G[k, i]*h[k]*t1/h[i] - G[k, k]*t1*t2/qk + J2[i, k]*noise*t3 - 2*Q[i, k]*lam
             dQ[i, k] = dQ[k, i] = val
         for n in range(M):
-            dR[i, n] = G[i, K + n]*eta*h[i]*m[i] - G[i, i]*R[i, n]*e*eta*m[i]/Q[i, i] - R[i, n]*lam
+            dR[i, n] = G[i, K + n]*eta*h[i]*m[i] - G[i, i]*R[i, n]*e*eta*m[i]/qi - R[i, n]*lam
         dg[i] = G[i, i]*eta*lg*m[i]/g[i]
         dv[i] = lv*(F[i]*cs*eta2 - lam*v[i])

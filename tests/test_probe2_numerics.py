@@ -71,7 +71,7 @@ def test_small_spectrum_is_not_merged_into_one_value():
     J, B = realise_any(model, Q, R)
     N1 = A.shape[0] // 2
     J, B = np.hstack([J, np.zeros((2, N1 - J.shape[1]))]), np.hstack([B, np.zeros((2, N1 - B.shape[1]))])
-    mu, V = np.linalg.eigh(A)
+    _, V = np.linalg.eigh(A)
     h = 1e-3 * 1e5
 
     Q0, R0 = 0.5 * np.eye(2) + 0.1, 0.3 * np.ones((2, 2))
@@ -203,8 +203,8 @@ def test_N_at_its_bound_works():
 
 
 # -- item 8: two-layer fixed points and the result protocol -----------------------------------
-TWO_LAYER = [dict(second_layer="learned"), dict(second_layer="learned", bn="exact"), dict(scaling="1/K"),
-             dict(weight_decay=1e-3), dict(v_teacher=[0.7, 0.7])]
+TWO_LAYER = [{"second_layer": "learned"}, {"second_layer": "learned", "bn": "exact"}, {"scaling": "1/K"},
+             {"weight_decay": 1e-3}, {"v_teacher": [0.7, 0.7]}]
 
 
 @pytest.mark.parametrize("kw", TWO_LAYER, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
@@ -223,7 +223,7 @@ def test_two_layer_fixed_point_keeps_the_result_protocol(kw):
     assert "reduced_hessian_eigenvalues" not in ds and "reduced_mode" not in ds.coords
     assert "weight_hessian_eigenvalues" in ds and ds.attrs["status"] == "completed"
     with pytest.raises(ValueError, match="^model: the paper's reduced Hessian"):
-        fp.reduced_hessian  # asked for explicitly, it is still refused by name
+        _ = fp.reduced_hessian  # asked for explicitly, it is still refused by name
 
 
 def test_committee_fixed_point_keeps_its_reduced_hessian():

@@ -150,3 +150,136 @@ def test_failed_and_interrupted_samples_are_said_not_hidden(monkeypatch):
     res = sp.escape_time(model, 1000, 1.0, samples=4, workers=1)
     assert res.status == "interrupted" and "interrupted" in res.message
     assert np.sum(np.isfinite(res.samples)) >= 1   # the samples finished before Ctrl-C are kept
+
+
+# --- issue 22 item 4: statuses, quantiles and exit codes -----------------------------------------
+def test_no_escape_is_failed_not_completed_with_a_nan_mean():
+    """0 of 3 escaped by alpha_max = 1: it was 'completed' with a NaN mean, and raise_for_status passed."""
+    res = sp.escape_time(sp.Committee(2, 2), 1000, 1.0, samples=3, alpha_max=1, workers=1)
+    assert res.status == "failed" and not res.success
+    assert res.message.startswith("0 of 3 samples escaped by alpha = 1;") and "raise alpha_max" in res.message
+    assert np.isnan(res.mean) and np.all(np.isnan(res.samples)) and res.alpha_max == 1.0
+    with pytest.raises(sp.SymphaseError, match="0 of 3 samples escaped"):
+        res.raise_for_status()
+    assert np.all(res.quantile([0.0, 0.5, 1.0]) == np.inf)
+
+
+def test_quantiles_count_missing_escapes_as_later_than_all_never_nan():
+    """Sorted samples 1, 2, 3, inf, inf (two did not escape): linear interpolation at q (n - 1) gives the
+    escapes themselves at 0, 1/4, 1/2, and inf beyond; numpy alone gave NaN (inf - inf, 0 inf) with a
+    RuntimeWarning. Between escapes the numbers are numpy's, bit for bit."""
+    import warnings
+
+    from symphase._escape import EscapeTime
+    from symphase._results import Status
+    res = EscapeTime(sp.Committee(2, 2), 100, 1.0, np.array([3.0, np.nan, 1.0, 2.0, np.nan]), 0.01, "",
+                     Status.COMPLETED, "", alpha_max=10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = res.quantile([0.0, 0.25, 0.5, 0.6, 0.75, 0.9, 1.0])
+        assert got.tolist() == [1.0, 2.0, 3.0, np.inf, np.inf, np.inf, np.inf]
+        assert res.quantile(0.5) == 3.0 and np.ndim(res.quantile(0.5)) == 0
+        assert res.quantile(0.3) == np.quantile([1.0, 2.0, 3.0, 5.0, 6.0], 0.3)  # s[1] and s[2] only
+    with pytest.raises(ValueError, match="^q must be in"):
+        res.quantile(float("nan"))
+
+
+def _last_line(out):
+    return out.strip().splitlines()[-1]
+
+
+def test_cli_exit_codes_and_quantiles_beyond_the_escapes(capsys):
+    """Diverged samples exit 1 (was 0); no escape exits 1 and prints '> alpha_max' (was nan), also as JSON."""
+    from symphase.cli import main
+    rc = main(["escape-time", "--samples", "4", "--N", "4", "--workers", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "# status: diverged: 0 of 4 samples escaped" in out
+    assert err.strip().startswith("symphase: failed: diverged: 0 of 4") and len(err.strip().splitlines()) == 1
+    assert "nan" not in _last_line(out).lower() and "mean none, std none" in _last_line(out)
+    rc = main(["escape-time", "--samples", "3", "--N", "500", "--alpha-max", "1", "--workers", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 1 and _last_line(out).endswith("10/50/90% quantiles > 1 > 1 > 1")
+    assert "nan" not in _last_line(out).lower() and "symphase: failed: 0 of 3" in err
+    rc = main(["escape-time", "--samples", "3", "--N", "500", "--alpha-max", "1", "--workers", "1", "--json"])
+    d = json.loads(capsys.readouterr().out)
+    assert rc == 1 and d["status"] == "failed" and d["mean"] is None and d["alpha_max"] == 1.0
+    assert main(["escape-time", "--g0", "1,1"]) == 2  # gains of a start that was not given
+
+
+def test_cli_ctrl_c_exits_130_with_the_samples_so_far_also_as_json(monkeypatch, capsys):
+    """Ctrl-C ('2 were interrupted') exited 0, with --json too."""
+    from symphase import _fluctuations
+    from symphase.cli import main
+    real = _fluctuations.sde_steps
+    calls = []
+
+    def interrupt_later(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a)
+    monkeypatch.setattr(_fluctuations, "sde_steps", interrupt_later)
+    rc = main(["escape-time", "--samples", "3", "--N", "500", "--alpha-max", "50", "--workers", "1", "--json"])
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert rc == 130 and d["status"] == "interrupted" and "3 were interrupted" in d["message"]
+    assert err.startswith("symphase: interrupted:")
+    calls.clear()
+    rc = main(["escape-time", "--samples", "3", "--N", "500", "--alpha-max", "50", "--workers", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 130 and "# status: interrupted" in out and "nan" not in _last_line(out).lower()
+
+
+def test_ctrl_c_of_a_real_process_exits_130_and_prints_what_it_has(tmp_path):
+    """SIGINT to a running ``symphase escape-time`` (stderr on a pseudo-terminal, so its progress bar
+    shows; the signal follows the bar): exit 130, the samples finished so far printed with status
+    interrupted, no traceback. Every wait is bounded (60 s to start, 120 s to end)."""
+    import fcntl
+    import os
+    import pty
+    import signal
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns: a bar shows
+    proc = subprocess.Popen([sys.executable, "-m", "symphase", "escape-time", "--N", "1000000", "--samples", "400",
+                             "--workers", "2", "--alpha-max", "3000"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    err = bytearray()
+
+    def drain():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            err.extend(chunk)
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while b"%|" not in err:
+            assert proc.poll() is None, f"ended before its bar: rc={proc.returncode}, {bytes(err)[-2000:]!r}"
+            assert time.monotonic() < deadline, "no progress bar within 60 s"
+            time.sleep(0.02)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reader.join(timeout=10)
+    os.close(master)
+    text, err = out.decode(), bytes(err).decode(errors="replace")
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert "Traceback" not in err and "symphase: interrupted:" in err
+    assert "# status: interrupted:" in text and "were interrupted" in text
+    assert "nan" not in _last_line(text).lower()

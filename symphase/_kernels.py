@@ -93,6 +93,15 @@ def covariance(y, a):
     gen.effective_covariance(ws.Q, ws.R, a.T, ws.h, par[TAU], ws.C)
 
 
+@numba.njit(cache=True)
+def _zero_diagonal(Q):
+    """Whether some ``Q_ii`` is 0 (a zero student vector)."""
+    for i in range(Q.shape[0]):
+        if Q[i, i] == 0.0:
+            return True
+    return False
+
+
 @numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
 def rhs(y, out, a):
     """``out = dy/dalpha`` at state ``y``: the order-parameter ODEs (docs/model.md §3).
@@ -115,9 +124,14 @@ def rhs(y, out, a):
             gen.output_sums_linear(ws.C, ws.w, K, ws.F)
         else:
             gen.output_sums(ws.C, ws.w, K, ws.F, ws.P)
-    gen.assemble(ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v, ws.G, ws.D, ws.J2, ws.F, par[ETA], par[TAU], par[BATCH],
-                 par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY], par[ETA2], par[SCALE], par[LEARN_V],
-                 ws.dQ, ws.dR, ws.dg, ws.dv)
+    if par[EXACT] == 0.0 and _zero_diagonal(ws.Q):  # zero weights (plain): assemble would divide 0 by 0
+        gen.assemble_e0(ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v, ws.G, ws.D, ws.J2, ws.F, par[ETA], par[TAU], par[BATCH],
+                        par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY], par[ETA2], par[SCALE],
+                        par[LEARN_V], ws.dQ, ws.dR, ws.dg, ws.dv)
+    else:
+        gen.assemble(ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v, ws.G, ws.D, ws.J2, ws.F, par[ETA], par[TAU], par[BATCH],
+                     par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY], par[ETA2], par[SCALE], par[LEARN_V],
+                     ws.dQ, ws.dR, ws.dg, ws.dv)
     pack_into(ws.dQ, ws.dR, ws.dg, par[BN] != 0.0, out)
     if learn_v:
         n = out.shape[0] - K

@@ -509,10 +509,13 @@ class FixedPoint(Result):
             data["reduced_hessian_eigenvalues"] = ("reduced_mode", self.reduced_hessian_eigenvalues)
         if self.g is not None:
             data["g"] = ("student", self.g)
+        if self.v is not None:
+            data["v"] = ("student", self.v)
         attrs = {**self.model.attrs(), "eta": self.eta, "kind": self.kind, "eg": self.eg,
                  "escape_rate": self.escape_rate, "effective_learning_rate": self.effective_learning_rate,
                  **({"reduced_hessian_names": ",".join(self.reduced_hessian[1])} if self.has_reduced_hessian else {}),
-                 "status": str(self.status), "message": self.message}
+                 "status": str(self.status), "message": self.message, **self._identity(),
+                 **({} if self.norm is None else {"norm": self.norm})}
         coords = {**model_coords(self.model),
                   **({"reduced_mode": list(self.reduced_hessian[1])} if self.has_reduced_hessian else {})}
         return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -38,6 +38,9 @@ PARAMS = ("eta", "tau", "batch", "noise", "bn", "exact", "learned_gain",
 #: Codes of the activation slot.
 ACTIVATIONS = ("erf", "linear", "relu")
 ERF, LINEAR, RELU = range(len(ACTIVATIONS))
+#: The activations with closed-form Gaussian averages: the ODE, ``eps_g``, the fixed points, the
+#: curvature and the diffusion matrix exist for these only (docs/model.md §3.3, §13).
+CLOSED_FORM_ACTIVATIONS = ("erf", "linear")
 
 #: Work arrays of :func:`rhs` and :func:`eg` (shapes in :func:`workspace_shapes`).
 #: ``v`` holds the student's second layer (read from the state when it is learned),

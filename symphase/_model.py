@@ -16,6 +16,8 @@ import numpy as np
 
 from . import _kernels as _kern
 from ._layout import StateLayout
+from ._state import check_state, check_v, min_gram_eigenvalue  # noqa: F401  (re-exported: the model's state checks)
+from ._system import System
 from ._validate import check_array, check_choice, real_array
 
 #: The update rules, in their one spelling (docs/model.md §2).
@@ -65,37 +67,11 @@ def rule_of(bn) -> str:
     return check_choice("bn", bn, BN_RULES)
 
 
-def min_gram_eigenvalue(Q, R, T) -> float:
-    """Smallest eigenvalue of the joint Gram matrix ``[[Q, R], [R^T, T]]``, relative to its scale.
-
-    A state is realisable by real weight vectors iff this is >= 0 (up to rounding;
-    docs/model.md §3.1).
-
-    Parameters
-    ----------
-    Q : ndarray (K, K)
-        Student-student overlaps.
-    R : ndarray (K, M)
-        Student-teacher overlaps.
-    T : ndarray (M, M)
-        Teacher-teacher overlaps.
-
-    Returns
-    -------
-    float
-        The smallest eigenvalue divided by ``max(1, max |diag G|)``.
-    """
-    G = np.block([[Q, R], [R.T, T]])
-    scale = max(1.0, float(np.max(np.abs(np.diag(G)))))
-    return float(np.linalg.eigvalsh(G)[0]) / scale
-
-
 #: The activations ``phi`` of both networks; their codes in the kernels' parameter record are
 #: their positions (:data:`symphase._kernels.ACTIVATIONS`, the same tuple).
 ACTIVATIONS = _kern.ACTIVATIONS
-#: The activations with closed-form Gaussian averages: the ODE, ``eps_g``, the fixed points, the
-#: curvature and the diffusion matrix exist for these only (docs/model.md §3.3, §13).
-CLOSED_FORM_ACTIVATIONS = ("erf", "linear")
+#: The activations with closed-form Gaussian averages (:data:`symphase._kernels.CLOSED_FORM_ACTIVATIONS`).
+CLOSED_FORM_ACTIVATIONS = _kern.CLOSED_FORM_ACTIVATIONS
 
 #: Bounds of the model's numeric fields (docs/model.md §13.2). Far beyond any study, and finite,
 #: so that an absurd value is refused here, naming the field, before it overflows downstream.
@@ -556,7 +532,6 @@ class Committee:
             What the kernels need: layout, ``T``, the parameter record and
             the kernel arguments.
         """
-        from ._system import System
         return System(self)
 
     def with_(self, **changes) -> Committee:
@@ -732,72 +707,6 @@ def check_model(model) -> Committee:
     return model
 
 
-def check_state(model: Committee, Q, R, g=None, *, names=("Q", "R", "g")) -> tuple:
-    """Validate one state of the order parameters (docs/model.md §3.1-3.2).
-
-    ``Q`` must be symmetric and, with ``R`` and ``T``, form a positive
-    semi-definite Gram matrix; under BN ``Q_ii > 0``, ``g_i != 0`` and the
-    effective overlaps ``g_i g_k Q_ik/sqrt(Q_ii Q_kk)``, ``g_i R_in/sqrt(tau Q_ii)``
-    must be finite.
-
-    Parameters
-    ----------
-    model : Committee
-        The model whose state this is.
-    Q : array_like (K, K)
-        Student-student overlaps ``Q_ik = J_i.J_k``.
-    R : array_like (K, M)
-        Student-teacher overlaps ``R_in = J_i.B_n``.
-    g : array_like (K,), optional
-        BN gains (default: ones under BN); must be None for the plain network.
-    names : tuple of str
-        The names of ``Q``, ``R``, ``g`` in error messages (e.g. ``("Q0", "R0", "g0")``).
-
-    Returns
-    -------
-    tuple
-        Float arrays ``(Q, R, g)``: ``Q`` symmetrized, ``g`` None for plain.
-
-    Raises
-    ------
-    ValueError
-        Naming the offending argument, for a wrong shape, a non-finite value, an
-        asymmetric ``Q``, a state that is no Gram matrix, or (BN) ``Q_ii <= 0``,
-        ``g_i = 0`` or overflowing effective overlaps; also for ``g`` given to a
-        plain model.
-    """
-    K, M = model.K, model.M
-    nQ, nR, ng = names
-    Q = check_array(nQ, Q, (K, K))
-    R = check_array(nR, R, (K, M))
-    scale = max(1.0, float(np.abs(Q).max()))
-    if not np.allclose(Q, Q.T, rtol=0, atol=1e-12 * scale):
-        raise ValueError(f"{nQ} must be symmetric (Q_ik = Q_ki), got {Q.tolist()}")
-    Q = 0.5 * (Q + Q.T)
-    if min_gram_eigenvalue(Q, R, model.T) < -1e-10:
-        raise ValueError(
-            f"{nQ}, {nR} must form a positive semi-definite Gram matrix [[Q, R], [R^T, T]] "
-            f"(overlaps of real weight vectors); smallest eigenvalue "
-            f"{np.linalg.eigvalsh(np.block([[Q, R], [R.T, model.T]]))[0]:.3g}")
-    if not model.has_bn:
-        if g is not None:
-            raise ValueError(f"{ng} is only meaningful for a batch-norm model (bn='paper' or 'exact'); got {ng}={g!r}")
-        return Q, R, None
-    if np.any(np.diag(Q) <= 0):
-        raise ValueError(f"{nQ}: batch norm needs Q_ii > 0 (it divides by sqrt(Q_ii)); got diag {np.diag(Q).tolist()}")
-    g = np.ones(K) if g is None else check_array(ng, g, (K,))
-    if np.any(g == 0):
-        raise ValueError(f"{ng}: batch-norm gains must be non-zero (g_i != 0); got {g.tolist()}")
-    with np.errstate(all="ignore"):
-        h = g / np.sqrt(model.tau * np.diag(Q))
-        eff = np.concatenate([(model.tau * h[:, None] * h[None, :] * Q).ravel(), (model.tau * h[:, None] * R).ravel()])
-    if not np.all(np.isfinite(eff)):
-        raise ValueError(f"{ng}, {nQ}: the effective overlaps g_i g_k Q_ik/sqrt(Q_ii Q_kk), g_i R_in/sqrt(tau Q_ii) "
-                         f"(docs/model.md §3) overflow; |g_i| must be small enough for them to be finite, "
-                         f"got g={g.tolist()}")
-    return Q, R, g
-
-
 def check_committee(model: Committee, what: str) -> Committee:
     """``model`` if it is the soft committee machine (:attr:`Committee.is_committee`), else ``ValueError``
     saying that ``what`` covers only that model (docs/model.md §13 lists what covers the two-layer network)."""
@@ -806,10 +715,3 @@ def check_committee(model: Committee, what: str) -> Committee:
         raise ValueError(f"model: {what} covers the soft committee machine (erf, second layers fixed at 1, "
                          f"scaling 'sum', no weight decay); got {model.describe()}")
     return model
-
-
-def check_v(model: Committee, v, name: str = "v0") -> np.ndarray:
-    """The student's second layer ``v`` (K finite numbers; default ones), else ``ValueError`` naming it."""
-    if v is None:
-        return np.ones(model.K)
-    return check_array(name, v, (model.K,))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as kern
-from ._model import CLOSED_FORM_ACTIVATIONS, check_state, check_v
+from ._state import check_state, check_v
 
 PARTS = ("full", "linear", "quadratic")
 STEP = 1e-30  # complex step: exact to rounding for any step this small
@@ -63,7 +63,7 @@ class System:
         self.has_bn, self.exact, self.learns_gain = model.has_bn, model.exact, model.learns_gain
         self.learns_v = model.learns_v
         # the ODE's averages (rhs, eg, jacobian) exist for erf and linear only (docs/model.md §13)
-        self.closed_form = model.activation in CLOSED_FORM_ACTIVATIONS
+        self.closed_form = model.activation in kern.CLOSED_FORM_ACTIVATIONS
         # the teacher's weight in Delta = t - s: c_M v*_n (docs/model.md §13)
         self.teacher_weights = model.teacher_scale * np.asarray(model.v_teacher, dtype=float)
 

@@ -26,7 +26,8 @@ from ._model import Committee
 from ._reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian,
                        reduced_rhs)
 from ._ode import default_alphas, generalization_error, integrate, rhs
-from ._results import ODEResult, Status, SymphaseError
+from ._results import Status, SymphaseError
+from ._trajectory import ODEResult
 from ._simulate import SimulationResult, simulate
 from ._sweep import SweepResult, sweep
 from ._system import System

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from ._model import check_committee, check_model
-from ._results import Result, Status, model_coords
+from ._results import Result, Status, alpha_span, model_coords
 from ._system import STEP
 from ._validate import FIELD_VARIANCE_MAX, NORM_RANGE, check_dimension
 from ._weight_space import weight_gradient
@@ -452,7 +452,6 @@ class CurvatureTrajectory(Result):
         self.status, self.message = status, message
 
     def _summary(self) -> str:
-        from ._results import alpha_span
         return f"{self.model.describe()}, N={self.N}, {alpha_span(self.alpha)}"
 
     def _fields(self) -> dict:
@@ -497,8 +496,7 @@ def curvature_along(result, N=None) -> CurvatureTrajectory:
     a state whose spectrum double precision does not resolve to 4 digits (a :class:`Curvature`
     with status ``"failed"``) keeps its statistics. The message counts both.
     """
-    from ._results import ODEResult
-    if not isinstance(result, ODEResult):
+    if not (isinstance(result, Result) and all(hasattr(result, a) for a in ("alpha", "Q", "R", "g", "eg"))):
         raise TypeError(f"result must be an ODEResult or a SimulationResult, got {type(result).__name__}")
     model = result.model
     seeds = getattr(result, "seeds", None)

@@ -35,13 +35,13 @@ from ._results import (
     READERS,
     RESULT_ATTR,
     V_ATTR,
-    ODEResult,
     Result,
     Status,
     from_json,
 )
 from ._simulate import SimulationResult
 from ._sweep import SweepResult
+from ._trajectory import ODEResult
 
 #: The attribute naming a sweep's store folder (absent: the sweep kept no store).
 STORE_ATTR = "symphase_store"

@@ -31,7 +31,8 @@ from ._integrators import (
 from ._kernels import DIVERGED, INVALID, OK
 from ._methods import ode_method
 from ._model import check_model
-from ._results import ODEResult, Status
+from ._results import Status
+from ._trajectory import ODEResult
 from ._validate import check_int, check_real, real_array
 
 _MESSAGES = {

@@ -16,8 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._compare import escape_alpha
+from ._compare import compare, escape_alpha
+from ._fixedpoint_solve import symmetric_fixed_point
+from ._initial import random_initial
 from ._model import Committee
+from ._ode import check_alpha_max, default_alphas, integrate
+from ._simulate import simulate
 from ._validate import check_int, check_real, check_seed
 
 # ---------------------------------------------------------------------------
@@ -96,7 +100,6 @@ def _model(p: dict) -> Committee:
 
 
 def _alphas(p: dict) -> np.ndarray:
-    from ._ode import default_alphas
     return default_alphas(p["alpha_max"], p["points"] - 1)
 
 
@@ -107,8 +110,6 @@ def _extra_coords(name: str, p: dict) -> dict:
 
 
 def _run_ode(p: dict) -> dict:
-    from ._initial import random_initial
-    from ._ode import integrate
     model = _model(p)
     Q0, R0, g0 = random_initial(model, p["N"], p["seed"])
     alphas = _alphas(p)
@@ -121,7 +122,6 @@ def _run_ode(p: dict) -> dict:
 
 
 def _run_fixed_point(p: dict) -> dict:
-    from ._fixedpoint_solve import symmetric_fixed_point
     model = _model(p)
     fp = symmetric_fixed_point(model, eta=p["eta"])
     return {"eg": float(fp.eg), "escape_rate": float(fp.escape_rate),
@@ -130,7 +130,6 @@ def _run_fixed_point(p: dict) -> dict:
 
 
 def _run_simulate(p: dict) -> dict:
-    from ._simulate import simulate
     model = _model(p)
     alphas = _alphas(p)
     res = simulate(model, p["N"], p["eta"], p["alpha_max"], seeds=p["seeds"], alphas=alphas, workers=1)
@@ -147,7 +146,6 @@ def _run_simulate(p: dict) -> dict:
 
 
 def _run_compare(p: dict) -> dict:
-    from ._compare import compare
     model = _model(p)
     cmp = compare(model, p["N"], p["eta"], p["alpha_max"], p["seeds"])
     ds = cmp.to_xarray()
@@ -193,7 +191,6 @@ def _check_fraction(name, value):
 
 
 def _check_alpha_max(name, value):
-    from ._ode import check_alpha_max
     return check_alpha_max(value)
 
 

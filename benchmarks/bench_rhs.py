@@ -70,35 +70,53 @@ def state(K, seed=0):
     return J @ J.T, J @ B.T
 
 
+def measure(K, repeats=15):
+    """One K: the RHS, the NumPy baseline and an RK4 step (seconds each), and their largest difference."""
+    model = sp.Committee(K, K)
+    Q, R = state(K)
+    y = model.layout.pack(Q, R)
+    out = np.empty_like(y)
+    ka = model.system.args(0.5)
+    T = np.eye(K)
+    n = max(200, int(200000 / K**3))
+    _loop_rhs(y, out, ka, 1)
+    t_rhs = best_of(lambda: _loop_rhs(y, out, ka, n), repeats) / n
+    dQ_np, dR_np = rhs_numpy(Q, R, T, 0.5)
+    dQ, dR, _ = model.layout.unpack(out)
+    diff = max(np.abs(dQ - dQ_np).max(), np.abs(dR - dR_np).max())
+    m = max(5, n // 100)
+    t_np = best_of(lambda: [rhs_numpy(Q, R, T, 0.5) for _ in range(m)], repeats) / m
+    ks = [np.empty_like(y) for _ in range(5)]
+    steps = max(50, n // 4)
+    y0 = y.copy()
+    rk4_steps(y0, 0.0, 1e-4, 0, 1, ka, 1e6, 1e-7, *ks)
+
+    def run_rk4():
+        y1 = y.copy()
+        rk4_steps(y1, 0.0, 1e-4, 0, steps, ka, 1e6, 1e-7, *ks)
+    t_rk4 = best_of(run_rk4, repeats) / steps
+    return {"rhs": t_rhs, "numpy": t_np, "rk4": t_rk4, "diff": diff}
+
+
+def rows(quick=False):
+    """The table rows of benchmarks/run.py: ``(benchmark, case, seconds, note)``."""
+    out = []
+    for K in (2, 4, 8):
+        r = measure(K, 5 if quick else 15)
+        out.append(("ODE right-hand side", f"K = M = {K}", r["rhs"],
+                    f"target {TARGET_US[K]:g} us; NumPy/ours {r['numpy'] / r['rhs']:.0f}x; |diff| {r['diff']:.1e}"))
+        out.append(("ODE RK4 step", f"K = M = {K}", r["rk4"], ""))
+    return out
+
+
 def main():
     print(f"{'K=M':>4} {'rhs (us)':>10} {'target':>8} {'C++ ref':>8} {'numpy (us)':>11} {'numpy/ours':>11} "
           f"{'rk4 step (us)':>14} {'max |diff|':>11}")
     for K in (2, 4, 8):
-        model = sp.Committee(K, K)
-        Q, R = state(K)
-        y = model.layout.pack(Q, R)
-        out = np.empty_like(y)
-        ka = model.system.args(0.5)
-        T = np.eye(K)
-        n = max(200, int(200000 / K**3))
-        _loop_rhs(y, out, ka, 1)
-        t_rhs = best_of(lambda: _loop_rhs(y, out, ka, n)) / n
-        dQ_np, dR_np = rhs_numpy(Q, R, T, 0.5)
-        dQ, dR, _ = model.layout.unpack(out)
-        diff = max(np.abs(dQ - dQ_np).max(), np.abs(dR - dR_np).max())
-        m = max(5, n // 100)
-        t_np = best_of(lambda: [rhs_numpy(Q, R, T, 0.5) for _ in range(m)]) / m
-        ks = [np.empty_like(y) for _ in range(5)]
-        steps = max(50, n // 4)
-        y0 = y.copy()
-        rk4_steps(y0, 0.0, 1e-4, 0, 1, ka, 1e6, 1e-7, *ks)
-
-        def run_rk4():
-            y1 = y.copy()
-            rk4_steps(y1, 0.0, 1e-4, 0, steps, ka, 1e6, 1e-7, *ks)
-        t_rk4 = best_of(run_rk4) / steps
+        r = measure(K)
+        t_rhs, t_np = r["rhs"], r["numpy"]
         print(f"{K:>4} {t_rhs * 1e6:>10.3f} {TARGET_US[K]:>8.1f} {CPP_US[K]:>8.1f} {t_np * 1e6:>11.1f} "
-              f"{t_np / t_rhs:>11.0f} {t_rk4 * 1e6:>14.3f} {diff:>11.1e}")
+              f"{t_np / t_rhs:>11.0f} {r['rk4'] * 1e6:>14.3f} {r['diff']:>11.1e}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,30 @@ def per_step(model, steps=STEPS, n=N):
     return best_of(lambda: simulate(model, n, 1.0, alpha, seeds=1, workers=1, alphas=[alpha])) / steps
 
 
+def rows(quick=False):
+    """The table rows of benchmarks/run.py: ``(benchmark, case, seconds, note)``."""
+    global STEPS
+    STEPS = 10_000 if quick else 50_000
+    out = [("simulate, online step", "plain, N = 1000, K = M = 2", per_step(sp.Committee(K, K)),
+            "one core; target <= 20 us (reference C++ ~47 us)"),
+           ("simulate, online step", "BN exact, N = 1000, K = M = 2", per_step(sp.Committee(K, K, bn="exact")),
+            "one core")]
+    fig3 = sp.Committee(K, K, bn="paper", batch=100)
+    simulate(fig3, 100, 1.0, 1.0, seeds=1, workers=1, alphas=[1.0])
+    a = 20.0 if quick else 200.0
+    t = best_of(lambda: simulate(fig3, 100, 1.0, a, seeds=1, workers=1, alphas=[a]), 2)
+    out.append(("simulate, Fig. 3 batch step", "BN paper, N = 100, b = 100, K = M = 2", t / (a * 100),
+                "one core, per step of 100 examples"))
+    if not quick:
+        plain = sp.Committee(K, K)
+        a = 20_000 / N
+        t1 = best_of(lambda: simulate(plain, N, 1.0, a, seeds=4, workers=1, alphas=[a]), 2)
+        t2 = best_of(lambda: simulate(plain, N, 1.0, a, seeds=4, workers=2, alphas=[a]), 2)
+        out.append(("simulate, 4 seeds x 20,000 steps", "1 worker", t1, ""))
+        out.append(("simulate, 4 seeds x 20,000 steps", "2 workers", t2, f"speed-up {t1 / t2:.2f}"))
+    return out
+
+
 def main():
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     z = np.empty(1_000_000)

@@ -14,6 +14,13 @@ a partial result, so a single Ctrl-C would otherwise only cut one run short and
 the figure would go on (or fail on the partial result); here it is repeated
 until it reaches ``reproduce``, which reports that figure as ``"interrupted"``
 and returns.
+
+``jobs > 1`` makes independent figures at once, each in its own worker process
+(:func:`_run_parallel`), the longest first (each module's ``COST_S``); every figure
+computes exactly what it computes alone, so the numbers do not depend on ``jobs``.
+A Ctrl-C reaches the workers (the terminal sends it to the whole process group, and
+``reproduce`` passes it on): each stops its figure as above, the ones not started are
+not started, and a worker that has not stopped within :data:`STOP_WAIT_S` is killed.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +40,10 @@ import numpy as np
 from ._io import open_netcdf, write_netcdf
 
 SUFFIXES = (".nc", ".png", ".pdf")
+#: Seconds a worker is given to stop its figure after a Ctrl-C before it is killed.
+STOP_WAIT_S = 10.0
+#: Seconds between the Ctrl-Cs passed on to a worker that has not stopped yet.
+RESEND_S = 0.5
 
 
 @dataclass
@@ -137,19 +149,33 @@ def _atomic_savefig(fig, path: Path):
         raise
 
 
+def available_cores() -> int:
+    """The cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where that is
+    missing): the default of ``reproduce --jobs``."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=None, progress=None,
-              log=None, replot: bool = False) -> list[StepResult]:
+              log=None, replot: bool = False, jobs: int = 1) -> list[StepResult]:
     """Compute and draw every figure into ``out`` (PNG, PDF, and NetCDF data); see the module doc.
 
     ``quick``: a reduced version (fewer seeds, smaller N) in under a minute.
     ``replot``: redraw complete figures from their saved data (no recomputation).
     ``only``: figure names or prefixes (each made once); ``None`` for all.
-    Returns one :class:`StepResult` per figure; a figure that fails is
+    ``jobs``: figures made at once, each in a worker process (an integer >= 1; 1: one after
+    the other in this process). The numbers do not depend on it.
+    Returns one :class:`StepResult` per figure, in the order of ``only`` (or of
+    :data:`symphase.figures.FIGURES`); a figure that fails is
     reported (status ``"failed"`` and the error) and the others still run.
-    Ctrl-C stops at once: the figure being made is reported ``"interrupted"``
-    (its data file not written), the ones after it are not started, and the
+    Ctrl-C stops at once: the figures being made are reported ``"interrupted"``
+    (their data files not written), the ones not yet begun are not started, and the
     list so far is returned.
     """
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1 (figures made at once), got {jobs!r}")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -163,6 +189,12 @@ def reproduce(out="figures", *, quick: bool = False, force: bool = False, only=N
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(mods), unit="figure", desc="reproduce")
+    if jobs > 1 and len(mods) > 1:
+        try:
+            return _run_parallel(mods, out, quick, force, replot, log is not None, min(int(jobs), len(mods)), bar)
+        finally:
+            if bar is not None:
+                bar.close()
     results = []
     try:
         for mod in mods:
@@ -235,3 +267,191 @@ def _check_finite(ds, name):
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             if not ds[var].attrs.get("nan_means"):
                 raise ValueError(f"{name}: variable {var!r} has non-finite values without a 'nan_means' note")
+
+
+class _Slot:
+    """One worker process of :func:`_run_parallel`, its pipe, and the figure it is making."""
+
+    def __init__(self, ctx, args):
+        self.ctx, self.args = ctx, args
+        self._start()
+        self.index = None   # the figure being made (None: idle)
+        self.t0 = 0.0
+
+    def _start(self):
+        """Start the worker with Ctrl-C ignored (an exec keeps SIG_IGN) until its own handler is set: a
+        Ctrl-C then is this process's to pass on (:func:`_stop`)."""
+        self.conn, child = self.ctx.Pipe()
+        self.proc = self.ctx.Process(target=_worker, args=(child, *self.args), daemon=True,
+                                     name="symphase-reproduce")
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self.proc.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)
+        child.close()
+
+    def give(self, index, name):
+        """Send figure ``name`` to the worker (a new one where the last has died)."""
+        if not self.proc.is_alive():
+            self.conn.close()
+            self._start()
+        self.index, self.t0 = index, time.perf_counter()
+        self.conn.send(name)
+
+    def receive(self, mod, stopping=False):
+        """The worker's StepResult for its figure; a worker that ended without one: ``"failed"``
+        (``"interrupted"`` while ``stopping`` after a Ctrl-C)."""
+        try:
+            step = self.conn.recv()
+        except (EOFError, OSError):
+            self.proc.join(1.0)
+            if stopping:
+                step = StepResult(mod.NAME, mod.TITLE, "interrupted", time.perf_counter() - self.t0,
+                                  "Ctrl-C: stopped before its data file was written", [])
+            else:
+                step = StepResult(mod.NAME, mod.TITLE, "failed", time.perf_counter() - self.t0,
+                                  f"its worker process ended without a result (exit code {self.proc.exitcode})", [])
+        self.index = None
+        return step
+
+    def close(self):
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(2.0)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+        self.conn.close()
+
+
+def _run_parallel(mods, out, quick, force, replot, log, jobs, bar) -> list[StepResult]:
+    """Make the figures ``mods`` in ``jobs`` worker processes (spawned: each imports the package
+    afresh), the longest first (``COST_S``); the results in the order of ``mods``. Ctrl-C: the workers
+    are told (SIGINT), their figures come back ``"interrupted"`` and nothing more is started; a worker
+    that has not stopped within :data:`STOP_WAIT_S` (or at a second Ctrl-C) is killed, its temporaries
+    removed."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    queue = sorted(range(len(mods)), key=lambda i: -float(getattr(mods[i], "COST_S", 0.0)))
+    done, slots = {}, []
+    for _ in range(jobs):
+        slots.append(_Slot(ctx, (str(out), quick, force, replot, log)))
+
+    def show():
+        if bar is not None:
+            bar.set_postfix_str(", ".join(mods[s.index].NAME.split("_")[0] for s in slots if s.index is not None))
+
+    def collect(slot, stopping=False):
+        i = slot.index
+        done[i] = slot.receive(mods[i], stopping)
+        if bar is not None:
+            bar.update(1)
+        return done[i].status == "interrupted"
+
+    try:
+        try:
+            for slot in slots:
+                if queue:
+                    i = queue.pop(0)
+                    slot.give(i, mods[i].NAME)
+            show()
+            while any(s.index is not None for s in slots):
+                busy = [s for s in slots if s.index is not None]
+                ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy])
+                for slot in busy:
+                    if slot.conn in ready or slot.proc.sentinel in ready:
+                        if collect(slot):  # a Ctrl-C reached the worker first
+                            raise KeyboardInterrupt
+                        if queue:
+                            i = queue.pop(0)
+                            slot.give(i, mods[i].NAME)
+                show()
+        except KeyboardInterrupt:
+            _stop(slots, mods, done, out, collect)
+    finally:
+        for slot in slots:
+            slot.close()
+    return [done[i] for i in sorted(done)]
+
+
+def _stop(slots, mods, done, out, collect):
+    """After a Ctrl-C: pass it on to the busy workers and gather their figures (``"interrupted"``);
+    kill those that do not answer within :data:`STOP_WAIT_S` (at once at a second Ctrl-C)."""
+    busy = [s for s in slots if s.index is not None]
+    start = time.monotonic()
+    deadline = start + STOP_WAIT_S
+    while busy and time.monotonic() < deadline:
+        try:
+            # told again every RESEND_S: a worker still starting up ignores a Ctrl-C until its handler is set
+            for slot in busy:
+                if slot.proc.is_alive():
+                    os.kill(slot.proc.pid, signal.SIGINT)
+            ready = wait([s.conn for s in busy] + [s.proc.sentinel for s in busy],
+                         timeout=max(0.0, min(RESEND_S, deadline - time.monotonic())))
+            for slot in [s for s in busy if s.conn in ready or s.proc.sentinel in ready]:
+                collect(slot, stopping=True)
+                busy.remove(slot)
+        except KeyboardInterrupt:
+            # a second Ctrl-C kills; the terminal's first one may reach this process after a worker's answer
+            if time.monotonic() - start > 1.0:
+                break
+    for slot in busy:  # not stopped in time: killed
+        slot.proc.kill()
+        slot.proc.join()
+        mod = mods[slot.index]
+        done[slot.index] = StepResult(mod.NAME, mod.TITLE, "interrupted", time.perf_counter() - slot.t0,
+                                      "Ctrl-C: stopped (its worker killed) before its data file was written", [])
+        slot.index = None
+    for i, step in done.items():  # a killed worker (or a Ctrl-C inside a cleanup) may leave a temporary
+        if step.status == "interrupted":
+            for part in out.glob(f".{mods[i].NAME}.*.part*"):
+                try:
+                    part.unlink()
+                except OSError:
+                    pass
+
+
+def _worker(conn, out, quick, force, replot, log):
+    """A worker process of :func:`_run_parallel`: makes each figure it is sent (its name; ``None``
+    ends it) exactly as :func:`reproduce` does alone, and sends back the :class:`StepResult`. A Ctrl-C
+    during a figure stops it (``"interrupted"``); one between figures is noted, and the next figure
+    sent comes back ``"interrupted"`` at once (the parent sent it before it knew)."""
+    stop = []
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .figures import load
+    out = Path(out)
+    while True:
+        try:
+            name = conn.recv()
+        except (EOFError, OSError):
+            return
+        if name is None:
+            return
+        mod = load(name)
+        t0 = time.perf_counter()
+        interrupts = _Interrupts()
+        interrupts.hit = bool(stop)
+        try:
+            if interrupts.hit:
+                raise KeyboardInterrupt
+            with interrupts:
+                step = _one(mod, out, quick, force, replot, sys.stderr if log else None, interrupts, plt)
+        except KeyboardInterrupt:
+            interrupts.hit = True
+        except Exception as exc:  # noqa: BLE001 (e.g. a complete figure whose data cannot be read: reported)
+            step = StepResult(mod.NAME, mod.TITLE, "failed", time.perf_counter() - t0,
+                              f"{type(exc).__name__}: {exc}", [])
+        if interrupts.hit:
+            step = StepResult(mod.NAME, mod.TITLE, "interrupted", time.perf_counter() - t0,
+                              "Ctrl-C: stopped before its data file was written", [])
+        conn.send(step)

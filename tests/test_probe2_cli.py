@@ -307,9 +307,10 @@ def test_overflowing_scales_are_named_not_blamed_on_eta(args, names, capsys):
 def test_reproduce_stops_at_once_on_ctrl_c_and_exits_130(tmp_path):
     """Item 9: ``reproduce --quick --only fig3`` marked fig3 "failed" with a traceback and exit 1 after
     Ctrl-C (the inner simulate swallowed it), and ``--only fig3,fig5`` went on for minutes. Now: it stops
-    within seconds, fig3 is "interrupted" (no data file), fig5 is not started, exit 130, no traceback."""
+    within seconds, fig3 is "interrupted" (no data file), fig5 is not started, exit 130, no traceback.
+    (One figure at a time, ``--jobs 1``: with more, fig5 starts beside fig3; tests/test_reproduce_jobs.py.)"""
     out = tmp_path / "figs"
-    run = Run(["reproduce", "--quick", "--only", "fig3,fig5", "--out", str(out)], cwd=tmp_path)
+    run = Run(["reproduce", "--quick", "--only", "fig3,fig5", "--jobs", "1", "--out", str(out)], cwd=tmp_path)
     wait_for(run, b"%|")
     time.sleep(3.0)  # inside fig3's simulations (it takes about 30 s)
     run.proc.send_signal(signal.SIGINT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .._reproduce import reproduce
+from .._reproduce import available_cores, reproduce
 from .common import check_out_folder, print_json, stderr_is_terminal
 
 
@@ -21,15 +21,22 @@ def register(sub):
     p.add_argument("--replot", action="store_true", help="redraw complete figures from their saved data")
     p.add_argument("--only", default=None, help="comma-separated figure names or prefixes (e.g. fig1,fig3), "
                    "each made once (default: all)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help=f"figures made at once, each in its own process (an integer >= 1; default: the cores "
+                   f"available, here {available_cores()}); the numbers do not depend on it")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1 (figures made at once), got {args.jobs}")
     check_out_folder(args.out)
     only = None if args.only is None else [s.strip() for s in args.only.split(",") if s.strip()]
+    jobs = available_cores() if args.jobs is None else args.jobs
     results = reproduce(args.out, quick=args.quick, force=args.force, only=only,
-                        progress=stderr_is_terminal() and not args.json, log=sys.stderr, replot=args.replot)
+                        progress=stderr_is_terminal() and not args.json, log=sys.stderr, replot=args.replot,
+                        jobs=jobs)
     if args.json:
         print_json([r.__dict__ for r in results])
     else:

@@ -5,6 +5,8 @@ from . import _hessian
 
 NAME = "fig1_paper_hessian_K"
 TITLE = "Paper Fig. 1: eigenvalues of the reduced Hessian at the symmetric fixed point vs K (tau = 1)"
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 2
 
 
 def compute(quick: bool):

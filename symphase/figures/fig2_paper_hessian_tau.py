@@ -5,6 +5,8 @@ from . import _hessian
 
 NAME = "fig2_paper_hessian_tau"
 TITLE = "Paper Fig. 2: eigenvalues of the reduced Hessian at the symmetric fixed point vs tau (K = 2)"
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 2
 K = 2
 
 

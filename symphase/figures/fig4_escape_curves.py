@@ -3,24 +3,33 @@
 K = M = 2, eta = 1, three rules (plain, BN with the paper's rule, BN with the
 exact gradient), the paper's random start ``J_il ~ N(0, 1/N)``.
 
-- Top row: SGD on the weights (a few seeds) against the ODE integrated from
+- Top row: SGD (a few seeds) against the ODE integrated from
   each seed's own initial overlaps (their mean), and the band ODE ± the
   predicted seed-to-seed standard deviation of ``eps_g``: the linear-noise
   approximation (``integrate(..., N=N, sigma0="random")``, docs/model.md §12),
   linearised about the ODE from seed 0's start, with the covariance of the
   random start, computed up to 1.3 times that ODE's escape time.
 - Middle row: that standard deviation against the seed-to-seed standard
-  deviation measured over many runs of the exact overlap chain
-  (``simulate(..., method="overlaps")``, SGD in distribution, docs/model.md §11)
-  and over the weight-space seeds.
+  deviation measured over many runs of SGD and over the top row's seeds.
 - Bottom row: the escape time (first crossing of ``eps_g`` below half the
   plateau level of the ODE from the seeds' starts) of those runs against the
   diffusion approximation's distribution (``escape_time(..., start="random")``,
   docs/model.md §12.1), at the same threshold, with the ODE's own escape times.
-  Six weight-space seeds are too few for a distribution: they are marked
-  individually (the same seeds, hence the same starts and inputs, under all
-  three rules, so their deviations from the theory are correlated), and the
-  distribution is the chain's.
+  The top row's six seeds are too few for a distribution: they are marked
+  individually (the same seeds, hence the same starts, under all three rules,
+  so their deviations from the theory are correlated), and the distribution is
+  that of the many runs.
+
+Every SGD run here is on the exact overlap chain (``simulate(...,
+method="overlaps")``, docs/model.md §11): the same process as SGD on the
+weights, in distribution, at a cost per step independent of N. The figure is
+about the order parameters (the ODE, its fluctuations and escape), which the
+chain gives exactly. The top row's seeds 0-5 start from the same overlaps as on
+the weights (the seeds' initial weights, reduced to their overlaps), so the ODE
+from their starts is unchanged; their paths are another realisation, and the
+same paths as the first six of the many runs. Before issue 21 the top row
+simulated the weights (``METHOD = "weights"`` does so again); the two agree
+within their standard errors (``python benchmarks/compare_fig_methods.py``).
 """
 from __future__ import annotations
 
@@ -32,11 +41,14 @@ from .. import Committee, escape_alpha, escape_time, integrate, plateau_value, s
 NAME = "fig4_escape_curves"
 TITLE = ("Plateau and escape, K = M = 2: ODE from each seed's initial overlaps vs simulation, "
          "with the finite-N fluctuation band and escape-time distribution")
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 50
 RULES = {"plain": "plain", "paper": "paper", "exact": "exact"}
 ETA = 1.0
 FRACTION = 0.5       # escape: eps_g below this fraction of the plateau level
 STEP = 0.25          # record step of the runs whose escape time is read (the theory interpolates within 0.25)
 LNA_SPAN = 1.3       # the linear-noise band is integrated up to this multiple of the ODE's escape time
+METHOD = "overlaps"  # the simulator of the top row's seeds: the exact overlap chain (equal in distribution)
 
 
 def _grid(alpha_max, *extra):
@@ -64,7 +76,7 @@ def compute(quick: bool):
     eg_std, chain_mean, chain_std = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     for r, bn in enumerate(RULES.values()):
         model = Committee(2, 2, bn=bn)
-        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=_grid(alpha_max, alphas))
+        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=_grid(alpha_max, alphas), method=METHOD)
         res.raise_for_status()
         idx = _at(res.alpha, alphas)
         sim[r] = res.eg[:, idx]
@@ -105,7 +117,8 @@ def compute(quick: bool):
         eg_std[r, inside] = lna.eg_std
     nan_sim = "no escape by the end of the run"
     return xr.Dataset(
-        {"eg_sim": (("rule", "seed", "alpha"), sim, {"long_name": "eps_g, simulation"}),
+        {"eg_sim": (("rule", "seed", "alpha"), sim,
+                    {"long_name": "eps_g, SGD (exact overlap chain) from the seed's random start"}),
          "eg_ode": (("rule", "seed", "alpha"), ode, {"long_name": "eps_g, ODE from the seed's initial overlaps"}),
          "eg_std_theory": (("rule", "alpha"), eg_std,
                            {"long_name": "predicted seed-to-seed standard deviation of eps_g (linear-noise "
@@ -125,7 +138,8 @@ def compute(quick: bool):
                         {"long_name": "escape time (alpha) of the ODE from the seed's initial overlaps",
                          "nan_means": nan_sim}),
          "escape_sim": (("rule", "seed"), esc_sim,
-                        {"long_name": "escape time (alpha) of the weight-space simulation", "nan_means": nan_sim}),
+                        {"long_name": "escape time (alpha) of SGD (exact overlap chain) from the seed's random start",
+                         "nan_means": nan_sim}),
          "escape_chain": (("rule", "run"), esc_chain,
                           {"long_name": "escape time (alpha) of the exact overlap chain (SGD in distribution), "
                                         "random start", "nan_means": nan_sim}),
@@ -168,7 +182,7 @@ def plot(ds):
                         label="ODE ± predicted s.d. (linear noise,\nshown while s.d. < ODE)")
         ax.plot(a[1:], m[1:], color=c, label="ODE (mean over seeds' starts)")
         ax.errorbar(a[1:], sim.mean(0)[1:], yerr=sim.std(0, ddof=1)[1:] / np.sqrt(n), fmt="o", ms=3,
-                    color="k", label=f"simulation, N={N} ({n} seeds, ±1 s.e.)")
+                    color="k", label=f"SGD (exact overlap chain), N={N}\n({n} seeds, ±1 s.e.)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(1e-12, 1.5)
@@ -182,7 +196,7 @@ def plot(ds):
         okc = np.isfinite(cs) & (a > 0)
         ax.plot(a[okc], cs[okc], "o", ms=3, mfc="none", color="0.35",
                 label=f"exact overlap chain ({nrun} runs)")
-        ax.plot(a[1:], sim.std(0, ddof=1)[1:], "x", ms=4, color="k", label=f"weight-space SGD ({n} seeds)")
+        ax.plot(a[1:], sim.std(0, ddof=1)[1:], "x", ms=4, color="k", label=f"the top row's {n} seeds")
         e_ode = ds["escape_ode"].sel(rule=rule).values
         e_ode = float(np.median(e_ode[np.isfinite(e_ode)])) if np.isfinite(e_ode).any() else np.nan
         ax.axvline(e_ode, color=c, ls=":", lw=1, label="escape of the ODE (median)")
@@ -209,7 +223,7 @@ def plot(ds):
         okw = np.isfinite(ws)
         mw = f"mean {ws[okw].mean():.0f}" if okw.any() else "none escaped"
         ax.plot(ws[okw], np.full(okw.sum(), 0.03 * top), "|", color="k", ms=12, mew=1.5,
-                label=f"weight-space SGD, {n} seeds: {mw} ({okw.sum()}/{ws.size})")
+                label=f"the top row's {n} seeds: {mw} ({okw.sum()}/{ws.size})")
         if np.isfinite(e_ode):
             ax.axvline(e_ode, color="k", ls="--", lw=1, label=f"ODE from those seeds' starts (median): {e_ode:.0f}")
         ax.set_xlabel(r"escape time $\alpha_{\rm esc}$" + f" (N={N})")

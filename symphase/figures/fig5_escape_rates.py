@@ -9,6 +9,8 @@ from . import _hessian
 
 NAME = "fig5_escape_rates"
 TITLE = "Escape rates lambda/eta (Jacobian of the full ODE, eta -> 0) vs K, and the paper's Hessian eigenvalue"
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 3
 RULES = {"plain": dict(bn="plain"), "paper": dict(bn="paper"), "exact": dict(bn="exact"),
          "exact_fixed": dict(bn="exact", gain="fixed")}
 

@@ -15,6 +15,14 @@ Escape: the first crossing of ``eps_g`` below half the plateau level, the
 ``eps_g`` of the fixed point the start sits on (C = Q or C < Q), the same
 threshold in simulation (read on a grid of step 0.5 from the plateau, 0.25 from
 the random start) and theory (interpolated within steps of 0.25).
+Simulation: SGD on the exact overlap chain (``simulate(..., method="overlaps")``,
+docs/model.md §11), the same process as SGD on the weights in distribution, at a
+cost per step independent of N: the figure is about escape times, which depend
+on the weights only through the overlaps. Each seed starts from the same
+overlaps as on the weights (its initial weights, reduced to their overlaps);
+its path is another realisation. Before issue 21 this figure simulated the
+weights (``simulated_escapes(..., method="weights")`` still does); the two agree
+within their standard errors (``python benchmarks/compare_fig_methods.py``).
 Theory: :func:`symphase.escape_time` (the diffusion approximation of SGD,
 docs/model.md §12.1) from the same start, at the simulated N and beyond, up to
 N = 10^6; from the plateau it draws the simulation's own starts (seeds 0, 1, ...).
@@ -40,9 +48,13 @@ from .. import (
 NAME = "fig6_escape_time_lnN"
 TITLE = ("Plateau escape time vs ln N, plain K = M = 2: simulation against the escape-time distribution of the "
          "diffusion theory up to N = 10^6 and its asymptotic slope")
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 150
 ETA = 1.0
 SERIES = ("plateau", "random")
 FRACTION = 0.5
+#: The simulator of the SGD runs: the exact overlap chain (equal in distribution to "weights").
+METHOD = "overlaps"
 NAN_THEORY = ("no escape time: the sample had not escaped by alpha_max or left the valid overlaps "
               "(escape_theory_*_message says which)")
 
@@ -74,6 +86,25 @@ def _theory(model, Ns, start, level, samples):
     return out, np.array(messages, dtype=object)
 
 
+def simulated_escapes(model, series, Ns, seeds, fp, method=METHOD):
+    """Escape times ``(len(Ns), seeds)`` of SGD simulated with ``method`` at each N: from the plateau
+    (``series="plateau"``: ``near_fixed_point(fp, N, seed)``, read on a grid of step 0.5 up to alpha = 120,
+    the threshold half of ``fp.eg``) or from the random start (``"random"``: step 0.25 up to alpha = 300, half
+    the ``eg`` of ``fp``, the C < Q point). NaN: no escape by the end."""
+    if series == "plateau":
+        alpha_max = 120.0
+        alphas = np.linspace(0.0, alpha_max, 241)
+    else:
+        alpha_max = 300.0
+        alphas = np.arange(0.0, alpha_max + 0.125, 0.25)
+    esc = np.full((len(Ns), seeds), np.nan)
+    for j, N in enumerate(Ns):
+        init = (lambda seed, N=N: near_fixed_point(fp, N, seed)) if series == "plateau" else None
+        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=alphas, init=init, method=method)
+        esc[j] = [escape_alpha(res.alpha, e, FRACTION, plateau=fp.eg) for e in res.eg]
+    return esc
+
+
 def compute(quick: bool):
     model = Committee(2, 2)
     fp = symmetric_fixed_point(model, eta=ETA)
@@ -83,15 +114,10 @@ def compute(quick: bool):
     # start on the plateau (paired across N by seed)
     Ns = [125, 250, 500] if quick else [125, 250, 500, 1000]
     seeds = 8 if quick else 64
-    alpha_max = 120.0
-    alphas = np.linspace(0.0, alpha_max, 241)
-    esc = np.full((len(Ns), seeds), np.nan)
-    for j, N in enumerate(Ns):
-        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=alphas,
-                       init=lambda seed, N=N: near_fixed_point(fp, N, seed))
-        esc[j] = [escape_alpha(res.alpha, e, plateau=fp.eg) for e in res.eg]
+    esc = simulated_escapes(model, "plateau", Ns, seeds, fp)
     data["escape_alpha_plateau"] = (("N_plateau", "seed_plateau"), esc,
-                                    {"long_name": "escape time (alpha), start on the plateau",
+                                    {"long_name": "escape time (alpha), start on the plateau (SGD on the exact "
+                                                   "overlap chain)",
                                      "nan_means": "no escape"})
     coords.update(N_plateau=Ns, seed_plateau=np.arange(seeds))
     Nt = [125, 500, 4000] if quick else [125, 250, 500, 1000, 4000, 16000, 64000, 250000, 10**6]
@@ -106,15 +132,10 @@ def compute(quick: bool):
     # random start
     Ns = [100, 200, 400] if quick else [100, 200, 400, 800, 1600]
     seeds = 4 if quick else 12
-    alpha_max = 300.0
-    alphas = np.arange(0.0, alpha_max + 0.125, 0.25)
-    esc = np.full((len(Ns), seeds), np.nan)
-    for j, N in enumerate(Ns):
-        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=alphas)
-        esc[j] = [escape_alpha(res.alpha, e, FRACTION, plateau=fpu.eg) for e in res.eg]
+    esc = simulated_escapes(model, "random", Ns, seeds, fpu)
     data["escape_alpha_random"] = (("N_random", "seed_random"), esc,
                                    {"long_name": "escape time (alpha), random start (eps_g below half that of the "
-                                                 "C < Q fixed point)", "nan_means": "no escape"})
+                                                 "C < Q fixed point; SGD on the exact overlap chain)", "nan_means": "no escape"})
     coords.update(N_random=Ns, seed_random=np.arange(seeds))
     Nt = [100, 400, 4000] if quick else [100, 200, 400, 800, 1600, 6400, 25000, 100000, 400000, 10**6]
     t, msg = _theory(model, Nt, "random", fpu.eg, samples)
@@ -211,7 +232,7 @@ def plot(ds):
         for s in range(esc.shape[1]):
             ax.plot(x, esc[:, s], ".", color="0.7", ms=2.5, zorder=1)
         ax.errorbar(x, mean, yerr=se, fmt="o", color="k", ms=4, zorder=3,
-                    label=f"simulation, mean of {esc.shape[1]} seeds ±1 s.e.")
+                    label=f"SGD (exact overlap chain), mean of {esc.shape[1]} seeds ±1 s.e.")
         slope, sse, icpt = fit(ds, series)
         xx = np.linspace(x[0], x[-1], 10)
         ax.plot(xx, slope * xx + icpt, "k--", lw=1, zorder=4,

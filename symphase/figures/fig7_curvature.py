@@ -8,6 +8,8 @@ from .. import Committee, default_alphas, integrate, random_initial
 
 NAME = "fig7_curvature"
 TITLE = "Hessian and Fisher spectra of the weights along one learning curve (K = M = 3, eta = 1, N = 1000)"
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 8
 RULES = ("plain", "paper", "exact")
 STATS = ("max", "mean", "condition", "min")
 

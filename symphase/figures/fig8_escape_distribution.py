@@ -1,4 +1,8 @@
-"""The distribution of plateau lengths against N up to 10^6, plain against BN, from theory."""
+"""The distribution of plateau lengths against N up to 10^6, plain against BN, from theory.
+
+Theory only: :func:`symphase.escape_time`, the diffusion approximation (docs/model.md §12.1),
+which reaches N = 10^6 at a cost independent of N; no SGD is simulated here.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +12,8 @@ from .. import Committee, escape_time, symmetric_fixed_point
 
 NAME = "fig8_escape_distribution"
 TITLE = "Plateau length (escape alpha) against N from the random start: the diffusion approximation, plain vs BN"
+#: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
+COST_S = 250
 RULES = ("plain", "exact")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 

@@ -387,16 +387,18 @@ def _eg_gradient(system, y):
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points, weights, f, mean, second, psi,
               z, G, L, used, Qw, Rw, gw, noise, d_every=1):
-    """:func:`sde_steps_with` for SGD: its per-example kernel, :func:`sgd_rates` and the ODE's right-hand side."""
-    return sde_steps_with(sgd_example, sgd_rates, rhs, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol,
+    """:func:`sde_steps_with` for SGD: :func:`rate_moments` (its per-example kernel and :func:`sgd_rates`) and
+    the ODE's right-hand side."""
+    return sde_steps_with(rate_moments, rhs, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol,
                           points, weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
-def sde_steps_with(example, rates, drift, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points,
+def sde_steps_with(moments, drift, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points,
                    weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every=1):
-    """The rule's kernels: ``example`` and ``rates`` (the diffusion, :func:`rate_moments_with`) and
-    ``drift(y, f, ka)`` (its ODE's right-hand side; SGD: :func:`symphase._kernels.rhs`). ``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
+    """The rule's kernels: ``moments`` (the diffusion: :func:`rate_moments_with` bound to the rule's
+    ``example`` and ``rates``, with the signature of :func:`rate_moments`) and ``drift(y, f, ka)`` (its
+    ODE's right-hand side; SGD: :func:`symphase._kernels.rhs`). ``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
     flat state ``y`` in place (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
     :func:`rate_moments` with the rule ``points``/``weights``, its square root from an eigen-decomposition
     (negative eigenvalues of the rule's estimate clipped). Returns the steps done before the state stopped
@@ -410,8 +412,7 @@ def sde_steps_with(example, rates, drift, y, ka, N, b, has_gain, dalpha, n_steps
         drift(y, f, ka)
         if step % d_every == 0:  # D and its square root, refreshed
             unpack_into(y, Qw, Rw, gw, has_gain)
-            if not rate_moments_with(example, rates, Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean,
-                                     second, psi, z, G, L, used):
+            if not moments(Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
                 return -1
             for p in range(size):
                 for q in range(size):

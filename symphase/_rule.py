@@ -22,7 +22,8 @@ engines take a rule's kernels as their first arguments (``sgd_steps_with``, ``ov
 of the SGD kernels the drivers call (:func:`symphase._sgd.sgd_steps`,
 :func:`symphase._overlap_sgd.overlap_steps`, :func:`symphase._fluctuations.rate_moments`,
 :func:`symphase._fluctuations.sde_steps`). SGD's are those module-level kernels themselves (cached
-on disk); another rule's are compiled on first use in each process.
+on disk); another rule's are compiled on first use in each process (its moments kernel is a
+closure over its ``example`` and ``rates``, which Numba does not cache).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numba
 from numba.core.registry import CPUDispatcher
 
 from ._fluctuations import rate_moments, rate_moments_with, sde_steps, sde_steps_with, sgd_rates
@@ -107,10 +109,16 @@ class Rule:
         """The engines bound to this rule's kernels (:class:`Kernels`)."""
         if self is SGD:
             return Kernels(sgd_steps, overlap_steps, rate_moments, sde_steps)
+        example, rates = self.example, self.rates
+
+        @numba.njit(nogil=True, error_model="numpy")
+        def moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
+            return rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, mean, second,
+                                     psi, z, G, L, used)
+
         return Kernels(functools.partial(sgd_steps_with, self.example),
-                       functools.partial(overlap_steps_with, self.example),
-                       functools.partial(rate_moments_with, self.example, self.rates),
-                       functools.partial(sde_steps_with, self.example, self.rates, self.drift))
+                       functools.partial(overlap_steps_with, self.example), moments,
+                       functools.partial(sde_steps_with, moments, self.drift))
 
     def __repr__(self):
         return f"Rule({self.name!r})"

@@ -127,7 +127,7 @@ def test_curvature_along_counts_imprecise_and_out_of_range_states():
     kept), and a state outside curvature()'s range is NaN and counted (before: an OverflowError or
     a traceback). The trajectories are built by hand: integrate() refuses such starts."""
     from symphase._results import Status
-from symphase._trajectory import ODEResult
+    from symphase._trajectory import ODEResult
     model = sp.Committee(2, 2, bn="exact")
     fp = sp.symmetric_fixed_point(model, norm=1e12)
     res = ODEResult(model, 0.0, np.array([0.0, 1.0]), np.stack([fp.Q] * 2), np.stack([fp.R] * 2),

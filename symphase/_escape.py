@@ -15,9 +15,13 @@ import os
 import numpy as np
 
 from . import _fluctuations as fl
+from ._compare import plateau_value
 from ._driver import Driver
 from ._fixedpoint import FixedPoint
+from ._fixedpoint_solve import symmetric_fixed_point
+from ._initial import near_fixed_point
 from ._model import check_committee, check_model
+from ._ode import check_alpha_max, integrate
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
 from ._validate import check_dimension, check_int, check_real, check_seed
@@ -178,10 +182,6 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     ValueError
         Bad input (named), or a ``threshold`` at or above the start's ``eps_g``.
     """
-    from ._compare import plateau_value
-    from ._fixedpoint_solve import symmetric_fixed_point
-    from ._initial import near_fixed_point
-    from ._ode import check_alpha_max, integrate
 
     model = check_committee(check_model(model), 'escape_time (docs/model.md §12)')
     N = check_dimension("N", N, minimum=model.K + model.M)

@@ -129,6 +129,7 @@ def test_bn_huge_gain_rejected_naming_g0():
         sp.integrate(sp.Committee(2, 2, bn="exact"), np.eye(2), np.zeros((2, 2)), 0.5, 10.0, g0=[1e200, 1.0])
 
 
+@pytest.mark.slow
 def test_grid_ending_before_alpha_max_says_where_it_stopped():
     res = sp.integrate(sp.Committee(2, 2), Q2, R2, 0.5, 10.0, alphas=[0.0, 1.0, 2.0])
     assert res.status == "completed" and res.alpha[-1] == 2.0

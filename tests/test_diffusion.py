@@ -75,6 +75,7 @@ def test_diffusion_matrix_bad_input():
         symphase.diffusion_matrix(model.with_(second_layer="learned"), Q, R, eta=0.5)
 
 
+@pytest.mark.slow
 def test_the_order_one_over_N_drift_correction_of_plain_sgd():
     """Beyond the ODE: one exact SGD step (the overlap chain, plain, b = 1) moves Q_ik on average by
     f/N + c/N^2 with c = eta^2 (<d_i d_k z^T G^+ z> - rank(G) tau <d_i d_k>): |xi|^2 is N tau only on

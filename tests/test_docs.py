@@ -40,6 +40,7 @@ def _tail(proc: subprocess.CompletedProcess, n: int = 80) -> str:
     return "\n".join(lines[-n:])
 
 
+@pytest.mark.slow
 def test_html_builds_without_warnings(tmp_path):
     proc = _build("html", tmp_path, "--keep-going")
     assert proc.returncode == 0, f"sphinx html build failed (rc={proc.returncode}):\n{_tail(proc)}"
@@ -70,6 +71,7 @@ def test_api_page_covers_every_public_name():
     assert not missing, f"not in docs/api.rst: {missing}"
 
 
+@pytest.mark.slow
 def test_doctests_pass(tmp_path):
     proc = _build("doctest", tmp_path)
     assert proc.returncode == 0, f"sphinx doctest build failed (rc={proc.returncode}):\n{_tail(proc)}"

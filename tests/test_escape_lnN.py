@@ -14,6 +14,7 @@ Tolerance: 25 % (the agreement this check demands). The Monte Carlo error of the
 margin, so the test can tell a 25 % error from noise (it had s.e. about 0.5
 against a margin of 1.67 when written).
 """
+import pytest
 import numpy as np
 
 from symphase import Committee, near_fixed_point, simulate, symmetric_fixed_point
@@ -24,6 +25,7 @@ NS = (250, 1000)
 ALPHA_MAX = 120.0
 
 
+@pytest.mark.slow
 def test_escape_time_slope_in_ln_N_is_one_over_two_lambda():
     model = Committee(2, 2)
     fp = symmetric_fixed_point(model, eta=1.0)

@@ -25,6 +25,7 @@ def chain_escape_times(model, N, eta, level, seeds, alpha_max, init=None):
     return np.array([o.alpha[np.argmax(e < level)] if np.any(e < level) else np.nan for e in o.eg])
 
 
+@pytest.mark.slow
 def test_escape_time_from_the_random_start_matches_the_exact_chain():
     model = sp.Committee(2, 2)
     et = sp.escape_time(model, 1000, 1.0, samples=150)
@@ -36,6 +37,7 @@ def test_escape_time_from_the_random_start_matches_the_exact_chain():
     assert abs(et.std / ch.std(ddof=1) - 1) < 0.2
 
 
+@pytest.mark.slow
 def test_escape_time_from_the_plateau_K3():
     """Plain K = M = 3, eta = 1, N = 1000, from the fixed point with the asymmetry of a random start
     (near_fixed_point, the same seeds on both sides, 120 each): mean within 5 % or 3 s.e., std within 20 %."""
@@ -66,6 +68,7 @@ def test_random_start_overlaps_are_the_random_initial_ensemble():
     assert np.max(np.abs(z)) < 5
 
 
+@pytest.mark.slow
 def test_seconds_at_a_million_inputs_deterministic_and_the_protocol():
     model = sp.Committee(2, 2)
     a = sp.escape_time(model, 10**6, 1.0, samples=8, workers=1)
@@ -100,6 +103,7 @@ def test_cli(capsys):
     assert main(["escape-time", "--threshold", "0.9", "--samples", "3"]) == 2
 
 
+@pytest.mark.slow
 def test_ln_N_slope_from_the_random_start_is_set_by_the_unspecialised_plateau():
     """Finding (README, docs/model.md §12.2): from a random start (plain K = M = 2, eta = 1) SGD reaches the
     symmetric fixed point where the students have *not* coincided (C < Q; the exactly symmetric ODE from

@@ -116,6 +116,7 @@ def leftovers(folder, keep):
 
 @pytest.mark.parametrize("suffix", [".nc", ".csv"])
 @pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.slow
 def test_ctrl_c_saves_partial_kill_9_leaves_nothing_rerun_agrees(tmp_path, command, suffix):
     out = tmp_path / f"run{suffix}"
     args = COMMANDS[command] + ["--out", out.name]
@@ -195,6 +196,7 @@ def _unprivileged_prefix(workdir):
     return None
 
 
+@pytest.mark.slow
 def test_read_only_install_caches_elsewhere(tmp_path_factory):
     """A copy of the package that its user cannot write to, and a home that cannot be written
     either: ``import symphase`` used to fail (Numba: "cannot cache function ...: no locator

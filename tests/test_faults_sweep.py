@@ -141,6 +141,7 @@ def _resume_and_check(cfg, store, stored_before):
         np.testing.assert_array_equal(res["eg"].sel(eta=point["eta"]).values, want["eg"])
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_promptly_stores_only_finished_points_and_resumes(tmp_path):
     p, cfg, store = _start(tmp_path)
     workers = []
@@ -173,6 +174,7 @@ def test_ctrl_c_stops_promptly_stores_only_finished_points_and_resumes(tmp_path)
     _resume_and_check(cfg, store, stored)
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_main_process_takes_its_workers_down_and_resumes(tmp_path):
     p, cfg, store = _start(tmp_path)
     workers = []

@@ -48,6 +48,7 @@ def quick6():
     return fig6.compute(True)
 
 
+@pytest.mark.slow
 def test_fig4_quick_theory_variables(quick4):
     ds = quick4
     _check_finite(ds, fig4.NAME)   # NaN only where declared
@@ -71,6 +72,7 @@ def test_fig4_quick_theory_variables(quick4):
     assert "escape alpha theory vs chain" in fig4.summary(ds)
 
 
+@pytest.mark.slow
 def test_fig6_quick_theory_variables(quick6):
     ds = quick6
     _check_finite(ds, fig6.NAME)

@@ -40,6 +40,7 @@ def test_rule_mean_is_the_right_hand_side(kw):
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(bn="exact")], ids=["plain", "bn-exact"])
+@pytest.mark.slow
 def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
     model = sp.Committee(2, 2, **kw)
     N, eta, steps, runs = 1000, 1.0, 20, 20_000
@@ -60,6 +61,7 @@ def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
 
 
 @pytest.mark.parametrize(("kw", "eta"), [(dict(), 0.5), (dict(bn="exact"), 1.0)], ids=["plain", "bn-exact"])
+@pytest.mark.slow
 def test_linear_noise_bands_match_the_spread_of_exact_runs(kw, eta):
     model = sp.Committee(2, 2, **kw)
     N = 1000
@@ -113,6 +115,7 @@ def test_result_protocol_and_bad_input():
 
 
 @pytest.mark.parametrize(("kw", "eta"), [(dict(), 0.5), (dict(bn="exact"), 1.0)], ids=["plain", "bn-exact"])
+@pytest.mark.slow
 def test_bands_from_the_random_weights_ensemble(kw, eta):
     """sigma0="random": the spread over 400 random starts (seeds 0..399, method="overlaps", N = 1000)
     against the bands around the ODE from seed 0's start, alpha <= 40 (before the plateau amplifies
@@ -141,6 +144,7 @@ def test_cli_ode_fluct(capsys):
     assert "--fluct-start goes with --fluct-N" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sde_agrees_with_the_exact_chain_on_escape_times():
     """simulate(method="sde") against method="overlaps", plain K = M = 2, eta = 1, N = 1000, the same 150
     random starts (seeds 0..149): escape times (symphase.escape_alpha) by Welch's t-test and Levene's test

@@ -24,6 +24,7 @@ def run_module(module, *args):
 
 
 @pytest.mark.parametrize("module", GENERATORS)
+@pytest.mark.slow
 def test_generated_module_is_current(module):
     proc = run_module(module, "--check")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -48,6 +49,7 @@ def test_templates_are_python():
         compile(path.read_text(), str(path), "exec")
 
 
+@pytest.mark.slow
 def test_paper_comparison_identities_hold():
     """python -m derivations.paper_bn: the derived paper-rule equations vs the printed forms (checked identities)."""
     proc = run_module("derivations.paper_bn")

@@ -120,6 +120,7 @@ def test_rk4_honours_max_steps(escape_run):
     np.testing.assert_allclose(res.alpha[-1], 1000 * 1e-12, rtol=1e-9)  # 1000 steps of (10/n_total)
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_rk4_segment_keeps_the_state_reached(escape_run):
     """SIGINT during one long RK4 segment (alphas = [0, 10], 1e7 steps of 1e-6): the run stops within
     a chunk of steps, as "interrupted", with the state at the alpha it reached (before the fix the

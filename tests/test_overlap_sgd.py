@@ -89,6 +89,7 @@ def test_gram_factor_handles_coinciding_students():
 
 
 @pytest.mark.parametrize("N", [60, 200])
+@pytest.mark.slow
 def test_simulate_on_overlaps_is_the_same_process(N):
     """simulate(method="overlaps") against method="weights", plain K = M = 2, eta = 1, 200 seeds each
     (0..199 and 10^6..10^6+199, independent), at two N: eps_g at alpha ~ 2, 9, 30, 84 by Welch's t-test
@@ -149,6 +150,7 @@ BATCH_CASES = [dict(bn="paper", batch=3), dict(bn="exact", batch=3), dict(bn="ex
 
 
 @pytest.mark.parametrize("kw", BATCH_CASES, ids=["paper-b3", "exact-b3", "exact-fixed-b2", "exact-b4-noise"])
+@pytest.mark.slow
 def test_batch_statistics_chain_agrees_with_weight_space_sgd(kw):
     """BN with the batch's own mean and standard deviation (docs/model.md §11): the overlap chain
     (overlap_steps_batch_stats) against SGD on the weights (sgd_steps_batch_stats), 20 steps from one
@@ -178,6 +180,7 @@ def test_batch_statistics_chain_agrees_with_weight_space_sgd(kw):
     assert np.max(np.abs(z_scores((a - a.mean(0)) ** 2, (o - o.mean(0)) ** 2))) < 4.5
 
 
+@pytest.mark.slow
 def test_simulate_on_overlaps_with_batch_statistics():
     """simulate(method="overlaps", bn_stats="batch") against method="weights" (exact rule, batch 3,
     N = 200, eta = 1, 100 seeds each, independent): eps_g at alpha ~ 5 and 20 by Welch's t-test and

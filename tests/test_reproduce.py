@@ -1,4 +1,5 @@
 """``symphase reproduce --quick`` end to end: every expected file, finite numbers, skip and redo."""
+import pytest
 import numpy as np
 import xarray as xr
 
@@ -7,6 +8,7 @@ from symphase.figures import FIGURES
 from symphase._reproduce import SUFFIXES
 
 
+@pytest.mark.slow
 def test_quick_reproduce_end_to_end(tmp_path, capsys):
     out = tmp_path / "figs"
     assert main(["reproduce", "--quick", "--out", str(out)]) == 0

@@ -56,6 +56,7 @@ def _z_against(sim, model):
 
 
 @pytest.mark.parametrize("bn", RULES)
+@pytest.mark.slow
 def test_discrepancy_shrinks_like_inverse_sqrt_N(bn):
     """max_alpha |sim - ODE| of eps_g, Q, R (and g) ~ N^(-1/2): the fit of log(seed mean of the
     per-seed max discrepancy) against log N over N = 250..4000 has slope -0.5 +- 0.15.
@@ -105,6 +106,7 @@ def test_the_two_bn_rules_are_distinguishable(sim_rule, other):
     (sp.Committee(2, 2, bn="exact", gain="fixed", batch=4, tau=0.5), 2.0),
     (sp.Committee(3, 2, bn="paper", tau=1.5), 1.0),
 ])
+@pytest.mark.slow
 def test_batches_noise_tau_and_fixed_gain_follow_the_ode(model, eta):
     """Minibatches (the eta^2/b terms), output noise, input variance tau != 1, a fixed BN gain and
     K != M: the 16-seed mean at N = 1000 agrees with the ODE at every recorded point: |mean|/se

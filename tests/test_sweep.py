@@ -37,11 +37,13 @@ def test_small_sweep_equals_point_by_point_api(tmp_path):
     assert len(list((tmp_path / "points").glob("*.json"))) == 4
 
 
+@pytest.mark.slow
 def test_local_processes_scheduler_same_numbers(tmp_path):
     ds = sweep("ode", GRID, fixed=FIXED, store=tmp_path, workers=2)
     check_against_api(ds)
 
 
+@pytest.mark.slow
 def test_distributed_local_cluster(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -362,6 +364,7 @@ def test_seed_of_2_to_the_40_simulate_to_netcdf_and_back(tmp_path):
         np.testing.assert_array_equal(ds["eg"].values, res.eg)  # exact: float64 round trip
 
 
+@pytest.mark.slow
 def test_cli_resume_says_which_point_file_is_computed_again(tmp_path, capsys):
     cfg = tmp_path / "s.toml"
     cfg.write_text('task = "ode"\n[grid]\neta = [0.3, 0.8]\n[fixed]\nalpha_max = 40.0\npoints = 21\nN = 200\n')

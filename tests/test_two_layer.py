@@ -304,6 +304,7 @@ def _asymptotic_error_per_eta_noise(model, etas, seed=1, alpha=3e6):
 
 
 @pytest.mark.parametrize("K, M", [(2, 2), (3, 2), (4, 3)])
+@pytest.mark.slow
 def test_goldt_asymptotic_error_small_noise(K, M):
     """Goldt et al. (NeurIPS 2019): an erf student trained on its first layer only (v = v* = 1), K = M + L,
     output noise sigma^2, reaches eps_g* = eta sigma^2 (L + M/sqrt 3)/(2 pi) + O(eta^2 sigma^2). The L part
@@ -319,6 +320,7 @@ def test_goldt_asymptotic_error_small_noise(K, M):
     assert (4 * r2 - r1) / 3 == pytest.approx((K - M + M / np.sqrt(3)) / (2 * np.pi), rel=5e-5)
 
 
+@pytest.mark.slow
 def test_two_extra_units_cancel_in_pairs_instead_of_dying():
     """Finding (docs/model.md §13.1): with L = 2 extra erf units (K = 4, M = 2, seed 1) SGD does not switch
     both off: they become an antipodal pair J_a = -J_b (Q_aa = Q_bb = -Q_ab = 0.10, phi odd, so their

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._fixedpoint_solve import symmetric_fixed_point
 from ._model import check_model
 from ._ode import integrate
 from ._results import Result, Status, alpha_span
@@ -356,7 +357,6 @@ def _plateau_level(model, eta, plateau):
     if plateau is None or plateau == "median":
         return None
     if plateau == "fixed_point":
-        from ._fixedpoint_solve import symmetric_fixed_point
         return float(symmetric_fixed_point(model, eta if not model.has_bn else 0.0).eg)
     try:
         return check_real("plateau", plateau, positive=True)

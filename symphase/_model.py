@@ -76,7 +76,7 @@ CLOSED_FORM_ACTIVATIONS = _kern.CLOSED_FORM_ACTIVATIONS
 #: Bounds of the model's numeric fields (docs/model.md §13.2). Far beyond any study, and finite,
 #: so that an absurd value is refused here, naming the field, before it overflows downstream.
 MAX_UNITS = 10_000      # K, M: the ODE costs ~K^4 per step, the teacher overlaps T are M x M
-MAX_BATCH = 10**6       # batch
+MAX_BATCH = 2**53        # batch: exact as a float; b -> inf is the small-learning-rate limit of the ODE (eta^2/b -> 0)
 MAX_SCALE = 1e6         # tau, noise, weight_decay, |v*_n|, |T_nm|
 
 _NO_DEFAULT = MISSING  # K, M: positional, required

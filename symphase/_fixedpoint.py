@@ -27,7 +27,9 @@ from functools import cached_property
 
 import numpy as np
 
-from ._results import Result, Status
+from ._curvature import curvature
+from ._reduced import reduced_hessian
+from ._results import Result, Status, model_coords
 from ._system import STEP
 from ._validate import check_real
 from ._weight_space import realise, weight_gradient
@@ -122,6 +124,10 @@ class FixedPoint(Result):
         ``max |dy/dalpha|`` at the point, if already known (else computed).
     v : array_like (K,), optional
         The learned second layer at the point (``second_layer="learned"`` only).
+    find_others : callable, optional
+        ``find_others(point) -> list of FixedPoint``: the search behind :attr:`others`,
+        given by the solver (:func:`symphase.symmetric_fixed_point`, :func:`symphase.load`);
+        without it :attr:`others` is empty.
 
     Attributes
     ----------
@@ -154,8 +160,10 @@ class FixedPoint(Result):
     105.1
     """
 
-    def __init__(self, model, Q, R, g, eta, *, kind="plateau", norm=None, residual=None, v=None):
+    def __init__(self, model, Q, R, g, eta, *, kind="plateau", norm=None, residual=None, v=None, find_others=None):
         self.model = model
+        #: the search for the other symmetric fixed points (:attr:`others`), given by the solver
+        self._find_others = find_others
         self.Q = np.asarray(Q, dtype=float)
         self.R = np.asarray(R, dtype=float)
         self.g = None if g is None else np.asarray(g, dtype=float)
@@ -416,7 +424,6 @@ class FixedPoint(Result):
         names : tuple of str
             ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
         """
-        from ._reduced import reduced_hessian  # lazily: symphase.reduced is optional for this module
         g = None if self.g is None else float(self.g[0])
         return reduced_hessian(self.model, float(self.R[0, 0]), float(self.R[0, -1]), float(self.Q[0, 0]), g)
 
@@ -444,7 +451,6 @@ class FixedPoint(Result):
         -------
         Curvature
         """
-        from ._curvature import curvature
         return curvature(self.model, self.Q, self.R, self.g, N=N)
 
     @cached_property
@@ -460,8 +466,9 @@ class FixedPoint(Result):
             Each with ``kind="symmetric"``; the grid is small, so the list need not
             be complete.
         """
-        from ._fixedpoint_solve import _others
-        return _others(self.model, self.eta, self.norm, self) if self.kind == "plateau" else []
+        if self.kind != "plateau" or self._find_others is None:
+            return []
+        return self._find_others(self)
 
     def _fields(self) -> dict:
         return {"model": self.model, "eta": self.eta, "kind": self.kind, "Q": self.Q, "R": self.R, "g": self.g,
@@ -499,7 +506,6 @@ class FixedPoint(Result):
         """
         import xarray as xr
 
-        from ._results import model_coords
         ev = np.asarray(self.jacobian_eigenvalues, dtype=complex)
         data = {"Q": (("student", "student_k"), self.Q), "R": (("student", "teacher"), self.R),
                 "jacobian_eigenvalues_real": ("jacobian_mode", ev.real),

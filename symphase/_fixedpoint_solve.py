@@ -135,6 +135,12 @@ def _newton(f, x0, tol=1e-15, maxiter=50):
     return x
 
 
+def others_of(plateau):
+    """The other symmetric fixed points of a plateau point (:attr:`FixedPoint.others`), found by
+    :func:`_others` at its model, learning rate and norm."""
+    return _others(plateau.model, plateau.eta, plateau.norm, plateau)
+
+
 def _others(model, eta, norm, plateau):
     """Symmetric fixed points off R = S, C = Q, from a small grid of starts on (Q, C, R, S[, g][, v])
     (``v``: a learned second layer, one more unknown started at the plateau's)."""
@@ -345,7 +351,7 @@ def _finish(model, eta, norm, Qm, Rm, gm, v=None):
     if min_gram_eigenvalue(Qm, Rm, model.T) < -1e-10:
         raise SymphaseError(f"eta: the symmetric fixed point of {model.describe()} at eta={eta:g} is not a valid state "
                          f"(Q, R are no Gram matrix of real weights): the branch from eta -> 0 ends below this eta")
-    fp = FixedPoint(model, Qm, Rm, gm, eta, norm=norm, v=v)
+    fp = FixedPoint(model, Qm, Rm, gm, eta, norm=norm, v=v, find_others=others_of)
     res = fp.residual()
     scale = max(1.0, float(np.max(np.abs(y))))
     if not np.max(np.abs(res)) < 1e-12 * scale:

@@ -27,6 +27,7 @@ from ._compare import Comparison
 from ._curvature import KINDS, Curvature, CurvatureTrajectory
 from ._escape import EscapeTime
 from ._fixedpoint import FixedPoint
+from ._fixedpoint_solve import others_of
 from ._io import open_netcdf
 from ._model import Committee
 from ._results import (
@@ -181,7 +182,8 @@ def _read_fixed_point(ds) -> FixedPoint:
     s = _Saved(ds)
     g = s.optional("g")
     fp = FixedPoint(s.model(identity_teacher=True), s.array("Q"), s.array("R"), g, s.attr("eta"), kind=s.attr("kind"),
-                    norm=s.attr("norm", None), residual=0.0, v=s.optional("v"))
+                    norm=s.attr("norm", None), residual=0.0, v=s.optional("v"),
+                    find_others=others_of)
     fp.eg, fp.status, fp.message = s.attr("eg"), s.status(), s.attr("message")
     real, imag = s.array("jacobian_eigenvalues_real"), s.array("jacobian_eigenvalues_imag")
     # the spectra as saved (the cached properties, so they are not computed again); the Jacobian's is

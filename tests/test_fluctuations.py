@@ -174,5 +174,5 @@ def test_sde_reaches_a_million_inputs_and_validates():
         sp.simulate(model, 3, 1.0, 1.0, method="sde")
     with pytest.raises(ValueError, match="^sde_step must be"):
         sp.simulate(model, 1000, 1.0, 1.0, method="sde", sde_step=0.0)
-    with pytest.raises(ValueError, match="^n_test needs the weights"):
+    with pytest.raises(ValueError, match=r"^n_test: method='sde' does not support a test set .*it runs with method='weights'"):
         sp.simulate(model, 1000, 1.0, 1.0, method="sde", n_test=5)

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from symphase._reproduce import available_cores
+from symphase.figures._reproduce import available_cores
 
 
 def run_reproduce(quick=False, jobs=None, out=None):

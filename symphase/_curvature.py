@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from ._generated.fisher import pair_averages
 from ._model import check_committee, check_model
 from ._results import Result, Status, alpha_span, model_coords
 from ._system import STEP
@@ -124,7 +125,6 @@ def fisher_closed_form(model, J, g):
     + h_k^2 E13 J_k J_k^T]) P_k`` with ``P_i = I - e J_i J_i^T/Q_ii`` (``e = 1`` under BN); the gain
     blocks from ``<f u_i u_k>`` and ``<f u_k xi>``, ``f = phi'(u_i) phi'(u_k)``.
     """
-    from ._generated.fisher import pair_averages
 
     K, N1 = J.shape
     tau = model.tau

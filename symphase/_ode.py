@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _kernels as kernels
+from ._fluctuations import linear_noise, random_start_covariance
 from ._integrators import (
     DP_A,
     DP_C,
@@ -30,7 +31,7 @@ from ._integrators import (
 )
 from ._kernels import DIVERGED, INVALID, OK
 from ._methods import ode_method
-from ._model import check_model
+from ._model import check_model, check_v
 from ._results import Status
 from ._trajectory import ODEResult
 from ._validate import check_int, check_real, real_array
@@ -257,7 +258,6 @@ def _band(model, res, N, sigma0, progress=False):
     ``eg_std``/``covariance`` are NaN after the last point reached (the message says so). Each interval
     starts from the stored state and covariance exactly as one call over the whole trajectory does, so
     the numbers are the same bits. After a Ctrl-C during the ODE itself no band is computed."""
-    from ._fluctuations import linear_noise
     n, size = res.alpha.size, model.layout.size
     Sig = np.full((n, size, size), np.nan)
     std = np.full(n, np.nan)
@@ -329,7 +329,6 @@ def _check_start_finite(model, y, ka, v0):
 def check_second_layer(model, eta, eta2, v0, names=("eta2", "v0")):
     """``(eta2, v0)`` validated: ``eta2`` > 0 (default ``eta``) only for a learned second layer,
     ``v0`` K finite numbers (default ones)."""
-    from ._model import check_v
     if eta2 is not None:
         if not model.learns_v:
             raise ValueError(f"{names[0]} is the second layer's learning rate: give it with "
@@ -347,7 +346,6 @@ def _check_sigma0(model, N, sigma0):
         if sigma0 != "random":
             raise ValueError(f"sigma0 must be None, 'random' or a ({size}, {size}) covariance matrix, "
                              f"got {sigma0!r}")
-        from ._fluctuations import random_start_covariance
         return random_start_covariance(model, N)
     S = real_array(sigma0, f"sigma0 must be None, 'random' or a ({size}, {size}) covariance matrix")
     if S.shape != (size, size) or not np.all(np.isfinite(S)) or not np.allclose(S, S.T, rtol=0, atol=1e-12 * max(

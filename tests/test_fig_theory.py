@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from symphase._reproduce import _check_finite
 from symphase.figures import fig4_escape_curves as fig4
 from symphase.figures import fig6_escape_time_lnN as fig6
+from symphase.figures._reproduce import _check_finite
 
 FIGURES = Path(__file__).resolve().parents[1] / "figures"
 

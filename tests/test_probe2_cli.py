@@ -199,12 +199,12 @@ def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
     """Item 2 at the API: ``integrate(..., N=...)`` let ``KeyboardInterrupt`` escape from the band. Now it
     returns the whole ODE trajectory, the band up to where it got (the same bits as an uninterrupted
     run there), NaN after it, and status interrupted with a message saying so."""
-    from symphase import _fluctuations
+    from symphase import _ode
     model = sp.Committee(2, 2)
     Q0, R0, _ = sp.random_initial(model, 1000, 0)
     alphas = np.linspace(0, 20, 6)
     full = sp.integrate(model, Q0, R0, 1.0, 20, alphas=alphas, N=1000, sigma0="random")
-    real = _fluctuations.linear_noise
+    real = _ode.linear_noise
     calls = []
 
     def interrupted_on_the_fourth(*a, **k):
@@ -212,7 +212,7 @@ def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
         if len(calls) == 4:
             raise KeyboardInterrupt
         return real(*a, **k)
-    monkeypatch.setattr(_fluctuations, "linear_noise", interrupted_on_the_fourth)
+    monkeypatch.setattr(_ode, "linear_noise", interrupted_on_the_fourth)
     part = sp.integrate(model, Q0, R0, 1.0, 20, alphas=alphas, N=1000, sigma0="random")
     assert str(part.status) == "interrupted" and "fluctuation band" in part.message
     np.testing.assert_array_equal(part.eg, full.eg)  # the ODE is complete
@@ -327,7 +327,7 @@ def test_reproduce_stops_at_once_on_ctrl_c_and_exits_130(tmp_path):
 
 def test_reproduce_only_names_each_figure_once_and_refuses_an_empty_list(tmp_path, monkeypatch, capsys):
     """Item 14: ``--only fig1,fig1`` made fig1 twice and ``--only ''`` made every figure."""
-    from symphase import _reproduce
+    from symphase.figures import _reproduce
     mods = _reproduce.figure_modules(["fig1", "fig1_paper_hessian_K", "fig2", "fig1"])
     assert [m.NAME for m in mods] == ["fig1_paper_hessian_K", "fig2_paper_hessian_tau"]
     with pytest.raises(ValueError, match="only: no figure named"):

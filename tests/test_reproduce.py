@@ -1,11 +1,11 @@
 """``symphase reproduce --quick`` end to end: every expected file, finite numbers, skip and redo."""
-import pytest
 import numpy as np
+import pytest
 import xarray as xr
 
 from symphase.cli import main
 from symphase.figures import FIGURES
-from symphase._reproduce import SUFFIXES
+from symphase.figures._reproduce import SUFFIXES
 
 
 @pytest.mark.slow

@@ -13,8 +13,8 @@ import xarray as xr
 from test_faults import Run
 from test_probe2_cli import finish, last_line, wait_for
 
-from symphase._reproduce import available_cores, reproduce
 from symphase.cli import main
+from symphase.figures._reproduce import available_cores, reproduce
 
 
 def _children(pid):

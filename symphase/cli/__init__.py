@@ -11,6 +11,9 @@ import argparse
 import importlib
 import sys
 
+from .. import __version__
+from .._results import SymphaseError
+
 # command name -> module of this package
 COMMANDS = {
     "ode": "ode",
@@ -35,7 +38,6 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> Parser:
     parser = Parser(prog="symphase", description="Statistical mechanics of online learning in soft committee "
                     "machines, with and without batch normalization.")
-    from .. import __version__
     parser.add_argument("--version", action="version", version=f"symphase {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
@@ -48,7 +50,6 @@ def main(argv=None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); returns the exit code:
     0 success, 1 a numerical failure or a run that did not complete, 2 bad input, 130 Ctrl-C
     (a run interrupted by Ctrl-C keeps, prints and with ``--out`` saves what it computed)."""
-    from .._results import SymphaseError
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args) or 0)

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _kernels as kernels
 from .._fluctuations import diffusion, normal_rule
+from .._io import FORMATS, check_writable, write_csv, write_netcdf
 from .._model import Committee
+from .._ode import ALPHA_MAX_LIMIT
 from .._results import jsonable
+from .._validate import SEED_MAX
 
 #: The CLI option groups of the model's fields (:attr:`symphase._model.ModelField.group`).
 MODEL_GROUPS = {"model": "model",
@@ -91,7 +95,6 @@ def check_out(path):
     """``--out`` checked before any work (:func:`symphase._io.check_writable`); ``None`` passes."""
     if path is None:
         return None
-    from .._io import check_writable
     return check_writable(path, name="--out")
 
 
@@ -113,7 +116,6 @@ def check_out_folder(path, name="--out"):
 
 
 def _write(result, path: Path, frame):
-    from .._io import FORMATS, write_csv, write_netcdf
     if FORMATS[path.suffix.lower()] == "csv":
         write_csv(result.to_dataframe() if frame is None else frame, path)
     else:
@@ -181,14 +183,12 @@ def check_points(points: int) -> int:
 
 def check_alpha_max_option(alpha_max: float) -> float:
     """``--alpha-max`` checked before it reaches numpy (no RuntimeWarning for inf or nan)."""
-    from .._ode import ALPHA_MAX_LIMIT
     if not (0 < alpha_max <= ALPHA_MAX_LIMIT):
         raise ValueError(f"alpha_max must be a real number in (0, {ALPHA_MAX_LIMIT:g}], got {alpha_max}")
     return alpha_max
 
 
 def check_seed_option(seed: int, name: str = "--seed") -> int:
-    from .._validate import SEED_MAX
     if not 0 <= seed <= SEED_MAX:
         raise ValueError(f"{name} must be an integer in [0, 2^63 - 1], got {seed}")
     return seed
@@ -328,7 +328,6 @@ def warn_ode_cost(model, points: int):
     y = system.state(np.eye(model.K) * 0.5, np.zeros((model.K, model.M)))
     ka = system.args(0.5)
     out = np.empty_like(y)
-    from .. import _kernels as kernels
     kernels.rhs(y, out, ka)  # compile (or load) first
     t = time.perf_counter()
     kernels.rhs(y, out, ka)

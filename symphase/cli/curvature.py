@@ -6,7 +6,13 @@ import sys
 from .._curvature import KINDS, curvature
 from .._fixedpoint_solve import symmetric_fixed_point
 from .._initial import random_initial
-from .common import add_model_options, model_from, parse_matrix, print_json, warn_curvature_cost
+from .common import (
+    add_model_options,
+    model_from,
+    parse_matrix,
+    print_json,
+    warn_curvature_cost,
+)
 
 
 def register(sub):

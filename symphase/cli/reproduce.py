@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .._reproduce import available_cores, reproduce
+from ..figures._reproduce import available_cores, reproduce
 from .common import check_out_folder, print_json, stderr_is_terminal
 
 

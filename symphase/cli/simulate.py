@@ -5,6 +5,7 @@ import numpy as np
 
 from .._compare import compare
 from .._ode import default_alphas
+from .._results import overlap_columns
 from .._simulate import METHODS, simulate
 from .common import (
     add_model_options,
@@ -100,7 +101,6 @@ def compare_frame(cmp):
     each seed's simulation and ODE ended (``status_sim``, ``status_ode``)."""
     import pandas as pd
 
-    from .._results import overlap_columns
 
     sim = cmp.simulation
     n_seeds, n = sim.eg.shape

@@ -15,16 +15,3 @@ FIGURES = ["fig1_paper_hessian_K", "fig2_paper_hessian_tau", "fig3_paper_sgd", "
 def load(name: str):
     """The figure module ``name`` (imported on demand)."""
     return importlib.import_module(f"{__name__}.{name}")
-
-
-def main_for(module):
-    """Entry point of ``python -m symphase.figures.<module>``: make that figure into figures/."""
-    import argparse
-
-    from .._reproduce import reproduce
-    ap = argparse.ArgumentParser(description=module.TITLE)
-    ap.add_argument("--out", default="figures")
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
-    for r in reproduce(args.out, quick=args.quick, force=True, only=[module.NAME]):
-        print(r.row())

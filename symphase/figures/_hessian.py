@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee
-from .. import paper_fixed_point, reduced_hessian
+from .. import Committee, paper_fixed_point, reduced_hessian
+from ._style import subplots
 
 
 def eigenvalues(K: int, tau: float, bn):
@@ -26,7 +26,6 @@ def scan(dim: str, values, *, K=None, tau=None) -> xr.Dataset:
 
 
 def plot(ds, dim, xlabel, title):
-    from ._style import subplots
     fig, axes = subplots(2, 4, figsize=(12, 5))
     x = ds[dim].values
     for row, (var, label, style, color) in enumerate((("plain", "plain", "o-", "C0"), ("bn", "BN", "s-", "C3"))):

@@ -1,10 +1,9 @@
-"""Shared plotting helpers of the figures (matplotlib, Agg)."""
+"""Shared plotting helpers of the figures (matplotlib, Agg).
+
+matplotlib is imported when a figure is drawn, not when a figure module is
+imported: computing a figure's data needs none of it.
+"""
 from __future__ import annotations
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"plain": "C0", "paper": "C3", "exact": "C2", "exact_fixed": "C4", "paper_fixed": "C1"}
 LABELS = {"plain": "plain", "paper": "BN, paper's rule", "exact": "BN, exact gradient",
@@ -12,6 +11,12 @@ LABELS = {"plain": "plain", "paper": "BN, paper's rule", "exact": "BN, exact gra
 
 
 def subplots(nrows, ncols, **kw):
+    """``plt.subplots`` on the Agg backend, ``squeeze=False``, sized per panel and laid out by constraints."""
+    import matplotlib  # an optional heavy dependency: only where a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     kw.setdefault("figsize", (3.2 * ncols, 2.6 * nrows))
     kw.setdefault("constrained_layout", True)
     return plt.subplots(nrows, ncols, squeeze=False, **kw)

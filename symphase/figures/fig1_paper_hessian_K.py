@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import _hessian
+from ._reproduce import main_for
 
 NAME = "fig1_paper_hessian_K"
 TITLE = "Paper Fig. 1: eigenvalues of the reduced Hessian at the symmetric fixed point vs K (tau = 1)"
@@ -23,6 +24,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import _hessian
+from ._reproduce import main_for
 
 NAME = "fig2_paper_hessian_tau"
 TITLE = "Paper Fig. 2: eigenvalues of the reduced Hessian at the symmetric fixed point vs tau (K = 2)"
@@ -26,6 +27,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

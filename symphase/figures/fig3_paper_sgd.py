@@ -10,6 +10,8 @@ import numpy as np
 import xarray as xr
 
 from .. import Committee, simulate
+from ._reproduce import main_for
+from ._style import COLORS, LABELS, subplots
 
 NAME = "fig3_paper_sgd"
 TITLE = "Paper Fig. 3: simulated eps_g vs iteration, plain vs BN (eta = 1, N = 100, b = 100)"
@@ -50,7 +52,6 @@ def _title(panel):
 def plot(ds):
     from matplotlib.ticker import MaxNLocator
 
-    from ._style import COLORS, LABELS, subplots
     fig, axes = subplots(1, ds.sizes["panel"], figsize=(4.6 * ds.sizes["panel"], 3.6))
     it = ds["iteration"].values
     for p, panel in enumerate(ds["panel"].values):
@@ -81,6 +82,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

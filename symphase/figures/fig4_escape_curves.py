@@ -37,6 +37,8 @@ import numpy as np
 import xarray as xr
 
 from .. import Committee, escape_alpha, escape_time, integrate, plateau_value, simulate
+from ._reproduce import main_for
+from ._style import COLORS, LABELS, subplots
 
 NAME = "fig4_escape_curves"
 TITLE = ("Plateau and escape, K = M = 2: ODE from each seed's initial overlaps vs simulation, "
@@ -162,7 +164,6 @@ def _stats(x):
 
 
 def plot(ds):
-    from ._style import COLORS, LABELS, subplots
     nr = ds.sizes["rule"]
     fig, axes = subplots(3, nr, figsize=(4.2 * nr, 9.6))
     a = ds["alpha"].values
@@ -250,6 +251,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

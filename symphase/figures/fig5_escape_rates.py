@@ -6,6 +6,8 @@ import xarray as xr
 
 from .. import Committee, symmetric_fixed_point
 from . import _hessian
+from ._reproduce import main_for
+from ._style import COLORS, LABELS, subplots
 
 NAME = "fig5_escape_rates"
 TITLE = "Escape rates lambda/eta (Jacobian of the full ODE, eta -> 0) vs K, and the paper's Hessian eigenvalue"
@@ -26,7 +28,6 @@ def compute(quick: bool):
 
 
 def plot(ds):
-    from ._style import COLORS, LABELS, subplots
     fig, axes = subplots(1, 2, figsize=(9, 3.6))
     K = ds["K"].values
     ax = axes[0, 0]
@@ -57,6 +58,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

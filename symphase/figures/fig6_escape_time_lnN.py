@@ -44,6 +44,8 @@ from .. import (
     simulate,
     symmetric_fixed_point,
 )
+from ._reproduce import main_for
+from ._style import subplots
 
 NAME = "fig6_escape_time_lnN"
 TITLE = ("Plateau escape time vs ln N, plain K = M = 2: simulation against the escape-time distribution of the "
@@ -209,7 +211,6 @@ def fit(ds, series="plateau"):
 
 
 def plot(ds):
-    from ._style import subplots
     fig, axes = subplots(1, 2, figsize=(10.0, 4.2))
     titles = {"plateau": r"start on the plateau ($C=Q$), asymmetry $O(N^{-1/2})$",
               "random": r"random start (paper): plateau $C<Q$"}
@@ -272,6 +273,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

@@ -5,6 +5,8 @@ import numpy as np
 import xarray as xr
 
 from .. import Committee, default_alphas, integrate, random_initial
+from ._reproduce import main_for
+from ._style import COLORS, LABELS, subplots
 
 NAME = "fig7_curvature"
 TITLE = "Hessian and Fisher spectra of the weights along one learning curve (K = M = 3, eta = 1, N = 1000)"
@@ -33,7 +35,6 @@ def compute(quick: bool):
 
 
 def plot(ds):
-    from ._style import COLORS, LABELS, subplots
     fig, axes = subplots(1, 4, figsize=(14, 3.4))
     a = ds["alpha"].values
     m = a > 0
@@ -69,6 +70,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

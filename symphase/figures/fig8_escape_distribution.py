@@ -9,6 +9,8 @@ import numpy as np
 import xarray as xr
 
 from .. import Committee, escape_time, symmetric_fixed_point
+from ._reproduce import main_for
+from ._style import COLORS, LABELS, subplots
 
 NAME = "fig8_escape_distribution"
 TITLE = "Plateau length (escape alpha) against N from the random start: the diffusion approximation, plain vs BN"
@@ -40,7 +42,6 @@ def compute(quick: bool):
 
 
 def plot(ds):
-    from ._style import COLORS, LABELS, subplots
     fig, axes = subplots(1, 2, figsize=(9, 3.6))
     N = ds["N"].values
     ax = axes[0, 0]
@@ -77,6 +78,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

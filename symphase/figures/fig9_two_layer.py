@@ -16,6 +16,8 @@ import numpy as np
 import xarray as xr
 
 from .. import Committee, escape_alpha, integrate, random_initial, symmetric_fixed_point
+from ._reproduce import main_for
+from ._style import COLORS, LABELS, subplots
 
 NAME = "fig9_two_layer"
 TITLE = "Two-layer network: plateau escape with a learned vs fixed second layer, plain and BN, K = 2..6"
@@ -96,7 +98,6 @@ def compute(quick: bool):
 
 
 def plot(ds):
-    from ._style import COLORS, LABELS, subplots
     fig, axes = subplots(1, 4, figsize=(17, 3.7))
     K = ds["K"].values
     ax = axes[0, 0]
@@ -151,6 +152,6 @@ def summary(ds):
 
 
 if __name__ == "__main__":
-    from . import main_for
     import sys
+
     main_for(sys.modules[__name__])

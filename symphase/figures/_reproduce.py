@@ -24,6 +24,7 @@ not started, and a worker that has not stopped within :data:`STOP_WAIT_S` is kil
 """
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -37,7 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import open_netcdf, write_netcdf
+from .._io import open_netcdf, write_netcdf
+from . import FIGURES, load
 
 SUFFIXES = (".nc", ".png", ".pdf")
 #: Seconds a worker is given to stop its figure after a Ctrl-C before it is killed.
@@ -62,7 +64,6 @@ class StepResult:
 def figure_modules(only=None):
     """The figure modules named in ``only`` (names or prefixes such as ``"fig3"``, each figure once, in
     the order given), or all of them for ``None``; an empty selection is a ``ValueError``."""
-    from .figures import FIGURES, load
     names = list(FIGURES)
     if only is not None:
         if isinstance(only, str):
@@ -428,7 +429,6 @@ def _worker(conn, out, quick, force, replot, log):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .figures import load
     out = Path(out)
     while True:
         try:
@@ -455,3 +455,13 @@ def _worker(conn, out, quick, force, replot, log):
             step = StepResult(mod.NAME, mod.TITLE, "interrupted", time.perf_counter() - t0,
                               "Ctrl-C: stopped before its data file was written", [])
         conn.send(step)
+
+
+def main_for(module):
+    """Entry point of ``python -m symphase.figures.<module>``: make that figure into figures/."""
+    ap = argparse.ArgumentParser(description=module.TITLE)
+    ap.add_argument("--out", default="figures")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    for r in reproduce(args.out, quick=args.quick, force=True, only=[module.NAME]):
+        print(r.row())

@@ -10,9 +10,9 @@ The target: the ratio is about 1 (no O(N) work).
 from __future__ import annotations
 
 import numpy as np
+from _timing import best_of
 
 import symphase as sp
-from _timing import best_of
 
 
 def state(model, seed=0, N=50):

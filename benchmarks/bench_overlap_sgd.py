@@ -12,9 +12,9 @@ flat in N, at least 100 times faster than the weights at N = 10^4.
 from __future__ import annotations
 
 import numpy as np
+from _timing import best_of
 
 import symphase as sp
-from _timing import best_of
 from symphase import _overlap_sgd as ov
 from symphase import _rng, _sgd, simulate
 

@@ -11,14 +11,13 @@ right-hand side for K = M = 2, 4, 8 (half the field's reference C++ code).
 """
 from __future__ import annotations
 
-
 import numba
 import numpy as np
+from _timing import best_of
 
 import symphase as sp
 from symphase import _kernels as kernels
 from symphase._integrators import rk4_steps
-from _timing import best_of
 
 TARGET_US = {2: 0.5, 4: 6.0, 8: 70.0}
 CPP_US = {2: 1.0, 4: 11.0, 8: 137.0}
@@ -50,7 +49,8 @@ def rhs_numpy(Q, R, T, eta, tau=1.0, b=1.0):
     a, c_, p = np.ix_(S, F, F)
     G = (w[p] * i3_np(d[a], C[a, c_], C[a, p], d[c_], C[c_, p], d[p])).sum(-1)
     a, c_, p, q = np.ix_(S, S, F, F)
-    D = (w[p] * w[q] * i4_np(d[a], C[a, c_], C[a, p], C[a, q], d[c_], C[c_, p], C[c_, q], d[p], C[p, q], d[q])).sum((-1, -2))
+    D = (w[p] * w[q] * i4_np(d[a], C[a, c_], C[a, p], C[a, q], d[c_], C[c_, p], C[c_, q], d[p], C[p, q],
+                             d[q])).sum((-1, -2))
     dQ = eta * (G[:, :K] + G[:, :K].T) + eta**2 * tau / b * D
     dR = eta * G[:, K:]
     return dQ, dR

@@ -19,10 +19,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from _timing import best_of
 from scipy.special import erf
 
 import symphase as sp
-from _timing import best_of
 from symphase import simulate
 from symphase._rng import fill_normal, rng_state
 

@@ -81,7 +81,7 @@ def check_fig4(ds):
     alpha_max = float(alphas[-1])
     seeds = ds.sizes["seed"]
     zs, ps = [], []
-    for r, rule in enumerate(ds["rule"].values):
+    for _r, rule in enumerate(ds["rule"].values):
         model = Committee(2, 2, bn=str(rule))
         t0 = time.perf_counter()
         res = simulate(model, N, fig4.ETA, alpha_max, seeds=seeds, alphas=fig4._grid(alpha_max, alphas),

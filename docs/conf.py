@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "_ext"))           # the local extensions (cli_reference, figure_gallery)
 sys.path.insert(0, os.path.dirname(HERE))                # symphase itself, when it is not installed
 
-import symphase
+import symphase  # noqa: E402 (after the path set-up above)
 
 project = "symphase"
 author = "the symphase authors"

@@ -17,29 +17,28 @@ from ._compare import Comparison, compare, escape_alpha, plateau_value
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
 from ._escape import EscapeTime, escape_time
 from ._fixedpoint import FixedPoint
-from ._fluctuations import diffusion_matrix
 from ._fixedpoint_solve import symmetric_fixed_point
+from ._fluctuations import diffusion_matrix
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
 from ._load import load
 from ._model import Committee
-from ._reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian,
-                       reduced_rhs)
 from ._ode import default_alphas, generalization_error, integrate, rhs
+from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian, reduced_rhs
 from ._results import Status, SymphaseError
-from ._trajectory import ODEResult
 from ._simulate import SimulationResult, simulate
 from ._sweep import SweepResult, sweep
 from ._system import System
+from ._trajectory import ODEResult
 from ._weights import weights_from_overlaps
 
 __version__ = "0.2.0"
 
 __all__ = [
     "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",
-    "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "compare", "curvature",
-    "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time", "generalization_error",
-    "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point", "plateau_value", "random_initial",
-    "random_weights", "reduced_generalization_error", "reduced_gradient", "reduced_hessian", "reduced_rhs", "rhs",
-    "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps", "__version__",
+    "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "__version__", "compare",
+    "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
+    "generalization_error", "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point",
+    "plateau_value", "random_initial", "random_weights", "reduced_generalization_error", "reduced_gradient",
+    "reduced_hessian", "reduced_rhs", "rhs", "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps",
 ]

@@ -160,7 +160,7 @@ def _others(model, eta, norm, plateau):
         return symmetric_state(model, Q, C, R, S, g if bn else None, v=x[-1] if lv else None)
 
     def f(x):
-        Q, C, R, S, g = unpack(x)
+        Q, _C, _R, _S, g = unpack(x)
         out = rates(model, state(x), eta)
         vres = [out[lay.v_index[0]]] if lv else []
         if not bn:
@@ -197,7 +197,7 @@ def _others(model, eta, norm, plateau):
             continue
         if not np.all(np.isfinite(x)) or np.max(np.abs(r)) > 1e-11:
             continue
-        Q, C, R, S, g = unpack(x)
+        Q, _C, R, S, _g = unpack(x)
         y = state(x)
         if np.max(np.abs(y - plateau.state)) < 1e-5 * max(1.0, Q):
             continue  # the plateau itself
@@ -321,7 +321,7 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
             x = np.array(x0)
             f0 = _residual_plateau(model, 0.0, None)
             x = _newton(f0, x)
-            for e in np.linspace(0, eta, min(200, max(9, int(math.ceil(eta / 0.005)) + 1)))[1:]:
+            for e in np.linspace(0, eta, min(200, max(9, math.ceil(eta / 0.005) + 1)))[1:]:
                 fe = _residual_plateau(model, float(e), norm)
                 with np.errstate(all="ignore"):
                     x = _newton(fe, x)

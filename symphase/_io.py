@@ -119,7 +119,8 @@ def check_writable(path, name: str = "path") -> Path:
 
 
 def _write_atomically(path, data) -> Path:
-    """Write the bytes ``data`` to ``path`` through a fresh temporary (``.NAME.PID.RANDOM.part``, :func:`tempfile.mkstemp`)."""
+    """Write the bytes ``data`` to ``path`` through a fresh temporary (``.NAME.PID.RANDOM.part``,
+    :func:`tempfile.mkstemp`)."""
     path = Path(path)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
     try:

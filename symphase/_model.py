@@ -18,7 +18,7 @@ from . import _kernels as _kern
 from ._layout import StateLayout
 from ._state import check_state, check_v, min_gram_eigenvalue  # noqa: F401  (re-exported: the model's state checks)
 from ._system import System
-from ._validate import check_array, check_choice, real_array
+from ._validate import check_choice, real_array
 
 #: The update rules, in their one spelling (docs/model.md §2).
 RULES = ("plain", "paper", "exact")

@@ -54,7 +54,8 @@ _MESSAGES[STIFF] = (
 START = 7  # driver code: no first step can be taken (reported as Status.STEP_SIZE)
 _MESSAGES[START] = ("no first step can be taken: the right-hand side at the start is too large (max |dy/dalpha| = "
                     "{f0:.3g}) for the step-size control; eta, eta2, noise or weight_decay is too large")
-_STATUS = {START: Status.STEP_SIZE, INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE, STIFF: Status.STEP_SIZE,
+_STATUS = {START: Status.STEP_SIZE, INVALID: Status.INVALID, DIVERGED: Status.DIVERGED, STEP_SIZE: Status.STEP_SIZE,
+           STIFF: Status.STEP_SIZE,
            BUDGET: Status.STEP_SIZE}
 #: A stiff run stops early when the steps it needs exceed this multiple of the budget left.
 STIFF_MARGIN = 1.5
@@ -565,7 +566,8 @@ def _progress(enabled, total):
 
 
 def rhs(model, Q, R, g=None, eta=1.0, *, part="full", v=None, eta2=None) -> tuple:
-    """The right-hand side ``(dQ/dalpha, dR/dalpha, dg/dalpha or None[, dv/dalpha])`` at one state (docs/model.md §3, §13).
+    """The right-hand side ``(dQ/dalpha, dR/dalpha, dg/dalpha or None[, dv/dalpha])`` at one state
+    (docs/model.md §3, §13).
 
     Parameters
     ----------

@@ -61,7 +61,7 @@ def _ziggurat_tables(n: int = 256, r: float = 3.6541528853610088):
     scale = 2.0 ** 52
     w = x[:n] / scale
     w = np.concatenate([w, -w])  # index with 9 bits: layer and sign, no branch on the sign
-    k = np.array([int(math.floor(scale * x[i + 1] / x[i])) for i in range(n)], dtype=np.uint64)
+    k = np.array([math.floor(scale * x[i + 1] / x[i]) for i in range(n)], dtype=np.uint64)
     fx = np.array([f(xi) for xi in x])
     return w, k, fx
 

@@ -20,8 +20,8 @@ from ._methods import SIM_METHODS, Setup, simulation_method
 from ._model import check_model
 from ._ode import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._results import Status, alpha_span, model_coords, overlap_columns, trajectory_variables
-from ._trajectory import ODEResult
 from ._sgd import record_state
+from ._trajectory import ODEResult
 from ._validate import check_int, check_real
 from ._weights import check_init, check_seeds, initial_weights
 

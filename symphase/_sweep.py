@@ -125,7 +125,7 @@ def sweep(task, grid, *, scheduler=None, store=None, fixed=None, workers=None, p
         raise _counted(KeyboardInterrupt(str(exc)), points_dir, paths) from None
     except KeyboardInterrupt as exc:
         _keep_note(store, temporary, paths)
-        raise _counted(exc, points_dir, paths)
+        raise _counted(exc, points_dir, paths)  # noqa: B904 (the same interrupt, re-raised with its count)
     except BaseException:
         _keep_note(store, temporary, paths)
         raise

@@ -71,7 +71,7 @@ def _bar(progress, total, done):
 
 
 def _check_scheduler(scheduler):
-    if scheduler is None or isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS:
+    if scheduler is None or (isinstance(scheduler, str) and scheduler in LOCAL_SCHEDULERS):
         return
     if isinstance(scheduler, str):
         if scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
@@ -192,8 +192,8 @@ def _abort(pool):
 
 
 def _client(scheduler):
-    if scheduler is None or isinstance(scheduler, str) and not scheduler.startswith(
-            ("tcp://", "tls://", "inproc://", "ucx://")):
+    if scheduler is None or (isinstance(scheduler, str) and not scheduler.startswith(
+            ("tcp://", "tls://", "inproc://", "ucx://"))):
         return None
     try:
         from distributed import Client

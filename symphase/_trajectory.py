@@ -12,7 +12,16 @@ import numpy as np
 
 from ._curvature import curvature_along
 from ._model import Committee
-from ._results import V_ATTR, Result, Status, alpha_span, model_coords, overlap_columns, scalar_attrs, trajectory_variables
+from ._results import (
+    V_ATTR,
+    Result,
+    Status,
+    alpha_span,
+    model_coords,
+    overlap_columns,
+    scalar_attrs,
+    trajectory_variables,
+)
 
 
 @dataclass(repr=False)

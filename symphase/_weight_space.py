@@ -13,6 +13,7 @@ import numpy as np
 from ._generated import eg_derivatives as egd
 from ._generated import ode_kernels as gen
 
+
 def weight_gradient(model, J, g, B, v=None):
     """The gradient of ``eps_g`` in the weights: ``(d eps_g/dJ, d eps_g/dg, d eps_g/dv)`` (docs/model.md §5.2, §13).
 

@@ -5,10 +5,10 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import plateau
 
 import symphase as sp
 from symphase.cli import main
-from conftest import plateau
 
 Q2, R2 = plateau(2)
 

@@ -9,10 +9,10 @@ checked to a few hundred float64 ulps of the compared quantities (rounding only)
 """
 import numpy as np
 import pytest
+from conftest import random_state
 from scipy.special import erf
 
 import symphase as sp
-from conftest import random_state
 
 NSE = 4.0
 
@@ -217,7 +217,7 @@ def test_exact_rule_is_invariant_under_J_to_cJ_and_eta_to_c2_eta(c):
     model = sp.Committee(3, 2, bn="exact", gain="fixed", tau=1.3, batch=2)
     Q, R, g = random_state(model, rng)
     eta = 0.7
-    dQ, dR, dg = sp.rhs(model, Q, R, g, eta)
+    dQ, dR, _dg = sp.rhs(model, Q, R, g, eta)
     dQc, dRc, dgc = sp.rhs(model, c**2 * Q, c * R, g, c**2 * eta)
     np.testing.assert_allclose(dQc, c**2 * dQ, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(dRc, c * dR, rtol=1e-12, atol=1e-15)
@@ -267,8 +267,8 @@ def test_exact_rule_normalized_overlaps_see_the_norm_only_through_eta_eff(gain):
     s = np.ones(model.K)
     s[i] = np.sqrt(lam)
     Qs, Rs = Q * np.outer(s, s), R * s[:, None]
-    dq0, dr0 = normalized_rates(model, Q, R, g, eta)
-    dq1, dr1 = normalized_rates(model, Qs, Rs, g, eta)
+    _dq0, dr0 = normalized_rates(model, Q, R, g, eta)
+    _dq1, dr1 = normalized_rates(model, Qs, Rs, g, eta)
     _, dr_ref = normalized_rates(model, Q, R, g, eta / lam)
     np.testing.assert_allclose(dr1[i], dr_ref[i], rtol=1e-11, atol=1e-14)
     others = [j for j in range(model.K) if j != i]

@@ -66,7 +66,7 @@ def test_small_learning_rate_limit_of_the_full_matrix(kw):
 
 
 def test_diffusion_matrix_bad_input():
-    model, Q, R, g = _state({})
+    model, Q, R, _g = _state({})
     with pytest.raises(ValueError, match="part must be"):
         symphase.diffusion_matrix(model, Q, R, eta=0.5, part="quadratic")
     with pytest.raises(ValueError, match="eta"):
@@ -85,6 +85,7 @@ def test_the_order_one_over_N_drift_correction_of_plain_sgd():
     O(1/N) next order (0.06, from the N = 30 vs 120 runs) of the prediction. Its size at N = 1000,
     about 2e-4 against f ~ 0.3, is why the SDE without it reproduces the exact chain's escape times."""
     import numba
+
     from symphase import _kernels as kern
     from symphase import _overlap_sgd as ov
     from symphase import _rng

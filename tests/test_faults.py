@@ -188,7 +188,8 @@ def _unprivileged_prefix(workdir):
     for prefix in candidates:
         probe = ("import sys, pathlib; sys.exit(0 if not __import__('os').access(sys.argv[1], 2) else 3)")
         try:
-            proc = subprocess.run(prefix + [sys.executable, "-c", probe, str(ro)], capture_output=True, timeout=30, check=False)
+            proc = subprocess.run(prefix + [sys.executable, "-c", probe, str(ro)], capture_output=True, timeout=30,
+                                  check=False)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if proc.returncode == 0:
@@ -231,7 +232,8 @@ def test_read_only_install_caches_elsewhere(tmp_path_factory):
 
         # writable home: Numba's user-wide cache (import only: nothing compiles)
         proc = subprocess.run(prefix + [sys.executable, "-c", "import symphase._numba_cache as c; print(c.LOCATION)"],
-                              env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=60, cwd=work, check=False)
+                              env={**env, "HOME": str(home)}, capture_output=True, text=True, timeout=60, cwd=work,
+                              check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert proc.stdout.split() == ["user"]
 

@@ -17,8 +17,6 @@ from symphase import Committee, integrate
 from symphase._fixedpoint import FixedPoint, rates
 from symphase._fixedpoint_solve import symmetric_fixed_point
 
-
-
 RULES = [dict(), dict(bn="paper"), dict(bn="exact"), dict(bn="exact", gain="fixed")]
 RULE_IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed-gain"]
 
@@ -241,7 +239,7 @@ def test_derivatives_agree_with_finite_differences(kw):
 def test_weights_realise_the_fixed_point():
     """J J^T = Q, J B^T = R, B B^T = T with N = K + M (to rounding)."""
     fp = symmetric_fixed_point(Committee(4, 4, bn="exact", tau=3.0))
-    J, g, B = fp.weights
+    J, _g, B = fp.weights
     assert J.shape == (4, 8)
     assert np.max(np.abs(J @ J.T - fp.Q)) < 1e-12 * np.max(np.abs(fp.Q))
     assert np.max(np.abs(J @ B.T - fp.R)) < 1e-12

@@ -6,12 +6,12 @@ so the test is deterministic.
 """
 import numpy as np
 import pytest
+from conftest import random_state
 from scipy.special import erf
 
 import symphase as sp
 from symphase import gaussian
 from symphase._generated import ode_kernels as gen
-from conftest import random_state
 
 S = 400_000
 
@@ -86,7 +86,7 @@ def test_field_sums_equal_brute_force_sums(rng):
     model = sp.Committee(3, 2)
     Q, R, _ = random_state(model, rng)
     y = model.layout.pack(Q, R)
-    C, w, G, D, J2 = field_sums(model, y)
+    C, w, G, D, _J2 = field_sums(model, y)
     F = range(5)
     for a in range(3):
         for c in F:

@@ -102,7 +102,7 @@ def test_result_to_netcdf_roundtrip(tmp_path, escape_run):
 
 def test_bn_result_has_gain():
     model = sp.Committee(2, 2, bn="paper")
-    Q0, R0, g0 = random_initial(model, N=200, seed=1)
+    Q0, R0, _g0 = random_initial(model, N=200, seed=1)
     res = sp.integrate(model, Q0, R0, 0.5, 5.0)
     assert res.g.shape == (len(res.alpha), 2)
     assert res.to_xarray()["g"].dims == ("alpha", "student")

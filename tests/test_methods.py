@@ -73,8 +73,8 @@ def test_batch_statistics_run_the_committee_machine_only():
 def test_docstring_table_agrees_with_the_declarations():
     """The table in simulate's docstring says which method runs which model; it must be the classes'."""
     doc = inspect.getdoc(simulate)
-    rows = {m.group(1): m.group(2).split() for m in re.finditer(r"^ *(weights|overlaps|sde) {2,}.*?((?:(?:yes|no) *){4})$",
-                                                              doc, re.MULTILINE)}
+    row = r"^ *(weights|overlaps|sde) {2,}.*?((?:(?:yes|no) *){4})$"
+    rows = {m.group(1): m.group(2).split() for m in re.finditer(row, doc, re.MULTILINE)}
     assert set(rows) == set(SIM_METHODS)
     for name, cells in rows.items():
         assert [c == "yes" for c in cells] == [getattr(SIM_METHODS[name], f) for f in FEATURES], name

@@ -1,9 +1,9 @@
 """Plain ODE: the closed-form plateau, eps_g closed forms, symmetries (docs/model.md §3-4)."""
 import numpy as np
 import pytest
+from conftest import plateau, random_state
 
 import symphase as sp
-from conftest import plateau, random_state
 
 
 @pytest.mark.parametrize("K", [2, 3, 4, 5, 6])
@@ -27,7 +27,7 @@ def test_plateau_is_not_fixed_point_away_from_it():
     # the check above can fail: a perturbed plateau has a non-zero O(eta) part
     Q, R = plateau(3)
     R = 0.99 * R  # still a valid Gram matrix: Q - R R^T = (1 - 0.99^2) Q
-    dQ, dR, _ = sp.rhs(sp.Committee(3, 3), Q, R, part="linear")
+    _dQ, dR, _ = sp.rhs(sp.Committee(3, 3), Q, R, part="linear")
     assert np.abs(dR).max() > 1e-5
 
 

@@ -68,7 +68,8 @@ def tiny_disk(tmp_path):
     """A 64 kB tmpfs: a disk that fills up (root only; skipped where mounting is not allowed)."""
     where = tmp_path / "tiny"
     where.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=False, capture_output=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=False,
+                       capture_output=True)
     if p.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here ({p.stderr.decode(errors='replace').strip()})")
     try:
@@ -161,7 +162,8 @@ def test_a_planted_symlink_is_never_followed(tmp_path, suffix):
     os.symlink(victim2, tmp_path / out)  # a link at the target itself: replaced, not written through
     script = (f"ln -s {victim} .{out}.$$.part; exec {sys.executable} -m symphase ode --alpha-max 10 "
               f"--points 5 --out {out}")
-    p = subprocess.run(["sh", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    p = subprocess.run(["sh", "-c", script], check=False, cwd=tmp_path, capture_output=True, text=True,
+                       timeout=RUN_TIMEOUT)
     assert p.returncode == 0, p.stderr
     assert victim.read_text() == "precious\n" and victim2.read_text() == "precious too\n"
     target = tmp_path / out

@@ -10,14 +10,20 @@ import pytest
 from scipy import optimize
 
 import symphase as sp
-from symphase._reduced import (paper_fixed_point, reduced_generalization_error, reduced_gradient,
-                              reduced_hessian, reduced_rhs)
+from symphase._reduced import (
+    paper_fixed_point,
+    reduced_generalization_error,
+    reduced_gradient,
+    reduced_hessian,
+    reduced_rhs,
+)
 
 RULES = [None, "paper", "exact"]
 
 
 def symmetric_state(K, rng):
-    """A realisable symmetric state: J_i = a B_i + b sum_{n != i} B_n + c v_i + d v0 (v orthonormal, off the teachers)."""
+    """A realisable symmetric state: J_i = a B_i + b sum_{n != i} B_n + c v_i + d v0
+    (v orthonormal, off the teachers)."""
     a, b, c, d = rng.uniform(0.2, 0.8), rng.uniform(-0.3, 0.3), rng.uniform(0.1, 0.6), rng.uniform(0, 0.5)
     Q = a**2 + (K - 1) * b**2 + c**2 + d**2
     C = 2 * a * b + (K - 2) * b**2 + d**2

@@ -51,7 +51,8 @@ def test_jobs_do_not_change_the_numbers(tmp_path, capsys):
                                                              "fig2_paper_hessian_tau"]
     assert all(r.status == "made" and r.seconds > 0 for r in one + two)
     for r in two:
-        with xr.open_dataset(tmp_path / "one" / f"{r.name}.nc") as a, xr.open_dataset(tmp_path / "two" / f"{r.name}.nc") as b:
+        with xr.open_dataset(tmp_path / "one" / f"{r.name}.nc") as a, \
+                xr.open_dataset(tmp_path / "two" / f"{r.name}.nc") as b:
             xr.testing.assert_identical(a.load(), b.load())
 
 

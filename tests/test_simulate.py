@@ -12,12 +12,10 @@ import pytest
 from scipy import stats
 
 import symphase as sp
-from symphase.cli import main as cli_main
+from symphase import _rng, _sgd, simulate
 from symphase._compare import escape_alpha, plateau_value
-from symphase import simulate
 from symphase._rng import fill_normal, next_u64, rng_state
-
-from symphase import _rng, _sgd  # noqa: E402
+from symphase.cli import main as cli_main
 
 RULES = [None, "paper", "exact"]
 

@@ -377,7 +377,8 @@ def warn_curvature_cost(model):
     est = CURVATURE_S_PER_N3 * float(n) ** 3
     if est > ODE_WARN_S:
         warn(f"K = {model.K}, M = {model.M}: the curvature works on {n} x {n} matrices (about "
-             f"{_size(CURVATURE_BYTES_PER_N2 * n * n)} of memory), roughly {_duration(est)}; Ctrl-C stops it after the matrix operation under way")
+             f"{_size(CURVATURE_BYTES_PER_N2 * n * n)} of memory), roughly {_duration(est)}; "
+             "Ctrl-C stops it after the matrix operation under way")
 
 
 def escape_cost_announcer(model, samples: int, workers, sde_step: float = 0.05):

@@ -130,7 +130,7 @@ def _complete(out: Path, name: str, quick: bool) -> bool:
     try:
         with open_netcdf(out / f"{name}.nc") as ds:
             return int(ds.attrs.get("complete", 0)) == 1 and int(ds.attrs.get("quick", -1)) == int(quick)
-    except Exception:  # unreadable file: redo it
+    except Exception:  # noqa: BLE001 (an unreadable or partial file, whatever the reader raises: redo it)
         return False
 
 
@@ -252,7 +252,7 @@ def _one(mod, out, quick, force, replot, log, interrupts, plt) -> StepResult:
         return StepResult(mod.NAME, mod.TITLE, "made", time.perf_counter() - t0, mod.summary(ds), files)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # a failed figure is reported, the others still run
+    except Exception as exc:  # noqa: BLE001 (a failed figure is reported, the others still run)
         if interrupts.hit:
             raise KeyboardInterrupt from None
         if log is not None:

@@ -137,7 +137,8 @@ def compute(quick: bool):
     esc = simulated_escapes(model, "random", Ns, seeds, fpu)
     data["escape_alpha_random"] = (("N_random", "seed_random"), esc,
                                    {"long_name": "escape time (alpha), random start (eps_g below half that of the "
-                                                 "C < Q fixed point; SGD on the exact overlap chain)", "nan_means": "no escape"})
+                                                 "C < Q fixed point; SGD on the exact overlap chain)",
+                                                 "nan_means": "no escape"})
     coords.update(N_random=Ns, seed_random=np.arange(seeds))
     Nt = [100, 400, 4000] if quick else [100, 200, 400, 800, 1600, 6400, 25000, 100000, 400000, 10**6]
     t, msg = _theory(model, Nt, "random", fpu.eg, samples)

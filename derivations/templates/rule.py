@@ -70,7 +70,7 @@ def output_error(x, y, h, v, vt, cs, act, noise):
     return delta
 
 
-@numba.njit(**GENERATED.njit_options)
+@numba.njit(**GENERATED.njit_options_call)
 def sgd_example(x, y, noise, state, consts, out):
     """SGD's update of one example: writes its coefficients per unit and returns ``Delta``.
 

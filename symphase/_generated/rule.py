@@ -97,7 +97,7 @@ def output_error(x, y, h, v, vt, cs, act, noise):
     return delta
 
 
-@numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+@numba.njit(cache=True, error_model="numpy", nogil=True)
 def sgd_example(x, y, noise, state, consts, out):
     """SGD's update of one example: writes its coefficients per unit and returns ``Delta``.
 

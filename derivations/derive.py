@@ -108,7 +108,7 @@ class Derivation:
     h_bn: sp.Expr  # the scale factor h_a under batch norm
     checks: Checks
 
-    def committee(self) -> "Derivation":
+    def committee(self) -> Derivation:
         """The rates of the committee machine: second layer fixed at 1, no weight decay
         (``COMMITTEE``); what the symmetric-subspace, paper and fluctuation generators use."""
         return dataclasses.replace(self, dQ=self.dQ.subs(COMMITTEE), dR=self.dR.subs(COMMITTEE),

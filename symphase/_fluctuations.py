@@ -398,8 +398,9 @@ def sde_steps_with(moments, drift, y, ka, N, b, has_gain, dalpha, n_steps, s, bl
                    weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every=1):
     """The rule's kernels: ``moments`` (the diffusion: :func:`rate_moments_with` bound to the rule's
     ``example`` and ``rates``, with the signature of :func:`rate_moments`) and ``drift(y, f, ka)`` (its
-    ODE's right-hand side; SGD: :func:`symphase._kernels.rhs`). ``n_steps`` Euler-Maruyama steps of ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the
-    flat state ``y`` in place (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
+    ODE's right-hand side; SGD: :func:`symphase._kernels.rhs`). ``n_steps`` Euler-Maruyama steps of
+    ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the flat state ``y`` in place
+    (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
     :func:`rate_moments` with the rule ``points``/``weights``, its square root from an eigen-decomposition
     (negative eigenvalues of the rule's estimate clipped). Returns the steps done before the state stopped
     being valid (``check_state``), -1 if the Gram matrix lost positive semi-definiteness in ``D``'s factor.

@@ -223,7 +223,7 @@ def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
     x = np.empty(K)
     y = np.empty(M)
     total = 0.0
-    for p in range(n_test):
+    for _ in range(n_test):
         for i in range(K):
             x[i] = 0.0
         for n in range(M):

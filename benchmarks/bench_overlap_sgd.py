@@ -27,7 +27,8 @@ def per_step_overlaps(model, N, Q0, R0):
 
     def run():
         Q, R, g = Q0.copy(), R0.copy(), np.ones(model.K)
-        ov.overlap_steps(Q, R, g, np.ones(model.K), model.system.teacher_weights, T, par, N, model.batch, STEPS_OV, _rng.rng_state(0), 1e6, *ws)
+        ov.overlap_steps(Q, R, g, np.ones(model.K), model.system.teacher_weights, T, par, N, model.batch, STEPS_OV,
+                         _rng.rng_state(0), 1e6, *ws)
     run()
     return best_of(run, repeats=5) / STEPS_OV
 

@@ -10,6 +10,7 @@ module differs from what it generates)::
 
 Importing a module does no work: each derivation is a function, called by the
 module's ``main()`` (``derive.derive()``, ``symmetric.derive()`` and
-``eg_derivatives.derive()``, cached, and ``paper_bn.compare()``). The steps are written up in ``derivations/DERIVATION.md``;
+``eg_derivatives.derive()``, cached, and ``paper_bn.compare()``). The steps are written up in
+``derivations/DERIVATION.md``;
 the specification is ``docs/model.md``. SymPy is used here only, never by ``symphase``.
 """

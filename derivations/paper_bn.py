@@ -219,7 +219,8 @@ def check_symmetric_fixed_point(checks: Checks, findings: list[str], sym_rates: 
     checks.check("effective fixed point: R' = S' = tau/sqrt(K (K + (K-1) tau))", eff["R'"] - tau / sp.sqrt(Ks * A),
                  points=points, symbolic=PREFERRED)
     checks.check("at tau = 1 the effective point is Saad & Solla's Q = 1/(2K-1), R = 1/sqrt(K(2K-1))",
-                 (eff["Q'"] - 1 / (2 * Ks - 1)).subs(tau, 1) + (eff["R'"] - 1 / sp.sqrt(Ks * (2 * Ks - 1))).subs(tau, 1),
+                 (eff["Q'"] - 1 / (2 * Ks - 1)).subs(tau, 1)
+                 + (eff["R'"] - 1 / sp.sqrt(Ks * (2 * Ks - 1))).subs(tau, 1),
                  points=[{Ks: kk} for kk in range(2, 10)], symbolic=PREFERRED)
     # The fixed point is a one-parameter family: the rates vanish at any norm Q = C (R/sqrt Q fixed, g = g*).
     lam = sp.Symbol("lambda", positive=True)

@@ -340,7 +340,8 @@ def derive() -> Derivation:
     # is flat along (R, S, Q) -> (cR, cS, c^2 Q): grad . (R, S, 2Q, 0) = 0.
     checks.check("BN: eps_g(R, S, Q, g) with C = Q is invariant under (R, S, Q) -> (cR, cS, c^2 Q)",
                  R * grad["bn"][0] + S * grad["bn"][1] + 2 * Q * grad["bn"][2])
-    return Derivation(lin=lin, quad=quad, lin2=lin2, quad2=quad2, wd2=wd2, eps_g=EG, eq13=eq13, grad=grad, hess=hess, checks=checks)
+    return Derivation(lin=lin, quad=quad, lin2=lin2, quad2=quad2, wd2=wd2, eps_g=EG, eq13=eq13, grad=grad, hess=hess,
+                      checks=checks)
 
 
 # --------------------------------------------------------------------------

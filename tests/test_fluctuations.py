@@ -52,7 +52,8 @@ def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
     out = np.empty((runs, y0.size))
     for s in range(runs):
         Q, R, g = Q0.copy(), R0.copy(), g0.copy()
-        ov.overlap_steps(Q, R, g, np.ones(2), np.ones(2), T, par, N, 1, steps, _rng.rng_state(s), 1e6, *ov.workspace(2, 2, 1))
+        ov.overlap_steps(Q, R, g, np.ones(2), np.ones(2), T, par, N, 1, steps, _rng.rng_state(s), 1e6,
+                         *ov.workspace(2, 2, 1))
         out[s] = model.layout.pack(Q, R, g if model.has_bn else None)
     C = np.cov(out.T) * N * N / steps      # per unit alpha, times N
     keep = np.diag(D) > 1e-12
@@ -174,5 +175,6 @@ def test_sde_reaches_a_million_inputs_and_validates():
         sp.simulate(model, 3, 1.0, 1.0, method="sde")
     with pytest.raises(ValueError, match="^sde_step must be"):
         sp.simulate(model, 1000, 1.0, 1.0, method="sde", sde_step=0.0)
-    with pytest.raises(ValueError, match=r"^n_test: method='sde' does not support a test set .*it runs with method='weights'"):
+    with pytest.raises(ValueError,
+                       match=r"^n_test: method='sde' does not support a test set .*it runs with method='weights'"):
         sp.simulate(model, 1000, 1.0, 1.0, method="sde", n_test=5)

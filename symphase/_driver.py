@@ -16,6 +16,9 @@ import numpy as np
 
 from ._results import Status
 
+#: What a ``record`` returns when it stopped for Ctrl-C before it was complete (:meth:`Driver.item`).
+INCOMPLETE = object()
+
 
 class Driver:
     """Runs ``n`` independent items with one progress bar, Ctrl-C and a thread pool.
@@ -65,7 +68,9 @@ class Driver:
         ``chunk`` (the bar and Ctrl-C respond between them), then ``record(k)``.
 
         ``advance(k, n)`` does up to ``n`` steps and returns how many it did (fewer: diverged; < 0:
-        invalid). ``record(k)`` returning True ends the item early, as completed (e.g. escaped).
+        invalid). ``record(k)`` returning True ends the item early, as completed (e.g. escaped);
+        returning :data:`INCOMPLETE` (a long record that saw the stop flag) ends it as interrupted,
+        without counting record ``k``.
         """
         try:
             for k in range(n_records):
@@ -86,6 +91,9 @@ class Driver:
                         self.codes[j] = Status.DIVERGED
                         return
                 end = record(k)
+                if end is INCOMPLETE:
+                    self.codes[j] = Status.INTERRUPTED
+                    return
                 self.records[j] = k + 1
                 if end:
                     break

@@ -22,6 +22,7 @@ import numpy as np
 from . import _fluctuations as fl
 from . import _overlap_sgd as ov
 from . import _sgd as sgd
+from ._driver import INCOMPLETE
 from ._rng import rng_state
 from ._validate import check_real
 
@@ -184,6 +185,7 @@ class Weights(SimulationMethod):
         m = setup.model
         # steps per kernel call: about 1e7 multiply-adds, so Ctrl-C and the bar respond within ~0.1 s
         self.chunk = max(1, int(1e7 // (setup.N * m.batch * (m.K + m.M + 2))))
+        self.test_chunk = max(1, int(1e7 // (setup.N * (m.K + m.M + 2))))  # test inputs per kernel call
 
     def run_seed(self, j, driver):
         st, m = self.setup, self.setup.model
@@ -204,8 +206,16 @@ class Weights(SimulationMethod):
             if m.learns_v:
                 ys[j, k, lay.v_index] = v
             vs[j, k] = v
-            if st.n_test:
-                self.eg_test[j, k] = sgd.test_error(Jt, Bt, g, v, vt, par, st.n_test, s_test, xi)
+            if st.n_test:  # in pieces of ~1e7 multiply-adds: Ctrl-C stops a long test set between them
+                total, done = 0.0, 0
+                while done < st.n_test:
+                    if driver.stop.is_set():
+                        return INCOMPLETE
+                    n = min(self.test_chunk, st.n_test - done)
+                    total = sgd.test_error_sum(Jt, Bt, g, v, vt, par, n, s_test, xi, total)
+                    done += n
+                self.eg_test[j, k] = total / st.n_test
+            return None
 
         if st.batch_stats:
             def advance(k, n):

@@ -206,8 +206,10 @@ def sgd_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
-    """Test-set estimate of ``eps_g = <(t - s)^2>/2`` over ``n_test`` fresh inputs (no output noise)."""
+def test_error_sum(Jt, Bt, g, v, vt, par, n_test, s, xi, total):
+    """``total`` plus ``sum (t - s)^2/2`` over ``n_test`` fresh inputs (no output noise), added one input at
+    a time: a test set drawn in pieces, each continuing the last one's sum and random stream, gives the
+    same bits as in one piece (so a long test set can stop for Ctrl-C between pieces)."""
     N, K = Jt.shape
     M = Bt.shape[1]
     cs, act = par[SCALE], int(par[ACTIVATION])
@@ -222,7 +224,6 @@ def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
             h[i] = g[i] / (sigma * math.sqrt(acc))
     x = np.empty(K)
     y = np.empty(M)
-    total = 0.0
     for _ in range(n_test):
         for i in range(K):
             x[i] = 0.0
@@ -236,7 +237,13 @@ def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
                 y[n] += Bt[l, n] * z
         delta = output_error(x, y, h, v, vt, cs, act, 0.0)
         total += 0.5 * delta * delta
-    return total / n_test
+    return total
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
+    """Test-set estimate of ``eps_g = <(t - s)^2>/2`` over ``n_test`` fresh inputs (no output noise)."""
+    return test_error_sum(Jt, Bt, g, v, vt, par, n_test, s, xi, 0.0) / n_test
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -518,3 +518,36 @@ def test_escape_time_announces_an_unreachable_threshold(capsys):
     assert "200 samples" in err and " h " in err, err
     with pytest.raises(ValueError, match=r"^--samples = 10000000000000: .* use a smaller --samples"):
         escape_cost_announcer(model, 10**13, 2)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_huge_test_set_at_once(tmp_path):
+    """Item 10: ``simulate --test 1000000000`` ignored SIGINT for more than 60 s (the test set was one
+    compiled call per record). Now the test set is drawn in pieces of ~1e7 multiply-adds, each continuing
+    the last one's sum and random stream (the same bits as one piece: tests/test_simulate.py), and Ctrl-C
+    stops between pieces: exit 130 within 10 s, the record being drawn not counted."""
+    run = Run(["simulate", "--N", "100", "--alpha-max", "1", "--seeds", "1", "--points", "2", "--test", "1000000000"],
+              cwd=tmp_path)
+    time.sleep(4.0)  # started, compiled, and inside the first record's test set (about 10 minutes of work)
+    assert run.proc.poll() is None, run.err.decode(errors="replace")
+    run.proc.send_signal(signal.SIGINT)
+    rc, _, err, took = finish(run, 60)
+    assert rc == 130, (rc, err)
+    assert took < 10, took
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_huge_escape_time_sampling_at_once(tmp_path):
+    """Item 10: ``escape-time --samples 5000000`` took 3.2 GB in 30 s and ignored SIGINT. Now the cost is
+    announced and the shared driver's workers pull samples one at a time, so Ctrl-C stops it within
+    seconds: exit 130, the samples so far kept and counted."""
+    run = Run(["escape-time", "--samples", "5000000"], cwd=tmp_path)
+    wait_for(run, b"Ctrl-C stops it")  # the cost announcement: the sampling starts next
+    time.sleep(5.0)
+    assert run.proc.poll() is None, run.err.decode(errors="replace")
+    run.proc.send_signal(signal.SIGINT)
+    rc, _, err, took = finish(run, 60)
+    assert rc == 130, (rc, err)
+    assert took < 15, took
+    assert "interrupted" in last_line(err) and "Traceback" not in err

@@ -297,6 +297,32 @@ def test_test_set_estimate_agrees_with_exact_eg():
     assert res.to_xarray()["eg_test"].dims == ("seed", "alpha")
 
 
+
+def test_a_test_set_in_pieces_is_the_test_set_in_one_piece(monkeypatch):
+    """The test set is drawn in pieces so that Ctrl-C can stop a long one (issue 22 item 10); each piece
+    continues the last one's sum and random stream, so eg_test is the same bits for any piece size."""
+    from symphase import _methods
+    model = sp.Committee(2, 2, bn="exact")
+    one = simulate(model, 200, 1.0, 3.0, seeds=2, n_test=5000)
+    real = _methods.Weights.__init__
+
+    def small_pieces(self, setup, alphas):
+        real(self, setup, alphas)
+        self.test_chunk = 7  # 5000 = 714 pieces of 7, then 2
+
+    monkeypatch.setattr(_methods.Weights, "__init__", small_pieces)
+    pieces = simulate(model, 200, 1.0, 3.0, seeds=2, n_test=5000)
+    np.testing.assert_array_equal(pieces.eg_test, one.eg_test)
+    np.testing.assert_array_equal(pieces.eg, one.eg)
+
+    def one_piece(self, setup, alphas):
+        real(self, setup, alphas)
+        self.test_chunk = 10**9
+
+    monkeypatch.setattr(_methods.Weights, "__init__", one_piece)
+    np.testing.assert_array_equal(simulate(model, 200, 1.0, 3.0, seeds=2, n_test=5000).eg_test, one.eg_test)
+
+
 def test_start_from_given_overlaps_and_weights():
     model = sp.Committee(2, 2, bn="exact")
     Q0 = np.array([[0.5, 0.1], [0.1, 0.4]])

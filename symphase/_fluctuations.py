@@ -38,10 +38,12 @@ from ._generated import ode_kernels as gen_ode
 from ._generated.rule import ERF, sgd_example
 from ._kernels import ETA, OK, TAU, check_state, covariance, rhs
 from ._layout import unpack_into
+from ._model import check_committee, check_model
 from ._overlap_sgd import gram_factor
 from ._results import SymphaseError
 from ._rng import next_normal
 from ._sgd import step_constants
+from ._validate import check_real
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -293,8 +295,6 @@ def diffusion_matrix(model, Q, R, g=None, *, eta, part="full"):
     >>> bool(np.max(np.abs(D - D1)) < 0.2 * np.max(np.abs(D)))   # eta = 0.1: mostly the leading part
     True
     """
-    from ._model import check_committee, check_model
-    from ._validate import check_real
     model = check_committee(check_model(model), "diffusion_matrix")
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear"):

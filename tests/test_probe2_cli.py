@@ -78,6 +78,7 @@ def tiny_disk(tmp_path):
         subprocess.run(["umount", str(where)], check=False, capture_output=True)
 
 
+@pytest.mark.slow
 def test_full_disk_prints_the_result_saves_it_elsewhere_and_exits_1(tmp_path, tiny_disk):
     """Item 1: ``ode --points 3001 --out`` on a full disk was a multi-line h5py message, then a segfault
     (exit 139) in h5netcdf's close(). Now: the result is printed, saved in the temporary folder (said in
@@ -150,6 +151,7 @@ def test_save_result_never_raises_and_says_where_it_went(tmp_path, monkeypatch):
 # -- item 13: no planted symbolic link is followed --------------------------------------------------
 
 @pytest.mark.parametrize("suffix", [".nc", ".csv"])
+@pytest.mark.slow
 def test_a_planted_symlink_is_never_followed(tmp_path, suffix):
     """Item 13: ``ln -s victim .out.nc.$$.part; exec symphase ode ... --out out.nc`` overwrote ``victim``
     and left ``out.nc`` a link to it. The temporary is now made with O_EXCL under an unpredictable name:

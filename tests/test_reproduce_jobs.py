@@ -41,6 +41,7 @@ def _alive(pid):
         return False
 
 
+@pytest.mark.slow
 def test_jobs_do_not_change_the_numbers(tmp_path, capsys):
     """The same figures made one at a time and two at once: every data file equal (values and attributes),
     and the results listed in the order asked for, with their own times."""

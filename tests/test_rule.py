@@ -165,6 +165,7 @@ def test_activation_codes_are_the_kernels():
 
 @pytest.mark.parametrize("sim", RUNS)
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.slow
 def test_toy_rule_is_sgd_at_c_eta_bit_for_bit_for_c_1_and_2(toy_rules, sim, case):
     run = RUNS[sim]
     for c in (1.0, 2.0):
@@ -187,6 +188,7 @@ def test_toy_rule_is_sgd_at_c_eta_to_rounding(toy_rules, sim, case):
 
 
 @pytest.mark.parametrize("case", SDE_CASES)
+@pytest.mark.slow
 def test_toy_rule_sde_is_sgd_at_c_eta_bit_for_bit(toy_rules, case):
     for c in (1.0, 0.7):
         ref = run_sde(toy_rules["sgd_generic"].kernels, SDE_CASES[case], c * ETA)
@@ -195,6 +197,7 @@ def test_toy_rule_sde_is_sgd_at_c_eta_bit_for_bit(toy_rules, case):
 
 
 @pytest.mark.parametrize("case", ["plain", "bn-exact", "plain-b3-noise", "two-layer-wd", "relu"])
+@pytest.mark.slow
 def test_generic_engines_with_sgd_are_the_sgd_kernels(toy_rules, case):
     """SGD's kernels passed to the rule-generic engines: the weights and the chain bit for bit;
     the SDE's first step to rounding (its drift, see the module docstring; 4e-16 relative)."""

@@ -74,6 +74,7 @@ def test_discrepancy_shrinks_like_inverse_sqrt_N(bn):
 
 
 @pytest.mark.parametrize("bn", RULES)
+@pytest.mark.slow
 def test_ode_within_three_standard_errors_at_N_4000(bn):
     """At N = 4000 the ODE (from each seed's start) lies within 3 standard errors of the
     16-seed mean of the simulation, for eps_g and every component of Q, R (and g), at every
@@ -298,6 +299,7 @@ def test_test_set_estimate_agrees_with_exact_eg():
 
 
 
+@pytest.mark.slow
 def test_a_test_set_in_pieces_is_the_test_set_in_one_piece(monkeypatch):
     """The test set is drawn in pieces so that Ctrl-C can stop a long one (issue 22 item 10); each piece
     continues the last one's sum and random stream, so eg_test is the same bits for any piece size."""

@@ -118,9 +118,11 @@ def check_writable(path, name: str = "path") -> Path:
     return path
 
 
-def _write_atomically(path, data) -> Path:
-    """Write the bytes ``data`` to ``path`` through a fresh temporary (``.NAME.PID.RANDOM.part``,
-    :func:`tempfile.mkstemp`)."""
+def write_atomically(path, data: bytes) -> Path:
+    """Write the bytes ``data`` to ``path`` through a fresh temporary ``.NAME.PID.RANDOM.part``
+    (:func:`tempfile.mkstemp`: ``O_CREAT | O_EXCL``, an unpredictable name, never a planted file or link),
+    synced, then renamed over ``path``; on any failure the temporary is removed. The one atomic writer of
+    the package: results, sweep points and figures."""
     path = Path(path)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".part")
     try:
@@ -176,7 +178,7 @@ def write_netcdf(ds, path) -> Path:
     OSError
         The folder is missing or not writable, the disk is full, ...
     """
-    return _write_atomically(path, netcdf_bytes(ds))
+    return write_atomically(path, netcdf_bytes(ds))
 
 
 def open_netcdf(path):
@@ -215,4 +217,4 @@ def write_csv(df, path) -> Path:
     OSError
         The folder is missing or not writable, the disk is full, ...
     """
-    return _write_atomically(path, df.to_csv(index=False).encode("utf-8"))
+    return write_atomically(path, df.to_csv(index=False).encode("utf-8"))

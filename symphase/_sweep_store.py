@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._io import write_atomically
 from ._results import Status, SymphaseError
 from ._sweep_tasks import Task, _label
 
@@ -70,32 +71,16 @@ def run_point(task: Task, point: dict, path: str) -> str:
         raise PointInterrupted(f"the point {_label(point, point)} was interrupted ({out.get('message', '')}); "
                                f"it is not stored")
     record = {"point": point, "outputs": {k: _jsonable(v) for k, v in out.items()}}
-    _write_atomic(Path(path), json.dumps(record))
+    write_atomically(Path(path), json.dumps(record).encode("utf-8"))
     return path
 
 
-def _write_atomic(path: Path, text: str):
-    """``text`` to ``path`` via a fresh temporary ``NAME.RANDOM.PID.part``: created with ``O_CREAT | O_EXCL``
-    under an unpredictable name (never a planted file or link), then renamed over ``path``; the pid: a
-    stale one is known by its dead writer."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=f".{os.getpid()}.part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _remove_stale_parts(folder: Path):
-    """Remove the ``.part`` files of writers that are gone (a killed worker's half-written point)."""
+    """Remove the ``.part`` files of writers that are gone (a killed worker's half-written point): the
+    temporaries ``.NAME.PID.RANDOM.part`` of :func:`symphase._io.write_atomically`."""
     for f in folder.glob("*.part"):
         try:
-            pid = int(f.name.rsplit(".", 2)[-2])
+            pid = int(f.name.rsplit(".", 3)[-3])
         except (ValueError, IndexError):
             pid = None
         if pid is None or not _pid_alive(pid):

@@ -1,6 +1,7 @@
 """Sweeps: same numbers as the API point by point, Dask cluster, kill-and-resume, bad configs."""
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -378,3 +379,23 @@ def test_cli_resume_says_which_point_file_is_computed_again(tmp_path, capsys):
     assert cap.err.startswith("symphase: warning: store: 1 point file(s) cannot be read and are computed again: "
                               f"{path.name}") and cap.err.count("\n") == 1
     assert json.loads(path.read_text())["outputs"]["status"] == "completed"
+
+
+def test_stale_point_temporaries_of_dead_writers_are_removed(tmp_path):
+    """Points are written by the package's one atomic writer (``.NAME.PID.RANDOM.part``); a resume removes
+    the temporaries of writers that are gone and keeps those of a live one."""
+    import subprocess
+    import sys
+
+    from symphase._io import write_atomically
+    from symphase._sweep_store import _remove_stale_parts
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    stale = tmp_path / f".p.json.{dead}.abc123.part"
+    live = tmp_path / f".p.json.{os.getpid()}.def456.part"
+    stale.write_text("{")
+    live.write_text("{")
+    write_atomically(tmp_path / "q.json", b"{}")
+    _remove_stale_parts(tmp_path)
+    assert not stale.exists() and live.exists()
+    assert (tmp_path / "q.json").read_text() == "{}" and len(list(tmp_path.glob("*.part"))) == 1

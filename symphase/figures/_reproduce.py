@@ -25,10 +25,10 @@ not started, and a worker that has not stopped within :data:`STOP_WAIT_S` is kil
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import open_netcdf, write_netcdf
+from .._io import open_netcdf, write_atomically, write_netcdf
 from . import FIGURES, load
 
 SUFFIXES = (".nc", ".png", ".pdf")
@@ -137,17 +137,9 @@ def _complete(out: Path, name: str, quick: bool) -> bool:
 def _atomic_savefig(fig, path: Path):
     """Draw ``fig`` into ``path`` via a fresh temporary (``O_CREAT | O_EXCL``, an unpredictable name: never
     a planted file or link), renamed over ``path`` when complete."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".part{path.suffix}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, dpi=150, bbox_inches="tight", format=path.suffix[1:])
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=150, bbox_inches="tight", format=path.suffix[1:])
+    write_atomically(path, buf.getvalue())
 
 
 def available_cores() -> int:

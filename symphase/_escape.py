@@ -20,6 +20,7 @@ from ._driver import Driver
 from ._fixedpoint import FixedPoint
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point
+from ._kernels import eg as eg_kernel
 from ._model import check_committee, check_model
 from ._ode import check_alpha_max, integrate
 from ._results import Result, Status, SymphaseError
@@ -223,9 +224,9 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     y_first = draw(seed)
 
     @functools.cache
-    def ode_from_first_start():
+    def ode_from_first_start(stop_below=0.0):  # stop_below: stop at the first output point below it
         Q, R, g = system.layout.unpack(y_first)
-        return integrate(model, Q, R, eta, 1e5, g0=g, eg_tol=0.0)
+        return integrate(model, Q, R, eta, 1e5, g0=g, eg_tol=stop_below)
 
     if threshold is None:
         try:
@@ -246,8 +247,8 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     if not threshold < eg0:
         raise ValueError(f"threshold must be below the start's eps_g = {eg0:.4g}, got {threshold:.4g}")
     how_max = "given"
-    if alpha_max is None:
-        ode = ode_from_first_start()
+    if alpha_max is None:  # the same output points whether the ODE stops at the threshold or runs on
+        ode = ode_from_first_start(0.0 if ode_from_first_start.cache_info().currsize else threshold)
         below = np.nonzero(ode.eg < threshold)[0]
         alpha_max = max(100.0, 20.0 * float(ode.alpha[below[0]])) if below.size else 1e5
         how_max = "default" if below.size else "unreached"
@@ -267,14 +268,16 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         y = draw(sd)
         ka = system.args(eta)
         s = rng_state(sd)
-        work = fl.sde_workspace(model)
-        prev = [system.eg(y)]
+        work = fl.sde_example_workspace(model)
+        consts = fl.SDEConsts(N=N, b=model.batch, has_gain=model.has_bn, dalpha=h, blowup=1e6, psd_tol=1e-7,
+                              examples=fl.SDE_EXAMPLES)
+        prev = [eg_kernel(y, ka)]
 
         def advance(k, n):  # fewer steps: the state left the valid overlaps (diverged; no escape time)
-            return fl.sde_steps(y, ka, N, model.batch, model.has_bn, h, n, s, 1e6, 1e-7, *work, 4)
+            return fl.sde_example_steps(y, ka, s, n, consts, work)
 
         def record(k):  # the end of chunk k: escaped (first crossing, interpolated within the chunk)?
-            a, e = k * chunk_alpha, system.eg(y)
+            a, e = k * chunk_alpha, eg_kernel(y, ka)
             if e < threshold:
                 out[j] = a + chunk_alpha * (prev[0] - threshold) / (prev[0] - e) if prev[0] > e else a + chunk_alpha
                 return True
@@ -287,7 +290,8 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     n_stopped = sum(c == Status.INTERRUPTED for c in codes)
     n_escaped = int(np.sum(np.isfinite(out)))
     n_late = samples - n_escaped - n_failed - n_stopped
-    how = (f"{samples} samples of the diffusion approximation (Euler-Maruyama, step {h:g} in alpha) from {what}; "
+    how = (f"{samples} samples of the diffusion approximation (weak Euler, step {h:g} in alpha, noise from "
+           f"{fl.SDE_EXAMPLES} examples per step) from {what}; "
            f"escape at the first crossing below {level_text}")
     parts = [f"{n_escaped} of {samples} samples escaped by alpha = {alpha_max:g}"]
     if n_late:

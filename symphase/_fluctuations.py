@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -74,31 +75,64 @@ def sgd_rates(z, d, h, Q, R, g, eta, switches, psi):
             a += 1
 
 
+#: Work arrays of :func:`rate_moments` (built by :func:`moment_workspace`): the moments ``mean``
+#: (size,) and ``second`` (size, size) it writes, and scratch.
+MomentWork = namedtuple("MomentWork", "mean second psi z G L used")
+
+
+def moment_workspace(size: int, n: int) -> MomentWork:
+    """The work arrays of :func:`rate_moments` for a flat state of ``size`` entries and ``n = K + M`` fields."""
+    return MomentWork(mean=np.empty(size), second=np.empty((size, size)), psi=np.empty(size), z=np.empty(n),
+                      G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_))
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
+def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, work):
     """:func:`rate_moments_with` for SGD (its per-example kernel and :func:`sgd_rates`)."""
-    return rate_moments_with(sgd_example, sgd_rates, Q, R, g, T, par, b, has_gain, points, weights, mean, second,
-                             psi, z, G, L, used)
+    return rate_moments_with(sgd_example, sgd_rates, Q, R, g, T, par, b, has_gain, points, weights, work)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def rate_setup(Q, g, par, b, has_gain, h, qd):
+    """The rule's constants at one state, shared by :func:`rate_moments_with` and
+    :func:`sde_example_steps_with`: writes the scale factors ``h`` (BN: ``g_i/(sigma sqrt Q_ii)``, else 1)
+    and ``qd = diag Q`` in place; returns ``(sigma, noise_sd, eta, switches, consts)`` with the switches of
+    :func:`sgd_rates` and the per-example kernel's constants at lr = eta (rates per unit alpha; the
+    committee machine with erf)."""
+    K = Q.shape[0]
+    sigma, noise_sd, bn, exact, learn, _ = step_constants(par, 1, 1)
+    eta = par[ETA]
+    for i in range(K):
+        qd[i] = Q[i, i]
+        h[i] = g[i] / (sigma * math.sqrt(Q[i, i])) if bn else 1.0
+    switches = (par[TAU], b, 1.0 if exact else 0.0, 1.0 if learn else 0.0, has_gain)
+    consts = (eta, eta, 1.0, ERF, exact, learn, False)
+    return sigma, noise_sd, eta, switches, consts
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def rate_at(example, rates, z, noise, Q, R, g, h, eta, switches, state, consts, out, psi):
+    """The per-example rate ``psi`` (flat layout) at the fields ``z`` (raw, ``K + M``) and the output
+    ``noise``: the rule's per-example kernel ``example`` (the error signals, into ``out[0]``), then its
+    ``rates`` (module docstring)."""
+    K = Q.shape[0]
+    example(z[:K], z[K:], noise, state, consts, out)
+    rates(z, out[0], h, Q, R, g, eta, switches, psi)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
-def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L,
-                      used):
+def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, work):
     """Cubature of the first two moments of the per-example rate ``psi`` (module docstring) over the
     fields ``z ~ N(0, tau G)`` and the output noise: ``mean = E[psi]``, ``second = E[psi psi^T]``
-    (flat layout, ``size`` entries). ``points`` (n_points, dims), ``weights`` (n_points,): a rule for
+    (flat layout, ``size`` entries; in ``work``, a :data:`MomentWork`). ``points`` (n_points, dims),
+    ``weights`` (n_points,): a rule for
     the standard normal in ``dims`` dimensions, at least the rank of ``G`` (plus one for output noise):
     column ``t`` drives the ``t``-th independent field, the last one the noise. The rule's kernels:
     ``example`` (per example: the error signals ``d``) and ``rates`` (``psi`` from them). The
     committee machine with erf."""
+    mean, second, psi, z, G, L, used = work
     K, M = R.shape
     n = K + M
-    sigma, noise_sd, bn, exact, learn, _ = step_constants(par, 1, 1)
-    eta = par[ETA]
-    e = 1.0 if exact else 0.0
-    lg = 1.0 if learn else 0.0
-    tau = par[TAU]
-    switches = (tau, b, e, lg, has_gain)
     size = mean.size
     for a in range(size):
         mean[a] = 0.0
@@ -107,27 +141,19 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
     rank = gram_factor(Q, R, T, G, L, used)
     if rank < 0:
         return False
+    h, qd = np.ones(K), np.empty(K)
+    sigma, noise_sd, eta, switches, consts = rate_setup(Q, g, par, b, has_gain, h, qd)
     dims = rank + (1 if noise_sd > 0.0 else 0)
     if points.shape[1] < dims:
         return False
-    h = np.ones(K)
-    if bn:
-        for i in range(K):
-            h[i] = g[i] / (sigma * math.sqrt(Q[i, i]))
     cols = np.empty(rank, dtype=np.int64)
     r = 0
     for j in range(n):
         if used[j]:
             cols[r] = j
             r += 1
-    # the rule's per-example kernel at lr = eta (rates per unit alpha), the committee machine with erf
-    qd = np.empty(K)
-    for i in range(K):
-        qd[i] = Q[i, i]
     state = (h, h, qd, np.ones(K), np.ones(M))
-    consts = (eta, eta, 1.0, ERF, exact, learn, False)
     out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
-    d = out[0]
     for pt in range(points.shape[0]):
         wgt = weights[pt]
         for p in range(n):
@@ -136,8 +162,7 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
                 acc += L[p, cols[t]] * points[pt, t]
             z[p] = sigma * acc
         noise = noise_sd * points[pt, rank] if noise_sd > 0.0 else 0.0
-        example(z[:K], z[K:], noise, state, consts, out)
-        rates(z, d, h, Q, R, g, eta, switches, psi)
+        rate_at(example, rates, z, noise, Q, R, g, h, eta, switches, state, consts, out, psi)
         for p in range(size):
             mean[p] += wgt * psi[p]
             for q in range(p, size):
@@ -194,11 +219,10 @@ def diffusion(model, y, eta, *, rule=None, T=None):
     Tm = system.T if T is None else np.ascontiguousarray(T, dtype=float)
     n = model.K + model.M
     P, w = normal_rule(n + 1) if rule is None else rule
-    size = system.layout.size
-    mean, second, psi = np.empty(size), np.empty((size, size)), np.empty(size)
+    work = moment_workspace(system.layout.size, n)
     ok = rate_moments(Q, R, g, Tm, system.params(eta), model.batch, model.has_bn, np.ascontiguousarray(P),
-                      np.ascontiguousarray(w), mean, second, psi, np.empty(n), np.empty((n, n)), np.zeros((n, n)),
-                      np.zeros(n, dtype=np.bool_))
+                      np.ascontiguousarray(w), work)
+    mean, second = work.mean, work.second
     if not ok:
         raise ValueError("y: the overlaps are not a positive semi-definite Gram matrix [[Q, R], [R^T, T]]")
     D = (second - np.outer(mean, mean)) / model.batch
@@ -384,61 +408,77 @@ def _eg_gradient(system, y):
     return out
 
 
+#: Work arrays of :func:`sde_example_steps` (built by :func:`sde_example_workspace`).
+SDEWork = namedtuple("SDEWork", "f acc psi z w G L used Qw Rw gw h qd")
+#: The constants of :func:`sde_example_steps`: input dimension, minibatch, whether the state has
+#: gains, the step in alpha, the divergence bound, the Gram tolerance and the examples per step.
+SDEConsts = namedtuple("SDEConsts", "N b has_gain dalpha blowup psd_tol examples")
+
+#: Examples drawn per step of :func:`sde_example_steps` (their mean centred on the drift is the noise
+#: increment).
+SDE_EXAMPLES = 4
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def sde_steps(y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points, weights, f, mean, second, psi,
-              z, G, L, used, Qw, Rw, gw, noise, d_every=1):
-    """:func:`sde_steps_with` for SGD: :func:`rate_moments` (its per-example kernel and :func:`sgd_rates`) and
-    the ODE's right-hand side."""
-    return sde_steps_with(rate_moments, rhs, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol,
-                          points, weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every)
+def sde_example_steps(y, ka, s, n_steps, c, work):
+    """:func:`sde_example_steps_with` for SGD (its per-example kernel, :func:`sgd_rates` and the ODE's
+    right-hand side)."""
+    return sde_example_steps_with(sgd_example, sgd_rates, rhs, y, ka, s, n_steps, c, work)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
-def sde_steps_with(moments, drift, y, ka, N, b, has_gain, dalpha, n_steps, s, blowup, psd_tol, points,
-                   weights, f, mean, second, psi, z, G, L, used, Qw, Rw, gw, noise, d_every=1):
-    """The rule's kernels: ``moments`` (the diffusion: :func:`rate_moments_with` bound to the rule's
-    ``example`` and ``rates``, with the signature of :func:`rate_moments`) and ``drift(y, f, ka)`` (its
-    ODE's right-hand side; SGD: :func:`symphase._kernels.rhs`). ``n_steps`` Euler-Maruyama steps of
-    ``dy = f d alpha + (D/N)^(1/2) dW`` (Ito, as the SGD chain) on the flat state ``y`` in place
-    (docs/model.md §12): ``f`` the right-hand side (``ka``), ``D`` from
-    :func:`rate_moments` with the rule ``points``/``weights``, its square root from an eigen-decomposition
-    (negative eigenvalues of the rule's estimate clipped). Returns the steps done before the state stopped
-    being valid (``check_state``), -1 if the Gram matrix lost positive semi-definiteness in ``D``'s factor.
-    ``d_every``: ``D`` and its square root are recomputed every ``d_every`` steps (it varies slowly)."""
-    size = y.size
-    scale = math.sqrt(dalpha / N)
-    w = np.zeros(size)
-    V = np.zeros((size, size))
+def sde_example_steps_with(example, rates, drift, y, ka, s, n_steps, c, work):
+    """``n_steps`` Euler steps of the diffusion approximation ``dy = f d alpha + (D/N)^(1/2) dW``
+    (docs/model.md §12) on the flat state ``y`` in place, with noise increments drawn from the rule's
+    own per-example rates: ``y += f h + (h/(N b m))^(1/2) sum_{j<m} (psi(z_j) - f)``, ``z_j ~ N(0, tau G)``
+    the fields of ``m = c.examples`` fresh examples (and their output noise), ``h = c.dalpha``, ``f``
+    the drift ``drift(y, f, ka)`` (SGD: the ODE's right-hand side, which is ``E[psi]`` exactly).
+
+    The increment has mean 0 and covariance ``D h/N`` exactly (no cubature error in ``D``, no
+    eigen-decomposition), and higher cumulants that vanish as steps accumulate: a weak Euler scheme for
+    the SDE (Kloeden & Platen 1992, §14.1, with non-Gaussian increments of the right first two moments).
+    The rule's kernels: ``example``, ``rates`` (as :func:`rate_moments_with`) and ``drift``. ``s`` the
+    RNG state; ``c`` an :data:`SDEConsts`, ``work`` an :data:`SDEWork`. Returns the steps done before the
+    state stopped being valid (``check_state``), -1 if the Gram matrix lost positive
+    semi-definiteness."""
+    f, acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd = work
+    K, M = Rw.shape
+    n, size = K + M, y.size
+    scale = math.sqrt(c.dalpha / (c.N * c.b * c.examples))
+    ones_k, ones_m = np.ones(K), np.ones(M)  # the committee machine: v = 1, v* = 1
+    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     for step in range(n_steps):
         drift(y, f, ka)
-        if step % d_every == 0:  # D and its square root, refreshed
-            unpack_into(y, Qw, Rw, gw, has_gain)
-            if not moments(Qw, Rw, gw, ka.T, ka.par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
-                return -1
-            for p in range(size):
-                for q in range(size):
-                    second[p, q] = (second[p, q] - mean[p] * mean[q]) / b
-            ew, ev = np.linalg.eigh(second)
-            for p in range(size):
-                w[p] = ew[p]
-                for q in range(size):
-                    V[p, q] = ev[p, q]
+        unpack_into(y, Qw, Rw, gw, c.has_gain)
+        if gram_factor(Qw, Rw, ka.T, G, L, used) < 0:
+            return -1
+        sigma, noise_sd, eta, switches, consts = rate_setup(Qw, gw, ka.par, c.b, c.has_gain, h, qd)
+        state = (h, h, qd, ones_k, ones_m)
         for p in range(size):
-            noise[p] = next_normal(s) * math.sqrt(max(w[p], 0.0))
+            acc[p] = 0.0
+        for _ in range(c.examples):
+            for q in range(n):
+                w[q] = next_normal(s) if used[q] else 0.0
+            for p in range(n):
+                t = 0.0
+                for q in range(p + 1):
+                    t += L[p, q] * w[q]
+                z[p] = sigma * t
+            noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            rate_at(example, rates, z, noise, Qw, Rw, gw, h, eta, switches, state, consts, out, psi)
+            for p in range(size):
+                acc[p] += psi[p] - f[p]
         for p in range(size):
-            acc = 0.0
-            for q in range(size):
-                acc += V[p, q] * noise[q]
-            y[p] += f[p] * dalpha + scale * acc
-        if check_state(y, ka, blowup, psd_tol) != OK:
+            y[p] += f[p] * c.dalpha + scale * acc[p]
+        if check_state(y, ka, c.blowup, c.psd_tol) != OK:
             return step
     return n_steps
 
 
-def sde_workspace(model, n_points: int = 1024):
-    """The rule (``n_points`` quasi-Monte Carlo points) and work arrays of :func:`sde_steps`."""
-    size, n = model.layout.size, model.K + model.M
-    P, W = normal_rule(n + 1, n_points)
-    return (np.ascontiguousarray(P), W, np.empty(size), np.empty(size), np.empty((size, size)), np.empty(size),
-            np.empty(n), np.empty((n, n)), np.zeros((n, n)), np.zeros(n, dtype=np.bool_),
-            np.empty((model.K, model.K)), np.empty((model.K, model.M)), np.empty(model.K), np.empty(size))
+def sde_example_workspace(model) -> SDEWork:
+    """The work arrays of :func:`sde_example_steps` for ``model``."""
+    size, K, M = model.layout.size, model.K, model.M
+    n = K + M
+    return SDEWork(f=np.empty(size), acc=np.empty(size), psi=np.empty(size), z=np.empty(n), w=np.empty(n),
+                   G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
+                   Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.empty(K), h=np.ones(K), qd=np.empty(K))

@@ -268,9 +268,10 @@ class Overlaps(SimulationMethod):
 
 
 class SDE(SimulationMethod):
-    """The diffusion approximation ``dy = f d alpha + (D/N)^(1/2) dW`` (docs/model.md §12) by
-    Euler-Maruyama with a step ``sde_step`` in ``alpha``, whatever ``N`` is; the committee machine
-    with population statistics only. Records at exactly the given ``alphas``."""
+    """The diffusion approximation ``dy = f d alpha + (D/N)^(1/2) dW`` (docs/model.md §12) by a weak
+    Euler scheme with a step ``sde_step`` in ``alpha``, whatever ``N`` is, its noise increments drawn
+    from the rule's per-example rates (:func:`symphase._fluctuations.sde_example_steps`); the committee
+    machine with population statistics only. Records at exactly the given ``alphas``."""
 
     name = "sde"
 
@@ -302,14 +303,16 @@ class SDE(SimulationMethod):
         if not st.exact_teacher:
             ka = ka._replace(T=np.ascontiguousarray(st.T[j]))
         s = rng_state(int(st.seeds[j]))
-        work = fl.sde_workspace(m)
-        N, b, has_bn, blowup, h = st.N, m.batch, m.has_bn, st.blowup, self.h
+        work = fl.sde_example_workspace(m)
+        consts = fl.SDEConsts(N=st.N, b=m.batch, has_gain=m.has_bn, dalpha=0.0, blowup=st.blowup, psd_tol=1e-7,
+                              examples=fl.SDE_EXAMPLES)
+        h = self.h
 
         def record(k):
             self.ys[j, k] = y
 
         def advance(k, n):
-            return fl.sde_steps(y, ka, N, b, has_bn, h[k], n, s, blowup, 1e-7, *work)
+            return fl.sde_example_steps(y, ka, s, n, consts._replace(dalpha=h[k]), work)
         driver.item(j, self.n_rec, self.counts.__getitem__, 200, advance, record)
 
     def info(self):

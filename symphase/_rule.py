@@ -18,10 +18,10 @@ A rule says how one example moves the weights. It is three Numba kernels:
 For SGD all three come from one derivation (``derivations/rule.py`` derives the coefficients,
 ``derivations/derive.py`` and ``derivations/fluctuations.py`` the rates and the ODE from them). The
 engines take a rule's kernels as their first arguments (``sgd_steps_with``, ``overlap_steps_with``,
-``rate_moments_with``, ``sde_steps_with``); :attr:`Rule.kernels` binds them, with the signatures
+``rate_moments_with``, ``sde_example_steps_with``); :attr:`Rule.kernels` binds them, with the signatures
 of the SGD kernels the drivers call (:func:`symphase._sgd.sgd_steps`,
 :func:`symphase._overlap_sgd.overlap_steps`, :func:`symphase._fluctuations.rate_moments`,
-:func:`symphase._fluctuations.sde_steps`). SGD's are those module-level kernels themselves (cached
+:func:`symphase._fluctuations.sde_example_steps`). SGD's are those module-level kernels themselves (cached
 on disk); another rule's are compiled on first use in each process (its moments kernel is a
 closure over its ``example`` and ``rates``, which Numba does not cache).
 """
@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numba
 from numba.core.registry import CPUDispatcher
 
-from ._fluctuations import rate_moments, rate_moments_with, sde_steps, sde_steps_with, sgd_rates
+from ._fluctuations import rate_moments, rate_moments_with, sde_example_steps, sde_example_steps_with, sgd_rates
 from ._generated.rule import sgd_example
 from ._kernels import rhs
 from ._overlap_sgd import overlap_steps, overlap_steps_with
@@ -58,7 +58,7 @@ class Kernels(NamedTuple):
     rate_moments : callable
         The moments of the per-example rates (:func:`symphase._fluctuations.rate_moments`).
     sde_steps : callable
-        The diffusion approximation (:func:`symphase._fluctuations.sde_steps`).
+        The diffusion approximation (:func:`symphase._fluctuations.sde_example_steps`).
     """
 
     sgd_steps: Callable
@@ -108,17 +108,16 @@ class Rule:
     def kernels(self) -> Kernels:
         """The engines bound to this rule's kernels (:class:`Kernels`)."""
         if self is SGD:
-            return Kernels(sgd_steps, overlap_steps, rate_moments, sde_steps)
+            return Kernels(sgd_steps, overlap_steps, rate_moments, sde_example_steps)
         example, rates = self.example, self.rates
 
         @numba.njit(nogil=True, error_model="numpy")
-        def moments(Q, R, g, T, par, b, has_gain, points, weights, mean, second, psi, z, G, L, used):
-            return rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, mean, second,
-                                     psi, z, G, L, used)
+        def moments(Q, R, g, T, par, b, has_gain, points, weights, work):
+            return rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, work)
 
         return Kernels(functools.partial(sgd_steps_with, self.example),
                        functools.partial(overlap_steps_with, self.example), moments,
-                       functools.partial(sde_steps_with, moments, self.drift))
+                       functools.partial(sde_example_steps_with, example, rates, self.drift))
 
     def __repr__(self):
         return f"Rule({self.name!r})"

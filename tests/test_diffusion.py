@@ -33,12 +33,10 @@ def _qmc_linear(model, y, n_points):
     g = np.ones(model.K) if g is None else g
     n = model.K + model.M
     P, w = fl.normal_rule(n + 1, n_points)
-    size = sysm.layout.size
-    mu, sec, psi = np.empty(size), np.empty((size, size)), np.empty(size)
+    work = fl.moment_workspace(sysm.layout.size, n)
     assert fl.rate_moments(np.ascontiguousarray(Q), np.ascontiguousarray(R), g, sysm.T, sysm.params(1.0), np.inf,
-                           model.has_bn, P, w, mu, sec, psi, np.empty(n), np.empty((n, n)), np.zeros((n, n)),
-                           np.zeros(n, dtype=np.bool_))
-    return (sec - np.outer(mu, mu)) / model.batch
+                           model.has_bn, P, w, work)
+    return (work.second - np.outer(work.mean, work.mean)) / model.batch
 
 
 @pytest.mark.parametrize("kw", CASES, ids=IDS)

@@ -139,8 +139,8 @@ def test_failed_and_interrupted_samples_are_said_not_hidden(monkeypatch):
     'diverged' and the message says how many; Ctrl-C keeps the samples finished so far ('interrupted')."""
     from symphase import _fluctuations
     model = sp.Committee(2, 2)
-    real = _fluctuations.sde_steps
-    monkeypatch.setattr(_fluctuations, "sde_steps", lambda *a: 0)
+    real = _fluctuations.sde_example_steps
+    monkeypatch.setattr(_fluctuations, "sde_example_steps", lambda *a: 0)
     res = sp.escape_time(model, 1000, 1.0, samples=3, workers=1)
     assert res.status == "diverged" and "3 left the valid overlaps" in res.message and np.all(np.isnan(res.samples))
     calls = []
@@ -150,7 +150,7 @@ def test_failed_and_interrupted_samples_are_said_not_hidden(monkeypatch):
         if len(calls) > 500:   # one sample escapes after about 400 calls
             raise KeyboardInterrupt
         return real(*a)
-    monkeypatch.setattr(_fluctuations, "sde_steps", interrupt_later)
+    monkeypatch.setattr(_fluctuations, "sde_example_steps", interrupt_later)
     res = sp.escape_time(model, 1000, 1.0, samples=4, workers=1)
     assert res.status == "interrupted" and "interrupted" in res.message
     assert np.sum(np.isfinite(res.samples)) >= 1   # the samples finished before Ctrl-C are kept
@@ -214,7 +214,7 @@ def test_cli_ctrl_c_exits_130_with_the_samples_so_far_also_as_json(monkeypatch, 
     """Ctrl-C ('2 were interrupted') exited 0, with --json too."""
     from symphase import _fluctuations
     from symphase.cli import main
-    real = _fluctuations.sde_steps
+    real = _fluctuations.sde_example_steps
     calls = []
 
     def interrupt_later(*a):
@@ -222,7 +222,7 @@ def test_cli_ctrl_c_exits_130_with_the_samples_so_far_also_as_json(monkeypatch, 
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(*a)
-    monkeypatch.setattr(_fluctuations, "sde_steps", interrupt_later)
+    monkeypatch.setattr(_fluctuations, "sde_example_steps", interrupt_later)
     rc = main(["escape-time", "--samples", "3", "--N", "500", "--alpha-max", "50", "--workers", "1", "--json"])
     out, err = capsys.readouterr()
     d = json.loads(out)

@@ -17,11 +17,9 @@ three simulators (the weights, the exact chain in overlap space, the SDE):
   The SDE is bit for bit at every ``c`` against SGD run through the same rule-generic engine
   (``Rule("sgd_generic", ...)``: SGD's kernels passed as arguments, as the toy's are): its
   rates and drift see ``eta c``, the same double as ``c eta``. Against SGD's cached
-  ``sde_steps`` it agrees to rounding only: that kernel inlines the drift (``_kernels.rhs``),
-  and the compiled inlined drift differs from the called one in the last bit (measured
-  2.8e-17 in the first step's drift; the diffusion matrices are bit-equal), and an SDE path
-  amplifies a last-bit difference in ``D`` into another eigenbasis of near-degenerate
-  eigenvalues, i.e. another noise realisation, so paths are compared through the same engine.
+  ``sde_example_steps`` its first step agrees to rounding only: that kernel inlines the drift
+  (``_kernels.rhs``), and the compiled inlined drift differs from the called one in the last bit
+  (measured 2.8e-17 in the first step's drift), so longer paths are compared through the same engine.
 """
 from __future__ import annotations
 
@@ -123,12 +121,16 @@ def run_overlaps(kernels, kw, eta):
     return np.concatenate([Q.ravel(), R.ravel(), g, v])
 
 
+def sde_consts(model):
+    return fl.SDEConsts(N=1000, b=model.batch, has_gain=model.has_bn, dalpha=0.05, blowup=1e6, psd_tol=1e-7,
+                        examples=fl.SDE_EXAMPLES)
+
+
 def run_sde(kernels, kw, eta):
     model, Q0, R0, g0, _ = start(kw)
     y = model.system.state(Q0, R0, g0 if model.has_bn else None).copy()
     ka = model.system.args(eta)
-    did = kernels.sde_steps(y, ka, 1000, model.batch, model.has_bn, 0.05, 60, _rng.rng_state(5), 1e6, 1e-7,
-                            *fl.sde_workspace(model))
+    did = kernels.sde_steps(y, ka, _rng.rng_state(5), 60, sde_consts(model), fl.sde_example_workspace(model))
     assert did == 60
     return y
 
@@ -141,7 +143,7 @@ def test_sgd_is_the_registered_rule_and_its_kernels_are_the_engines():
     k = rl.SGD.kernels
     from symphase import _overlap_sgd, _sgd
     assert (k.sgd_steps, k.overlap_steps, k.rate_moments, k.sde_steps) == (
-        _sgd.sgd_steps, _overlap_sgd.overlap_steps, fl.rate_moments, fl.sde_steps)
+        _sgd.sgd_steps, _overlap_sgd.overlap_steps, fl.rate_moments, fl.sde_example_steps)
     assert rl.SGD.supports == rl.FEATURES
 
 
@@ -209,12 +211,12 @@ def test_generic_engines_with_sgd_are_the_sgd_kernels(toy_rules, case):
         y0 = model.system.state(Q0, R0, g0 if model.has_bn else None)
         out = []
         for kern in (generic, rl.SGD.kernels):
-            y, work = y0.copy(), fl.sde_workspace(model)
-            assert kern.sde_steps(y, model.system.args(ETA), 1000, model.batch, model.has_bn, 0.05, 1,
-                                  _rng.rng_state(5), 1e6, 1e-7, *work) == 1
-            out.append((y, work[3], work[4]))  # the state, the mean and second moment of the rates
-        (y1, m1, s1), (y2, m2, s2) = out
-        assert np.array_equal(m1, m2) and np.array_equal(s1, s2)
+            y, work = y0.copy(), fl.sde_example_workspace(model)
+            assert kern.sde_steps(y, model.system.args(ETA), _rng.rng_state(5), 1, sde_consts(model), work) == 1
+            out.append((y, work.f, work.acc))  # the state, the drift and the summed noise increments
+        (y1, f1, a1), (y2, f2, a2) = out
+        np.testing.assert_allclose(f1, f2, rtol=4e-16, atol=0)
+        np.testing.assert_allclose(a1, a2, rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(y1, y2, rtol=4e-16, atol=0)
 
 
@@ -223,11 +225,9 @@ def test_toy_rule_diffusion_moments_are_sgd_at_c_eta(toy_rules):
     P, W = fl.normal_rule(5, 4096)
     out = []
     for kern, eta in ((rl.SGD.kernels, 0.7 * ETA), (toy_rules[0.7].kernels, ETA)):
-        size = model.layout.size
-        mean, second, psi = np.empty(size), np.empty((size, size)), np.empty(size)
-        assert kern.rate_moments(Q, R, g, model.system.T, model.system.params(eta), 1, True, P, W, mean, second, psi,
-                                 np.empty(4), np.empty((4, 4)), np.zeros((4, 4)), np.zeros(4, dtype=np.bool_))
-        out.append((mean, second))
+        work = fl.moment_workspace(model.layout.size, 4)
+        assert kern.rate_moments(Q, R, g, model.system.T, model.system.params(eta), 1, True, P, W, work)
+        out.append((work.mean, work.second))
     assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _kernels as kernels
-from .._fluctuations import diffusion, normal_rule
+from .._fluctuations import SDE_EXAMPLES, diffusion, normal_rule
 from .._io import FORMATS, check_writable, write_csv, write_netcdf
 from .._model import Committee
 from .._ode import ALPHA_MAX_LIMIT
@@ -270,7 +270,7 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
     :data:`SGD_RATE` per core. With ``method="overlaps"`` one seed's start is made at a
     time (``4 x 8 N (K + M)`` bytes with its QR) and a step costs
     ``(K + M)^3 + b (K + M)^2 + b^2 K^2``, whatever ``N``; with ``method="sde"`` there are
-    ``alpha_max / sde_step`` steps of a 1024-point rule over the flat state (``1024 size^2``).
+    ``alpha_max / sde_step`` steps of :func:`sde_step_work` each.
     """
     if N < 1:
         raise ValueError(f"N must be an integer >= 1, got {N}")
@@ -287,8 +287,8 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
     if method in ("overlaps", "sde"):
         parts = {"N": 4 * 8.0 * N * (K + M), **records}
         per_step = (K + M) ** 3 + b * (K + M) ** 2 + b * b * K * K
-        if method == "sde":  # alpha_max / sde_step steps (not alpha_max N) of a 1024-point rule each
-            per_step = 1024 * size * size / (sde_step * N)
+        if method == "sde":  # alpha_max / sde_step steps (not alpha_max N), each the drift and a few examples
+            per_step = sde_step_work(model) / (sde_step * N)
     else:
         parts = {"N": 8.0 * N * running * (2 * K + 2 * M + 1), "--seeds": 8.0 * N * (K + M) * seeds,
                  "--batch": 8.0 * N * running * b, **records}
@@ -307,7 +307,8 @@ def check_simulation_cost(model, N: int, seeds: int, workers, alpha_max: float, 
     eta_s = work / (SGD_RATE * running)
     if eta_s > LONG_RUN_S:
         what = {"overlaps": "(K + M)^3 + b (K + M)^2 + b^2 K^2",
-                "sde": f"a 1024-point rule per step of {sde_step:g} in alpha"}.get(method, "N b (K + M + 2)")
+                "sde": f"the drift and {SDE_EXAMPLES} examples per step of {sde_step:g} in alpha"}.get(
+                    method, "N b (K + M + 2)")
         tests = f", plus {test:.2g} for --test {n_test} at {points} points" if test else ""
         warn(f"this run is about {work:.2g} multiply-adds ({seeds} seed(s) x alpha_max N = {steps:.3g} steps x "
              f"{what}{tests}): roughly {_duration(eta_s)} on {running} core(s); Ctrl-C stops it and keeps "
@@ -381,14 +382,20 @@ def warn_curvature_cost(model):
              "Ctrl-C stops it after the matrix operation under way")
 
 
+def sde_step_work(model) -> float:
+    """Work units (as :data:`SGD_RATE`) of one step of the diffusion approximation
+    (:func:`symphase._fluctuations.sde_example_steps`): the drift, ``150 (K + M)^2``, and
+    :data:`~symphase._fluctuations.SDE_EXAMPLES` examples of ``100 size`` each (calibrated: about 5 us
+    per step at K = M = 2 on a shared 2-core machine)."""
+    return 150.0 * (model.K + model.M) ** 2 + SDE_EXAMPLES * 100.0 * model.layout.size
+
+
 def escape_cost_announcer(model, samples: int, workers, sde_step: float = 0.05):
     """``announce`` for :func:`symphase.escape_time`: refuse ``--samples`` whose results cannot fit in
     memory, and warn (one line) when the sampling will take longer than :data:`ODE_WARN_S`, or when
     ``alpha_max`` fell back to 1e5 because the ODE never reaches the threshold (each sample that does
-    not escape runs that far). Cost: ``alpha_max / sde_step`` Euler-Maruyama steps per sample, each
-    worth about ``1024 size^2`` multiply-adds at :data:`SGD_RATE` per core (the diffusion matrix's
-    1024-point rule and its square root; calibrated on the probe's 5 h for 200 samples to 1e5 at
-    K = M = 2 on a shared 2-core machine)."""
+    not escape runs that far). Cost: ``alpha_max / sde_step`` steps per sample of :func:`sde_step_work`
+    each, at :data:`SGD_RATE` per core."""
     if samples < 2:
         raise ValueError(f"--samples must be an integer >= 2, got {samples}")
     size = model.layout.size
@@ -396,7 +403,7 @@ def escape_cost_announcer(model, samples: int, workers, sde_step: float = 0.05):
     running = min(samples, workers or (os.cpu_count() or 1))
 
     def announce(alpha_max, how):
-        work = samples * alpha_max / sde_step * 1024 * size * size
+        work = samples * alpha_max / sde_step * sde_step_work(model)
         est = work / (SGD_RATE * running)
         if how == "unreached":
             warn(f"escape-time: the ODE from the start never reaches the threshold, so alpha_max is 1e5: a sample "

@@ -13,7 +13,7 @@ the figures (``symphase.figures``) sit on top. The specification is
 ``docs/model.md``.
 """
 from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
-from ._compare import Comparison, compare, escape_alpha, plateau_value
+from ._compare import Comparison, compare
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
 from ._escape import EscapeTime, escape_time
 from ._fixedpoint import FixedPoint
@@ -23,16 +23,17 @@ from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
 from ._load import load
 from ._model import Committee
-from ._ode import default_alphas, generalization_error, integrate, rhs
+from ._ode import generalization_error, integrate, rhs
+from ._plateau import escape_alpha, plateau_value
 from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian, reduced_rhs
 from ._results import Status, SymphaseError
+from ._run_checks import default_alphas
 from ._simulate import SimulationResult, simulate
 from ._sweep import SweepResult, sweep
 from ._system import System
 from ._trajectory import ODEResult
+from ._version import __version__
 from ._weights import weights_from_overlaps
-
-__version__ = "0.2.0"
 
 __all__ = [
     "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",

@@ -15,16 +15,17 @@ import os
 import numpy as np
 
 from . import _fluctuations as fl
-from ._compare import plateau_value
 from ._driver import Driver
 from ._fixedpoint import FixedPoint
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point
 from ._kernels import eg as eg_kernel
 from ._model import check_committee, check_model
-from ._ode import check_alpha_max, integrate
+from ._ode import integrate
+from ._plateau import plateau_value
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
+from ._run_checks import check_alpha_max
 from ._validate import check_dimension, check_int, check_real, check_seed
 
 

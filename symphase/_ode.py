@@ -31,8 +31,9 @@ from ._integrators import (
 )
 from ._kernels import DIVERGED, INVALID, OK
 from ._methods import ode_method
-from ._model import check_model, check_v
+from ._model import check_model
 from ._results import Status
+from ._run_checks import _bounded, check_alpha_max, check_alphas, check_eta, check_second_layer, default_alphas
 from ._trajectory import ODEResult
 from ._validate import check_int, check_real, real_array
 
@@ -59,58 +60,12 @@ _STATUS = {START: Status.STEP_SIZE, INVALID: Status.INVALID, DIVERGED: Status.DI
            BUDGET: Status.STEP_SIZE}
 #: A stiff run stops early when the steps it needs exceed this multiple of the budget left.
 STIFF_MARGIN = 1.5
-#: Largest alpha_max: beyond it the adaptive steps stop resolving alpha in double precision.
-ALPHA_MAX_LIMIT = 1e12
-#: Largest learning rate (eta, eta2). Stable learning needs eta = O(1) at O(1) overlaps, and BN's scale
-#: invariance (Q -> c^2 Q with eta -> c^2 eta) stretches that up to the overlaps' size (at most ``blowup``);
-#: beyond 1e12 the right-hand side (~ eta^2) leaves the range in which the step-size control works.
-ETA_LIMIT = 1e12
 #: Largest relative and absolute tolerances: coarser ones no longer control the error of eps_g (~ 1e-2).
 RTOL_LIMIT = ATOL_LIMIT = 1e-2
 #: Largest blowup: squares of the overlaps up to it stay finite in double precision.
 BLOWUP_LIMIT = 1e100
 #: Largest N of the fluctuation band (an int64).
 N_LIMIT = 2**63 - 1
-
-
-def default_alphas(alpha_max: float, n: int = 301) -> np.ndarray:
-    """Output points: 0 and ``n`` log-spaced points up to ``alpha_max``, resolving plateau and escape.
-
-    Parameters
-    ----------
-    alpha_max : float
-        The last output point.
-    n : int
-        Number of log-spaced points in ``[1e-4 alpha_max, alpha_max]``.
-
-    Returns
-    -------
-    ndarray (n + 1,)
-
-    Examples
-    --------
-    >>> symphase.default_alphas(100.0, 2)
-    array([0.e+00, 1.e-02, 1.e+02])
-    """
-    return np.concatenate([[0.0], np.geomspace(alpha_max * 1e-4, alpha_max, n)])
-
-
-def check_alphas(alphas, alpha_max: float) -> np.ndarray:
-    """A 1-d, finite, strictly increasing grid in ``[0, alpha_max]``, else ``ValueError``."""
-    arr = real_array(alphas, "alphas must be a 1-d array of increasing numbers in [0, alpha_max]")
-    if arr.ndim != 1:
-        raise ValueError(f"alphas must be a 1-d array (one output grid), got an array of shape {arr.shape}")
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(np.diff(arr) <= 0) or arr[0] < 0 or arr[-1] > alpha_max:
-        raise ValueError(f"alphas must be strictly increasing, finite and in [0, alpha_max={alpha_max:g}]")
-    return arr
-
-
-def check_alpha_max(alpha_max) -> float:
-    """``alpha_max`` in ``(0, ALPHA_MAX_LIMIT]``, else ``ValueError``."""
-    alpha_max = check_real("alpha_max", alpha_max, positive=True)
-    if alpha_max > ALPHA_MAX_LIMIT:
-        raise ValueError(f"alpha_max must be a real number in (0, {ALPHA_MAX_LIMIT:g}], got {alpha_max!r}")
-    return alpha_max
 
 
 def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0"), v0=None):
@@ -298,20 +253,6 @@ def _slice(res, j0, j1):
                            g=None if res.g is None else res.g[j0:j1])
 
 
-def _bounded(name, value, limit, why):
-    """A real number in ``(0, limit]``, else ``ValueError`` naming ``name``, the range and ``why``."""
-    value = check_real(name, value, positive=True)
-    if value > limit:
-        raise ValueError(f"{name} must be a real number in (0, {limit:g}] ({why}), got {value!r}")
-    return value
-
-
-def check_eta(name, eta) -> float:
-    """A learning rate in ``(0, ETA_LIMIT]``, else ``ValueError`` naming ``name`` and the range."""
-    return _bounded(name, eta, ETA_LIMIT, "beyond it every run diverges at once and the step-size control "
-                    "fails")
-
-
 def _check_start_finite(model, y, ka, v0):
     """``eps_g`` at the start must be finite: else some scale of the model or the start (tau, the teacher's
     or the student's second layer, the overlaps) overflows in double precision; ``ValueError`` naming them."""
@@ -325,17 +266,6 @@ def _check_start_finite(model, y, ka, v0):
         f"precision (tau = {model.tau:g}, max |v_teacher| = {np.max(np.abs(vt)):.3g}, max |v0| = "
         f"{np.max(np.abs(v0)) if v0 is not None else 1.0:.3g}, max |Q0, R0, g0| = {np.max(np.abs(y)):.3g}); "
         f"lower them")
-
-
-def check_second_layer(model, eta, eta2, v0, names=("eta2", "v0")):
-    """``(eta2, v0)`` validated: ``eta2`` > 0 (default ``eta``) only for a learned second layer,
-    ``v0`` K finite numbers (default ones)."""
-    if eta2 is not None:
-        if not model.learns_v:
-            raise ValueError(f"{names[0]} is the second layer's learning rate: give it with "
-                             f"Committee(..., second_layer='learned'); this model's second layer is fixed")
-        eta2 = check_eta(names[0], eta2)
-    return (eta if eta2 is None else eta2), check_v(model, v0, names[1])
 
 
 def _check_sigma0(model, N, sigma0):

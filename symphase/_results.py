@@ -23,8 +23,6 @@ import math
 
 import numpy as np
 
-from ._model import Committee
-
 
 class Status(str, enum.Enum):
     """Why a computation ended (docs/model.md §8.3).
@@ -91,6 +89,12 @@ class SymphaseError(RuntimeError):
         self.result = result
 
 
+def _has_fields(x) -> bool:
+    """Whether ``x`` is saved as its fields: ``x.to_dict()``, inverted by ``type(x).from_dict`` (a
+    :class:`~symphase.Committee`; a result has no ``from_dict``)."""
+    return hasattr(x, "to_dict") and hasattr(type(x), "from_dict")
+
+
 def jsonable(x):
     """Plain Python values of ``x`` (arrays to lists), with NaN and infinities as ``None``.
 
@@ -133,7 +137,7 @@ def jsonable(x):
         return v if math.isfinite(v) else None
     if isinstance(x, (complex, np.complexfloating)):
         return {"real": jsonable(x.real), "imag": jsonable(x.imag)}
-    if isinstance(x, Committee):
+    if _has_fields(x):
         return jsonable(x.to_dict())
     return x
 
@@ -170,7 +174,7 @@ def _encode(x):
         return int(x)
     if isinstance(x, np.floating):
         return float(x)
-    if isinstance(x, Committee):
+    if _has_fields(x):
         return _encode(x.to_dict())
     if x is None or isinstance(x, (str, int, float)):
         return x

@@ -18,8 +18,8 @@ from ._driver import Driver
 from ._generated import ode_kernels as gen
 from ._methods import SIM_METHODS, Setup, simulation_method
 from ._model import check_model
-from ._ode import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._results import Status, alpha_span, model_coords, overlap_columns, trajectory_variables
+from ._run_checks import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._sgd import record_state
 from ._trajectory import ODEResult
 from ._validate import check_int, check_real

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._compare import compare, escape_alpha
+from ._compare import compare
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import random_initial
 from ._model import Committee
-from ._ode import check_alpha_max, default_alphas, integrate
+from ._ode import integrate
+from ._plateau import escape_alpha
+from ._run_checks import check_alpha_max, default_alphas
 from ._simulate import simulate
 from ._validate import check_int, check_real, check_seed
 

@@ -13,7 +13,7 @@ from scipy import stats
 
 import symphase as sp
 from symphase import _rng, _sgd, simulate
-from symphase._compare import escape_alpha, plateau_value
+from symphase._plateau import escape_alpha, plateau_value
 from symphase._rng import fill_normal, next_u64, rng_state
 from symphase.cli import main as cli_main
 

@@ -11,8 +11,8 @@ import argparse
 import importlib
 import sys
 
-from .. import __version__
 from .._results import SymphaseError
+from .._version import __version__
 
 # command name -> module of this package
 COMMANDS = {

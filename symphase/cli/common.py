@@ -13,8 +13,8 @@ from .. import _kernels as kernels
 from .._fluctuations import SDE_EXAMPLES, diffusion, normal_rule
 from .._io import FORMATS, check_writable, write_csv, write_netcdf
 from .._model import Committee
-from .._ode import ALPHA_MAX_LIMIT
 from .._results import jsonable
+from .._run_checks import ALPHA_MAX_LIMIT
 from .._validate import SEED_MAX
 
 #: The CLI option groups of the model's fields (:attr:`symphase._model.ModelField.group`).

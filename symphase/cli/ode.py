@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from .._initial import random_initial
-from .._ode import default_alphas, integrate
+from .._ode import integrate
+from .._run_checks import default_alphas
 from .common import (
     add_model_options,
     add_output_options,

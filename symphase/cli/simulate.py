@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._compare import compare
-from .._ode import default_alphas
 from .._results import overlap_columns
+from .._run_checks import default_alphas
 from .._simulate import METHODS, simulate
 from .common import (
     add_model_options,

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, paper_fixed_point, reduced_hessian
+from .._model import Committee
+from .._reduced import paper_fixed_point, reduced_hessian
 from ._style import subplots
 
 

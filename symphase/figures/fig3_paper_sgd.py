@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, simulate
+from .._model import Committee
+from .._simulate import simulate
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots
 

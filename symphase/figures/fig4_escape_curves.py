@@ -36,7 +36,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, escape_alpha, escape_time, integrate, plateau_value, simulate
+from .._escape import escape_time
+from .._model import Committee
+from .._ode import integrate
+from .._plateau import escape_alpha, plateau_value
+from .._simulate import simulate
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, symmetric_fixed_point
+from .._fixedpoint_solve import symmetric_fixed_point
+from .._model import Committee
 from . import _hessian
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots

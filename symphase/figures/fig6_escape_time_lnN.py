@@ -32,18 +32,16 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import (
-    Committee,
-    FixedPoint,
-    SymphaseError,
-    escape_alpha,
-    escape_time,
-    integrate,
-    near_fixed_point,
-    reduced_rhs,
-    simulate,
-    symmetric_fixed_point,
-)
+from .._escape import escape_time
+from .._fixedpoint import FixedPoint
+from .._fixedpoint_solve import symmetric_fixed_point
+from .._initial import near_fixed_point
+from .._model import Committee
+from .._ode import integrate
+from .._plateau import escape_alpha
+from .._reduced import reduced_rhs
+from .._results import SymphaseError
+from .._simulate import simulate
 from ._reproduce import main_for
 from ._style import subplots
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, default_alphas, integrate, random_initial
+from .._initial import random_initial
+from .._model import Committee
+from .._ode import integrate
+from .._run_checks import default_alphas
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots
 

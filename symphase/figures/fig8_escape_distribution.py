@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, escape_time, symmetric_fixed_point
+from .._escape import escape_time
+from .._fixedpoint_solve import symmetric_fixed_point
+from .._model import Committee
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots
 

@@ -15,7 +15,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .. import Committee, escape_alpha, integrate, random_initial, symmetric_fixed_point
+from .._fixedpoint_solve import symmetric_fixed_point
+from .._initial import random_initial
+from .._model import Committee
+from .._ode import integrate
+from .._plateau import escape_alpha
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots
 

@@ -29,7 +29,8 @@ from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_g
 from ._results import Status, SymphaseError
 from ._run_checks import default_alphas
 from ._simulate import SimulationResult, simulate
-from ._sweep import SweepResult, sweep
+from ._sweep import sweep
+from ._sweep_store import SweepResult
 from ._system import System
 from ._trajectory import ODEResult
 from ._version import __version__

@@ -41,7 +41,7 @@ from ._results import (
     from_json,
 )
 from ._simulate import SimulationResult
-from ._sweep import SweepResult
+from ._sweep_store import SweepResult
 from ._trajectory import ODEResult
 
 #: The attribute naming a sweep's store folder (absent: the sweep kept no store).

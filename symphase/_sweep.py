@@ -32,6 +32,7 @@ One sweep at a time per store.
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import warnings
@@ -39,12 +40,186 @@ from pathlib import Path
 
 import numpy as np
 
+from ._compare import compare
+from ._fixedpoint_solve import symmetric_fixed_point
+from ._initial import random_initial
 from ._io import write_netcdf
-from ._results import Result, Status
+from ._ode import integrate
+from ._plateau import escape_alpha
+from ._simulate import simulate
 from ._sweep_exec import _bar, _check_scheduler, _execute
-from ._sweep_store import PointInterrupted, _assemble, _ok, _open_store, _remove_stale_parts, _stored_state
-from ._sweep_tasks import TASKS, Task, _key, _label, _points, check_sweep  # noqa: F401  (TASKS, Task: public here)
+from ._sweep_store import (
+    PointInterrupted,
+    SweepResult,
+    _assemble,
+    _open_store,
+    _remove_stale_parts,
+    _stored_state,
+)
+from ._sweep_tasks import (  # Task: public here
+    MODEL_DEFAULTS,
+    MODEL_PARAMS,
+    Task,
+    _alphas,
+    _check_point,
+    _check_value,
+    _key,
+    _model,
+    _points,
+)
 from ._validate import check_int
+
+# ---------------------------------------------------------------------------
+# The built-in tasks: what is computed at one grid point
+# ---------------------------------------------------------------------------
+
+def _run_ode(p: dict) -> dict:
+    model = _model(p)
+    Q0, R0, g0 = random_initial(model, p["N"], p["seed"])
+    alphas = _alphas(p)
+    res = integrate(model, Q0, R0, p["eta"], p["alpha_max"], g0=g0, alphas=alphas, eg_tol=0.0)
+    eg = np.full(alphas.size, np.nan)
+    n = int(np.sum(np.isin(res.alpha, alphas)))  # a failed run stops early: the rest stays NaN
+    eg[:n] = res.eg[:n]
+    return {"eg": eg, "final_eg": float(res.eg[-1]), "escape_alpha": escape_alpha(alphas, eg, p["fraction"]),
+            "status": str(res.status), "message": res.message}
+
+
+def _run_fixed_point(p: dict) -> dict:
+    model = _model(p)
+    fp = symmetric_fixed_point(model, eta=p["eta"])
+    return {"eg": float(fp.eg), "escape_rate": float(fp.escape_rate),
+            "Q_ii": float(fp.Q[0, 0]), "R_ii": float(fp.R[0, 0]),
+            "status": str(fp.status), "message": fp.message}
+
+
+def _run_simulate(p: dict) -> dict:
+    model = _model(p)
+    alphas = _alphas(p)
+    res = simulate(model, p["N"], p["eta"], p["alpha_max"], seeds=p["seeds"], alphas=alphas, workers=1)
+    # the simulator records at whole steps: requested alphas closer than 1/N share a record
+    idx = np.searchsorted(np.rint(res.alpha * p["N"]), np.rint(alphas * p["N"]))
+    eg = np.asarray(res.eg, dtype=float)[:, idx]
+    n = eg.shape[0]
+    with warnings.catch_warnings():  # past a diverged seed's last record a column is all NaN: NaN, said once
+        warnings.simplefilter("ignore", RuntimeWarning)  # by the status, not by a warning per column
+        mean = np.nanmean(eg, axis=0) if np.any(np.isfinite(eg)) else np.full(eg.shape[1], np.nan)
+        sem = np.nanstd(eg, axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.full(eg.shape[1], np.nan)
+    return {"eg": mean, "eg_sem": sem, "escape_alpha": escape_alpha(res.alpha, res.eg.mean(0), p["fraction"]),
+            "status": str(res.status), "message": res.message}
+
+
+def _run_compare(p: dict) -> dict:
+    model = _model(p)
+    cmp = compare(model, p["N"], p["eta"], p["alpha_max"], p["seeds"])
+    ds = cmp.to_xarray()
+    out = {"status": str(cmp.status), "message": cmp.message}
+    for name in ("max_discrepancy_eg", "escape_alpha_sim", "escape_alpha_ode"):
+        if name in ds:
+            vals = ds[name].values[np.isfinite(ds[name].values)]
+            out[name] = float(vals.mean()) if vals.size else math.nan
+        else:
+            out[name] = math.nan
+    return out
+
+
+TASKS = {
+    "ode": Task("ode", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seed": int, "points": int,
+                        "fraction": float},
+                {**MODEL_DEFAULTS, "eta": 0.5, "alpha_max": 1000.0, "N": 1000, "seed": 0, "points": 121,
+                 "fraction": 0.5},
+                {"eg": ("alpha",), "final_eg": (), "escape_alpha": ()}, _run_ode),
+    "fixed_point": Task("fixed_point", {**MODEL_PARAMS, "eta": float},
+                        {**MODEL_DEFAULTS, "eta": 0.0},
+                        {"eg": (), "escape_rate": (), "Q_ii": (), "R_ii": ()}, _run_fixed_point),
+    "simulate": Task("simulate", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seeds": int,
+                                  "points": int, "fraction": float},
+                     {**MODEL_DEFAULTS, "eta": 0.5, "alpha_max": 200.0, "N": 500, "seeds": 4, "points": 61,
+                      "fraction": 0.5},
+                     {"eg": ("alpha",), "eg_sem": ("alpha",), "escape_alpha": ()}, _run_simulate),
+    "compare": Task("compare", {**MODEL_PARAMS, "eta": float, "alpha_max": float, "N": int, "seeds": int},
+                    {**MODEL_DEFAULTS, "eta": 0.5, "alpha_max": 200.0, "N": 500, "seeds": 4},
+                    {"max_discrepancy_eg": (), "escape_alpha_sim": (), "escape_alpha_ode": ()}, _run_compare),
+}
+
+
+# ---------------------------------------------------------------------------
+# Validation (before anything runs) and the sweep
+# ---------------------------------------------------------------------------
+
+def check_sweep(task, grid, fixed=None) -> tuple[Task, dict, dict]:
+    """Validate a sweep before anything runs, with the same checks as the API.
+
+    Parameters
+    ----------
+    task : str or Task
+        A name in ``TASKS`` or a :class:`Task`.
+    grid : dict
+        Parameter name -> non-empty list of distinct values.
+    fixed : dict, optional
+        Parameter name -> value, held fixed (not also in ``grid``).
+
+    Returns
+    -------
+    (Task, dict, dict)
+        The task, and ``grid`` and ``fixed`` with their values normalized
+        (ints, floats, ``bn = "none"`` as ``"plain"``).
+
+    Raises
+    ------
+    ValueError
+        An unknown task or parameter, an empty or repeated list, a value of
+        the wrong type or out of its range (``eta`` finite and > 0, or >= 0
+        for ``fixed_point``; ``alpha_max`` in (0, 1e12]; ``N`` >= 1 and >= M;
+        ``seed`` in [0, 2^63 - 1]; ``seeds`` >= 1; ``points`` >= 2;
+        ``fraction`` in (0, 1); a model that cannot be built, e.g.
+        ``tau = -1``). The message starts with the parameter's name and, for
+        what depends on several parameters, names the grid point.
+    TypeError
+        ``task`` is neither a name nor a :class:`Task`.
+
+    Examples
+    --------
+    >>> check_sweep("ode", {"eta": [0.5, float("inf")]})
+    Traceback (most recent call last):
+    ...
+    ValueError: eta must be a finite real number > 0, got inf
+    """
+    if isinstance(task, str):
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {', '.join(TASKS)}; got {task!r}")
+        task = TASKS[task]
+    elif not isinstance(task, Task):
+        raise TypeError(f"task must be a task name or a symphase.sweep.Task, got {type(task).__name__}")
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError("grid must be a non-empty mapping of parameter name -> list of values")
+    if fixed is not None and not isinstance(fixed, dict):
+        raise ValueError(f"fixed must be a mapping of parameter name -> value, got {fixed!r}")
+    fixed = dict(fixed or {})
+    out_grid = {}
+    for key, values in grid.items():
+        if key not in task.params:
+            raise ValueError(f"{key}: unknown parameter of task {task.name!r} (known: {', '.join(task.params)})")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise ValueError(f"{key}: expected a list of values, got {values!r}")
+        values = list(values)
+        if not values:
+            raise ValueError(f"{key}: empty list of values")
+        if len(set(map(repr, values))) != len(values):
+            raise ValueError(f"{key}: repeated values in {values!r}")
+        out_grid[key] = [_check_value(task, key, v) for v in values]
+    for key, value in fixed.items():
+        if key not in task.params:
+            raise ValueError(f"{key}: unknown parameter of task {task.name!r} (known: {', '.join(task.params)})")
+        if key in out_grid:
+            raise ValueError(f"{key}: given both in the grid and as a fixed parameter")
+        fixed[key] = _check_value(task, key, value)
+    for key, value in task.defaults.items():  # a Task of one's own: its defaults are checked too
+        if key not in out_grid and key not in fixed:
+            _check_value(task, key, value)
+    for point in _points(task, out_grid, fixed):
+        _check_point(task, point, out_grid)
+    return task, out_grid, fixed
 
 
 def sweep(task, grid, *, scheduler=None, store=None, fixed=None, workers=None, progress=None):
@@ -174,83 +349,6 @@ def _keep_note(store: Path, temporary: bool, paths):
                       f"store={str(store)!r} to resume", UserWarning, stacklevel=3)
     else:
         shutil.rmtree(store, ignore_errors=True)
-
-
-class SweepResult(Result):
-    """The result of :func:`sweep`: one labeled dataset of every grid point.
-
-    Parameters
-    ----------
-    dataset : xarray.Dataset
-        As assembled by :func:`sweep`: a ``status`` variable over the grid.
-    store : path or None
-        The store's folder, or None for a temporary store (removed).
-
-    Attributes
-    ----------
-    dataset : xarray.Dataset
-        Grid parameters as dimensions, outputs as variables, ``status`` and
-        ``message`` per point; also ``sweep.nc`` in the store.
-    store : pathlib.Path or None
-        The folder holding the finished points and ``sweep.nc``; None when
-        :func:`sweep` ran with ``store=None`` (nothing was kept).
-    n_points, n_failed : int
-        Points in the grid, and those that did not complete (or converge).
-    status : Status
-        ``"completed"`` when every point completed (or converged), else the
-        status of the first point that did not (``"failed"`` for ``"error"``).
-    message : str
-        How many points completed, or how many did not and the first status.
-
-    Examples
-    --------
-    >>> res = symphase.sweep("fixed_point", {"K": [2]}, scheduler="sync")
-    >>> res
-    SweepResult(task='fixed_point', points=1, store=None, status='completed', message='1 point(s) completed')
-    """
-
-    def __init__(self, dataset, store):
-        self.dataset = dataset
-        self.store = None if store is None else Path(store)
-        st = np.asarray(dataset["status"].values, dtype=object).ravel()
-        ok = np.array([_ok(s) for s in st], dtype=bool)
-        self.n_points, self.n_failed = int(st.size), int(np.sum(~ok))
-        if self.n_failed == 0:
-            self.status = Status.COMPLETED
-            self.message = f"{self.n_points} point(s) completed"
-        else:
-            first = st[~ok][0]
-            self.status = Status(first) if first in Status._value2member_map_ else Status.FAILED
-            self.message = f"{self.n_failed} of {self.n_points} point(s) did not complete (first: {first})"
-
-    def __getitem__(self, name):
-        """``result[name]``: a variable or coordinate of :attr:`dataset`."""
-        return self.dataset[name]
-
-    def _summary(self) -> str:
-        store = None if self.store is None else str(self.store)
-        return f"task={self.dataset.attrs.get('task')!r}, points={self.n_points}, store={store!r}"
-
-    def _fields(self) -> dict:
-        ds = self.dataset
-        return {"task": ds.attrs.get("task"), "store": None if self.store is None else str(self.store),
-                "points": self.n_points, "not_completed": self.n_failed, "dims": {d: ds[d].values for d in ds.dims},
-                "variables": {k: ds[k].values for k in ds.data_vars}}
-
-    def to_xarray(self):
-        """The sweep's ``xarray.Dataset``: :attr:`dataset`, with the attributes :func:`symphase.load`
-        reads it back by (the type and the store).
-
-        Returns
-        -------
-        xarray.Dataset
-            A shallow copy of :attr:`dataset` (the arrays are shared).
-        """
-        ds = self.dataset.copy()
-        ds.attrs.update(self._identity(), **({} if self.store is None else {"symphase_store": str(self.store)}))
-        return ds
-
-
 
 
 def load_config(path) -> dict:

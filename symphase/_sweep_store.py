@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import write_atomically
-from ._results import Status, SymphaseError
+from ._results import Result, Status, SymphaseError
 from ._sweep_tasks import Task, _label
 
 
@@ -176,3 +176,78 @@ def _pid_alive(pid: int) -> bool:
 
 def _ok(status) -> bool:
     return status in (Status.COMPLETED.value, Status.CONVERGED.value)
+
+
+class SweepResult(Result):
+    """The result of :func:`sweep`: one labeled dataset of every grid point.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        As assembled by :func:`sweep`: a ``status`` variable over the grid.
+    store : path or None
+        The store's folder, or None for a temporary store (removed).
+
+    Attributes
+    ----------
+    dataset : xarray.Dataset
+        Grid parameters as dimensions, outputs as variables, ``status`` and
+        ``message`` per point; also ``sweep.nc`` in the store.
+    store : pathlib.Path or None
+        The folder holding the finished points and ``sweep.nc``; None when
+        :func:`sweep` ran with ``store=None`` (nothing was kept).
+    n_points, n_failed : int
+        Points in the grid, and those that did not complete (or converge).
+    status : Status
+        ``"completed"`` when every point completed (or converged), else the
+        status of the first point that did not (``"failed"`` for ``"error"``).
+    message : str
+        How many points completed, or how many did not and the first status.
+
+    Examples
+    --------
+    >>> res = symphase.sweep("fixed_point", {"K": [2]}, scheduler="sync")
+    >>> res
+    SweepResult(task='fixed_point', points=1, store=None, status='completed', message='1 point(s) completed')
+    """
+
+    def __init__(self, dataset, store):
+        self.dataset = dataset
+        self.store = None if store is None else Path(store)
+        st = np.asarray(dataset["status"].values, dtype=object).ravel()
+        ok = np.array([_ok(s) for s in st], dtype=bool)
+        self.n_points, self.n_failed = int(st.size), int(np.sum(~ok))
+        if self.n_failed == 0:
+            self.status = Status.COMPLETED
+            self.message = f"{self.n_points} point(s) completed"
+        else:
+            first = st[~ok][0]
+            self.status = Status(first) if first in Status._value2member_map_ else Status.FAILED
+            self.message = f"{self.n_failed} of {self.n_points} point(s) did not complete (first: {first})"
+
+    def __getitem__(self, name):
+        """``result[name]``: a variable or coordinate of :attr:`dataset`."""
+        return self.dataset[name]
+
+    def _summary(self) -> str:
+        store = None if self.store is None else str(self.store)
+        return f"task={self.dataset.attrs.get('task')!r}, points={self.n_points}, store={store!r}"
+
+    def _fields(self) -> dict:
+        ds = self.dataset
+        return {"task": ds.attrs.get("task"), "store": None if self.store is None else str(self.store),
+                "points": self.n_points, "not_completed": self.n_failed, "dims": {d: ds[d].values for d in ds.dims},
+                "variables": {k: ds[k].values for k in ds.data_vars}}
+
+    def to_xarray(self):
+        """The sweep's ``xarray.Dataset``: :attr:`dataset`, with the attributes :func:`symphase.load`
+        reads it back by (the type and the store).
+
+        Returns
+        -------
+        xarray.Dataset
+            A shallow copy of :attr:`dataset` (the arrays are shared).
+        """
+        ds = self.dataset.copy()
+        ds.attrs.update(self._identity(), **({} if self.store is None else {"symphase_store": str(self.store)}))
+        return ds

@@ -14,7 +14,8 @@ import pytest
 import symphase as sp
 from symphase import _model
 from symphase._model import MODEL_FIELDS, Committee, ModelField, _declare_fields
-from symphase._sweep_tasks import TASKS, _key, check_sweep, model_axes
+from symphase._sweep import TASKS, check_sweep
+from symphase._sweep_tasks import _key, model_axes
 from symphase.cli import main
 from symphase.cli.common import add_model_options, model_from
 

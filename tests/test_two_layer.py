@@ -368,7 +368,8 @@ def test_fixed_gain_bn_plateau_with_a_learned_second_layer():
 def test_sweep_over_the_second_layer(tmp_path):
     """Sweeps take the two-layer settings as model parameters; a point at the committee machine's values
     keeps the key it had before they existed (older stores resume)."""
-    from symphase._sweep_tasks import TASKS, _key
+    from symphase._sweep import TASKS
+    from symphase._sweep_tasks import _key
     ds = symphase.sweep("fixed_point", {"second_layer": ["fixed", "learned"], "scaling": ["sum", "1/K"]},
                         fixed={"K": 2}, store=tmp_path, scheduler="sync")
     rate = ds.to_xarray()["escape_rate"]

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._sweep import _ok, check_sweep, load_config, sweep
+from .._sweep import check_sweep, load_config, sweep
+from .._sweep_store import _ok
 from .common import _duration, print_json, stderr_is_terminal, warn
 
 

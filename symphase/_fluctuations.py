@@ -37,13 +37,12 @@ from ._generated import diffusion as gend
 from ._generated import fluctuations as gen
 from ._generated import ode_kernels as gen_ode
 from ._generated.rule import ERF, sgd_example
-from ._kernels import ETA, OK, TAU, check_state, covariance, rhs
+from ._kernels import ETA, OK, TAU, check_state, covariance, rhs, step_constants
 from ._layout import unpack_into
 from ._model import check_committee, check_model
 from ._overlap_sgd import gram_factor
 from ._results import SymphaseError
 from ._rng import next_normal
-from ._sgd import step_constants
 from ._validate import check_real
 
 

@@ -9,7 +9,8 @@ model's compiled system (:class:`symphase._system.System`), never by hand:
 * ``T``: the teacher overlaps;
 * ``par``: the parameter record ``[eta, tau, b, noise, bn, e, lg, eta2, lam, lv,
   c, act]`` (indices :data:`ETA` ... :data:`ACTIVATION`), shared by the ODE and
-  the simulator.
+  the simulators (:func:`step_constants` and :func:`rule_constants` read one SGD
+  step's constants from it).
 
 One compilation serves every ``K``, ``M`` and rule: structure and rule are
 run-time values. The equations are docs/model.md §3; the generated pieces
@@ -75,6 +76,25 @@ def workspace(K: int, M: int, dtype=float, *, v=None, teacher_weights=None) -> W
     ws.w[:K] = -1.0  # the weight of each field in Delta = t - s: -c v_a student, c_T v*_n teacher
     ws.w[K:] = 1.0 if teacher_weights is None else teacher_weights
     return ws
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def step_constants(par, N, b):
+    """``(sigma, noise_sd, bn, exact, learn, lr)`` of the parameter record ``par`` for one SGD step:
+    input and noise standard deviations, the rule switches, and the learning rate per example
+    ``lr = eta/(N b)`` (docs/model.md §2)."""
+    return (math.sqrt(par[TAU]), math.sqrt(par[NOISE]), par[BN] != 0.0, par[EXACT] != 0.0,
+            par[LEARN_GAIN] != 0.0, par[ETA] / (N * b))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def rule_constants(par, N, b):
+    """The constants ``(lr, lr2, cs, act, exact, learn, learn_v)`` of a rule's per-example kernel
+    (:func:`symphase._generated.rule.sgd_example`) from the parameter record ``par``: the learning
+    rates per example ``eta/(N b)``, ``eta2/(N b)``, the output scale, the activation code and the
+    switches of the exact BN rule, the learned gain and the learned second layer."""
+    return (par[ETA] / (N * b), par[ETA2] / (N * b), par[SCALE], int(par[ACTIVATION]), par[EXACT] != 0.0,
+            par[LEARN_GAIN] != 0.0, par[LEARN_V] != 0.0)
 
 
 @numba.njit(cache=True)

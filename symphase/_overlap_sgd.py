@@ -34,9 +34,8 @@ import numba
 import numpy as np
 
 from ._generated.rule import batch_stats_coefficients, sgd_example
-from ._kernels import LEARN_V, TAU, WEIGHT_DECAY
+from ._kernels import LEARN_V, TAU, WEIGHT_DECAY, rule_constants, step_constants
 from ._rng import next_normal, next_uniform
-from ._sgd import rule_constants, step_constants
 
 
 @numba.njit(cache=True, nogil=True)

@@ -23,7 +23,6 @@ from ._kernels import (
     ACTIVATION,
     BN,
     ETA,
-    ETA2,
     EXACT,
     LEARN_GAIN,
     LEARN_V,
@@ -31,31 +30,13 @@ from ._kernels import (
     SCALE,
     TAU,
     WEIGHT_DECAY,
+    rule_constants,
+    step_constants,
 )
 from ._layout import pack_into
 from ._rng import next_normal
 
-__all__ = ["batch_stats_coefficients", "error_signal", "output_error", "phi", "rule_constants", "sgd_steps",
-           "sgd_steps_with", "step_constants"]
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def step_constants(par, N, b):
-    """``(sigma, noise_sd, bn, exact, learn, lr)`` of the parameter record ``par`` for one SGD step:
-    input and noise standard deviations, the rule switches, and the learning rate per example
-    ``lr = eta/(N b)`` (docs/model.md §2)."""
-    return (math.sqrt(par[TAU]), math.sqrt(par[NOISE]), par[BN] != 0.0, par[EXACT] != 0.0,
-            par[LEARN_GAIN] != 0.0, par[ETA] / (N * b))
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def rule_constants(par, N, b):
-    """The constants ``(lr, lr2, cs, act, exact, learn, learn_v)`` of a rule's per-example kernel
-    (:func:`symphase._generated.rule.sgd_example`) from the parameter record ``par``: the learning
-    rates per example ``eta/(N b)``, ``eta2/(N b)``, the output scale, the activation code and the
-    switches of the exact BN rule, the learned gain and the learned second layer."""
-    return (par[ETA] / (N * b), par[ETA2] / (N * b), par[SCALE], int(par[ACTIVATION]), par[EXACT] != 0.0,
-            par[LEARN_GAIN] != 0.0, par[LEARN_V] != 0.0)
+__all__ = ["batch_stats_coefficients", "error_signal", "output_error", "phi", "sgd_steps", "sgd_steps_with"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

@@ -22,7 +22,7 @@ from ._fluctuations import diffusion_matrix
 from ._initial import near_fixed_point, overlaps, random_initial, random_weights
 from ._layout import StateLayout
 from ._load import load
-from ._model import Committee
+from ._model import Committee, System
 from ._ode import generalization_error, integrate, rhs
 from ._plateau import escape_alpha, plateau_value
 from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian, reduced_rhs
@@ -31,7 +31,6 @@ from ._run_checks import default_alphas
 from ._simulate import SimulationResult, simulate
 from ._sweep import sweep
 from ._sweep_store import SweepResult
-from ._system import System
 from ._trajectory import ODEResult
 from ._version import __version__
 from ._weights import weights_from_overlaps

@@ -33,9 +33,8 @@ import math
 import numpy as np
 
 from ._generated.fisher import pair_averages
-from ._model import check_committee, check_model
+from ._model import STEP, check_committee, check_model
 from ._results import Result, Status, alpha_span, model_coords
-from ._system import STEP
 from ._validate import FIELD_VARIANCE_MAX, NORM_RANGE, check_dimension
 from ._weight_space import weight_gradient
 

@@ -28,9 +28,9 @@ from functools import cached_property
 import numpy as np
 
 from ._curvature import curvature
+from ._model import STEP
 from ._reduced import reduced_hessian
 from ._results import Result, Status, model_coords
-from ._system import STEP
 from ._validate import check_real
 from ._weight_space import realise, weight_gradient
 

@@ -15,9 +15,8 @@ import numpy as np
 from scipy import optimize
 
 from ._fixedpoint import FixedPoint, rates, symmetric_state
-from ._model import check_model, min_gram_eigenvalue
+from ._model import STEP, check_model, min_gram_eigenvalue
 from ._results import SymphaseError
-from ._system import STEP
 from ._validate import NORM_RANGE, check_real
 
 

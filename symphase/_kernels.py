@@ -3,7 +3,7 @@
 Pure functions on arrays: they write into preallocated work arrays and trust
 their arguments (validation is the API's job). Everything a kernel needs
 besides the state travels in one :data:`KernelArgs` record, built by the
-model's compiled system (:class:`symphase._system.System`), never by hand:
+model's compiled system (:class:`symphase._model.System`), never by hand:
 
 * ``ws``: the named :data:`Workspace` of work arrays;
 * ``T``: the teacher overlaps;

@@ -1,8 +1,7 @@
 """Validation of one state of the order parameters (docs/model.md §3.1-3.2).
 
-Shared by the model (:mod:`symphase._model`) and its compiled system
-(:mod:`symphase._system`); it reads the model's sizes, rule and ``T`` only, so
-it sits below both.
+Shared by the model and its compiled system (:mod:`symphase._model`); it
+reads the model's sizes, rule and ``T`` only, so it sits below them.
 """
 from __future__ import annotations
 

@@ -3,14 +3,18 @@ with and without batch normalization.
 
 The public names are re-exported here; the implementation lives in private
 modules (``symphase._ode``, ``symphase._simulate``, ...), as in scipy. The
-layers import one way: ``derivations/`` (the only SymPy user) generates
-``symphase._generated``; the kernels (``_kernels``, ``_integrators``, ``_sgd``,
-``_rng``) use it; the model and its compiled system (``_model``, ``_system``)
-build the kernels' inputs; the API (``integrate``, ``simulate``,
-``symmetric_fixed_point``, ``compare``, ``sweep``) validates once and returns
-results that share one protocol (``_results``); the CLI (``symphase.cli``) and
-the figures (``symphase.figures``) sit on top. The specification is
-``docs/model.md``.
+layers import one way, with no cycles: ``derivations/`` (the only SymPy user)
+generates ``symphase._generated``; the ground (``_layout``, ``_validate``,
+``_rng``, ``_io``, the result protocol ``_results``) imports nothing of the
+package; the kernels (``_kernels``) use the generated code; the model and its
+compiled system (``_model``) build the kernels' inputs, beside the engines
+(``_integrators``, ``_sgd``, ``_overlap_sgd``); the theory and the methods
+(``_fluctuations``, ``_curvature``, ``_reduced``, ``_rule``, ``_methods``) read
+a model; the API (``integrate``, ``simulate``, ``symmetric_fixed_point``; over
+them ``compare`` and ``escape_time``, which call them; over those ``sweep``,
+beside ``load``) validates once and returns results that share one protocol;
+the figures (``symphase.figures``) stand beside this module, and the CLI
+(``symphase.cli``) on top. The specification is ``docs/model.md``.
 """
 from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
 from ._compare import Comparison, compare

@@ -29,6 +29,11 @@ What a sweep promises when things go wrong:
   polling the parent everywhere).
 
 One sweep at a time per store.
+
+This module holds the built-in tasks (:data:`TASKS`, which call the API) and
+the sweep itself; beneath it are the shape of a task and the checks of a grid
+(``_sweep_tasks``), the store of the points and the result (``_sweep_store``)
+and the execution on Dask (``_sweep_exec``).
 """
 from __future__ import annotations
 

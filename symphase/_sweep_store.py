@@ -4,6 +4,9 @@ A point is computed by :func:`run_point` (in a worker) and kept as
 ``points/<key>.json`` (a temporary ``.part`` name, then a rename); a point cut
 off by Ctrl-C is never stored (:class:`PointInterrupted`). On resume,
 :func:`_stored_state` tells finished points from damaged or interrupted ones.
+:func:`_assemble` gathers the points into one dataset, and :class:`SweepResult`
+is that dataset as a result (what :func:`symphase.sweep` returns and
+:func:`symphase.load` reads back).
 """
 
 from __future__ import annotations

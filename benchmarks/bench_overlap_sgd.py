@@ -22,25 +22,22 @@ STEPS_OV = 200_000
 
 
 def per_step_overlaps(model, N, Q0, R0):
-    ws = ov.workspace(model.K, model.M, model.batch)
-    par, T = model.system.params(1.0), model.system.T
+    ca = ov.chain_args(model, model.system.params(1.0), N)
 
     def run():
         Q, R, g = Q0.copy(), R0.copy(), np.ones(model.K)
-        ov.overlap_steps(Q, R, g, np.ones(model.K), model.system.teacher_weights, T, par, N, model.batch, STEPS_OV,
-                         _rng.rng_state(0), 1e6, *ws)
+        ov.overlap_steps(Q, R, g, np.ones(model.K), STEPS_OV, _rng.rng_state(0), ca)
     run()
     return best_of(run, repeats=5) / STEPS_OV
 
 
 def per_step_weights(model, N, J, B, work=2e7, repeats=5):
-    par = model.system.params(1.0)
+    wa = _sgd.weight_args(model, model.system.params(1.0), B, b=1)
     steps = max(200, int(work // N))
 
     def run():
-        Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), np.ones(model.K)
-        _sgd.sgd_steps(Jt, Bt, g, np.ones(model.K), model.system.teacher_weights, par, 1, steps, _rng.rng_state(0),
-                       np.empty(N), np.empty((1, model.K)), 1e6)
+        Jt, g = np.ascontiguousarray(J.T), np.ones(model.K)
+        _sgd.sgd_steps(Jt, g, np.ones(model.K), steps, _rng.rng_state(0), wa)
     run()
     return best_of(run, repeats=repeats) / steps
 

@@ -17,7 +17,7 @@ from _timing import best_of
 
 import symphase as sp
 from symphase import _kernels as kernels
-from symphase._integrators import rk4_steps
+from symphase._integrators import rk4_steps, stepper_args
 
 TARGET_US = {2: 0.5, 4: 6.0, 8: 70.0}
 CPP_US = {2: 1.0, 4: 11.0, 8: 137.0}
@@ -86,14 +86,14 @@ def measure(K, repeats=15):
     diff = max(np.abs(dQ - dQ_np).max(), np.abs(dR - dR_np).max())
     m = max(5, n // 100)
     t_np = best_of(lambda: [rhs_numpy(Q, R, T, 0.5) for _ in range(m)], repeats) / m
-    ks = [np.empty_like(y) for _ in range(5)]
+    sa = stepper_args(ka, y.size, blowup=1e6, psd_tol=1e-7)
     steps = max(50, n // 4)
     y0 = y.copy()
-    rk4_steps(y0, 0.0, 1e-4, 0, 1, ka, 1e6, 1e-7, *ks)
+    rk4_steps(y0, 0.0, 1e-4, 0, 1, sa)
 
     def run_rk4():
         y1 = y.copy()
-        rk4_steps(y1, 0.0, 1e-4, 0, steps, ka, 1e6, 1e-7, *ks)
+        rk4_steps(y1, 0.0, 1e-4, 0, steps, sa)
     t_rk4 = best_of(run_rk4, repeats) / steps
     return {"rhs": t_rhs, "numpy": t_np, "rk4": t_rk4, "diff": diff}
 

@@ -286,7 +286,7 @@ def check_chain(checks: Checks, rate_Q, rate_R) -> None:
 
 def check_plain_at_zero(checks: Checks, dQ, dR) -> None:
     """At ``e = 0`` the rates do not depend on ``Q_ii``, ``Q_kk`` (they enter only through the exact
-    rule's ``e/Q_ii``): the kernels may put 1 in their place there (``assemble_e0``'s ``qi``, ``qk``),
+    rule's ``e/Q_ii``): the kernels may put 1 in their place there (``assemble``'s divisors ``Qd``),
     so plain learning is defined at zero weights, ``Q_ii = 0``, where ``0 * (1/0)`` would be NaN."""
     for name, rate in (("dQ_ik", dQ), ("dR_in", dR)):
         off = rate.subs(e, 0)
@@ -559,7 +559,8 @@ def docs(d: Derivation) -> dict[str, cg.Text]:
             cg.formula("dQ_ik/dalpha", dQ_doc), cg.formula("dR_in/dalpha", d.dR), cg.formula("dg_i/dalpha", d.dg),
             cg.formula("dv_i/dalpha", d.dv),
             "with G_ac = G[a, c] (teacher n: G_in = G[i, K + n]), D_ik = D[i, k], J2_ik = J2[i, k], F_i = F[i], "
-            "h_i = h[i], m_i = m[i], Q_ik = Q[i, k], R_in = R[i, n], g_i = g[i], v_i = v[i], c_s = cs.",
+            "h_i = h[i], m_i = m[i], Q_ik = Q[i, k], R_in = R[i, n], g_i = g[i], v_i = v[i], c_s = cs,",
+            "and the divisors Q_ii = Qd[i, i], Q_kk = Qd[k, k] (1 at e = 0).",
             **ref("§3", "§2")),
     }
 
@@ -598,18 +599,15 @@ def fills(d: Derivation) -> dict[str, cg.Fill]:
     out["i2_linear_pq"] = cg.expression(d.linear["I2"].subs(c12, S("C[p, q]")))
     out["i2_relu"] = cg.statements([("v", d.relu.subs({c11: S("cpp"), c12: S("cpq"), c22: S("cqq")}))])
     # Assembly of the right-hand side from the averages
-    asm_map = {Q_ik: "Q[i, k]", Q_ii: "Q[i, i]", Q_kk: "Q[k, k]", R_in: "R[i, n]",
+    # Q_ii, Q_kk appear only as the exact rule's divisors e/Q_ii (check_plain_at_zero): the kernel reads
+    # them from the diagonal of Qd, Q itself or, at e = 0, the identity (plain at zero weights, Q_ii = 0)
+    asm_map = {Q_ik: "Q[i, k]", Q_ii: "Qd[i, i]", Q_kk: "Qd[k, k]", R_in: "R[i, n]",
                h_i: "h[i]", h_k: "h[k]", g_i: "g[i]", D_ik: "D[i, k]", J2_ik: "J2[i, k]",
                Gs["i", "k"]: "G[i, k]", Gs["k", "i"]: "G[k, i]", Gs["i", "i"]: "G[i, i]",
                Gs["k", "k"]: "G[k, k]", Gs["i", "n"]: "G[i, K + n]",
                m_i: "m[i]", m_k: "m[k]", v_i: "v[i]", F_i: "F[i]", c_s: "cs"}
     out["dQ"] = cg.statements([("val", render_symbols(d.dQ, asm_map))])
     out["dR"] = cg.statements([("dR[i, n]", render_symbols(d.dR, asm_map))])
-    # assemble_e0: at e = 0, Q_ii and Q_kk appear only as the exact rule's divisors e/Q_ii
-    # (check_plain_at_zero), so the template's qi = qk = 1 take their place (plain at Q_ii = 0)
-    e0_map = {**asm_map, Q_ii: "qi", Q_kk: "qk"}
-    out["dQ_e0"] = cg.statements([("val", render_symbols(d.dQ, e0_map))])
-    out["dR_e0"] = cg.statements([("dR[i, n]", render_symbols(d.dR, e0_map))])
     out["dg"] = cg.statements([("dg[i]", render_symbols(d.dg, asm_map))])
     out["dv"] = cg.statements([("dv[i]", render_symbols(d.dv, asm_map))])
     return {**out, **docs(d)}

@@ -110,11 +110,14 @@ def rate_setup(Q, g, par, b, has_gain, h, qd):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def rate_at(example, rates, z, noise, Q, R, g, h, eta, switches, state, consts, out, psi):
+def rate_at(example, rates, z, noise, Q, R, g, rc, out, psi):
     """The per-example rate ``psi`` (flat layout) at the fields ``z`` (raw, ``K + M``) and the output
     ``noise``: the rule's per-example kernel ``example`` (the error signals, into ``out[0]``), then its
-    ``rates`` (module docstring)."""
+    ``rates`` (module docstring). ``rc = (h, eta, switches, state, consts)``: the scale factors, the
+    learning rate, the switches of :func:`sgd_rates` and the per-example kernel's ``state`` and
+    ``consts`` (:func:`rate_setup`)."""
     K = Q.shape[0]
+    h, eta, switches, state, consts = rc
     example(z[:K], z[K:], noise, state, consts, out)
     rates(z, out[0], h, Q, R, g, eta, switches, psi)
 
@@ -161,7 +164,7 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
                 acc += L[p, cols[t]] * points[pt, t]
             z[p] = sigma * acc
         noise = noise_sd * points[pt, rank] if noise_sd > 0.0 else 0.0
-        rate_at(example, rates, z, noise, Q, R, g, h, eta, switches, state, consts, out, psi)
+        rate_at(example, rates, z, noise, Q, R, g, (h, eta, switches, state, consts), out, psi)
         for p in range(size):
             mean[p] += wgt * psi[p]
             for q in range(p, size):
@@ -464,7 +467,7 @@ def sde_example_steps_with(example, rates, drift, y, ka, s, n_steps, c, work):
                     t += L[p, q] * w[q]
                 z[p] = sigma * t
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
-            rate_at(example, rates, z, noise, Qw, Rw, gw, h, eta, switches, state, consts, out, psi)
+            rate_at(example, rates, z, noise, Qw, Rw, gw, (h, eta, switches, state, consts), out, psi)
             for p in range(size):
                 acc[p] += psi[p] - f[p]
         for p in range(size):

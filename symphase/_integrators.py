@@ -3,12 +3,15 @@
 Layers as in scipy's ``integrate/_ivp``: these kernels advance a flat state
 in place and return a status code; the driver :func:`symphase.integrate`
 validates once, calls them in bounded chunks (so Ctrl-C is seen within about
-0.1 s and the step budget is enforced), and wraps the result. ``ka`` is the
-model's :data:`symphase._kernels.KernelArgs`.
+0.1 s and the step budget is enforced), and wraps the result. Everything the
+steppers need besides the state, its ``alpha`` and the step travels in one
+:data:`StepperArgs` record built by :func:`stepper_args`: the model's
+:data:`symphase._kernels.KernelArgs`, the tolerances and the work arrays.
 """
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -37,18 +40,59 @@ DP_A = np.array([
 DP_E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
 
 
+#: Work arrays of the steppers (:func:`workspace`), each of the state's size ``n`` unless said: RK4's
+#: stages ``k1`` .. ``k4``, Dormand-Prince's stages ``K`` (7, n), the trial state ``ytmp``, the error
+#: estimate ``yerr``, and ``stiff`` (3,), Hairer's stiffness test carried across calls.
+StepperWorkspace = namedtuple("StepperWorkspace", "k1 k2 k3 k4 K ytmp yerr stiff")
+#: Everything :func:`rk4_steps` and :func:`dopri_segment` need besides the state, ``alpha`` and the
+#: step: the model's :data:`symphase._kernels.KernelArgs` ``ka``, the tolerances ``rtol``, ``atol``
+#: of the adaptive step, the state checks' ``blowup`` and ``psd_tol``
+#: (:func:`symphase._kernels.check_state`), the Dormand-Prince tableau ``A`` and error weights ``E``,
+#: and the work arrays ``ws``. Built by :func:`stepper_args` only.
+StepperArgs = namedtuple("StepperArgs", "ka rtol atol blowup psd_tol A E ws")
+
+
+def workspace(n: int) -> StepperWorkspace:
+    """A fresh :data:`StepperWorkspace` for a state of size ``n`` (``stiff`` zeroed)."""
+    return StepperWorkspace(k1=np.empty(n), k2=np.empty(n), k3=np.empty(n), k4=np.empty(n), K=np.empty((7, n)),
+                            ytmp=np.empty(n), yerr=np.empty(n), stiff=np.zeros(3))
+
+
+def stepper_args(ka, n: int, *, rtol: float = 1e-8, atol: float = 1e-10, blowup: float = 1e6,
+                 psd_tol: float = 1e-7) -> StepperArgs:
+    """The steppers' :data:`StepperArgs` for the model's kernel arguments ``ka``
+    (:meth:`symphase.System.args`): the one place their inputs are built.
+
+    Parameters
+    ----------
+    ka : KernelArgs
+        The right-hand side's inputs.
+    n : int
+        The size of the flat state (``System.layout.size``).
+    rtol, atol : float
+        The adaptive step's tolerances (unused by RK4).
+    blowup, psd_tol : float
+        The state checks' bounds (:func:`symphase._kernels.check_state`).
+    """
+    return StepperArgs(ka=ka, rtol=float(rtol), atol=float(atol), blowup=float(blowup), psd_tol=float(psd_tol),
+                       A=DP_A, E=DP_E, ws=workspace(n))
+
+
 def chunk_steps(size: int) -> int:
     """Steps per kernel call: about 0.01-0.1 s of work, so Ctrl-C is seen promptly."""
     return max(100, 500_000 // (size * size))
 
 
 @numba.njit(cache=True)
-def rk4_steps(y, a0, h, s0, n, ka, blowup, psd_tol, k1, k2, k3, k4, ytmp):
+def rk4_steps(y, a0, h, s0, n, sa):
     """Classical RK4 steps ``s0 .. n-1`` of a segment that starts at ``a0`` with step ``h``.
 
     Advances ``y`` in place; returns ``(code, steps_done)``; on failure ``y`` is
-    the last valid state, at ``alpha = a0 + (s0 + steps_done) h``.
+    the last valid state, at ``alpha = a0 + (s0 + steps_done) h``. ``sa`` is the
+    :data:`StepperArgs` (:func:`stepper_args`).
     """
+    ka, blowup, psd_tol = sa.ka, sa.blowup, sa.psd_tol
+    k1, k2, k3, k4, ytmp = sa.ws.k1, sa.ws.k2, sa.ws.k3, sa.ws.k4, sa.ws.ytmp
     m = y.size
     for s in range(s0, n):
         kernels.rhs(y, k1, ka)
@@ -113,8 +157,7 @@ def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
 
 
 @numba.njit(cache=True)
-def dopri_segment(y, a, a_end, h, ka, rtol, atol, h_min, max_steps, chunk, blowup, psd_tol,
-                  C, A, E, K, ytmp, yerr, stiff):
+def dopri_segment(y, a, a_end, h, h_min, max_steps, chunk, sa):
     """Adaptive Dormand-Prince 5(4) from ``a`` to ``a_end`` (the last step is
     clipped to land on ``a_end``). Advances ``y`` in place; returns
     ``(code, alpha_reached, h_next, n_rhs, n_steps)``. ``STEP_SIZE`` when the step
@@ -128,7 +171,11 @@ def dopri_segment(y, a, a_end, h, ka, rtol, atol, h_min, max_steps, chunk, blowu
     step times the dominant eigenvalue; ``stiff[0]`` counts accepted steps in a
     row with ``h lambda > STIFF_HLAMB`` (the step is held by stability, not by
     accuracy), ``stiff[1]`` the steps without since, ``stiff[2]`` is the last
-    ``lambda``."""
+    ``lambda``. ``sa`` is the :data:`StepperArgs` (:func:`stepper_args`): the model's kernel
+    arguments, ``rtol``, ``atol``, the state checks' bounds, the tableau and the work arrays (``stiff``
+    is ``sa.ws.stiff``)."""
+    ka, rtol, atol, blowup, psd_tol, A, E = sa.ka, sa.rtol, sa.atol, sa.blowup, sa.psd_tol, sa.A, sa.E
+    K, ytmp, yerr, stiff = sa.ws.K, sa.ws.ytmp, sa.ws.yerr, sa.ws.stiff
     n_stages = 7
     nfev = 0
     steps = 0

@@ -46,9 +46,15 @@ CLOSED_FORM_ACTIVATIONS = ("erf", "linear")
 #: Work arrays of :func:`rhs` and :func:`eg` (shapes in :func:`workspace_shapes`).
 #: ``v`` holds the student's second layer (read from the state when it is learned),
 #: ``w[K:]`` the teacher's output weights ``c_T v*``.
-Workspace = namedtuple("Workspace", "Q R g h C w G D J2 P Pc A B r dQ dR dg L m v F dv")
+#: ``eye`` is the (K, K) identity: the divisors of the exact rule's ``e Q_ik/Q_ii`` at ``e = 0``.
+Workspace = namedtuple("Workspace", "Q R g h C w G D J2 P Pc A B r dQ dR dg L m v F dv eye")
 #: Everything a kernel needs besides the state: workspace, teacher overlaps, parameters.
 KernelArgs = namedtuple("KernelArgs", "ws T par")
+#: The constants of the generated ``assemble`` (in the derivation's names), read from ``par`` by
+#: :func:`rate_constants`: learning rate, input variance, minibatch, noise variance, the switches
+#: of the exact rule (``e``) and the learned gain (``lg``), weight decay, the second layer's
+#: learning rate, the output scale and the switch of the learned second layer (``lv``).
+RateConstants = namedtuple("RateConstants", "eta tau b noise e lg lam eta2 cs lv")
 
 # LLVM may fuse multiply-adds, reassociate sums and use reciprocals (about 20%
 # faster at K = 2); no "nnan"/"ninf", so NaN and inf still propagate and are
@@ -61,7 +67,8 @@ def workspace_shapes(K: int, M: int) -> dict:
     NF = K + M
     return {"Q": (K, K), "R": (K, M), "g": (K,), "h": (K,), "C": (NF, NF), "w": (NF,), "G": (K, NF),
             "D": (K, K), "J2": (K, K), "P": (NF,), "Pc": (NF,), "A": (NF,), "B": (NF,), "r": (NF,),
-            "dQ": (K, K), "dR": (K, M), "dg": (K,), "L": (NF, NF), "m": (K,), "v": (K,), "F": (K,), "dv": (K,)}
+            "dQ": (K, K), "dR": (K, M), "dg": (K,), "L": (NF, NF), "m": (K,), "v": (K,), "F": (K,), "dv": (K,),
+            "eye": (K, K)}
 
 
 def workspace(K: int, M: int, dtype=float, *, v=None, teacher_weights=None) -> Workspace:
@@ -73,6 +80,7 @@ def workspace(K: int, M: int, dtype=float, *, v=None, teacher_weights=None) -> W
     """
     ws = Workspace(**{k: np.empty(s, dtype=dtype) for k, s in workspace_shapes(K, M).items()})
     ws.v[:] = 1.0 if v is None else v
+    ws.eye[:] = np.eye(K)
     ws.w[:K] = -1.0  # the weight of each field in Delta = t - s: -c v_a student, c_T v*_n teacher
     ws.w[K:] = 1.0 if teacher_weights is None else teacher_weights
     return ws
@@ -116,13 +124,11 @@ def covariance(y, a):
     gen.effective_covariance(ws.Q, ws.R, a.T, ws.h, par[TAU], ws.C)
 
 
-@numba.njit(cache=True)
-def _zero_diagonal(Q):
-    """Whether some ``Q_ii`` is 0 (a zero student vector)."""
-    for i in range(Q.shape[0]):
-        if Q[i, i] == 0.0:
-            return True
-    return False
+@numba.njit(cache=True, inline="always")
+def rate_constants(par):
+    """The :data:`RateConstants` of the parameter record ``par``."""
+    return RateConstants(par[ETA], par[TAU], par[BATCH], par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY],
+                         par[ETA2], par[SCALE], par[LEARN_V])
 
 
 @numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH)
@@ -131,7 +137,8 @@ def rhs(y, out, a):
 
     ``dQ_ik/dalpha``, ``dR_in/dalpha``, (BN) ``dg_i/dalpha`` and (learned second
     layer) ``dv_i/dalpha`` are assembled by the generated ``assemble`` from the field
-    sums ``G`` (I3), ``D`` (I4), ``J2`` and ``F`` (I2), of erf or of the linear activation.
+    sums ``G`` (I3), ``D`` (I4), ``J2`` and ``F`` (I2), of erf or of the linear activation
+    (one kernel for every rule and state: the exact rule's divisors ``Q_ii`` are 1 at ``e = 0``).
     """
     ws, par = a.ws, a.par
     covariance(y, a)
@@ -147,14 +154,14 @@ def rhs(y, out, a):
             gen.output_sums_linear(ws.C, ws.w, K, ws.F)
         else:
             gen.output_sums(ws.C, ws.w, K, ws.F, ws.P)
-    if par[EXACT] == 0.0 and _zero_diagonal(ws.Q):  # zero weights (plain): assemble would divide 0 by 0
-        gen.assemble_e0(ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v, ws.G, ws.D, ws.J2, ws.F, par[ETA], par[TAU], par[BATCH],
-                        par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY], par[ETA2], par[SCALE],
-                        par[LEARN_V], ws.dQ, ws.dR, ws.dg, ws.dv)
+    # Q_ii enters only as the exact rule's e/Q_ii, read from the diagonal of assemble's second argument:
+    # 1 in its place at e = 0 (plain is defined at zero weights, Q_ii = 0; derivations/derive.py checks
+    # the rates do not depend on Q_ii there). Two call sites, so that the exact rule divides by Q itself
+    # (the same loads, hence the same bits, as before the e = 0 case shared the kernel).
+    if par[EXACT] != 0.0:
+        gen.assemble(ws, ws.Q, rate_constants(par))
     else:
-        gen.assemble(ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v, ws.G, ws.D, ws.J2, ws.F, par[ETA], par[TAU], par[BATCH],
-                     par[NOISE], par[EXACT], par[LEARN_GAIN], par[WEIGHT_DECAY], par[ETA2], par[SCALE], par[LEARN_V],
-                     ws.dQ, ws.dR, ws.dg, ws.dv)
+        gen.assemble(ws, ws.eye, rate_constants(par))
     pack_into(ws.dQ, ws.dR, ws.dg, par[BN] != 0.0, out)
     if learn_v:
         n = out.shape[0] - K

@@ -189,20 +189,18 @@ class Weights(SimulationMethod):
 
     def run_seed(self, j, driver):
         st, m = self.setup, self.setup.model
-        K, M, N, b, lay = m.K, m.M, st.N, m.batch, m.layout
-        par, vt, blowup, ys, vs = st.par, m.system.teacher_weights, st.blowup, self.ys, self.vs
+        K, M, lay, ys, vs = m.K, m.M, m.layout, self.ys, self.vs
         J, B, g = st.weights[j]
-        Jt, Bt = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T)
+        wa = sgd.weight_args(m, st.par, B, blowup=st.blowup, batch_stats=st.batch_stats)
+        Jt = np.ascontiguousarray(J.T)
         g = g.copy()
         v = st.v0.copy()
         s = rng_state(int(st.seeds[j]))
         s_test = rng_state(int(st.seeds[j]), 1)
-        xi = np.empty(N)
-        dJ = np.empty((b, N) if st.batch_stats else (N, K) if b > 1 else (1, K))  # the batch X under batch stats
         Qw, Rw = np.empty((K, K)), np.empty((K, M))
 
         def record(k):
-            sgd.record_state(Jt, Bt, g, m.has_bn, Qw, Rw, ys[j, k])
+            sgd.record_state(Jt, wa.Bt, g, m.has_bn, Qw, Rw, ys[j, k])
             if m.learns_v:
                 ys[j, k, lay.v_index] = v
             vs[j, k] = v
@@ -212,17 +210,17 @@ class Weights(SimulationMethod):
                     if driver.stop.is_set():
                         return INCOMPLETE
                     n = min(self.test_chunk, st.n_test - done)
-                    total = sgd.test_error_sum(Jt, Bt, g, v, vt, par, n, s_test, xi, total)
+                    total = sgd.test_error_sum(Jt, g, v, n, s_test, wa, total)
                     done += n
                 self.eg_test[j, k] = total / st.n_test
             return None
 
         if st.batch_stats:
             def advance(k, n):
-                return sgd.sgd_steps_batch_stats(Jt, Bt, g, par, b, n, s, dJ, blowup)
+                return sgd.sgd_steps_batch_stats(Jt, g, n, s, wa)
         else:
             def advance(k, n):
-                return sgd.sgd_steps(Jt, Bt, g, v, vt, par, b, n, s, xi, dJ, blowup)
+                return sgd.sgd_steps(Jt, g, v, n, s, wa)
         driver.item(j, self.n_rec, self.per_record.__getitem__, self.chunk, advance, record)
 
 
@@ -244,14 +242,12 @@ class Overlaps(SimulationMethod):
 
     def run_seed(self, j, driver):
         st, m = self.setup, self.setup.model
-        K, M, N, b, lay = m.K, m.M, st.N, m.batch, m.layout
-        par, vt, blowup, ys, vs = st.par, m.system.teacher_weights, st.blowup, self.ys, self.vs
+        lay, ys, vs = m.layout, self.ys, self.vs
         Q, R, g = lay.unpack(st.y0[j])
         Q, R = np.array(Q, dtype=float), np.array(R, dtype=float)
-        g = np.ones(K) if g is None else np.array(g, dtype=float)
-        T = np.ascontiguousarray(m.T if st.exact_teacher else st.T[j], dtype=float)
+        g = np.ones(m.K) if g is None else np.array(g, dtype=float)
+        ca = ov.chain_args(m, st.par, st.N, T=None if st.exact_teacher else st.T[j], blowup=st.blowup)
         s = rng_state(int(st.seeds[j]))
-        work = ov.workspace(K, M, b)
         v = st.v0.copy()
 
         def record(k):
@@ -260,10 +256,10 @@ class Overlaps(SimulationMethod):
 
         if st.batch_stats:
             def advance(k, n):
-                return ov.overlap_steps_batch_stats(Q, R, g, T, par, N, b, n, s, blowup, *work)
+                return ov.overlap_steps_batch_stats(Q, R, g, n, s, ca)
         else:
             def advance(k, n):
-                return ov.overlap_steps(Q, R, g, v, vt, T, par, N, b, n, s, blowup, *work)
+                return ov.overlap_steps(Q, R, g, v, n, s, ca)
         driver.item(j, self.n_rec, self.per_record.__getitem__, self.chunk, advance, record)
 
 

@@ -18,9 +18,6 @@ import numpy as np
 from . import _kernels as kernels
 from ._fluctuations import linear_noise, random_start_covariance
 from ._integrators import (
-    DP_A,
-    DP_C,
-    DP_E,
     PAUSED,
     STEP_SIZE,
     STIFF_COUNT,
@@ -28,6 +25,7 @@ from ._integrators import (
     dopri_segment,
     initial_step,
     rk4_steps,
+    stepper_args,
 )
 from ._kernels import DIVERGED, INVALID, OK
 from ._methods import ode_method
@@ -295,13 +293,12 @@ class _Driver:
         self.rtol, self.atol, self.max_steps, self.blowup, self.psd_tol = rtol, atol, max_steps, blowup, psd_tol
         n = system.layout.size
         self.chunk = chunk_steps(n)
-        self.k_rk4 = [np.empty(n) for _ in range(5)]
-        self.K_dp = np.empty((7, n))
-        self.ytmp, self.yerr = np.empty(n), np.empty(n)
+        self.sa = stepper_args(ka, n, rtol=rtol, atol=atol, blowup=blowup, psd_tol=psd_tol)
+        self.ytmp, self.yerr = self.sa.ws.ytmp, self.sa.ws.yerr
         self.h = None
         self.nfev = 0
         self.steps = 0
-        self.stiff = np.zeros(3)  # Hairer's stiffness test, carried across segments
+        self.stiff = self.sa.ws.stiff  # Hairer's stiffness test, carried across segments
         self.end = math.inf       # the last output point (for the stiff run's projection)
         self.n_clipped, self.eg_raw_min = 0, 0.0  # eps_g values clipped at 0, and the lowest raw value
         self.pos = 0.0            # the alpha of y, updated after every chunk of steps
@@ -325,7 +322,7 @@ class _Driver:
                 if self.steps >= self.max_steps:
                     return BUDGET, a + s * h
                 todo = min(n, s + self.chunk, s + self.max_steps - self.steps)
-                code, did = rk4_steps(y, a, h, s, todo, self.ka, self.blowup, self.psd_tol, *self.k_rk4)
+                code, did = rk4_steps(y, a, h, s, todo, self.sa)
                 self.nfev += 4 * did
                 self.steps += did
                 s += did
@@ -349,10 +346,8 @@ class _Driver:
                 return START, a
             self.h = h
         while True:
-            code, a, self.h, nf, st = dopri_segment(
-                y, a, target, self.h, self.ka, self.rtol, self.atol, self.h_min(a), self.max_steps - self.steps,
-                self.chunk, self.blowup, self.psd_tol, DP_C, DP_A, DP_E, self.K_dp, self.ytmp, self.yerr,
-                self.stiff)
+            code, a, self.h, nf, st = dopri_segment(y, a, target, self.h, self.h_min(a),
+                                                    self.max_steps - self.steps, self.chunk, self.sa)
             self.nfev += nf
             self.steps += st
             self.reached(a)

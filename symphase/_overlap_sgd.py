@@ -29,6 +29,7 @@ simulator). With
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -36,6 +37,17 @@ import numpy as np
 from ._generated.rule import batch_stats_coefficients, sgd_example
 from ._kernels import LEARN_V, TAU, WEIGHT_DECAY, rule_constants, step_constants
 from ._rng import next_normal, next_uniform
+
+#: Work arrays of the chain (:func:`workspace`), with ``n = K + M``: the Gram matrix ``G`` and its
+#: factor ``L`` (n, n), the independent columns ``used`` (n,) bool, the batch's normal draws ``w`` and
+#: fields ``Z`` (b, n), the products ``S`` and the Bartlett factor ``A`` (b, b), the coefficients
+#: ``a`` (b, K), the gain increments ``dg`` and the factors ``c`` (K,).
+ChainWorkspace = namedtuple("ChainWorkspace", "G L used w Z S A a dg c")
+#: Everything the chain's kernels need besides the overlaps they advance and the random stream:
+#: the work arrays ``ws``, the teacher overlaps ``T`` (M, M) and output weights ``vt`` (M,), the
+#: parameter record ``par``, the input dimension ``N``, the minibatch ``b`` and the blow-up bound.
+#: Built by :func:`chain_args` only.
+ChainArgs = namedtuple("ChainArgs", "ws T vt par N b blowup")
 
 
 @numba.njit(cache=True, nogil=True)
@@ -172,24 +184,23 @@ def apply_update(Q, R, c, a, Z, S):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+def overlap_steps(Q, R, g, v, n_steps, s, ca):
     """:func:`overlap_steps_with` for SGD (the rule's kernel :func:`symphase._generated.rule.sgd_example`)."""
-    return overlap_steps_with(sgd_example, Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S,
-                              A, a, dg, c)
+    return overlap_steps_with(sgd_example, Q, R, g, v, n_steps, s, ca)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
-def overlap_steps_with(example, Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+def overlap_steps_with(example, Q, R, g, v, n_steps, s, ca):
     """The rule whose per-example kernel is ``example`` (SGD: :func:`symphase._generated.rule.sgd_example`,
     the coefficients ``a_i^u``, ``p_i^u``, ``dg_i``, ``dv_i`` of each example, ``c_i = 1 - sum_u p_i^u - lam/N``).
     Advance the overlaps ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) and the second layer ``v`` (K,) by
-    ``n_steps`` exact SGD steps (module docstring), in place. ``vt`` (M,) the teacher's output weights
-    ``c_M v*``, ``T`` the teacher overlaps, ``par`` the model's parameter record,
-    ``N`` the input dimension, ``b`` the minibatch, ``s`` the RNG state. Work arrays: ``G``, ``L``
-    (n, n), ``used`` (n,) bool, ``w`` (b, n), ``Z`` (b, n), ``S``, ``A`` (b, b), ``a`` (b, K),
-    ``dg``, ``c`` (K,) with ``n = K + M``. Returns the steps done before the overlaps became
+    ``n_steps`` exact SGD steps (module docstring), in place, with the random stream ``s``. ``ca`` is
+    the chain's :data:`ChainArgs` (:func:`chain_args`): the teacher, the parameter record, ``N``, ``b``,
+    the blow-up bound and the work arrays. Returns the steps done before the overlaps became
     non-finite, some ``Q_ii > blowup``, or (BN) ``Q_ii <= 0``; -1 if the state stopped being a Gram
     matrix."""
+    T, vt, par, N, b, blowup, ws = ca.T, ca.vt, ca.par, ca.N, ca.b, ca.blowup, ca.ws
+    G, L, used, w, Z, S, A, a, dg, c = ws.G, ws.L, ws.used, ws.w, ws.Z, ws.S, ws.A, ws.a, ws.dg, ws.c
     K, M = R.shape
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     consts = rule_constants(par, N, b)
@@ -240,16 +251,19 @@ def overlap_steps_with(example, Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def overlap_steps_batch_stats(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, used, w, Z, S, A, a, dg, c):
+def overlap_steps_batch_stats(Q, R, g, n_steps, s, ca):
     """:func:`overlap_steps` for BN with the batch's own statistics (the rule of
     :func:`symphase._sgd.batch_stats_step`): per unit the batch mean ``m_i`` and standard deviation
     ``s_i`` (1/b) of the fields ``x_i^u``, ``z = (x - m)/s``, ``d_ui = Delta_u phi'(g_i z_ui)``;
     ``J_i += (eta/(N b)) (g_i/s_i) sum_u d'_ui xi^u`` with ``d' = d`` (paper's rule) or
     ``d - <d_i> - z_ui <d_i z_i>`` (exact rule, backpropagation through the statistics), and
     ``g_i += (eta/N) <d_i z_i>`` when learned. The update is along the examples only (``c_i = 1``),
-    so :func:`apply_update` gives the new overlaps exactly. Returns the steps done before a batch
-    standard deviation vanished or the overlaps became non-finite, ``Q_ii > blowup`` or ``Q_ii <= 0``;
-    -1 if the state stopped being a Gram matrix. The committee machine only."""
+    so :func:`apply_update` gives the new overlaps exactly. ``ca``: as :func:`overlap_steps` (its
+    ``vt`` unused). Returns the steps done before a batch standard deviation vanished or the
+    overlaps became non-finite, ``Q_ii > blowup`` or ``Q_ii <= 0``; -1 if the state stopped being a
+    Gram matrix. The committee machine only."""
+    T, par, N, b, blowup, ws = ca.T, ca.par, ca.N, ca.b, ca.blowup, ca.ws
+    G, L, used, w, Z, S, A, a, dg, c = ws.G, ws.L, ws.used, ws.w, ws.Z, ws.S, ws.A, ws.a, ws.dg, ws.c
     K = R.shape[0]
     sigma, noise_sd, _, exact, learn, lr = step_constants(par, N, b)  # the rule's lr = eta/(N b)
     tau = par[TAU]
@@ -280,8 +294,37 @@ def overlap_steps_batch_stats(Q, R, g, T, par, N, b, n_steps, s, blowup, G, L, u
     return n_steps
 
 
-def workspace(K: int, M: int, b: int) -> tuple:
-    """Work arrays of :func:`overlap_steps`: ``G, L, used, w, Z, S, A, a, dg, c``."""
+def workspace(K: int, M: int, b: int) -> ChainWorkspace:
+    """A fresh :data:`ChainWorkspace` for ``K`` students, ``M`` teachers and minibatch ``b``."""
     n = K + M
-    return (np.zeros((n, n)), np.zeros((n, n)), np.zeros(n, dtype=np.bool_), np.zeros((b, n)), np.zeros((b, n)),
-            np.zeros((b, b)), np.zeros((b, b)), np.zeros((b, K)), np.zeros(K), np.zeros(K))
+    return ChainWorkspace(G=np.zeros((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
+                          w=np.zeros((b, n)), Z=np.zeros((b, n)), S=np.zeros((b, b)), A=np.zeros((b, b)),
+                          a=np.zeros((b, K)), dg=np.zeros(K), c=np.zeros(K))
+
+
+def chain_args(model, par, N: int, *, T=None, vt=None, b=None, blowup: float = 1e6) -> ChainArgs:
+    """The chain's :data:`ChainArgs` for ``model``: the one place its kernels' inputs are built.
+
+    Parameters
+    ----------
+    model : Committee
+        Gives ``K``, ``M`` and the defaults below.
+    par : ndarray
+        The parameter record (:meth:`symphase.System.params`).
+    N : int
+        The input dimension.
+    T : array_like (M, M), optional
+        The teacher overlaps (default the model's, ``model.system.T``).
+    vt : array_like (M,), optional
+        The teacher's output weights ``c_M v*`` (default ``model.system.teacher_weights``).
+    b : int, optional
+        The minibatch (default ``model.batch``).
+    blowup : float
+        The kernels stop when some ``Q_ii`` exceeds it.
+    """
+    system = model.system
+    b = model.batch if b is None else int(b)
+    T = np.ascontiguousarray(system.T if T is None else T, dtype=float)
+    vt = np.ascontiguousarray(system.teacher_weights if vt is None else vt, dtype=float)
+    return ChainArgs(ws=workspace(model.K, T.shape[0], b), T=T, vt=vt, par=np.asarray(par, dtype=float), N=int(N),
+                     b=b, blowup=float(blowup))

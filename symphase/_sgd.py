@@ -14,6 +14,7 @@ parameter record ``par`` is the model's (:data:`symphase._kernels.PARAMS`).
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -36,25 +37,72 @@ from ._kernels import (
 from ._layout import pack_into
 from ._rng import next_normal
 
-__all__ = ["batch_stats_coefficients", "error_signal", "output_error", "phi", "sgd_steps", "sgd_steps_with"]
+__all__ = ["WeightArgs", "WeightWorkspace", "batch_stats_coefficients", "error_signal", "output_error", "phi",
+           "sgd_steps", "sgd_steps_with", "weight_args", "workspace"]
+
+#: Work arrays of the simulator on the weights (:func:`workspace`): the current example ``xi`` (N,),
+#: the batch's summed update ``dJ`` (N, K) for ``b > 1`` (else (1, K), unused), and the batch ``X``
+#: (b, N) of BN with the batch's own statistics (else (0, N)).
+WeightWorkspace = namedtuple("WeightWorkspace", "xi dJ X")
+#: Everything the simulator's kernels need besides the weights they advance (``Jt``, ``g``, ``v``) and
+#: the random stream: the work arrays ``ws``, the teacher's transposed weights ``Bt`` (N, M) and
+#: output weights ``vt`` (M,), the parameter record ``par``, the minibatch ``b`` and the blow-up
+#: bound on ``|J_i|^2``. Built by :func:`weight_args` only.
+WeightArgs = namedtuple("WeightArgs", "ws Bt vt par b blowup")
+
+
+def workspace(N: int, K: int, b: int, batch_stats: bool = False) -> WeightWorkspace:
+    """A fresh :data:`WeightWorkspace` for input dimension ``N``, ``K`` students, minibatch ``b``
+    (``batch_stats``: BN with the batch's own statistics, which keeps the batch ``X``)."""
+    return WeightWorkspace(xi=np.empty(N), dJ=np.empty((N, K) if b > 1 and not batch_stats else (1, K)),
+                           X=np.empty((b if batch_stats else 0, N)))
+
+
+def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_stats: bool = False) -> WeightArgs:
+    """The simulator's :data:`WeightArgs` for ``model`` and the teacher ``B``: the one place its
+    kernels' inputs are built.
+
+    Parameters
+    ----------
+    model : Committee
+        Gives ``K`` and the defaults below.
+    par : ndarray
+        The parameter record (:meth:`symphase.System.params`).
+    B : array_like (M, N)
+        The teacher's weights; ``N`` is the input dimension.
+    vt : array_like (M,), optional
+        The teacher's output weights ``c_M v*`` (default ``model.system.teacher_weights``).
+    b : int, optional
+        The minibatch (default ``model.batch``).
+    blowup : float
+        The kernels stop when some ``|J_i|^2`` exceeds it.
+    batch_stats : bool
+        BN with the batch's own statistics (:func:`sgd_steps_batch_stats`).
+    """
+    Bt = np.ascontiguousarray(np.asarray(B, dtype=float).T)
+    b = model.batch if b is None else int(b)
+    vt = np.ascontiguousarray(model.system.teacher_weights if vt is None else vt, dtype=float)
+    return WeightArgs(ws=workspace(Bt.shape[0], model.K, b, batch_stats), Bt=Bt, vt=vt,
+                      par=np.asarray(par, dtype=float), b=b, blowup=float(blowup))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
+def sgd_steps(Jt, g, v, n_steps, s, wa):
     """:func:`sgd_steps_with` for SGD (the rule's kernel :func:`symphase._generated.rule.sgd_example`)."""
-    return sgd_steps_with(sgd_example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup)
+    return sgd_steps_with(sgd_example, Jt, g, v, n_steps, s, wa)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
-def sgd_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup):
+def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
     """Advance ``n_steps`` steps of the rule whose per-example kernel is ``example`` in place
     (docs/model.md §2, §13; SGD: :func:`symphase._generated.rule.sgd_example`, the rule's
     coefficients ``a_i``, ``p_i``, ``dg_i``, ``dv_i`` of one example, summed over the batch here).
 
-    ``Jt`` (N, K), ``Bt`` (N, M) are the transposed weights, ``g`` (K,) the BN
-    gains, ``v`` (K,) the student's second layer, ``vt`` (M,) the teacher's output
-    weights ``c_M v*``, ``s`` the RNG state, ``xi`` (N,) and ``dJ`` (N, K; used when
-    b > 1) work arrays. Per example ``u = h_i x_i`` with ``h_i = g_i/(sigma sqrt Q_ii)``
+    ``Jt`` (N, K) are the student's transposed weights, ``g`` (K,) the BN gains, ``v`` (K,) the
+    student's second layer, ``s`` the RNG state; ``wa`` the :data:`WeightArgs` (:func:`weight_args`):
+    the teacher's transposed weights ``Bt`` (N, M) and output weights ``vt`` (M,) ``= c_M v*``, the
+    parameter record, the minibatch ``b``, the blow-up bound and the work arrays ``xi`` (N,) and
+    ``dJ`` (N, K; used when b > 1). Per example ``u = h_i x_i`` with ``h_i = g_i/(sigma sqrt Q_ii)``
     (BN) or 1, ``Delta = sum_n vt_n phi(y_n) + noise - c sum_i v_i phi(u_i)``, ``m_i = c v_i``;
     ``J_i += (eta/(N b)) sum_u m_i h_i Delta phi'(u_i) (xi - e x_i J_i/Q_ii) - (lam/N) J_i``
     (e = 1 for the exact BN rule), ``g_i += (eta/(N b)) sum_u m_i Delta phi'(u_i) x_i/(sigma sqrt Q_ii)``
@@ -67,6 +115,7 @@ def sgd_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup
     in the pass that draws the next example (and accumulates ``x = J xi``,
     ``y = B xi`` with the updated weights); the last one is flushed at the end.
     """
+    Bt, vt, par, b, blowup, xi, dJ = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.xi, wa.ws.dJ
     N, K = Jt.shape
     M = Bt.shape[1]
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
@@ -187,10 +236,12 @@ def sgd_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def test_error_sum(Jt, Bt, g, v, vt, par, n_test, s, xi, total):
+def test_error_sum(Jt, g, v, n_test, s, wa, total):
     """``total`` plus ``sum (t - s)^2/2`` over ``n_test`` fresh inputs (no output noise), added one input at
     a time: a test set drawn in pieces, each continuing the last one's sum and random stream, gives the
-    same bits as in one piece (so a long test set can stop for Ctrl-C between pieces)."""
+    same bits as in one piece (so a long test set can stop for Ctrl-C between pieces). The student
+    ``Jt``, ``g``, ``v`` and the teacher and parameters ``wa`` as in :func:`sgd_steps_with`."""
+    Bt, vt, par = wa.Bt, wa.vt, wa.par
     N, K = Jt.shape
     M = Bt.shape[1]
     cs, act = par[SCALE], int(par[ACTIVATION])
@@ -222,9 +273,9 @@ def test_error_sum(Jt, Bt, g, v, vt, par, n_test, s, xi, total):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def test_error(Jt, Bt, g, v, vt, par, n_test, s, xi):
+def test_error(Jt, g, v, n_test, s, wa):
     """Test-set estimate of ``eps_g = <(t - s)^2>/2`` over ``n_test`` fresh inputs (no output noise)."""
-    return test_error_sum(Jt, Bt, g, v, vt, par, n_test, s, xi, 0.0) / n_test
+    return test_error_sum(Jt, g, v, n_test, s, wa, 0.0) / n_test
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -275,9 +326,11 @@ def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def sgd_steps_batch_stats(Jt, Bt, g, par, b, n_steps, s, X, blowup):
+def sgd_steps_batch_stats(Jt, g, n_steps, s, wa):
     """``n_steps`` BN steps with batch statistics (:func:`batch_stats_step`) on fresh batches
-    ``X`` (b, N) drawn from the RNG state ``s``; returns the number of steps done."""
+    ``X = wa.ws.X`` (b, N) drawn from the RNG state ``s``; returns the number of steps done. ``wa``
+    is the :data:`WeightArgs` (:func:`weight_args` with ``batch_stats=True``)."""
+    Bt, par, b, blowup, X = wa.Bt, wa.par, wa.b, wa.blowup, wa.ws.X
     N, K = Jt.shape
     M = Bt.shape[1]
     sigma = math.sqrt(par[TAU])

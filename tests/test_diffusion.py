@@ -106,19 +106,16 @@ def test_the_order_one_over_N_drift_correction_of_plain_sgd():
     predicted = [np.sum(Gp * M4[i, k]) - 4 * ws.D[i, k] for i, k in [(0, 0), (0, 1), (1, 1)]]
 
     @numba.njit
-    def mean_step(N, states, per_seed, par, T):
+    def mean_step(N, states, per_seed, ca):
         acc = np.zeros(7)
         acc2 = np.zeros(7)
-        work = (np.zeros((4, 4)), np.zeros((4, 4)), np.zeros(4, dtype=np.bool_), np.zeros((1, 4)),
-                np.zeros((1, 4)), np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 2)), np.zeros(2), np.zeros(2))
         ones = np.ones(2)
         dy = np.zeros(7)
         for seed in range(states.shape[0]):
             s = states[seed]
             for _ in range(per_seed):
                 Q, R, g = Q0.copy(), R0.copy(), np.ones(2)
-                ov.overlap_steps(Q, R, g, ones, ones, T, par, N, 1, 1, s, 1e6, work[0], work[1], work[2], work[3],
-                                 work[4], work[5], work[6], work[7], work[8], work[9])
+                ov.overlap_steps(Q, R, g, ones, 1, s, ca)
                 dy[0], dy[1], dy[2] = Q[0, 0] - Q0[0, 0], Q[0, 1] - Q0[0, 1], Q[1, 1] - Q0[1, 1]
                 dy[3], dy[4], dy[5], dy[6] = R[0, 0] - R0[0, 0], R[0, 1] - R0[0, 1], R[1, 0] - R0[1, 0], \
                     R[1, 1] - R0[1, 1]
@@ -129,7 +126,7 @@ def test_the_order_one_over_N_drift_correction_of_plain_sgd():
 
     N, n = 30, 400_000
     states = np.array([_rng.rng_state(seed) for seed in range(400)])
-    acc, acc2 = mean_step(N, states, 1000, model.system.params(1.0), model.system.T)
+    acc, acc2 = mean_step(N, states, 1000, ov.chain_args(model, model.system.params(1.0), N, vt=np.ones(2), b=1))
     mean = acc / n
     se = np.sqrt((acc2 / n - mean**2) / n)
     measured = N * (mean - f)

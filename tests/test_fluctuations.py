@@ -48,12 +48,11 @@ def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
     g0 = np.ones(2)
     y0 = model.system.state(Q0, R0, g0 if model.has_bn else None)
     D, _ = diffusion(model, y0, eta)
-    par, T = model.system.params(eta), model.system.T
+    ca = ov.chain_args(model, model.system.params(eta), N, vt=np.ones(2), b=1)
     out = np.empty((runs, y0.size))
     for s in range(runs):
         Q, R, g = Q0.copy(), R0.copy(), g0.copy()
-        ov.overlap_steps(Q, R, g, np.ones(2), np.ones(2), T, par, N, 1, steps, _rng.rng_state(s), 1e6,
-                         *ov.workspace(2, 2, 1))
+        ov.overlap_steps(Q, R, g, np.ones(2), steps, _rng.rng_state(s), ca)
         out[s] = model.layout.pack(Q, R, g if model.has_bn else None)
     C = np.cov(out.T) * N * N / steps      # per unit alpha, times N
     keep = np.diag(D) > 1e-12

@@ -29,23 +29,20 @@ IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-b3", "bn-exact-
 
 def states(kw, n, N=60, steps=20, eta=1.0):
     model = sp.Committee(2, 2, noise=0.1, tau=1.3, **kw)
-    b = model.batch
     Q0, R0, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2]) if model.has_bn else np.ones(2)
     v0 = np.array([0.6, 1.3]) if model.learns_v else np.ones(2)
     par = model.system.params(eta, eta2=0.7 * eta if model.learns_v else None)
-    vt = model.system.teacher_weights
     J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    wa, ca = _sgd.weight_args(model, par, B), ov.chain_args(model, par, N)
     w_out, o_out = [], []
     for seed in range(n):
-        Jt, Bt, g, v = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy(), v0.copy()
-        dJ = np.empty((N, 2) if b > 1 else (1, 2))
-        assert _sgd.sgd_steps(Jt, Bt, g, v, vt, par, b, steps, _rng.rng_state(seed), np.empty(N), dJ, 1e6) == steps
-        Q, R = Jt.T @ Jt, Jt.T @ Bt
+        Jt, g, v = np.ascontiguousarray(J.T), g0.copy(), v0.copy()
+        assert _sgd.sgd_steps(Jt, g, v, steps, _rng.rng_state(seed), wa) == steps
+        Q, R = Jt.T @ Jt, Jt.T @ wa.Bt
         w_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g, v]))
         Q, R, g, v = Q0.copy(), R0.copy(), g0.copy(), v0.copy()
-        did = ov.overlap_steps(Q, R, g, v, vt, model.system.T, par, N, b, steps, _rng.rng_state(10**6 + seed), 1e6,
-                               *ov.workspace(2, 2, b))
+        did = ov.overlap_steps(Q, R, g, v, steps, _rng.rng_state(10**6 + seed), ca)
         assert did == steps
         o_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g, v]))
     keep = list(range(7)) + ([7, 8] if model.learns_gain else []) + ([9, 10] if model.learns_v else [])
@@ -158,21 +155,19 @@ def test_batch_statistics_chain_agrees_with_weight_space_sgd(kw):
     4.5 standard errors of the difference, as for the population statistics above."""
     N, steps, n = 60, 20, 6000
     model = sp.Committee(2, 2, tau=1.3, **kw)
-    b = model.batch
     Q0, R0, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2])
     par = model.system.params(1.0)
     J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    wa, ca = _sgd.weight_args(model, par, B, batch_stats=True), ov.chain_args(model, par, N)
     w_out, o_out = [], []
     for seed in range(n):
-        Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy()
-        assert _sgd.sgd_steps_batch_stats(Jt, Bt, g, par, b, steps, _rng.rng_state(seed), np.empty((b, N)),
-                                          1e6) == steps
-        Q, R = Jt.T @ Jt, Jt.T @ Bt
+        Jt, g = np.ascontiguousarray(J.T), g0.copy()
+        assert _sgd.sgd_steps_batch_stats(Jt, g, steps, _rng.rng_state(seed), wa) == steps
+        Q, R = Jt.T @ Jt, Jt.T @ wa.Bt
         w_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
         Q, R, g = Q0.copy(), R0.copy(), g0.copy()
-        assert ov.overlap_steps_batch_stats(Q, R, g, model.system.T, par, N, b, steps,
-                                            _rng.rng_state(10**6 + seed), 1e6, *ov.workspace(2, 2, b)) == steps
+        assert ov.overlap_steps_batch_stats(Q, R, g, steps, _rng.rng_state(10**6 + seed), ca) == steps
         o_out.append(np.concatenate([Q[np.triu_indices(2)], R.ravel(), g]))
     keep = list(range(7)) + ([7, 8] if model.learns_gain else [])
     a, o = np.array(w_out)[:, keep], np.array(o_out)[:, keep]

@@ -29,7 +29,8 @@ import pytest
 
 import symphase as sp
 from symphase import _fluctuations as fl
-from symphase import _kernels, _rng
+from symphase import _kernels, _rng, _sgd
+from symphase import _overlap_sgd as ov
 from symphase import _rule as rl
 from symphase._generated import rule as gen_rule
 from symphase._weights import weights_from_overlaps
@@ -104,19 +105,15 @@ def params(model, eta):
 def run_weights(kernels, kw, eta):
     model, Q0, R0, g0, v0 = start(kw)
     J, B = weights_from_overlaps(model, N, Q0, R0, 0)
-    Jt, Bt, g, v = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy(), v0.copy()
-    dJ = np.empty((N, 2) if model.batch > 1 else (1, 2))
-    did = kernels.sgd_steps(Jt, Bt, g, v, model.system.teacher_weights, params(model, eta), model.batch, STEPS,
-                            _rng.rng_state(3), np.empty(N), dJ, 1e6)
+    Jt, g, v = np.ascontiguousarray(J.T), g0.copy(), v0.copy()
+    did = kernels.sgd_steps(Jt, g, v, STEPS, _rng.rng_state(3), _sgd.weight_args(model, params(model, eta), B))
     assert did == STEPS
     return np.concatenate([Jt.ravel(), g, v])
 
 
 def run_overlaps(kernels, kw, eta):
-    from symphase import _overlap_sgd as ov
     model, Q, R, g, v = start(kw)
-    did = kernels.overlap_steps(Q, R, g, v, model.system.teacher_weights, model.system.T, params(model, eta), N,
-                                model.batch, STEPS, _rng.rng_state(4), 1e6, *ov.workspace(2, 2, model.batch))
+    did = kernels.overlap_steps(Q, R, g, v, STEPS, _rng.rng_state(4), ov.chain_args(model, params(model, eta), N))
     assert did == STEPS
     return np.concatenate([Q.ravel(), R.ravel(), g, v])
 
@@ -141,9 +138,8 @@ RUNS = {"weights": run_weights, "overlaps": run_overlaps}
 def test_sgd_is_the_registered_rule_and_its_kernels_are_the_engines():
     assert rl.RULES["sgd"] is rl.SGD and rl.get_rule("sgd") is rl.SGD
     k = rl.SGD.kernels
-    from symphase import _overlap_sgd, _sgd
     assert (k.sgd_steps, k.overlap_steps, k.rate_moments, k.sde_steps) == (
-        _sgd.sgd_steps, _overlap_sgd.overlap_steps, fl.rate_moments, fl.sde_example_steps)
+        _sgd.sgd_steps, ov.overlap_steps, fl.rate_moments, fl.sde_example_steps)
     assert rl.SGD.supports == rl.FEATURES
 
 

@@ -240,44 +240,32 @@ def generalization_error(C, w, rho):
 
 
 @numba.njit(**GENERATED.njit_options)
-def assemble(Q, R, g, h, m, v, G, D, J2, F, eta, tau, b, noise, e, lg, lam, eta2, cs, lv, dQ, dR, dg, dv):
+def assemble(ws, Qd, rc):
     """dQ/dalpha, dR/dalpha, dg/dalpha, dv/dalpha from the averages G, D, J2, F (Step 1-2 of the derivation).
 
-    e = 1 selects the exact BN rule, lg = 1 a learned gain, lv = 1 a learned second
-    layer; m = cs v are the students' output weights, lam the weight decay.
+    ws is the kernels' workspace (symphase._kernels.Workspace): it gives the state Q, R, g, the
+    scale factors h, the output weights m = cs v and the second layer v, the averages G, D, J2, F,
+    and takes the rates dQ, dR, dg, dv. The diagonal of Qd (K, K) gives the divisors Q_ii of the
+    exact rule's terms e Q_ik/Q_ii: Qd is Q itself, or the identity at e = 0, where the rates do
+    not depend on Q_ii (checked), so that plain learning is defined at zero weights, Q_ii = 0
+    (docs/model.md §3.5). rc are the rate constants (symphase._kernels.RateConstants): learning
+    rate eta, input variance tau, minibatch b, noise variance, the switches e = 1 (exact BN rule),
+    lg = 1 (learned gain), lv = 1 (learned second layer), weight decay lam, the second layer's
+    learning rate eta2 and the output scale cs.
 
     GENERATED.doc_assemble()
     """
+    Q, R, g, h, m, v = ws.Q, ws.R, ws.g, ws.h, ws.m, ws.v
+    G, D, J2, F = ws.G, ws.D, ws.J2, ws.F
+    dQ, dR, dg, dv = ws.dQ, ws.dR, ws.dg, ws.dv
+    eta, tau, b, noise, e, lg, lam, eta2, cs, lv = (rc.eta, rc.tau, rc.b, rc.noise, rc.e, rc.lg, rc.lam, rc.eta2,
+                                                    rc.cs, rc.lv)
     K, M = R.shape
     for i in range(K):
         for k in range(i, K):
-            val = GENERATED.dQ(Q, h, m, G, D, J2, eta, tau, b, noise, e, lam)
+            val = GENERATED.dQ(Q, Qd, h, m, G, D, J2, eta, tau, b, noise, e, lam)
             dQ[i, k] = dQ[k, i] = val
         for n in range(M):
-            dR[i, n] = GENERATED.dR(R, Q, h, m, G, eta, e, lam)
-        dg[i] = GENERATED.dg(g, m, G, eta, lg)
-        dv[i] = GENERATED.dv(v, F, eta2, cs, lam, lv)
-
-
-@numba.njit(**GENERATED.njit_options)
-def assemble_e0(Q, R, g, h, m, v, G, D, J2, F, eta, tau, b, noise, e, lg, lam, eta2, cs, lv, dQ, dR, dg, dv):
-    """:func:`assemble` at e = 0 (plain, the paper's rule) for a state with some Q_ii = 0 (zero weights).
-
-    assemble divides by Q_ii in the exact rule's terms e Q_ik/Q_ii, which are 0 * (0/0) = NaN there;
-    at e = 0 the rates do not depend on Q_ii (checked), so these divide by qi = qk = 1 instead:
-    plain learning at zero weights is the limit of the erf formulas (docs/model.md §3.5). A separate
-    kernel, so that assemble, and every number it gives, stays as it was.
-
-    GENERATED.doc_assemble()
-    """
-    K, M = R.shape
-    for i in range(K):
-        qi = 1.0 + 0.0 * Q[i, i]
-        for k in range(i, K):
-            qk = 1.0 + 0.0 * Q[k, k]
-            val = GENERATED.dQ_e0(Q, qi, qk, h, m, G, D, J2, eta, tau, b, noise, e, lam)
-            dQ[i, k] = dQ[k, i] = val
-        for n in range(M):
-            dR[i, n] = GENERATED.dR_e0(R, qi, h, m, G, eta, e, lam)
+            dR[i, n] = GENERATED.dR(R, Qd, h, m, G, eta, e, lam)
         dg[i] = GENERATED.dg(g, m, G, eta, lg)
         dv[i] = GENERATED.dv(v, F, eta2, cs, lam, lv)

@@ -53,9 +53,9 @@ WeightArgs = namedtuple("WeightArgs", "ws Bt vt par b blowup")
 
 def workspace(N: int, K: int, b: int, batch_stats: bool = False) -> WeightWorkspace:
     """A fresh :data:`WeightWorkspace` for input dimension ``N``, ``K`` students, minibatch ``b``
-    (``batch_stats``: BN with the batch's own statistics, which keeps the batch ``X``)."""
+    (``b > 1`` or ``batch_stats``, BN with the batch's own statistics: it keeps the batch ``X``)."""
     return WeightWorkspace(xi=np.empty(N), dJ=np.empty((N, K) if b > 1 and not batch_stats else (1, K)),
-                           X=np.empty((b if batch_stats else 0, N)))
+                           X=np.empty((b if b > 1 or batch_stats else 0, N)))
 
 
 def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_stats: bool = False) -> WeightArgs:
@@ -115,6 +115,8 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
     in the pass that draws the next example (and accumulates ``x = J xi``,
     ``y = B xi`` with the updated weights); the last one is flushed at the end.
     """
+    if wa.b > 1:
+        return minibatch_steps_with(example, Jt, g, v, n_steps, s, wa)
     Bt, vt, par, b, blowup, xi, dJ = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.xi, wa.ws.dJ
     N, K = Jt.shape
     M = Bt.shape[1]
@@ -231,6 +233,70 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
                 v[i] += dv[i] - decay * v[i]
     for i in range(K):
         if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)) or not math.isfinite(v[i]):
+            return n_steps - 1
+    return n_steps
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
+    """:func:`sgd_steps_with` for a minibatch ``b > 1`` (population statistics), as matrix products:
+    the batch ``X`` (b, N) drawn example by example (its ``N`` inputs, then its output noise: the
+    random stream of the one-pass kernel), the fields ``X J^T`` and ``X B^T`` and the update
+    ``J <- keep J + A^T X`` (``A`` (b, K) the examples' coefficients ``a_i``) by BLAS. The same
+    update as the one-pass kernel to rounding (another order of the same sums); about 5 times
+    faster at ``N = b = 100``, ``K = M = 10`` (Fig. 3). Returns as :func:`sgd_steps_with`."""
+    Bt, vt, par, b, blowup, X = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.X
+    N, K = Jt.shape
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
+    consts = rule_constants(par, N, b)
+    learn_v, decay = par[LEARN_V] != 0.0, par[WEIGHT_DECAY] / N
+    h, inv_s, qn = np.ones(K), np.ones(K), np.zeros(K)
+    sc, dg, dv = np.zeros(K), np.zeros(K), np.zeros(K)
+    A, noise = np.empty((b, K)), np.empty(b)
+    out = (np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K))
+    state = (h, inv_s, qn, v, vt)
+    for step in range(n_steps):
+        for i in range(K):
+            acc = 0.0
+            for l in range(N):
+                acc += Jt[l, i] * Jt[l, i]
+            qn[i] = acc
+            if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
+                return step
+            if bn:
+                inv_s[i] = 1.0 / (sigma * math.sqrt(qn[i]))
+                h[i] = g[i] * inv_s[i]
+            sc[i] = 0.0
+            dg[i] = 0.0
+            dv[i] = 0.0
+        for u in range(b):
+            for l in range(N):
+                X[u, l] = sigma * next_normal(s)
+            noise[u] = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+        xs = np.dot(X, Jt)
+        ys = np.dot(X, Bt)
+        for u in range(b):
+            example(xs[u], ys[u], noise[u], state, consts, out)
+            for i in range(K):
+                A[u, i] = out[1][i]
+                sc[i] += out[2][i]
+                dg[i] += out[3][i]
+                dv[i] += out[4][i]
+        dJ = np.dot(X.T, A)
+        for l in range(N):
+            for i in range(K):
+                Jt[l, i] = (1.0 - sc[i] - decay) * Jt[l, i] + dJ[l, i]
+        if learn:
+            for i in range(K):
+                g[i] += dg[i]
+        if learn_v:
+            for i in range(K):
+                v[i] += dv[i] - decay * v[i]
+    for i in range(K):
+        acc = 0.0
+        for l in range(N):
+            acc += Jt[l, i] * Jt[l, i]
+        if not (acc <= blowup) or (bn and not (acc > 0.0)) or not math.isfinite(v[i]):
             return n_steps - 1
     return n_steps
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._model import check_model
+from ._state import old_forms
 from ._validate import check_int, check_real, check_seed
 
 
@@ -58,7 +59,7 @@ def check_scale(scale) -> float:
     return scale
 
 
-def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = True) -> np.ndarray:
+def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_teacher: bool = True) -> np.ndarray:
     """Seeded teacher weights ``B`` (M, N) (docs/model.md §1.3).
 
     Parameters
@@ -66,10 +67,10 @@ def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = 
     model : Committee
         The model (its ``M`` and ``T``).
     N : int
-        Input dimension (>= M with ``exact_T``).
+        Input dimension (>= M with ``exact_teacher``).
     rng : numpy.random.Generator
         The random stream.
-    exact_T : bool
+    exact_teacher : bool
         True: ``B = L U`` with orthonormal rows ``U`` and ``L L^T = T``, so ``B B^T = T``
         exactly; False: the paper's ``B_nl ~ N(0, 1/N)``.
 
@@ -77,29 +78,36 @@ def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = 
     -------
     ndarray (M, N)
     """
-    if not exact_T:
+    if not exact_teacher:
         return rng.standard_normal((model.M, N)) / np.sqrt(N)
     U = np.linalg.qr(rng.standard_normal((N, model.M)))[0].T  # orthonormal rows
     return psd_factor(model.T) @ U
 
 
-def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_T: bool = True):
+def _refuse_exact_T(args, kwargs):
+    if "exact_T" in kwargs:
+        raise TypeError("random_weights(..., exact_T=) is now random_weights(..., exact_teacher=), the name "
+                        "simulate and compare use")
+
+
+@old_forms(_refuse_exact_T)
+def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_teacher: bool = True):
     """Seeded random weights ``(J, B)``: the paper's initialization (docs/model.md §1.5).
 
     Student ``J_il ~ N(0, scale^2/N)``; teacher ``B`` with ``B B^T = T`` exactly
-    (``exact_T``) or ``B_nl ~ N(0, 1/N)`` (docs/model.md §1.3).
+    (``exact_teacher``) or ``B_nl ~ N(0, 1/N)`` (docs/model.md §1.3).
 
     Parameters
     ----------
     model : Committee
         The model.
     N : int
-        Input dimension (>= M when ``exact_T``).
+        Input dimension (>= M when ``exact_teacher``).
     seed : int
         Seed of the random stream (``numpy.random.default_rng``).
     scale : float
         Standard deviation of ``J_il`` times ``sqrt(N)``, in (0, 1e100].
-    exact_T : bool
+    exact_teacher : bool
         Whether the teacher realises ``model.T`` exactly.
 
     Returns
@@ -114,7 +122,7 @@ def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, e
     ValueError
         If ``N``, ``seed`` or ``scale`` is out of range.
     TypeError
-        If ``model`` is not a :class:`~symphase.Committee`.
+        If ``model`` is not a :class:`~symphase.Committee`, or for ``exact_T=`` (now ``exact_teacher=``).
 
     Examples
     --------
@@ -125,10 +133,10 @@ def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, e
     ((2, 50), (3, 50), True)
     """
     model = check_model(model)
-    N = check_int("N", N, minimum=model.M if exact_T else 1)
+    N = check_int("N", N, minimum=model.M if exact_teacher else 1)
     scale = check_scale(scale)
     rng = np.random.default_rng(check_seed("seed", seed))
-    B = teacher_weights(model, N, rng, exact_T=exact_T)
+    B = teacher_weights(model, N, rng, exact_teacher=exact_teacher)
     J = scale * rng.standard_normal((model.K, N)) / np.sqrt(N)
     return J, B
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ._generated import symmetric as gen
 from ._model import check_committee, check_model
+from ._state import ReducedRates
 from ._validate import check_real
 
 PLAIN_NAMES = ("R", "S", "Q")
@@ -65,7 +66,7 @@ def _finite(values: dict, what: str) -> dict:
     return values
 
 
-def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dict:
+def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> ReducedRates:
     """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K (docs/model.md §4.2).
 
     ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (docs/model.md §3.5), ``dC`` its ``dQ_ik``
@@ -82,9 +83,10 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
     g : float, optional
         The common BN gain: required (non-zero) under BN, with ``Q > 0``; None for plain.
     eta : float
-        ``0``: the ``O(eta)`` part per unit ``eta`` (the small learning rate limit);
-        ``> 0``: the full rates with ``b = model.batch``, the model's output noise and
-        weight decay.
+        ``0`` (default): the ``O(eta)`` part per unit ``eta`` (the small learning rate limit,
+        where the plateau of :func:`symmetric_fixed_point` and :func:`paper_fixed_point` lives,
+        so ``0`` is the natural default here as there); ``> 0``: the full rates with
+        ``b = model.batch``, the model's output noise and weight decay.
     v : float, optional
         The two-layer network (docs/model.md §13): every student's second-layer weight
         (default 1), a state variable when learned, else a parameter.
@@ -93,9 +95,10 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
 
     Returns
     -------
-    dict
-        ``{"Q": dQ, "C": dC, "R": dR, "S": dS}`` plus ``"g"`` under BN (0 with a fixed gain)
-        and ``"v"`` for a learned second layer (at ``eta = 0``: per unit ``eta2``).
+    ReducedRates
+        ``(Q, C, R, S, g, v)``: the rates ``dQ``, ``dC``, ``dR``, ``dS``; ``g`` under BN (0 with
+        a fixed gain, None for plain) and ``v`` for a learned second layer (at ``eta = 0``: per
+        unit ``eta2``; None when fixed). ``values()`` lists the rates that exist.
 
     Raises
     ------
@@ -141,7 +144,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
         del out["g"]
     if not model.learns_v:
         del out["v"]
-    return _finite(out, "Q, C, R, S")
+    return ReducedRates(**_finite(out, "Q, C, R, S"))
 
 
 def reduced_generalization_error(model, Q, C, R, S, g=None) -> float:

@@ -65,63 +65,63 @@ def check_init(model, N, init, exact_teacher=True):
         return None
     if isinstance(init, (tuple, list)):
         if len(init) not in (2, 3):
-            raise ValueError(f"init must be None, a mapping, or a tuple (Q, R) / (Q, R, g) of overlaps; "
+            raise ValueError(f"start must be None, a mapping, or a tuple (Q, R) / (Q, R, g) of overlaps; "
                              f"got a sequence of length {len(init)}")
         init = dict(zip(("Q", "R", "g"), init))
     elif not hasattr(init, "keys"):
-        raise ValueError(f"init must be None, a mapping or a tuple (Q, R[, g]); got {type(init).__name__}")
+        raise ValueError(f"start must be None, a mapping or a tuple (Q, R[, g]); got {type(init).__name__}")
     init = {k: v for k, v in dict(init).items() if v is not None}
     unknown = set(init) - {"J", "B", "Q", "R", "g"}
     if unknown:
-        raise ValueError(f"init: unknown keys {sorted(unknown)} (allowed: J, B, Q, R, g)")
+        raise ValueError(f"start: unknown keys {sorted(unknown)} (allowed: J, B, Q, R, g, v)")
     K, M = model.K, model.M
     out = {}
     if "g" in init:
         if not model.has_bn:
-            raise ValueError("init: 'g' is only meaningful for a batch-norm model (bn='paper' or 'exact')")
+            raise ValueError("start: 'g' is only meaningful for a batch-norm model (bn='paper' or 'exact')")
         g = np.array(init["g"], dtype=float)
         if g.shape != (K,) or not np.all(np.isfinite(g)) or np.any(g == 0):
-            raise ValueError(f"init: 'g' must be K={K} finite non-zero gains, got {init['g']!r}")
+            raise ValueError(f"start: 'g' must be K={K} finite non-zero gains, got {init['g']!r}")
         out["g"] = g
     if "J" in init:
         if "Q" in init or "R" in init:
-            raise ValueError("init: give either weights ('J', optionally 'B') or overlaps ('Q', 'R'), not both")
+            raise ValueError("start: give either weights ('J', optionally 'B') or overlaps ('Q', 'R'), not both")
         J = np.array(init["J"], dtype=float)
         if J.shape != (K, N):
-            raise ValueError(f"init: 'J' must be a finite array of shape (K, N) = ({K}, {N}), got shape {J.shape}")
+            raise ValueError(f"start: 'J' must be a finite array of shape (K, N) = ({K}, {N}), got shape {J.shape}")
         if not np.all(np.isfinite(J)):
-            raise ValueError(f"init: 'J' must be finite, got {int(np.sum(~np.isfinite(J)))} non-finite entries "
+            raise ValueError(f"start: 'J' must be finite, got {int(np.sum(~np.isfinite(J)))} non-finite entries "
                              f"(NaN or inf)")
         if model.has_bn and np.any(np.sum(J * J, axis=1) == 0):
-            raise ValueError("init: 'J' rows must be non-zero under batch norm (it divides by |J_i|)")
+            raise ValueError("start: 'J' rows must be non-zero under batch norm (it divides by |J_i|)")
         out["J"] = J
         if "B" in init:
             B = np.array(init["B"], dtype=float)
             if B.shape != (M, N):
-                raise ValueError(f"init: 'B' must be a finite array of shape (M, N) = ({M}, {N}), got shape {B.shape}")
+                raise ValueError(f"start: 'B' must be a finite array of shape (M, N) = ({M}, {N}), got shape {B.shape}")
             if not np.all(np.isfinite(B)):
-                raise ValueError(f"init: 'B' must be finite, got {int(np.sum(~np.isfinite(B)))} non-finite entries "
+                raise ValueError(f"start: 'B' must be finite, got {int(np.sum(~np.isfinite(B)))} non-finite entries "
                                  f"(NaN or inf)")
             dev = float(np.max(np.abs(B @ B.T - model.T)))
             if exact_teacher and dev > B_TOL * max(1.0, float(np.max(np.abs(model.T)))):
-                raise ValueError(f"init: 'B' must realise the model's teacher overlaps, B B^T = model.T within "
+                raise ValueError(f"start: 'B' must realise the model's teacher overlaps, B B^T = model.T within "
                                  f"{B_TOL:g} (relative), got max |B B^T - T| = {dev:.3g}; build the model with "
                                  f"T=B @ B.T to use this teacher, or exact_teacher=False to use it as it is")
             out["B"] = B
         return out
     if "B" in init:
-        raise ValueError("init: 'B' needs 'J' (give both weights, or overlaps 'Q' and 'R')")
+        raise ValueError("start: 'B' needs 'J' (give both weights, or overlaps 'Q' and 'R')")
     if "Q" in init or "R" in init:
         if "Q" not in init or "R" not in init:
-            raise ValueError("init: overlaps need both 'Q' and 'R'")
-        Q, R, _ = check_state(model, init["Q"], init["R"], out.get("g"), names=("init Q", "init R", "init g"))
+            raise ValueError("start: overlaps need both 'Q' and 'R'")
+        Q, R, _ = check_state(model, init["Q"], init["R"], out.get("g"), names=("start.Q", "start.R", "start.g"))
         if N < K + M:
             raise ValueError(f"N must be an integer >= K + M = {K + M} to realise given overlaps, got {N}")
         out["Q"], out["R"] = Q, R
         return out
     if out:
         return out  # only g: random weights with these gains
-    raise ValueError("init: give 'J' (and optionally 'B'), or 'Q' and 'R' (and optionally 'g')")
+    raise ValueError("start: give 'J' (and optionally 'B'), or 'Q' and 'R' (and optionally 'g')")
 
 
 def initial_weights(model, N, seed, init, exact_teacher):
@@ -134,9 +134,9 @@ def initial_weights(model, N, seed, init, exact_teacher):
         J, B = weights_from_overlaps(model, N, init["Q"], init["R"], seed)
         return J, B, g
     if init is not None and "J" in init:
-        B = init["B"] if "B" in init else teacher_weights(model, N, rng, exact_T=exact_teacher)
+        B = init["B"] if "B" in init else teacher_weights(model, N, rng, exact_teacher=exact_teacher)
         return init["J"], B, g
-    B = teacher_weights(model, N, rng, exact_T=exact_teacher)
+    B = teacher_weights(model, N, rng, exact_teacher=exact_teacher)
     J = rng.standard_normal((model.K, N)) / np.sqrt(N)
     return J, B, g
 

@@ -59,7 +59,7 @@ def run(args) -> int:
     model = model_from(args)
     warn_curvature_cost(model)
     Q, R, g, what = _state(args, model)
-    c = curvature(model, Q, R, g, N=args.N)
+    c = curvature(model, (Q, R, g), N=args.N)
     if args.json:
         print_json({**c.to_dict(), "state": what})
         return _status(c)

@@ -10,7 +10,9 @@ build the kernels' inputs; the API (``integrate``, ``simulate``,
 ``symmetric_fixed_point``, ``compare``, ``sweep``) validates once and returns
 results that share one protocol (``_results``); the CLI (``symphase.cli``) and
 the figures (``symphase.figures``) sit on top. The specification is
-``docs/model.md``.
+``docs/model.md``; ``docs/vocabulary.md`` is the API's vocabulary (a state or a
+start is one argument, :class:`State`; ``eta`` positional; one set of ODE
+tolerances).
 """
 from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
 from ._compare import Comparison, compare, escape_alpha, plateau_value
@@ -27,6 +29,7 @@ from ._ode import default_alphas, generalization_error, integrate, rhs
 from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian, reduced_rhs
 from ._results import Status, SymphaseError
 from ._simulate import SimulationResult, simulate
+from ._state import Diffusion, Rates, ReducedRates, State
 from ._sweep import SweepResult, sweep
 from ._system import System
 from ._trajectory import ODEResult
@@ -35,8 +38,8 @@ from ._weights import weights_from_overlaps
 __version__ = "0.2.0"
 
 __all__ = [
-    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",
-    "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "__version__", "compare",
+    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "Diffusion", "EscapeTime", "FixedPoint",
+    "ODEResult", "Rates", "ReducedRates", "SimulationResult", "State", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "__version__", "compare",
     "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
     "generalization_error", "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point",
     "plateau_value", "random_initial", "random_weights", "reduced_generalization_error", "reduced_gradient",

@@ -404,8 +404,8 @@ def compare(model, N, eta, alpha_max, seeds, *, start="random", alphas=None, fra
         any ``N`` in ``O(1)`` per step).
     rtol, atol : float
         The ODE's tolerances (default ``1e-8``, ``1e-10``: those of :func:`symphase.integrate`;
-        ``compare`` used ``1e-9``, ``1e-11`` until the API's vocabulary was made one (docs/model.md
-        §15); the ODE curves moved by about ``1e-9`` relative, far below the finite-``N``
+        ``compare`` used ``1e-9``, ``1e-11`` until the API's vocabulary was made one
+        (docs/vocabulary.md); the ODE curves moved by about ``1e-9`` relative, far below the finite-``N``
         discrepancy compared).
 
     Returns

@@ -73,7 +73,7 @@ BLOWUP_LIMIT = 1e100
 #: Largest N of the fluctuation band (an int64).
 N_LIMIT = 2**63 - 1
 #: The ODE's default tolerances, the same in every function and command that integrates it
-#: (:func:`integrate`, :func:`symphase.compare`, ``symphase ode``, ...; docs/model.md §15).
+#: (:func:`integrate`, :func:`symphase.compare`, ``symphase ode``, ...; docs/vocabulary.md).
 RTOL, ATOL = 1e-8, 1e-10
 
 
@@ -118,7 +118,7 @@ def check_alpha_max(alpha_max) -> float:
 
 
 def _refuse_integrate(args, kwargs):
-    """The forms :func:`integrate` no longer takes, one line each naming the new form (docs/model.md §15)."""
+    """The forms :func:`integrate` no longer takes, one line each naming the new form (docs/vocabulary.md)."""
     if (len(args) >= 2 and is_array(args[1])) or {"Q0", "R0", "g0", "v0"} & set(kwargs):
         raise TypeError("integrate(model, Q0, R0, eta, alpha_max, g0=, v0=) is now "
                         "integrate(model, eta, alpha_max, start=(Q0, R0[, g0[, v0]])) (or start=State(...))")
@@ -341,7 +341,8 @@ def _check_start_finite(model, y, ka, v0):
     raise ValueError(
         f"eps_g is not finite at the start: the scales of the model and the start overflow in double "
         f"precision (tau = {model.tau:g}, max |v_teacher| = {np.max(np.abs(vt)):.3g}, max |start.v| = "
-        f"{np.max(np.abs(v0)) if v0 is not None else 1.0:.3g}, max |start.Q, start.R, start.g| = {np.max(np.abs(y)):.3g}); "
+        f"{np.max(np.abs(v0)) if v0 is not None else 1.0:.3g}, max |start.Q, start.R, start.g| = "
+        f"{np.max(np.abs(y)):.3g}); "
         f"lower them")
 
 

@@ -148,7 +148,7 @@ METHODS = tuple(SIM_METHODS)
 
 def old_start_keywords(name):
     """For :func:`symphase._state.old_forms`: the keywords :func:`simulate` and :func:`symphase.compare`
-    no longer take, one line each naming the new form (docs/model.md §15)."""
+    no longer take, one line each naming the new form (docs/vocabulary.md)."""
     def refuse(args, kwargs):
         if "init" in kwargs:
             raise TypeError(f"{name}(..., init=) is now {name}(..., start=): the start is passed as start= to "

@@ -5,7 +5,7 @@ the validation of a state (docs/model.md §3.1-3.2).
 
 Shared by the model (:mod:`symphase._model`), its compiled system
 (:mod:`symphase._system`) and the API; it reads the model's sizes, rule and ``T``
-only, so it sits below all of them. The vocabulary is docs/model.md §15.
+only, so it sits below all of them. The vocabulary is docs/vocabulary.md.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ._validate import check_array
 
 
 class State(NamedTuple):
-    """One state of the order parameters, as every function of the API takes it (docs/model.md §15).
+    """One state of the order parameters, as every function of the API takes it (docs/vocabulary.md).
 
     A start (``integrate``, ``simulate``, ``compare``, ``escape_time``: ``start=``) and a state
     (``rhs``, ``generalization_error``, ``curvature``, ``diffusion_matrix``: the argument after
@@ -148,10 +148,11 @@ def as_state(state, name: str = "state") -> State:
 
 def model_state(model, state, name: str = "state") -> State:
     """:func:`as_state`, and a fixed point (an object with a ``model``) must belong to ``model``."""
+    record = as_state(state, name)
     owner = getattr(state, "model", None)
     if owner is not None and not isinstance(state, (State, tuple, list)) and owner != model:
         raise ValueError(f"{name}: the fixed point belongs to another model ({owner.describe()})")
-    return as_state(state, name)
+    return record
 
 
 def committee_state(model, state, name: str = "state") -> State:
@@ -173,7 +174,7 @@ def state_names(name: str) -> tuple:
 
 def old_forms(refuse):
     """Decorate a public function so that a call in a form it no longer takes fails at once:
-    ``refuse(args, kwargs)`` raises ``TypeError`` naming the new form (docs/model.md §15). The
+    ``refuse(args, kwargs)`` raises ``TypeError`` naming the new form (docs/vocabulary.md). The
     signature shown (``inspect.signature``, the API reference) is the function's own."""
     def decorate(func):
         @functools.wraps(func)
@@ -187,7 +188,7 @@ def old_forms(refuse):
 def split_state(name, eta_pos=None):
     """For :func:`old_forms`: refuse the form a one-state function no longer takes, the state's parts
     as separate arguments (``name(model, Q, R, g, ..., v=)``), in one line naming
-    ``name(model, state, ...)`` (docs/model.md §15). ``eta_pos``: the position of ``eta``, the
+    ``name(model, state, ...)`` (docs/vocabulary.md). ``eta_pos``: the position of ``eta``, the
     argument after the state, where the old form had ``R``."""
     new = f"{name}(model, (Q, R[, g[, v]]){', eta' if eta_pos else ''}, ...)"
 

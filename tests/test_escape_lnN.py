@@ -34,7 +34,7 @@ def test_escape_time_slope_in_ln_N_is_one_over_two_lambda():
     esc = []
     for N in NS:
         res = simulate(model, N, 1.0, ALPHA_MAX, seeds=SEEDS, alphas=alphas,
-                       init=lambda seed, N=N: near_fixed_point(fp, N, seed))
+                       start=lambda seed, N=N: near_fixed_point(fp, N, seed))
         assert res.status == "completed", res.message
         esc.append([escape_alpha(res.alpha, e, plateau=fp.eg) for e in res.eg])
     esc = np.array(esc)

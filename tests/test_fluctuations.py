@@ -68,10 +68,10 @@ def test_linear_noise_bands_match_the_spread_of_exact_runs(kw, eta):
     N = 1000
     Q0, R0, g0 = sp.random_initial(model, N, 0)
     alphas = np.linspace(0.0, 60.0, 16)
-    res = sp.integrate(model, Q0, R0, eta, 60.0, g0=g0, alphas=alphas, eg_tol=0.0, N=N)
+    res = sp.integrate(model, eta, 60.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0, bands_N=N)
     assert res.eg_std.shape == res.eg.shape and res.eg_std[0] == 0.0
     init = (Q0, R0) if g0 is None else (Q0, R0, g0)
-    sim = sp.simulate(model, N, eta, 60.0, seeds=400, alphas=alphas, init=init, method="overlaps")
+    sim = sp.simulate(model, N, eta, 60.0, seeds=400, alphas=alphas, start=init, method="overlaps")
     iQ, iR = model.layout.Q_index[0, 0], model.layout.R_index[0, 0]
     for j in range(2, alphas.size):
         assert abs(sim.eg[:, j].std(ddof=1) / res.eg_std[j] - 1) < 0.15
@@ -99,20 +99,20 @@ def test_random_start_covariance_is_exact():
 def test_result_protocol_and_bad_input():
     model = sp.Committee(2, 2)
     Q0, R0, _ = sp.random_initial(model, 500, 0)
-    res = sp.integrate(model, Q0, R0, 0.5, 2.0, alphas=[0.0, 1.0, 2.0], N=500, sigma0="random")
+    res = sp.integrate(model, 0.5, 2.0, start=(Q0, R0), alphas=[0.0, 1.0, 2.0], bands_N=500, sigma0="random")
     assert res.eg_std[0] > 0 and res.info["N"] == 500
     ds = res.to_xarray()
     assert ds["covariance"].dims == ("alpha", "state", "state_k") and "eg_std" in res.to_dataframe()
     import json
     json.dumps(res.to_dict(), allow_nan=False)
     with pytest.raises(ValueError, match="^N must be"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, N=0)
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=0)
     with pytest.raises(ValueError, match="^sigma0 is the covariance"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, sigma0="random")
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), sigma0="random")
     with pytest.raises(ValueError, match="^sigma0 must be"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, N=100, sigma0="ensemble")
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=100, sigma0="ensemble")
     with pytest.raises(ValueError, match="^sigma0 must be"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, N=100, sigma0=-np.eye(7))
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=100, sigma0=-np.eye(7))
 
 
 @pytest.mark.parametrize(("kw", "eta"), [(dict(), 0.5), (dict(bn="exact"), 1.0)], ids=["plain", "bn-exact"])
@@ -125,7 +125,7 @@ def test_bands_from_the_random_weights_ensemble(kw, eta):
     N = 1000
     Q0, R0, g0 = sp.random_initial(model, N, 0)
     alphas = np.linspace(0.0, 40.0, 11)
-    res = sp.integrate(model, Q0, R0, eta, 40.0, g0=g0, alphas=alphas, eg_tol=0.0, N=N, sigma0="random")
+    res = sp.integrate(model, eta, 40.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0, bands_N=N, sigma0="random")
     sim = sp.simulate(model, N, eta, 40.0, seeds=400, alphas=alphas, method="overlaps")
     ratio = sim.eg.std(axis=0, ddof=1) / res.eg_std
     assert np.all(np.abs(ratio - 1) < 0.15), ratio
@@ -139,7 +139,8 @@ def test_cli_ode_fluct(capsys):
     d = json.loads(capsys.readouterr().out)
     model = sp.Committee(2, 2)
     Q0, R0, _ = sp.random_initial(model, 1000, 0)
-    api = sp.integrate(model, Q0, R0, 0.5, 10.0, alphas=sp.default_alphas(10.0, 3), N=1000, sigma0="random")
+    api = sp.integrate(model, 0.5, 10.0, start=(Q0, R0), alphas=sp.default_alphas(10.0, 3), bands_N=1000,
+                       sigma0="random")
     assert d["eg_std"] == api.eg_std.tolist()
     assert main(["ode", "--alpha-max", "10", "--fluct-start", "given"]) == 2
     assert "--fluct-start goes with --fluct-N" in capsys.readouterr().err

@@ -59,9 +59,10 @@ def start_v(args):
 
 
 #: The default learning rate of every command that runs a trajectory (ode, simulate, compare,
-#: escape-time, sweep): one value, as the API's ``eta`` is one name (docs/model.md §15).
-#: ``fixed-point`` defaults to 0, the small learning rate limit where the plateau is defined.
-ETA_DEFAULT = 1.0
+#: escape-time; the sweep's tasks default to the same 0.5): one value, as the API's ``eta`` is one
+#: name (docs/vocabulary.md). ``fixed-point`` defaults to 0, the small learning rate limit where the
+#: plateau is defined for every rule (under BN there is no fixed point at ``eta > 0``).
+ETA_DEFAULT = 0.5
 
 
 def add_eta_option(p):

@@ -41,29 +41,29 @@ def test_integrate_rejects(args, kwargs, name):
 
 def test_integrate_rejects_bad_states():
     m = sp.Committee(2, 2)
-    with pytest.raises(ValueError, match="^Q0 must be symmetric"):
+    with pytest.raises(ValueError, match=r"^start\.Q must be symmetric"):
         sp.integrate(m, 0.5, 1.0, start=([[1, 0.2], [0.1, 1]], R2))
-    with pytest.raises(ValueError, match="^Q0, R0 must form a positive semi-definite"):
+    with pytest.raises(ValueError, match=r"^start\.Q, start\.R must form a positive semi-definite"):
         sp.integrate(m, 0.5, 1.0, start=([[1, 2], [2, 1]], R2))
-    with pytest.raises(ValueError, match="^Q0, R0 must form a positive semi-definite"):
+    with pytest.raises(ValueError, match=r"^start\.Q, start\.R must form a positive semi-definite"):
         sp.integrate(m, 0.5, 1.0, start=(np.eye(2) * 0.1, np.eye(2)))  # |R| too large for Q and T
-    with pytest.raises(ValueError, match=r"^Q0 must have shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"^start\.Q must have shape \(2, 2\)"):
         sp.integrate(m, 0.5, 1.0, start=(np.eye(3), R2))
-    with pytest.raises(ValueError, match=r"^R0 must have shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"^start\.R must have shape \(2, 2\)"):
         sp.integrate(m, 0.5, 1.0, start=(Q2, np.zeros((2, 3))))
-    with pytest.raises(ValueError, match="^Q0 must be finite"):
+    with pytest.raises(ValueError, match=r"^start\.Q must be finite"):
         sp.integrate(m, 0.5, 1.0, start=([[np.nan, 0], [0, 1]], R2))
-    with pytest.raises(ValueError, match="^g0"):
+    with pytest.raises(ValueError, match=r"^start\.g"):
         sp.integrate(m, 0.5, 1.0, start=(Q2, R2, [1, 1]))
 
 
 def test_bn_states_rejected():
     m = sp.Committee(2, 2, bn="paper")
-    with pytest.raises(ValueError, match="^Q0: batch norm needs Q_ii > 0"):
+    with pytest.raises(ValueError, match=r"^start\.Q: batch norm needs Q_ii > 0"):
         sp.integrate(m, 0.5, 1.0, start=(np.diag([1.0, 0.0]), np.zeros((2, 2))))
-    with pytest.raises(ValueError, match=r"^g0: batch-norm gains must be non-zero"):
+    with pytest.raises(ValueError, match=r"^start\.g: batch-norm gains must be non-zero"):
         sp.integrate(m, 0.5, 1.0, start=(np.eye(2), np.zeros((2, 2)), [1.0, 0.0]))
-    with pytest.raises(ValueError, match="^g: batch-norm gains"):
+    with pytest.raises(ValueError, match=r"^state\.g: batch-norm gains"):
         sp.generalization_error(m, (np.eye(2), np.zeros((2, 2)), [0.0, 1.0]))
 
 
@@ -110,11 +110,11 @@ def test_integrate_rejects_numerics(kwargs, name):
 
 def test_complex_Q0_rejected_not_truncated():
     """It used to warn (ComplexWarning) and drop the imaginary part."""
-    with pytest.raises(ValueError, match=r"^Q0 must be a real array"):
+    with pytest.raises(ValueError, match=r"^start\.Q must be a real array"):
         sp.integrate(sp.Committee(2, 2), 0.5, 1.0, start=(Q2 + 1e-3j, R2))
 
 
-@pytest.mark.parametrize("Q0, alpha_max, name", [(Q2 * 1e200, 10.0, "Q0"), (Q2, 1e300, "alpha_max"),
+@pytest.mark.parametrize("Q0, alpha_max, name", [(Q2 * 1e200, 10.0, "start"), (Q2, 1e300, "alpha_max"),
                                                   (Q2, float("inf"), "alpha_max")])
 def test_huge_inputs_fail_at_once(Q0, alpha_max, name):
     """These burned the whole step budget (73 s) before; now a ValueError before any step."""
@@ -122,10 +122,10 @@ def test_huge_inputs_fail_at_once(Q0, alpha_max, name):
         sp.integrate(sp.Committee(2, 2), 0.5, alpha_max, start=(Q0, R2))
 
 
-def test_bn_huge_gain_rejected_naming_g0():
+def test_bn_huge_gain_rejected_naming_start_g():
     """g0 = [1e200, 1]: the effective overlaps overflow; it used to give a result with 0 points whose
     message blamed eta (and whose repr raised IndexError)."""
-    with pytest.raises(ValueError, match=r"^g0\b"):
+    with pytest.raises(ValueError, match=r"^start\.g\b"):
         sp.integrate(sp.Committee(2, 2, bn="exact"), 0.5, 10.0, start=(np.eye(2), np.zeros((2, 2)), [1e200, 1.0]))
 
 
@@ -176,14 +176,14 @@ def test_simulate_rejects_teacher_weights_that_do_not_realise_T():
     N = 50
     rng = np.random.default_rng(0)
     J, B = rng.standard_normal((2, N)) / np.sqrt(N), rng.standard_normal((2, N)) / np.sqrt(N)
-    with pytest.raises(ValueError, match=r"^init: 'B' must realise the model's teacher overlaps"):
+    with pytest.raises(ValueError, match=r"^start: 'B' must realise the model's teacher overlaps"):
         sp.simulate(model, N, 0.5, 1.0, start={"J": J, "B": B})
     res = sp.simulate(model, N, 0.5, 1.0, start={"J": J, "B": B}, exact_teacher=False)  # as it is: fine
     assert res.status == "completed" and np.all(np.isfinite(res.eg))
 
 
 @pytest.mark.parametrize("argv, word", [
-    (["ode", "--bn", "exact", "--Q0", "1,0;0,1", "--R0", "0,0;0,0", "--g0", "1e200,1"], "g0"),
+    (["ode", "--bn", "exact", "--Q0", "1,0;0,1", "--R0", "0,0;0,0", "--g0", "1e200,1"], "start.g"),
     (["fixed-point", "--bn", "exact", "--norm", "1e300"], "norm"),  # was an OverflowError traceback
     (["ode", "--seed", "-1"], "--seed"), (["ode", "--points", "0"], "--points"),
     (["simulate", "--points", "0"], "--points"), (["simulate", "--seeds", "0"], "seeds"),

@@ -213,7 +213,7 @@ def test_bad_input():
         sp.curvature(model, (Q, R), N=10.5)
     with pytest.raises(ValueError, match="positive semi-definite"):
         sp.curvature(model, (Q, 2.0 * np.ones((2, 3))), N=10)
-    with pytest.raises(ValueError, match="^g is only meaningful"):
+    with pytest.raises(ValueError, match=r"^state\.g is only meaningful"):
         sp.curvature(model, (Q, R, np.ones(2)), N=10)
     with pytest.raises(ValueError, match="^kind must be"):
         sp.curvature(model, (Q, R), N=10).spectrum("laplacian")

@@ -105,7 +105,7 @@ def test_result_protocol_and_bad_input():
     assert ds["covariance"].dims == ("alpha", "state", "state_k") and "eg_std" in res.to_dataframe()
     import json
     json.dumps(res.to_dict(), allow_nan=False)
-    with pytest.raises(ValueError, match="^N must be"):
+    with pytest.raises(ValueError, match="^bands_N must be"):
         sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=0)
     with pytest.raises(ValueError, match="^sigma0 is the covariance"):
         sp.integrate(model, 0.5, 2.0, start=(Q0, R0), sigma0="random")
@@ -135,15 +135,15 @@ def test_cli_ode_fluct(capsys):
     import json
 
     from symphase.cli import main
-    assert main(["ode", "--alpha-max", "10", "--points", "4", "--fluct-N", "1000", "--json"]) == 0
+    assert main(["ode", "--alpha-max", "10", "--points", "4", "--bands-N", "1000", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     model = sp.Committee(2, 2)
     Q0, R0, _ = sp.random_initial(model, 1000, 0)
     api = sp.integrate(model, 0.5, 10.0, start=(Q0, R0), alphas=sp.default_alphas(10.0, 3), bands_N=1000,
                        sigma0="random")
     assert d["eg_std"] == api.eg_std.tolist()
-    assert main(["ode", "--alpha-max", "10", "--fluct-start", "given"]) == 2
-    assert "--fluct-start goes with --fluct-N" in capsys.readouterr().err
+    assert main(["ode", "--alpha-max", "10", "--bands-start", "given"]) == 2
+    assert "--bands-start goes with --bands-N" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -258,15 +258,17 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
 
 @pytest.mark.parametrize("kw, name", [
     ({"eta": 1e150}, "eta"), ({"eta2": 1e300}, "eta2"), ({"rtol": 1e300}, "rtol"), ({"atol": 1.0}, "atol"),
-    ({"blowup": 1e300}, "blowup"), ({"psd_tol": 2.0}, "psd_tol"), ({"N": 3}, "N"), ({"N": 2**64}, "N"),
-    ({"v0": [1e300, 1.0]}, "v0")])
+    ({"blowup": 1e300}, "blowup"), ({"psd_tol": 2.0}, "psd_tol"), ({"bands_N": 3}, "bands_N"),
+    ({"bands_N": 2**64}, "bands_N"), ({"v": [1e300, 1.0]}, r"start\.v")])
 def test_integrate_bounds_every_run_parameter(kw, name):
-    """Item 6 (and 11 for rtol, N): each of these was accepted (a ZeroDivisionError in initial_step, a
-    wrong eps_g reported as completed, a band for N = 1); now a ValueError names it and its range."""
+    """Item 6 (and 11 for rtol, N, now bands_N): each of these was accepted (a ZeroDivisionError in
+    initial_step, a wrong eps_g reported as completed, a band for N = 1); now a ValueError names it and
+    its range. The second layer ``v`` is part of the start."""
     model = sp.Committee(2, 2, second_layer="learned") if name in ("eta2",) else sp.Committee(2, 2)
     eta = kw.pop("eta", 0.5)
+    start = sp.State(np.eye(2) * 0.5, np.full((2, 2), 0.1), v=kw.pop("v", None))
     with pytest.raises(ValueError, match=rf"^{name}\b") as e:
-        sp.integrate(model, eta, 10.0, start=(np.eye(2) * 0.5, np.full((2, 2), 0.1)), **kw)
+        sp.integrate(model, eta, 10.0, start=start, **kw)
     assert "(" in str(e.value) or "[" in str(e.value)  # the range is given
 
 

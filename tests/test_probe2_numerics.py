@@ -306,13 +306,13 @@ def test_diffusion_matrix_at_zero_weights_is_finite_and_the_limit():
         assert np.max(np.abs(D0 - D1)) < tol
 
 
-def test_bn_at_zero_weights_is_refused_naming_Q0():
+def test_bn_at_zero_weights_is_refused_naming_start_Q():
     """Batch norm divides by sqrt(Q_ii): undefined at zero weights, refused as bad input by name."""
     model = sp.Committee(2, 2, bn="exact")
     Z = np.zeros((2, 2))
-    with pytest.raises(ValueError, match=r"^Q0: batch norm needs Q_ii > 0"):
+    with pytest.raises(ValueError, match=r"^start\.Q: batch norm needs Q_ii > 0"):
         sp.integrate(model, 1.0, 5.0, start=(Z, Z))
-    with pytest.raises(ValueError, match=r"Q0: batch norm needs Q_ii > 0"):
+    with pytest.raises(ValueError, match=r"start\.Q: batch norm needs Q_ii > 0"):
         sp.escape_time(model, 1000, 1.0, start=(Z, Z), samples=2)
 
 

@@ -436,8 +436,8 @@ def test_compare_escape_times():
     (dict(N=0), "N"), (dict(eta=0.0), "eta"), (dict(eta=-1.0), "eta"), (dict(seeds=0), "seeds"),
     (dict(seeds=[1, 1]), "seeds"), (dict(seeds=[-1]), "seeds"), (dict(seeds=[0.5]), "seeds"),
     (dict(alphas=[0, 2, 1]), "alphas"), (dict(alpha_max=0.0), "alpha_max"), (dict(workers=0), "workers"),
-    (dict(n_test=-1), "n_test"), (dict(init={"Q": np.eye(2)}), "init"), (dict(init={"X": 1}), "init"),
-    (dict(init=(np.eye(2), 5 * np.eye(2))), "init"), (dict(init={"J": np.ones((2, 7))}), "init"),
+    (dict(n_test=-1), "n_test"), (dict(start={"Q": np.eye(2)}), "start"), (dict(start={"X": 1}), "start"),
+    (dict(start=(np.eye(2), 5 * np.eye(2))), "start"), (dict(start={"J": np.ones((2, 7))}), "start"),
 ])
 def test_bad_input(kwargs, name):
     args = dict(N=100, eta=0.5, alpha_max=3.0)

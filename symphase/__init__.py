@@ -39,7 +39,8 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "Diffusion", "EscapeTime", "FixedPoint",
-    "ODEResult", "Rates", "ReducedRates", "SimulationResult", "State", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "__version__", "compare",
+    "ODEResult", "Rates", "ReducedRates", "SimulationResult", "State", "StateLayout", "Status", "SweepResult",
+    "SymphaseError", "System", "__version__", "compare",
     "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
     "generalization_error", "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point",
     "plateau_value", "random_initial", "random_weights", "reduced_generalization_error", "reduced_gradient",

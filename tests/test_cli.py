@@ -109,7 +109,8 @@ def test_simulate_csv_works(tmp_path, capsys):
     df = pd.read_csv(path)
     assert list(df.columns[:3]) == ["seed", "alpha", "eg"] and df.columns[-1] == "status"
     assert len(df) == 2 * 3 and sorted(set(df["seed"])) == [0, 1]
-    res = sp.simulate(sp.Committee(2, 2), 100, 1.0, 100.0, seeds=2, alphas=sp.default_alphas(100.0, 2), workers=1)
+    res = sp.simulate(sp.Committee(2, 2), 100, common.ETA_DEFAULT, 100.0, seeds=2, alphas=sp.default_alphas(100.0, 2),
+                      workers=1)
     np.testing.assert_array_equal(df["eg"].to_numpy(), res.eg.ravel())  # exact: CSV keeps 17 digits
 
 

@@ -96,9 +96,10 @@ def test_bad_input():
 
 def test_cli(capsys):
     from symphase.cli import main
+    from symphase.cli.common import ETA_DEFAULT
     assert main(["escape-time", "--N", "100000", "--samples", "4", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    api = sp.escape_time(sp.Committee(2, 2), 100000, 1.0, samples=4)
+    api = sp.escape_time(sp.Committee(2, 2), 100000, ETA_DEFAULT, samples=4)  # --eta's default, as every command
     assert d["samples"] == api.samples.tolist()
     assert main(["escape-time", "--threshold", "0.9", "--samples", "3"]) == 2
 

@@ -212,10 +212,11 @@ def test_cli_method_overlaps(capsys, tmp_path):
     import json
 
     from symphase.cli import main
+    from symphase.cli.common import ETA_DEFAULT
     assert main(["simulate", "--N", "1000000", "--alpha-max", "0.02", "--seeds", "2", "--points", "3",
                  "--method", "overlaps", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    api = sp.simulate(sp.Committee(2, 2), 10**6, 1.0, 0.02, seeds=2, alphas=sp.default_alphas(0.02, 2),
+    api = sp.simulate(sp.Committee(2, 2), 10**6, ETA_DEFAULT, 0.02, seeds=2, alphas=sp.default_alphas(0.02, 2),
                       method="overlaps")
     assert d["info"]["method"] == "overlaps" and d["eg"] == api.eg.tolist()
     assert main(["compare", "--N", "300", "--alpha-max", "3", "--seeds", "2", "--method", "overlaps"]) == 0

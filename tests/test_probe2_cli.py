@@ -298,7 +298,7 @@ def test_a_right_hand_side_too_large_to_step_is_reported_not_a_traceback(args, c
 
 
 @pytest.mark.parametrize("args, names", [
-    (["--v0", "1e300,1"], "v0"), (["--v-teacher", "1e300,1"], "v_teacher"), (["--tau", "1e300"], "tau")])
+    (["--v0", "1e300,1"], "start.v"), (["--v-teacher", "1e300,1"], "v_teacher"), (["--tau", "1e300"], "tau")])
 def test_overflowing_scales_are_named_not_blamed_on_eta(args, names, capsys):
     """Item 12: ``--v0 1e300,1``, ``--v-teacher 1e300,1`` and ``--tau 1e300`` said "eta = 0.5 is too
     large". Now: exit 2, one line naming the scale, not eta."""
@@ -477,9 +477,9 @@ def test_kill_9_of_a_sweep_leaves_no_leaked_semaphore_warning(tmp_path):
 
 @pytest.mark.slow
 def test_the_band_of_a_wide_network_is_announced(capsys):
-    """Item 10: ``ode --bands-N 1000 --K 8`` (then ``--fluct-N``) ran for over 150 s with no warning. The band needs at least
-    4 alpha_max evaluations of the diffusion matrix (about 0.5 s each at K = M = 8 here), so 1000 in
-    alpha is half an hour or more: announced. At K = 2 and alpha_max = 10 it is not (a few ms each)."""
+    """Item 10: ``ode --bands-N 1000 --K 8`` (then ``--fluct-N``) ran for over 150 s with no warning. The band
+    needs at least 4 alpha_max evaluations of the diffusion matrix (about 0.5 s each at K = M = 8 here),
+    so 1000 in alpha is half an hour or more: announced. At K = 2 and alpha_max = 10 it is not (a few ms each)."""
     from symphase.cli.common import warn_band_cost
     for K, alpha_max, loud in [(2, 10.0, False), (8, 1000.0, True)]:
         model = sp.Committee(K, K)

@@ -29,7 +29,7 @@ from ._ode import default_alphas, generalization_error, integrate, rhs
 from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_gradient, reduced_hessian, reduced_rhs
 from ._results import Status, SymphaseError
 from ._simulate import SimulationResult, simulate
-from ._state import Diffusion, Rates, ReducedRates, State
+from ._state import Diffusion, Overlaps, Rates, ReducedDerivative, ReducedRates, State, SymmetricState, Weights
 from ._sweep import SweepResult, sweep
 from ._system import System
 from ._trajectory import ODEResult
@@ -39,9 +39,9 @@ __version__ = "0.2.0"
 
 __all__ = [
     "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "Diffusion", "EscapeTime", "FixedPoint",
-    "ODEResult", "Rates", "ReducedRates", "SimulationResult", "State", "StateLayout", "Status", "SweepResult",
-    "SymphaseError", "System", "__version__", "compare",
-    "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
+    "ODEResult", "Overlaps", "Rates", "ReducedDerivative", "ReducedRates", "SimulationResult", "State",
+    "StateLayout", "Status", "SweepResult", "SymmetricState", "SymphaseError", "System", "Weights", "__version__",
+    "compare", "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
     "generalization_error", "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point",
     "plateau_value", "random_initial", "random_weights", "reduced_generalization_error", "reduced_gradient",
     "reduced_hessian", "reduced_rhs", "rhs", "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps",

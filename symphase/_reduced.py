@@ -21,7 +21,7 @@ import numpy as np
 
 from ._generated import symmetric as gen
 from ._model import check_committee, check_model
-from ._state import ReducedRates
+from ._state import ReducedDerivative, ReducedRates, SymmetricState
 from ._validate import check_real
 
 PLAIN_NAMES = ("R", "S", "Q")
@@ -113,7 +113,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> Red
     --------
     >>> import symphase
     >>> p = symphase.paper_fixed_point(symphase.Committee(3, 3))
-    >>> rates = symphase.reduced_rhs(symphase.Committee(3, 3), p["Q"], p["C"], p["R"], p["S"])
+    >>> rates = symphase.reduced_rhs(symphase.Committee(3, 3), p.Q, p.C, p.R, p.S)
     >>> max(abs(v) for v in rates.values()) < 1e-15      # the plateau is a fixed point
     True
     """
@@ -235,9 +235,8 @@ def reduced_gradient(model, R, S, Q, g=None):
 
     Returns
     -------
-    grad : ndarray (3,) or (4,)
-        ``d eps_g/dOmega``, in the order of ``names``.
-    names : tuple of str
+    ReducedDerivative
+        ``(value, names)``: ``value`` (3,) or (4,), ``d eps_g/dOmega`` in the order of ``names``,
         ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
 
     Raises
@@ -249,7 +248,7 @@ def reduced_gradient(model, R, S, Q, g=None):
     TypeError
         If ``model`` is not a :class:`~symphase.Committee`.
     """
-    return _evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g)
+    return ReducedDerivative(*_evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g))
 
 
 def reduced_hessian(model, R, S, Q, g=None):
@@ -271,10 +270,9 @@ def reduced_hessian(model, R, S, Q, g=None):
 
     Returns
     -------
-    H : ndarray (3, 3) or (4, 4)
-        Symmetric.
-    names : tuple of str
-        ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
+    ReducedDerivative
+        ``(value, names)``: ``value`` (3, 3) or (4, 4), the symmetric Hessian in the order of
+        ``names``, ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
 
     Raises
     ------
@@ -291,14 +289,14 @@ def reduced_hessian(model, R, S, Q, g=None):
     >>> import symphase
     >>> model = symphase.Committee(2, 2)
     >>> p = symphase.paper_fixed_point(model)
-    >>> H, names = symphase.reduced_hessian(model, p["R"], p["S"], p["Q"])
+    >>> H, names = symphase.reduced_hessian(model, p.R, p.S, p.Q)
     >>> names, np.round(np.linalg.eigvalsh(H), 3)           # the paper's Fig. 1 at K = 2
     (('R', 'S', 'Q'), array([-1.441, -0.131,  0.027]))
     """
-    return _evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g)
+    return ReducedDerivative(*_evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g))
 
 
-def paper_fixed_point(model) -> dict:
+def paper_fixed_point(model) -> SymmetricState:
     """The symmetric fixed points at which the paper evaluates its Hessian (docs/model.md §4.3).
 
     All closed forms, with ``D = K + (K-1) tau``:
@@ -319,8 +317,9 @@ def paper_fixed_point(model) -> dict:
 
     Returns
     -------
-    dict
-        Keys ``"Q", "C", "R", "S"`` (and ``"g"`` for BN).
+    SymmetricState
+        ``(Q, C, R, S, g)``, ``g`` None for plain; ``reduced_rhs(model, *state)`` evaluates the
+        rates there.
 
     Raises
     ------
@@ -333,13 +332,13 @@ def paper_fixed_point(model) -> dict:
     --------
     >>> import symphase
     >>> symphase.paper_fixed_point(symphase.Committee(2, 2, bn="paper"))
-    {'Q': 3.0, 'C': 3.0, 'R': 1.224744871391589, 'S': 1.224744871391589, 'g': 0.5773502691896257}
+    SymmetricState(Q=3.0, C=3.0, R=1.224744871391589, S=1.224744871391589, g=0.5773502691896257)
     """
     model = _check_model(model)
     K, tau = model.K, model.tau
     D = K + (K - 1) * tau
     if not model.has_bn:
         q, r = 1 / D, 1 / math.sqrt(K * D)
-        return {"Q": q, "C": q, "R": r, "S": r}
+        return SymmetricState(q, q, r, r)
     q, r = D / tau, math.sqrt(D / (tau * K))
-    return {"Q": q, "C": q, "R": r, "S": r, "g": math.sqrt(tau / D)}
+    return SymmetricState(q, q, r, r, math.sqrt(tau / D))

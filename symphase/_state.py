@@ -54,6 +54,75 @@ class State(NamedTuple):
     v: Any = None
 
 
+class SymmetricState(NamedTuple):
+    """A state on the symmetric subspace (K = M, T = I; docs/model.md §4.1), as
+    :func:`symphase.paper_fixed_point` returns it: ``Q_ii = Q``, ``Q_ik = C`` (i != k),
+    ``R_ii = R``, ``R_in = S`` (n != i), the common BN gain ``g`` (None for plain). In the
+    order :func:`symphase.reduced_rhs` takes them: ``reduced_rhs(model, *state)``.
+
+    Attributes
+    ----------
+    Q, C, R, S : float
+    g : float or None
+    """
+
+    Q: float
+    C: float
+    R: float
+    S: float
+    g: float | None = None
+
+
+class Weights(NamedTuple):
+    """Weights of the student and the teacher (:func:`symphase.random_weights`,
+    :func:`symphase.weights_from_overlaps`).
+
+    Attributes
+    ----------
+    J : ndarray (K, N)
+        The student's first-layer weights.
+    B : ndarray (M, N)
+        The teacher's.
+    """
+
+    J: np.ndarray
+    B: np.ndarray
+
+
+class Overlaps(NamedTuple):
+    """The order parameters of weights (:func:`symphase.overlaps`, docs/model.md §3.1).
+
+    Attributes
+    ----------
+    Q : ndarray (K, K)
+        ``J J^T``.
+    R : ndarray (K, M)
+        ``J B^T``.
+    T : ndarray (M, M)
+        ``B B^T``.
+    """
+
+    Q: np.ndarray
+    R: np.ndarray
+    T: np.ndarray
+
+
+class ReducedDerivative(NamedTuple):
+    """A derivative of the reduced ``eps_g`` in the paper's coordinates ``Omega``
+    (:func:`symphase.reduced_gradient`, :func:`symphase.reduced_hessian`; docs/model.md §4.4).
+
+    Attributes
+    ----------
+    value : ndarray (n,) or (n, n)
+        The gradient or the (symmetric) Hessian, in the order of ``names``.
+    names : tuple of str
+        ``("R", "S", "Q")``, or ``("R", "S", "Q", "g")`` under BN.
+    """
+
+    value: np.ndarray
+    names: tuple
+
+
 class Rates(NamedTuple):
     """The right-hand side of the order-parameter ODEs at one state (:func:`symphase.rhs`).
 

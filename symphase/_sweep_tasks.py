@@ -111,7 +111,7 @@ def _extra_coords(name: str, p: dict) -> dict:
 
 def _run_ode(p: dict) -> dict:
     model = _model(p)
-    Q0, R0, g0 = random_initial(model, p["N"], p["seed"])
+    Q0, R0, g0, _ = random_initial(model, p["N"], p["seed"])
     alphas = _alphas(p)
     res = integrate(model, p["eta"], p["alpha_max"], start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0)
     eg = np.full(alphas.size, np.nan)

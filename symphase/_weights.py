@@ -5,12 +5,20 @@ import numpy as np
 
 from ._initial import psd_factor, teacher_weights
 from ._model import check_state
+from ._state import Weights, as_state, old_forms
 from ._validate import check_int
 
 #: Tolerance of B B^T = T for a given teacher: rounding of a product of N-vectors, with a wide margin.
 B_TOL = 1e-8
 
-def weights_from_overlaps(model, N: int, Q, R, seed: int):
+def _refuse_split_overlaps(args, kwargs):
+    if len(args) >= 5 or {"Q", "R"} & set(kwargs):
+        raise TypeError("weights_from_overlaps(model, N, Q, R, seed) is now weights_from_overlaps(model, (Q, R), N, "
+                        "seed): the state is one argument, after the model")
+
+
+@old_forms(_refuse_split_overlaps)
+def weights_from_overlaps(model, state, N: int, seed: int) -> Weights:
     """Weights ``(J, B)`` that realise given overlaps exactly, in a seeded random orientation.
 
     ``W = L U`` with ``L`` a square root of the joint Gram matrix
@@ -23,18 +31,19 @@ def weights_from_overlaps(model, N: int, Q, R, seed: int):
     ----------
     model : Committee
         Gives ``K``, ``M`` and ``T``.
+    state : State, tuple (Q, R[, g[, v]]) or FixedPoint
+        ``Q`` (K, K), ``R`` (K, M): with ``T``, a positive semi-definite Gram matrix
+        (validated by the caller, e.g. :func:`symphase.simulate`); ``g`` and ``v`` are not
+        weights of the first layer and are not used.
     N : int
         Input dimension, ``>= K + M`` (room for ``K + M`` orthonormal directions).
-    Q, R : array_like
-        ``Q`` (K, K), ``R`` (K, M): with ``T``, a positive semi-definite Gram matrix
-        (validated by the caller, e.g. :func:`symphase.simulate`).
     seed : int
         Seed of the orientation ``U``.
 
     Returns
     -------
-    J : ndarray (K, N)
-    B : ndarray (M, N)
+    Weights
+        ``(J, B)``: ``J`` (K, N), ``B`` (M, N).
 
     Raises
     ------
@@ -45,10 +54,11 @@ def weights_from_overlaps(model, N: int, Q, R, seed: int):
     --------
     >>> model = symphase.Committee(2, 2)
     >>> Q, R = np.array([[1.0, 0.2], [0.2, 0.5]]), np.array([[0.3, 0.0], [0.1, 0.2]])
-    >>> J, B = symphase.weights_from_overlaps(model, 50, Q, R, seed=0)
+    >>> J, B = symphase.weights_from_overlaps(model, (Q, R), 50, seed=0)
     >>> bool(np.allclose(J @ J.T, Q) and np.allclose(J @ B.T, R) and np.allclose(B @ B.T, np.eye(2)))
     True
     """
+    Q, R = as_state(state, "state")[:2]
     K, M = model.K, model.M
     if N < K + M:
         raise ValueError(f"N must be an integer >= K + M = {K + M} to realise given overlaps, got {N}")
@@ -56,7 +66,7 @@ def weights_from_overlaps(model, N: int, Q, R, seed: int):
     U = np.linalg.qr(rng.standard_normal((N, K + M)))[0].T  # K+M orthonormal rows
     G = np.block([[model.T, np.asarray(R).T], [np.asarray(R), np.asarray(Q)]])
     W = psd_factor(G) @ U
-    return W[M:], W[:M]
+    return Weights(W[M:], W[:M])
 
 
 def check_init(model, N, init, exact_teacher=True):
@@ -131,7 +141,7 @@ def initial_weights(model, N, seed, init, exact_teacher):
         g = init["g"].copy()
     rng = np.random.default_rng(seed)  # same draws as symphase.initial.random_weights
     if init is not None and "Q" in init:
-        J, B = weights_from_overlaps(model, N, init["Q"], init["R"], seed)
+        J, B = weights_from_overlaps(model, (init["Q"], init["R"]), N, seed)
         return J, B, g
     if init is not None and "J" in init:
         B = init["B"] if "B" in init else teacher_weights(model, N, rng, exact_teacher=exact_teacher)

@@ -21,7 +21,7 @@ def test_ode_json_matches_api(capsys):
                  "--N", "300", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     model = sp.Committee(2, 2)
-    Q0, R0, _ = random_initial(model, 300, 7)
+    Q0, R0, _, _ = random_initial(model, 300, 7)
     res = sp.integrate(model, 0.5, 20.0, start=(Q0, R0), alphas=sp.default_alphas(20.0, 4))
     np.testing.assert_allclose(out["eg"], res.eg, rtol=0, atol=0)
     assert out["status"] == "completed"

@@ -225,7 +225,7 @@ def test_along_a_trajectory_and_a_simulation_and_at_a_fixed_point():
     """The statistics along a trajectory equal curvature() at each recorded state; a simulation uses
     its own N and seeds; FixedPoint.curvature is curvature() at the fixed point."""
     model = sp.Committee(2, 2, bn="exact")
-    Q0, R0, g0 = sp.random_initial(model, 500, 0)
+    Q0, R0, g0, _ = sp.random_initial(model, 500, 0)
     res = sp.integrate(model, 1.0, 50.0, start=(Q0, R0, g0), alphas=[0.0, 5.0, 50.0])
     tr = res.curvature(N=500)
     for j in range(3):
@@ -270,7 +270,7 @@ def test_finding_bn_worsens_the_fisher_conditioning_on_the_plateau():
     out = {}
     for rule in ("plain", "paper", "exact"):
         model = sp.Committee(K, K, bn=rule)
-        Q0, R0, g0 = sp.random_initial(model, N, 0)
+        Q0, R0, g0, _ = sp.random_initial(model, N, 0)
         res = sp.integrate(model, 1.0, 5000.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0).raise_for_status()
         v = res.curvature(N).values["fisher"]
         out[rule] = (np.nanmax(v["condition"]), v["max"][-1])
@@ -285,7 +285,7 @@ def test_finding_fisher_lambda_max_grows_with_K_not_with_N():
     prev = 0.0
     for K in (2, 3, 4, 6):
         model = sp.Committee(K, K)
-        Q0, R0, _ = sp.random_initial(model, 1000, 0)
+        Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
         lmax = sp.curvature(model, (Q0, R0), N=1000).stats("fisher")["max"]
         assert lmax > prev and abs(lmax - K / 3) < 0.15 * K / 3
         assert sp.curvature(model, (Q0, R0), N=10**6).stats("fisher")["max"] == pytest.approx(lmax, rel=1e-12)

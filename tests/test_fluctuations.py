@@ -24,7 +24,7 @@ IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-noise-b3"]
 
 
 def start(model, N=50, seed=1):
-    Q0, R0, _ = sp.random_initial(model, N, seed)
+    Q0, R0, _, _ = sp.random_initial(model, N, seed)
     g0 = np.array([0.9, 1.2]) if model.has_bn else None
     return Q0, R0, g0
 
@@ -44,7 +44,7 @@ def test_rule_mean_is_the_right_hand_side(kw):
 def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
     model = sp.Committee(2, 2, **kw)
     N, eta, steps, runs = 1000, 1.0, 20, 20_000
-    Q0, R0, _ = sp.random_initial(model, N, 0)
+    Q0, R0, _, _ = sp.random_initial(model, N, 0)
     g0 = np.ones(2)
     y0 = model.system.state(Q0, R0, g0 if model.has_bn else None)
     D, _ = diffusion(model, y0, eta)
@@ -66,7 +66,7 @@ def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
 def test_linear_noise_bands_match_the_spread_of_exact_runs(kw, eta):
     model = sp.Committee(2, 2, **kw)
     N = 1000
-    Q0, R0, g0 = sp.random_initial(model, N, 0)
+    Q0, R0, g0, _ = sp.random_initial(model, N, 0)
     alphas = np.linspace(0.0, 60.0, 16)
     res = sp.integrate(model, eta, 60.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0, bands_N=N)
     assert res.eg_std.shape == res.eg.shape and res.eg_std[0] == 0.0
@@ -98,7 +98,7 @@ def test_random_start_covariance_is_exact():
 
 def test_result_protocol_and_bad_input():
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 500, 0)
+    Q0, R0, _, _ = sp.random_initial(model, 500, 0)
     res = sp.integrate(model, 0.5, 2.0, start=(Q0, R0), alphas=[0.0, 1.0, 2.0], bands_N=500, sigma0="random")
     assert res.eg_std[0] > 0 and res.info["N"] == 500
     ds = res.to_xarray()
@@ -123,7 +123,7 @@ def test_bands_from_the_random_weights_ensemble(kw, eta):
     the start's asymmetry): within 15 % (measured 1-8 %; the linearisation is around one start)."""
     model = sp.Committee(2, 2, **kw)
     N = 1000
-    Q0, R0, g0 = sp.random_initial(model, N, 0)
+    Q0, R0, g0, _ = sp.random_initial(model, N, 0)
     alphas = np.linspace(0.0, 40.0, 11)
     res = sp.integrate(model, eta, 40.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0, bands_N=N, sigma0="random")
     sim = sp.simulate(model, N, eta, 40.0, seeds=400, alphas=alphas, method="overlaps")
@@ -138,7 +138,7 @@ def test_cli_ode_fluct(capsys):
     assert main(["ode", "--alpha-max", "10", "--points", "4", "--bands-N", "1000", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 1000, 0)
+    Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
     api = sp.integrate(model, 0.5, 10.0, start=(Q0, R0), alphas=sp.default_alphas(10.0, 3), bands_N=1000,
                        sigma0="random")
     assert d["eg_std"] == api.eg_std.tolist()

@@ -10,7 +10,7 @@ from symphase._initial import random_initial
 @pytest.fixture(scope="module")
 def escape_run():
     model = sp.Committee(2, 2)
-    Q0, R0, _ = random_initial(model, N=1000, seed=3)
+    Q0, R0, _, _ = random_initial(model, N=1000, seed=3)
     return model, Q0, R0
 
 
@@ -102,7 +102,7 @@ def test_result_to_netcdf_roundtrip(tmp_path, escape_run):
 
 def test_bn_result_has_gain():
     model = sp.Committee(2, 2, bn="paper")
-    Q0, R0, _g0 = random_initial(model, N=200, seed=1)
+    Q0, R0, _g0, _ = random_initial(model, N=200, seed=1)
     res = sp.integrate(model, 0.5, 5.0, start=(Q0, R0))
     assert res.g.shape == (len(res.alpha), 2)
     assert res.to_xarray()["g"].dims == ("alpha", "student")
@@ -152,7 +152,7 @@ def test_eg_never_below_zero_after_learning():
     set by its integration error, ~1e-11 in the smallest Gram eigenvalue). The reported eps_g is now
     clipped at 0 (exact: no rounding bound needed) and info says how far the raw value dipped."""
     model = sp.Committee(3, 3, bn="paper")
-    Q0, R0, g0 = random_initial(model, N=1000, seed=0)
+    Q0, R0, g0, _ = random_initial(model, N=1000, seed=0)
     res = sp.integrate(model, 0.3, 3e4, start=(Q0, R0, g0), eg_tol=0.0,
                        alphas=np.concatenate([[0.0], np.geomspace(3.0, 3e4, 120)]))
     assert res.status == "completed"

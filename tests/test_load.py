@@ -98,7 +98,7 @@ def bn_model():
 
 @pytest.fixture(scope="module")
 def ode(bn_model):
-    Q0, R0, g0 = sp.random_initial(bn_model, N=200, seed=0)
+    Q0, R0, g0, _ = sp.random_initial(bn_model, N=200, seed=0)
     return sp.integrate(bn_model, eta=1.0, alpha_max=5, start=(Q0, R0, g0))
 
 
@@ -114,7 +114,7 @@ def test_ode_result_round_trip(ode, tmp_path):
 
 def test_ode_result_with_fluctuations_and_teacher_round_trip(tmp_path):
     model = sp.Committee(2, 3, T=np.diag([1.0, 0.5, 0.25]), noise=0.1, tau=2.0)
-    Q0, R0, _ = sp.random_initial(model, N=300, seed=1)
+    Q0, R0, _, _ = sp.random_initial(model, N=300, seed=1)
     res = sp.integrate(model, eta=0.5, alpha_max=2, start=(Q0, R0), bands_N=300, method="rk4", dt=0.05,
                        alphas=[0.0, 1.0, 2.0])
     assert res.eg_std is not None and res.covariance is not None
@@ -124,7 +124,7 @@ def test_ode_result_with_fluctuations_and_teacher_round_trip(tmp_path):
 
 def test_two_layer_ode_round_trip(tmp_path):
     model = sp.Committee(2, 2, second_layer="learned", v_teacher=[1.0, 0.7], weight_decay=1e-3, scaling="1/K")
-    Q0, R0, _ = sp.random_initial(model, N=200, seed=0)
+    Q0, R0, _, _ = sp.random_initial(model, N=200, seed=0)
     res = sp.integrate(model, eta=1.0, alpha_max=5, start=(Q0, R0, None, [0.5, 0.5]), eta2=0.5)
     back = round_trip(res, tmp_path)
     assert back.eta2 == 0.5 and back.model.learns_v
@@ -132,7 +132,7 @@ def test_two_layer_ode_round_trip(tmp_path):
 
 def test_failed_ode_round_trip(tmp_path):
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, N=200, seed=0)
+    Q0, R0, _, _ = sp.random_initial(model, N=200, seed=0)
     res = sp.integrate(model, eta=50.0, alpha_max=100, start=(Q0, R0), blowup=1e3)  # the norms blow up: stops early
     assert not res.success
     back = round_trip(res, tmp_path)
@@ -270,7 +270,7 @@ def test_cli_ode_out_loads_as_the_api_result(tmp_path, capsys):
                  "--seed", "7", "--N", "300", "--out", str(path)]) == 0
     capsys.readouterr()
     model = sp.Committee(2, 2, bn="exact")
-    Q0, R0, g0 = sp.random_initial(model, 300, 7)
+    Q0, R0, g0, _ = sp.random_initial(model, 300, 7)
     res = sp.integrate(model, 0.5, 20.0, start=(Q0, R0, g0), alphas=sp.default_alphas(20.0, 4))
     back = sp.load(path)
     assert_same(res, back)

@@ -107,7 +107,7 @@ def test_activation_keyword_is_gone_and_names_the_model_field():
 def test_integrators_are_registered_the_same_way():
     assert set(ODE_METHODS) == {"adaptive", "rk4"}
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, N=100, seed=0)
+    Q0, R0, _, _ = sp.random_initial(model, N=100, seed=0)
     a = sp.integrate(model, 0.5, 3.0, start=(Q0, R0), method="rk4", dt=0.05)
     b = sp.integrate(model, 0.5, 3.0, start=(Q0, R0), method=RK4, dt=0.05)
     np.testing.assert_array_equal(a.eg, b.eg)

@@ -30,12 +30,12 @@ IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-b3", "bn-exact-
 def states(kw, n, N=60, steps=20, eta=1.0):
     model = sp.Committee(2, 2, noise=0.1, tau=1.3, **kw)
     b = model.batch
-    Q0, R0, _ = sp.random_initial(model, N, 1)
+    Q0, R0, _, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2]) if model.has_bn else np.ones(2)
     v0 = np.array([0.6, 1.3]) if model.learns_v else np.ones(2)
     par = model.system.params(eta, eta2=0.7 * eta if model.learns_v else None)
     vt = model.system.teacher_weights
-    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    J, B = weights_from_overlaps(model, (Q0, R0), N, 0)
     w_out, o_out = [], []
     for seed in range(n):
         Jt, Bt, g, v = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy(), v0.copy()
@@ -159,10 +159,10 @@ def test_batch_statistics_chain_agrees_with_weight_space_sgd(kw):
     N, steps, n = 60, 20, 6000
     model = sp.Committee(2, 2, tau=1.3, **kw)
     b = model.batch
-    Q0, R0, _ = sp.random_initial(model, N, 1)
+    Q0, R0, _, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2])
     par = model.system.params(1.0)
-    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    J, B = weights_from_overlaps(model, (Q0, R0), N, 0)
     w_out, o_out = [], []
     for seed in range(n):
         Jt, Bt, g = np.ascontiguousarray(J.T), np.ascontiguousarray(B.T), g0.copy()

@@ -205,7 +205,7 @@ def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
     run there), NaN after it, and status interrupted with a message saying so."""
     from symphase import _ode
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 1000, 0)
+    Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
     alphas = np.linspace(0, 20, 6)
     full = sp.integrate(model, 1.0, 20, start=(Q0, R0), alphas=alphas, bands_N=1000, sigma0="random")
     real = _ode.linear_noise
@@ -248,7 +248,7 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
     k = int(np.sum(np.isfinite(std)))
     assert 1 <= k < alpha.size and np.all(np.isnan(std[k:]))
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 1000, 0)
+    Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
     ref = sp.integrate(model, 1.0, 3000, start=(Q0, R0), alphas=alpha[:k], bands_N=1000, sigma0="random")
     np.testing.assert_array_equal(ref.eg, eg[:k])
     np.testing.assert_array_equal(ref.eg_std, std[:k])
@@ -483,7 +483,7 @@ def test_the_band_of_a_wide_network_is_announced(capsys):
     from symphase.cli.common import warn_band_cost
     for K, alpha_max, loud in [(2, 10.0, False), (8, 1000.0, True)]:
         model = sp.Committee(K, K)
-        Q0, R0, g0 = sp.random_initial(model, 1000, 0)
+        Q0, R0, g0, _ = sp.random_initial(model, 1000, 0)
         warn_band_cost(model, Q0, R0, g0, 1.0, alpha_max)
         err = capsys.readouterr().err
         assert ("--bands-N: K = 8" in err) == loud, err

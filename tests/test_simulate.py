@@ -253,7 +253,7 @@ def test_same_start_as_random_initial():
     from symphase._initial import random_initial
     model = sp.Committee(2, 3, bn="paper")
     res = simulate(model, 300, 0.5, 0.1, seeds=[11], alphas=[0.0, 0.1])
-    Q0, R0, g0 = random_initial(model, 300, 11)
+    Q0, R0, g0, _ = random_initial(model, 300, 11)
     np.testing.assert_allclose(res.initial["Q"][0], Q0, atol=1e-13)
     np.testing.assert_allclose(res.initial["R"][0], R0, atol=1e-13)
     np.testing.assert_array_equal(res.initial["g"][0], g0)
@@ -409,7 +409,7 @@ def test_plateau_read_off_the_curve_is_the_symmetric_fixed_point():
     to 2% (the curve is recorded at 20 points per decade and is never perfectly flat)."""
     from symphase._initial import random_initial
     model = sp.Committee(2, 2)
-    Q0, R0, _ = random_initial(model, 10**6, 0)
+    Q0, R0, _, _ = random_initial(model, 10**6, 0)
     alphas = np.concatenate([[0.0], np.geomspace(0.1, 1000, 81)])
     r = sp.integrate(model, 0.5, 1000.0, start=(Q0, R0), alphas=alphas)
     level = sp.symmetric_fixed_point(model, 0.5).eg

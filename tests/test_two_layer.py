@@ -285,7 +285,7 @@ def test_linear_network_asymptotic_error_with_noise_is_the_lms_closed_form(K, M,
     The ODE at alpha = 4000 from a random start agrees to 1e-7 relative (the transient has decayed as
     exp(-2 eta_eff tau alpha); the integration tolerance is 1e-11)."""
     model = symphase.Committee(K, M, activation="linear", noise=0.01, tau=tau, scaling=scaling)
-    Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
+    Q0, R0, _, _ = symphase.random_initial(model, N=1000, seed=0)
     res = symphase.integrate(model, eta, 4000.0, start=(Q0, R0, None, v), eg_tol=0, rtol=1e-11, atol=1e-14)
     res.raise_for_status()
     eta_eff = eta * model.scale**2 * np.sum(np.square(v))
@@ -294,7 +294,7 @@ def test_linear_network_asymptotic_error_with_noise_is_the_lms_closed_form(K, M,
 
 
 def _asymptotic_error_per_eta_noise(model, etas, seed=1, alpha=3e6):
-    Q0, R0, _ = symphase.random_initial(model, N=10000, seed=seed)
+    Q0, R0, _, _ = symphase.random_initial(model, N=10000, seed=seed)
     out = []
     for eta in etas:
         res = symphase.integrate(model, eta, alpha, start=(Q0, R0), eg_tol=0, rtol=1e-10, atol=1e-16,

@@ -33,6 +33,7 @@ OLD_FORMS = [
     (lambda: sp.curvature(MODEL, Q, R, N=10), "curvature(model, (Q, R[, g[, v]]), ...)"),
     (lambda: sp.diffusion_matrix(MODEL, Q, R, eta=0.5), "diffusion_matrix(model, (Q, R[, g[, v]]), eta, ...)"),
     (lambda: sp.random_weights(MODEL, 10, exact_T=False), "random_weights(..., exact_teacher=)"),
+    (lambda: sp.weights_from_overlaps(MODEL, 10, Q, R, 0), "weights_from_overlaps(model, (Q, R), N, seed)"),
 ]
 
 
@@ -124,6 +125,20 @@ def test_one_state_functions_return_named_records():
     D = sp.diffusion_matrix(MODEL, (Q, R), 0.5, part="linear")
     assert isinstance(D, sp.Diffusion) and D.D.shape == (7, 7) and D.labels == tuple(MODEL.layout.labels())
     assert D.part == "linear"
+    start = sp.random_initial(BN, 50, 0)
+    assert isinstance(start, sp.State) and start.g.tolist() == [1.0, 1.0] and start.v is None
+    assert isinstance(sp.near_fixed_point(sp.symmetric_fixed_point(MODEL), 50, 0), sp.State)
+    three = sp.Committee(3, 3)
+    p = sp.paper_fixed_point(three)
+    assert isinstance(p, sp.SymmetricState) and max(abs(r) for r in sp.reduced_rhs(three, *p).values()) < 1e-15
+    H = sp.reduced_hessian(three, p.R, p.S, p.Q)
+    assert isinstance(H, sp.ReducedDerivative) and H.names == ("R", "S", "Q") and H.value.shape == (3, 3)
+    w = sp.random_weights(MODEL, 20, 0)
+    assert isinstance(w, sp.Weights) and w.J.shape == (2, 20)
+    o = sp.overlaps(*w)
+    assert isinstance(o, sp.Overlaps) and np.allclose(o.Q, w.J @ w.J.T)
+    w2 = sp.weights_from_overlaps(MODEL, start, 20, 0)
+    assert isinstance(w2, sp.Weights) and np.allclose(w2.J @ w2.J.T, start.Q)
 
 
 # -- one name and one default for one thing --------------------------------------------------------------

@@ -45,7 +45,7 @@ def _state(args, model):
     if args.g is not None:
         raise ValueError("--g goes with --Q and --R")
     if args.random:
-        Q, R, g = random_initial(model, args.N, args.seed)
+        Q, R, g, _ = random_initial(model, args.N, args.seed)
         return Q, R, g, f"random weights, seed {args.seed}"
     fp = symmetric_fixed_point(model, 0.0, norm=args.norm)
     return fp.Q, fp.R, fp.g, "the symmetric fixed point (eta -> 0)"

@@ -89,7 +89,7 @@ def run(args) -> int:
     else:
         check_seed_option(args.seed)
         check_start_memory(model, args.N)
-        Q0, R0, g0 = random_initial(model, args.N, args.seed)
+        Q0, R0, g0, _ = random_initial(model, args.N, args.seed)
     warn_ode_cost(model, args.points)
     if args.bands_N is not None and not model.K + model.M <= args.bands_N <= 2**63 - 1:
         raise ValueError(f"--bands-N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1] (as N of every "

@@ -48,7 +48,7 @@ def _plateau_length(fp, eta):
 def _random_start_length(model, eta):
     """Escape time from the paper's random start (N = 1000, seed 0): eps_g below half the plateau's."""
     plateau = symmetric_fixed_point(model.with_(second_layer="fixed")).eg
-    Q0, R0, g0 = random_initial(model, N=1000, seed=0)
+    Q0, R0, g0, _ = random_initial(model, N=1000, seed=0)
     a_max = 3e3 * model.K ** 2 if model.has_bn else 2e3 * model.K
     res = integrate(model, eta, a_max, start=(Q0, R0, g0), eg_tol=0, alphas=np.geomspace(1e-2, a_max, 400))
     return escape_alpha(res.alpha, res.eg, plateau=plateau)

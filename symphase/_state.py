@@ -44,8 +44,8 @@ class State(NamedTuple):
     >>> model = symphase.Committee(2, 2)
     >>> start = symphase.State(Q=0.5 * np.eye(2), R=0.1 * np.ones((2, 2)))
     >>> res = symphase.integrate(model, 0.5, 10.0, start=start)
-    >>> res.eg.shape
-    (301,)
+    >>> res.status, res.Q.shape[1:]
+    (<Status.COMPLETED: 'completed'>, (2, 2))
     """
 
     Q: Any

@@ -23,7 +23,7 @@ def state(model, seed=0, N=50):
 
 
 def run(model, Q, R, g, N):
-    c = sp.curvature(model, Q, R, g, N=N)
+    c = sp.curvature(model, (Q, R, g), N=N)
     return c.stats("hessian"), c.stats("fisher")
 
 

@@ -14,7 +14,9 @@ a model; the API (``integrate``, ``simulate``, ``symmetric_fixed_point``; over
 them ``compare`` and ``escape_time``, which call them; over those ``sweep``,
 beside ``load``) validates once and returns results that share one protocol;
 the figures (``symphase.figures``) stand beside this module, and the CLI
-(``symphase.cli``) on top. The specification is ``docs/model.md``.
+(``symphase.cli``) on top. The specification is ``docs/model.md``;
+``docs/vocabulary.md`` is the API's vocabulary (a state or a start is one
+argument, :class:`State`; ``eta`` positional; one set of ODE tolerances).
 """
 from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
 from ._compare import Comparison, compare
@@ -33,6 +35,7 @@ from ._reduced import paper_fixed_point, reduced_generalization_error, reduced_g
 from ._results import Status, SymphaseError
 from ._run_checks import default_alphas
 from ._simulate import SimulationResult, simulate
+from ._state import Diffusion, Overlaps, Rates, ReducedDerivative, ReducedRates, State, SymmetricState, Weights
 from ._sweep import sweep
 from ._sweep_store import SweepResult
 from ._trajectory import ODEResult
@@ -40,9 +43,10 @@ from ._version import __version__
 from ._weights import weights_from_overlaps
 
 __all__ = [
-    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "EscapeTime", "FixedPoint", "ODEResult",
-    "SimulationResult", "StateLayout", "Status", "SweepResult", "SymphaseError", "System", "__version__", "compare",
-    "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
+    "Committee", "Comparison", "Curvature", "CurvatureTrajectory", "Diffusion", "EscapeTime", "FixedPoint",
+    "ODEResult", "Overlaps", "Rates", "ReducedDerivative", "ReducedRates", "SimulationResult", "State",
+    "StateLayout", "Status", "SweepResult", "SymmetricState", "SymphaseError", "System", "Weights", "__version__",
+    "compare", "curvature", "curvature_along", "default_alphas", "diffusion_matrix", "escape_alpha", "escape_time",
     "generalization_error", "integrate", "load", "near_fixed_point", "overlaps", "paper_fixed_point",
     "plateau_value", "random_initial", "random_weights", "reduced_generalization_error", "reduced_gradient",
     "reduced_hessian", "reduced_rhs", "rhs", "simulate", "sweep", "symmetric_fixed_point", "weights_from_overlaps",

@@ -15,10 +15,11 @@ import numpy as np
 
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._model import check_model
-from ._ode import integrate
+from ._ode import ATOL, RTOL, integrate
 from ._plateau import escape_alpha
 from ._results import Result, Status, alpha_span
-from ._simulate import SimulationResult, simulate
+from ._simulate import SimulationResult, old_start_keywords, simulate
+from ._state import old_forms
 from ._validate import check_real
 
 
@@ -244,8 +245,9 @@ def _plateau_level(model, eta, plateau):
         raise ValueError(f"plateau must be 'median', 'fixed_point' or a real number > 0, got {plateau!r}") from None
 
 
-def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plateau="median", workers=None,
-            init=None, exact_teacher=True, bn_stats="population", rtol=1e-9, atol=1e-11,
+@old_forms(old_start_keywords("compare"))
+def compare(model, N, eta, alpha_max, seeds, *, start="random", alphas=None, fraction=0.5, plateau="median",
+            workers=None, exact_teacher=True, bn_stats="population", rtol=RTOL, atol=ATOL,
             progress=False, method="weights") -> Comparison:
     """Simulation against theory: SGD at finite ``N`` beside the ODE from each run's own start.
 
@@ -275,13 +277,16 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
         The plateau level: read off each curve (:func:`plateau_value`),
         ``eps_g`` at the symmetric fixed point (K = M, T = I; at ``eta`` for plain,
         ``eta -> 0`` for BN, where ``eps_g`` does not depend on the norm), or a number.
-    workers, init, exact_teacher, bn_stats, progress, method
+    start, workers, exact_teacher, bn_stats, progress, method
         As for :func:`symphase.simulate` (with ``bn_stats="batch"`` the comparison
         shows the effect of the batch statistics, which the ODE does not have;
         ``method="overlaps"`` runs the same SGD exactly on the order parameters, at
         any ``N`` in ``O(1)`` per step).
     rtol, atol : float
-        The ODE's tolerances.
+        The ODE's tolerances (default ``1e-8``, ``1e-10``: those of :func:`symphase.integrate`;
+        ``compare`` used ``1e-9``, ``1e-11`` until the API's vocabulary was made one
+        (docs/vocabulary.md); the ODE curves moved by about ``1e-9`` relative, far below the finite-``N``
+        discrepancy compared).
 
     Returns
     -------
@@ -296,7 +301,7 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
         For bad input (naming the parameter), e.g. ``fraction`` outside (0, 1) or an
         unknown ``plateau``.
     TypeError
-        If ``model`` is not a :class:`~symphase.Committee`.
+        If ``model`` is not a :class:`~symphase.Committee`, or for ``init=`` (now ``start=``).
     SymphaseError
         If ``plateau="fixed_point"`` and no fixed point is found.
     """
@@ -306,7 +311,7 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
         raise ValueError(f"fraction must be a real number in (0, 1), got {fraction!r}")
     eta_c = check_real("eta", eta, positive=True)
     level = _plateau_level(model, eta_c, plateau)
-    sim = simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, workers=workers, init=init,
+    sim = simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, workers=workers, start=start,
                    exact_teacher=exact_teacher, bn_stats=bn_stats, progress=progress, method=method)
     n_seeds, n = sim.eg.shape
     eg = np.full((n_seeds, n), np.nan)
@@ -317,7 +322,7 @@ def compare(model, N, eta, alpha_max, seeds, *, alphas=None, fraction=0.5, plate
     for j in range(n_seeds):
         g0 = None if sim.initial["g"] is None else sim.initial["g"][j]
         m_j = model if exact_teacher else model.with_(T=sim.initial["T"][j])
-        res = integrate(m_j, sim.initial["Q"][j], sim.initial["R"][j], sim.eta, float(sim.alpha[-1]), g0=g0,
+        res = integrate(m_j, sim.eta, float(sim.alpha[-1]), start=(sim.initial["Q"][j], sim.initial["R"][j], g0),
                         alphas=sim.alpha, eg_tol=0.0, rtol=rtol, atol=atol)
         m = int(np.sum(np.isin(res.alpha, sim.alpha)))  # a failed run may end with a point of its own
         eg[j, :m], Q[j, :m], R[j, :m] = res.eg[:m], res.Q[:m], res.R[:m]

@@ -35,6 +35,7 @@ import numpy as np
 from ._generated.fisher import pair_averages
 from ._model import STEP, check_committee, check_model
 from ._results import Result, Status, alpha_span, model_coords
+from ._state import committee_state, old_forms, split_state, state_names
 from ._validate import FIELD_VARIANCE_MAX, NORM_RANGE, check_dimension
 from ._weight_space import weight_gradient
 
@@ -329,16 +330,18 @@ class Curvature(Result):
         return xr.Dataset(data, coords=model_coords(self.model), attrs={**attrs, **self._identity()})
 
 
-def curvature(model, Q, R, g=None, *, N) -> Curvature:
+@old_forms(split_state("curvature"))
+def curvature(model, state, *, N) -> Curvature:
     """The Hessian ``H = grad^2 eps_g`` and the Fisher information ``F = <grad s grad s^T>`` of the
     weights at one state, exactly, at any ``N`` (docs/model.md §10).
 
     Parameters
     ----------
     model : Committee
-    Q, R, g : array_like
-        The state: ``Q`` (K, K), ``R`` (K, M) (with ``model.T`` a positive semi-definite Gram matrix),
-        ``g`` (K,) under BN (default ones).
+    state : State, tuple (Q, R[, g]) or FixedPoint
+        The state (:class:`symphase.State`): ``Q`` (K, K), ``R`` (K, M) (with ``model.T`` a positive
+        semi-definite Gram matrix), ``g`` (K,) under BN (default ones); the committee machine's
+        second layer is ones (``v`` None).
     N : int
         The input dimension, ``K + M <= N <= 2^53``.
 
@@ -355,17 +358,20 @@ def curvature(model, Q, R, g=None, *, N) -> Curvature:
         ``N`` out of range, overlaps that are no Gram matrix, ``g`` without BN, a field variance
         ``tau h_i^2 Q_ii`` (plain: ``tau Q_ii``, naming ``Q``; BN: ``g_i^2``, naming ``g``) above
         ``1e12``, a BN norm ``Q_ii`` outside ``[1e-100, 1e100]``.
+    TypeError
+        The old form ``curvature(model, Q, R, g, N=)``, naming ``curvature(model, (Q, R, g), N=)``.
 
     Examples
     --------
     >>> model = symphase.Committee(2, 2)
-    >>> c = symphase.curvature(model, 0.5 * np.eye(2), 0.5 * np.eye(2), N=1000)
+    >>> c = symphase.curvature(model, (0.5 * np.eye(2), 0.5 * np.eye(2)), N=1000)
     >>> c.n_params, int(c.spectrum("fisher")[1].sum())
     (2000, 2000)
     """
     model = check_committee(check_model(model), 'curvature (docs/model.md §10)')
     N = check_dimension("N", N, minimum=model.K + model.M)
-    y = model.system.state(Q, R, g)
+    state = committee_state(model, state, "state")
+    y = model.system.state(*state, names=state_names("state"))
     Q, R, g = model.layout.unpack(y)
     problem = _out_of_range(model, Q, g)
     if problem:

@@ -26,6 +26,7 @@ from ._plateau import plateau_value
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
 from ._run_checks import check_alpha_max
+from ._state import STATE_FORMS, as_state, committee_state, state_names
 from ._validate import check_dimension, check_int, check_real, check_seed
 
 
@@ -140,11 +141,12 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         The input dimension, ``>= K + M``.
     eta : float
         The learning rate (> 0).
-    start : "random", FixedPoint or tuple
-        ``"random"``: the ensemble of :func:`symphase.random_initial` (``J_il ~ N(0, 1/N)``, a teacher
-        with ``B B^T = T``, gains 1), drawn exactly in overlap space; a :class:`~symphase.FixedPoint`:
-        the fixed point with the random ``O(N^-1/2)`` asymmetry a random start leaves
-        (:func:`symphase.near_fixed_point`); ``(Q0, R0[, g0])``: given overlaps.
+    start : "random", FixedPoint, State or tuple
+        ``"random"`` (default): the ensemble of :func:`symphase.random_initial` (``J_il ~ N(0, 1/N)``, a
+        teacher with ``B B^T = T``, gains 1), drawn exactly in overlap space; a
+        :class:`~symphase.FixedPoint`: the fixed point with the random ``O(N^-1/2)`` asymmetry a random
+        start leaves (:func:`symphase.near_fixed_point`; as :func:`symphase.simulate`); a
+        :class:`~symphase.State` or a tuple ``(Q, R[, g])``: given overlaps.
     threshold : float, optional
         Escape is the first ``alpha`` at which ``eps_g`` falls below ``threshold``. Default:
         ``fraction`` times the plateau level, ``eps_g`` at the symmetric fixed point (K = M, T = I;
@@ -198,9 +200,10 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     system = model.system
     g_one = np.ones(model.K) if model.has_bn else None
 
+    forms = f"'random', {STATE_FORMS}"
     if isinstance(start, str):
         if start != "random":
-            raise ValueError(f"start must be 'random', a FixedPoint or a tuple (Q0, R0[, g0]), got {start!r}")
+            raise ValueError(f"start must be {forms}, got {start!r}")
 
         def draw(sd):
             Q, R = random_start_overlaps(model, N, np.random.default_rng(sd))
@@ -213,21 +216,22 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         def draw(sd):
             return system.layout.pack(*near_fixed_point(start, N, sd))
         what = "the fixed point with the random O(N^-1/2) asymmetry of a random start"
-    elif isinstance(start, (tuple, list)) and len(start) in (2, 3):
-        y_fixed = system.state(*start, names=("start Q0", "start R0", "start g0"))
+    else:
+        try:
+            as_state(start, "start")
+        except TypeError:
+            raise ValueError(f"start must be {forms}, got {start!r}") from None
+        y_fixed = system.state(*committee_state(model, start, "start"), names=state_names("start"))
 
         def draw(sd):
             return y_fixed.copy()
         what = "the given overlaps"
-    else:
-        raise ValueError(f"start must be 'random', a FixedPoint or a tuple (Q0, R0[, g0]), got {start!r}")
 
     y_first = draw(seed)
 
     @functools.cache
     def ode_from_first_start(stop_below=0.0):  # stop_below: stop at the first output point below it
-        Q, R, g = system.layout.unpack(y_first)
-        return integrate(model, Q, R, eta, 1e5, g0=g, eg_tol=stop_below)
+        return integrate(model, eta, 1e5, start=system.layout.unpack(y_first), eg_tol=stop_below)
 
     if threshold is None:
         try:

@@ -451,7 +451,7 @@ class FixedPoint(Result):
         -------
         Curvature
         """
-        return curvature(self.model, self.Q, self.R, self.g, N=N)
+        return curvature(self.model, (self.Q, self.R, self.g), N=N)
 
     @cached_property
     def others(self) -> list:

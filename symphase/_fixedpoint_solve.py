@@ -271,7 +271,9 @@ def symmetric_fixed_point(model, eta=0.0, *, norm=None) -> FixedPoint:
         The model: ``K = M >= 2``, ``T = I``.
     eta : float
         ``0`` (default): the small learning rate limit (the O(eta) part of the
-        ODEs; rates and spectra per unit ``eta``). ``eta > 0`` keeps the
+        ODEs; rates and spectra per unit ``eta``). It is the one default of ``eta``
+        in the API (docs/vocabulary.md): the plateau is defined there for every rule
+        (under BN no fixed point exists at ``eta > 0``), and it is the paper's. ``eta > 0`` keeps the
         ``eta^2/b`` terms (plain only: under BN the norm grows at O(eta^2/b), so
         no fixed point exists); the point is followed from ``eta = 0`` by continuation.
     norm : float, optional

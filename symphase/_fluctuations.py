@@ -43,6 +43,7 @@ from ._model import check_committee, check_model
 from ._overlap_sgd import gram_factor
 from ._results import SymphaseError
 from ._rng import next_normal
+from ._state import Diffusion, committee_state, old_forms, split_state, state_names
 from ._validate import check_real
 
 
@@ -284,7 +285,8 @@ def linear_diffusion(model, y):
     return (second - np.outer(mean, mean)) / model.batch, mean
 
 
-def diffusion_matrix(model, Q, R, g=None, *, eta, part="full"):
+@old_forms(split_state("diffusion_matrix", eta_pos=2))
+def diffusion_matrix(model, state, eta, *, part="full") -> Diffusion:
     """The diffusion matrix ``D`` of the order parameters at one state: at finite ``N``,
     ``Cov[y(alpha + d alpha) | y] = D d alpha / N`` (docs/model.md §12).
 
@@ -292,8 +294,8 @@ def diffusion_matrix(model, Q, R, g=None, *, eta, part="full"):
     ----------
     model : Committee
         The committee machine (plain or BN, population statistics).
-    Q, R, g : array_like
-        The state (``g`` under BN, default ones).
+    state : State, tuple (Q, R[, g]) or FixedPoint
+        The state (:class:`symphase.State`; ``g`` under BN, default ones).
     eta : float
         The learning rate (> 0).
     part : {"full", "linear"}
@@ -304,20 +306,23 @@ def diffusion_matrix(model, Q, R, g=None, *, eta, part="full"):
 
     Returns
     -------
-    ndarray (size, size)
-        In the flat layout (:class:`symphase.StateLayout`).
+    Diffusion
+        ``D`` (size, size) in the flat layout (:class:`symphase.StateLayout`), with ``labels``, the
+        name of each entry, and ``part``.
 
     Raises
     ------
     ValueError
         Bad input, named; a two-layer model (docs/model.md §13).
+    TypeError
+        The old form ``diffusion_matrix(model, Q, R, g, eta=)``, naming ``diffusion_matrix(model, (Q, R, g), eta)``.
 
     Examples
     --------
     >>> model = symphase.Committee(2, 2)
-    >>> Q, R = 0.5 * np.eye(2), 0.2 * np.ones((2, 2))
-    >>> D1 = symphase.diffusion_matrix(model, Q, R, eta=0.1, part="linear")
-    >>> D = symphase.diffusion_matrix(model, Q, R, eta=0.1)
+    >>> state = (0.5 * np.eye(2), 0.2 * np.ones((2, 2)))
+    >>> D1 = symphase.diffusion_matrix(model, state, 0.1, part="linear").D
+    >>> D = symphase.diffusion_matrix(model, state, 0.1).D
     >>> bool(np.max(np.abs(D - D1)) < 0.2 * np.max(np.abs(D)))   # eta = 0.1: mostly the leading part
     True
     """
@@ -325,10 +330,12 @@ def diffusion_matrix(model, Q, R, g=None, *, eta, part="full"):
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear"):
         raise ValueError(f"part must be 'full' or 'linear', got {part!r}")
-    y = model.system.state(Q, R, g)
+    state = committee_state(model, state, "state")
+    y = model.system.state(*state, names=state_names("state"))
+    labels = tuple(model.layout.labels())
     if part == "linear":
-        return eta**2 * linear_diffusion(model, y)[0]
-    return diffusion(model, y, eta)[0]
+        return Diffusion(eta**2 * linear_diffusion(model, y)[0], labels, part)
+    return Diffusion(diffusion(model, y, eta)[0], labels, part)
 
 
 def random_start_covariance(model, N: int) -> np.ndarray:

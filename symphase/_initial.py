@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._model import check_model
+from ._state import Overlaps, State, Weights, old_forms
 from ._validate import check_int, check_real, check_seed
 
 
@@ -58,7 +59,7 @@ def check_scale(scale) -> float:
     return scale
 
 
-def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = True) -> np.ndarray:
+def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_teacher: bool = True) -> np.ndarray:
     """Seeded teacher weights ``B`` (M, N) (docs/model.md §1.3).
 
     Parameters
@@ -66,10 +67,10 @@ def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = 
     model : Committee
         The model (its ``M`` and ``T``).
     N : int
-        Input dimension (>= M with ``exact_T``).
+        Input dimension (>= M with ``exact_teacher``).
     rng : numpy.random.Generator
         The random stream.
-    exact_T : bool
+    exact_teacher : bool
         True: ``B = L U`` with orthonormal rows ``U`` and ``L L^T = T``, so ``B B^T = T``
         exactly; False: the paper's ``B_nl ~ N(0, 1/N)``.
 
@@ -77,44 +78,49 @@ def teacher_weights(model, N: int, rng: np.random.Generator, *, exact_T: bool = 
     -------
     ndarray (M, N)
     """
-    if not exact_T:
+    if not exact_teacher:
         return rng.standard_normal((model.M, N)) / np.sqrt(N)
     U = np.linalg.qr(rng.standard_normal((N, model.M)))[0].T  # orthonormal rows
     return psd_factor(model.T) @ U
 
 
-def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_T: bool = True):
+def _refuse_exact_T(args, kwargs):
+    if "exact_T" in kwargs:
+        raise TypeError("random_weights(..., exact_T=) is now random_weights(..., exact_teacher=), the name "
+                        "simulate and compare use")
+
+
+@old_forms(_refuse_exact_T)
+def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, exact_teacher: bool = True):
     """Seeded random weights ``(J, B)``: the paper's initialization (docs/model.md §1.5).
 
     Student ``J_il ~ N(0, scale^2/N)``; teacher ``B`` with ``B B^T = T`` exactly
-    (``exact_T``) or ``B_nl ~ N(0, 1/N)`` (docs/model.md §1.3).
+    (``exact_teacher``) or ``B_nl ~ N(0, 1/N)`` (docs/model.md §1.3).
 
     Parameters
     ----------
     model : Committee
         The model.
     N : int
-        Input dimension (>= M when ``exact_T``).
+        Input dimension (>= M when ``exact_teacher``).
     seed : int
         Seed of the random stream (``numpy.random.default_rng``).
     scale : float
         Standard deviation of ``J_il`` times ``sqrt(N)``, in (0, 1e100].
-    exact_T : bool
+    exact_teacher : bool
         Whether the teacher realises ``model.T`` exactly.
 
     Returns
     -------
-    J : ndarray (K, N)
-        Student weights.
-    B : ndarray (M, N)
-        Teacher weights.
+    Weights
+        ``(J, B)``: the student's weights ``J`` (K, N) and the teacher's ``B`` (M, N).
 
     Raises
     ------
     ValueError
         If ``N``, ``seed`` or ``scale`` is out of range.
     TypeError
-        If ``model`` is not a :class:`~symphase.Committee`.
+        If ``model`` is not a :class:`~symphase.Committee`, or for ``exact_T=`` (now ``exact_teacher=``).
 
     Examples
     --------
@@ -125,12 +131,12 @@ def random_weights(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0, e
     ((2, 50), (3, 50), True)
     """
     model = check_model(model)
-    N = check_int("N", N, minimum=model.M if exact_T else 1)
+    N = check_int("N", N, minimum=model.M if exact_teacher else 1)
     scale = check_scale(scale)
     rng = np.random.default_rng(check_seed("seed", seed))
-    B = teacher_weights(model, N, rng, exact_T=exact_T)
+    B = teacher_weights(model, N, rng, exact_teacher=exact_teacher)
     J = scale * rng.standard_normal((model.K, N)) / np.sqrt(N)
-    return J, B
+    return Weights(J, B)
 
 
 def overlaps(J, B):
@@ -145,12 +151,9 @@ def overlaps(J, B):
 
     Returns
     -------
-    Q : ndarray (K, K)
-        Student-student overlaps ``J J^T``.
-    R : ndarray (K, M)
-        Student-teacher overlaps ``J B^T``.
-    T : ndarray (M, M)
-        Teacher-teacher overlaps ``B B^T``.
+    Overlaps
+        ``(Q, R, T)``: the student-student overlaps ``Q = J J^T`` (K, K), student-teacher
+        ``R = J B^T`` (K, M) and teacher-teacher ``T = B B^T`` (M, M).
 
     Examples
     --------
@@ -161,11 +164,11 @@ def overlaps(J, B):
     ([[1.0, 1.0], [1.0, 2.0]], [[1.0, 0.0], [1.0, 1.0]])
     """
     J, B = np.asarray(J, dtype=float), np.asarray(B, dtype=float)
-    return J @ J.T, J @ B.T, B @ B.T
+    return Overlaps(J @ J.T, J @ B.T, B @ B.T)
 
 
-def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
-    """Seeded initial overlaps ``(Q0, R0, g0)`` of random weights (docs/model.md §1.5).
+def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0) -> State:
+    """Seeded initial overlaps ``State(Q0, R0, g0)`` of random weights (docs/model.md §1.5).
 
     The overlaps of :func:`random_weights`: what a network with ``N`` inputs
     starts from, ``Q0_ii = scale^2 (1 + O(N^(-1/2)))`` and ``Q0_ik``, ``R0_in ~ N^(-1/2)``,
@@ -185,12 +188,10 @@ def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
 
     Returns
     -------
-    Q0 : ndarray (K, K)
-        Initial student-student overlaps.
-    R0 : ndarray (K, M)
-        Initial student-teacher overlaps.
-    g0 : ndarray (K,) or None
-        Ones under BN, else None.
+    State
+        ``(Q, R, g, v)``, a start as it is (``integrate(..., start=random_initial(model, N))``):
+        ``Q`` (K, K) and ``R`` (K, M) the initial overlaps, ``g`` (K,) ones under BN (else None),
+        ``v`` None (the second layer's default, ones).
 
     Raises
     ------
@@ -202,18 +203,18 @@ def random_initial(model, N: int = 1000, seed: int = 0, *, scale: float = 1.0):
     Examples
     --------
     >>> import symphase
-    >>> Q0, R0, g0 = symphase.random_initial(symphase.Committee(2, 2, bn="paper"), N=1000, seed=0)
-    >>> Q0.shape, R0.shape, g0.tolist()
-    ((2, 2), (2, 2), [1.0, 1.0])
+    >>> start = symphase.random_initial(symphase.Committee(2, 2, bn="paper"), N=1000, seed=0)
+    >>> start.Q.shape, start.R.shape, start.g.tolist(), start.v
+    ((2, 2), (2, 2), [1.0, 1.0], None)
     """
     J, B = random_weights(model, N, seed, scale=scale)
     Q, R, _ = overlaps(J, B)
     g = np.ones(model.K) if model.has_bn else None
-    return Q, R, g
+    return State(Q, R, g)
 
 
-def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
-    """Seeded overlaps ``(Q0, R0, g0)`` near a fixed point, with the asymmetry of a random start.
+def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0) -> State:
+    """Seeded overlaps ``State(Q0, R0, g0)`` near a fixed point, with the asymmetry of a random start.
 
     On the fixed point ``fp`` (e.g. :func:`symphase.symmetric_fixed_point`) plus a
     random asymmetry of the size a random start leaves, ``O(scale/sqrt(N))``
@@ -241,12 +242,9 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
 
     Returns
     -------
-    Q0 : ndarray (K, K)
-        Initial student-student overlaps.
-    R0 : ndarray (K, M)
-        Initial student-teacher overlaps.
-    g0 : ndarray (K,) or None
-        The fixed point's gains (None for plain).
+    State
+        ``(Q, R, g, v)``, a start as it is: ``Q`` (K, K) and ``R`` (K, M) the overlaps, ``g``
+        (K,) the fixed point's gains (None for plain), ``v`` None (ones).
 
     Raises
     ------
@@ -260,8 +258,8 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
     >>> import numpy as np
     >>> import symphase
     >>> fp = symphase.symmetric_fixed_point(symphase.Committee(2, 2))
-    >>> Q0, R0, _ = symphase.near_fixed_point(fp, N=10_000, seed=0)
-    >>> bool(np.abs(R0 - fp.R).max() < 0.05)              # O(1/sqrt(N)) from the plateau
+    >>> start = symphase.near_fixed_point(fp, N=10_000, seed=0)
+    >>> bool(np.abs(start.R - fp.R).max() < 0.05)         # O(1/sqrt(N)) from the plateau
     True
     """
     for name in ("model", "Q", "R"):
@@ -282,4 +280,4 @@ def near_fixed_point(fp, N: int, seed: int = 0, *, scale: float = 1.0):
     Q = Qs + a * (c @ z.T + z @ c.T) + a * a * (z @ z.T + w @ w.T)
     Q = 0.5 * (Q + Q.T)
     g = None if getattr(fp, "g", None) is None else np.array(fp.g, dtype=float)
-    return Q, R, g
+    return State(Q, R, g)

@@ -277,7 +277,7 @@ def load(path) -> Result:
     --------
     >>> import pathlib, tempfile
     >>> import symphase
-    >>> res = symphase.integrate(symphase.Committee(2, 2), 0.5 * np.eye(2), 0.1 * np.eye(2), eta=1.0, alpha_max=5)
+    >>> res = symphase.integrate(symphase.Committee(2, 2), 1.0, 5, start=(0.5 * np.eye(2), 0.1 * np.eye(2)))
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "ode.nc"
     >>> res.to_xarray().to_netcdf(path)
     >>> back = symphase.load(path)

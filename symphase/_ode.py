@@ -32,6 +32,7 @@ from ._methods import ode_method
 from ._model import check_model
 from ._results import Status
 from ._run_checks import _bounded, check_alpha_max, check_alphas, check_eta, check_second_layer, default_alphas
+from ._state import Rates, State, is_array, model_state, old_forms, split_state, state_names
 from ._trajectory import ODEResult
 from ._validate import check_int, check_real, real_array
 
@@ -64,17 +65,26 @@ RTOL_LIMIT = ATOL_LIMIT = 1e-2
 BLOWUP_LIMIT = 1e100
 #: Largest N of the fluctuation band (an int64).
 N_LIMIT = 2**63 - 1
+#: The ODE's default tolerances, the same in every function and command that integrates it
+#: (:func:`integrate`, :func:`symphase.compare`, ``symphase ode``, ...; docs/vocabulary.md).
+RTOL, ATOL = 1e-8, 1e-10
 
 
-def initial_state(model, Q0, R0, g0=None, names=("Q0", "R0", "g0"), v0=None):
-    """Validated flat state of ``model`` (see :class:`symphase.StateLayout`)."""
-    return model.system.state(Q0, R0, g0, v0, names=(*names, "v0"))
+def _refuse_integrate(args, kwargs):
+    """The forms :func:`integrate` no longer takes, one line each naming the new form (docs/vocabulary.md)."""
+    if (len(args) >= 2 and is_array(args[1])) or {"Q0", "R0", "g0", "v0"} & set(kwargs):
+        raise TypeError("integrate(model, Q0, R0, eta, alpha_max, g0=, v0=) is now "
+                        "integrate(model, eta, alpha_max, start=(Q0, R0[, g0[, v0]])) (or start=State(...))")
+    if "N" in kwargs:
+        raise TypeError("integrate(..., N=) is now integrate(..., bands_N=): the linear-noise bands at that input "
+                        "dimension (N names the input dimension only)")
 
 
-def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=None, rtol=1e-8,
-              atol=1e-10, alphas=None, eg_tol=1e-12, max_steps=10_000_000, blowup=1e6,
-              psd_tol=1e-7, progress=False, N=None, sigma0=None, v0=None, eta2=None) -> ODEResult:
-    """Integrate the order-parameter ODEs from ``(Q0, R0, g0, v0)`` to ``alpha_max``.
+@old_forms(_refuse_integrate)
+def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=RTOL, atol=ATOL,
+              alphas=None, eg_tol=1e-12, max_steps=10_000_000, blowup=1e6, psd_tol=1e-7, progress=False,
+              bands_N=None, sigma0=None, eta2=None) -> ODEResult:
+    """Integrate the order-parameter ODEs from ``start`` to ``alpha_max``.
 
     ``dQ_ik/dalpha``, ``dR_in/dalpha`` (``dg_i/dalpha`` under BN, ``dv_i/dalpha``
     with a learned second layer) are docs/model.md §3 and §13 (Saad & Solla 1995
@@ -85,23 +95,22 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     ----------
     model : Committee
         The model.
-    Q0 : array_like (K, K)
-        Initial student overlaps, symmetric; with ``R0`` and ``model.T`` a
-        positive semi-definite Gram matrix.
-    R0 : array_like (K, M)
-        Initial student-teacher overlaps.
     eta : float
         Learning rate (> 0).
     alpha_max : float
         End of the run, in ``(0, 1e12]``.
-    g0 : array_like (K,), optional
-        Initial BN gains (default ones; BN models only).
+    start : State, tuple (Q, R[, g[, v]]) or FixedPoint
+        The initial state (:class:`symphase.State`): ``Q`` (K, K) symmetric and, with ``R``
+        (K, M) and ``model.T``, a positive semi-definite Gram matrix; the BN gains ``g`` (K,)
+        (default ones; BN models only); the student's second layer ``v`` (K,) (default ones),
+        learned or fixed. E.g. ``start=symphase.random_initial(model, N=1000)``.
     method : {"adaptive", "rk4"} or ODEMethod subclass
         An integrator registered in :data:`symphase._methods.ODE_METHODS`, by name
         or class: ``"adaptive"``, Dormand-Prince 5(4) with ``rtol``/``atol``, or
         ``"rk4"``, classical RK4 with the fixed step ``dt`` (default 0.01).
     dt, rtol, atol : float, optional
-        Step of RK4; tolerances of the adaptive method (> 0).
+        Step of RK4; tolerances of the adaptive method (> 0; default ``RTOL = 1e-8``,
+        ``ATOL = 1e-10``, the same wherever the ODE is integrated).
     alphas : array_like, optional
         Output points, 1-d, increasing, in ``[0, alpha_max]`` (default:
         :func:`default_alphas`).
@@ -122,15 +131,18 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         Tolerance of the Gram-matrix check, relative to its largest diagonal (>= 0).
     progress : bool
         Show a tqdm bar.
-    N : int, optional
-        An input dimension (>= 1): also propagate the finite-``N`` fluctuations along the
-        trajectory (the linear-noise approximation, docs/model.md §12) and return the
-        predicted seed-to-seed standard deviation ``eg_std`` and the state covariance.
+    bands_N : int, optional
+        An input dimension ``N`` (>= K + M) at which to also propagate the finite-``N``
+        fluctuations along the trajectory (the linear-noise approximation, docs/model.md §12)
+        and return the predicted seed-to-seed standard deviation ``eg_std`` and the state
+        covariance (the bands of ``symphase ode --bands``).
     sigma0 : None, "random" or array_like (size, size)
-        The covariance of the start (with ``N``): None, the given overlaps exactly (zero);
+        The covariance of the start (with ``bands_N``): None, the given overlaps exactly (zero);
         ``"random"``, the exact covariance of the overlaps of random weights
         ``J_il ~ N(0, 1/N)`` (the ensemble of :func:`symphase.random_initial`); or a matrix
         in the flat layout.
+    eta2 : float, optional
+        The second layer's learning rate (> 0; default ``eta``; a learned second layer only).
 
     Returns
     -------
@@ -143,19 +155,22 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         rounding and by integration error of the state, see
         :func:`symphase._kernels.eg_clipped`); ``info["eg_clipped"]`` and
         ``info["eg_raw_min"]`` say how often and by how much, when it happened.
-        With ``N``: ``eg_std`` (n,) and ``covariance`` (n, size, size). ``v`` (n, K)
+        With ``bands_N``: ``eg_std`` (n,) and ``covariance`` (n, size, size). ``v`` (n, K)
         is the second layer at each output point.
 
     Raises
     ------
     ValueError
         Bad input (named).
+    TypeError
+        A form it no longer takes, naming the new one (``integrate(model, Q0, R0, eta, alpha_max)``
+        is ``integrate(model, eta, alpha_max, start=(Q0, R0))``; ``N=`` is ``bands_N=``).
 
     Examples
     --------
     >>> model = symphase.Committee(2, 2)
-    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
-    >>> res = symphase.integrate(model, Q0, R0, eta=0.5, alpha_max=500)
+    >>> start = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, 0.5, 500, start=start)
     >>> res.status, round(float(res.eg[-1]), 6) < 1e-3
     (<Status.COMPLETED: 'completed'>, True)
     """
@@ -174,25 +189,28 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
         raise ValueError(f"psd_tol must be a real number in [0, 1] (relative to the largest diagonal), "
                          f"got {psd_tol!r}")
     alphas = default_alphas(alpha_max) if alphas is None else check_alphas(alphas, alpha_max)
-    eta2, v0 = check_second_layer(model, eta, eta2, v0)
-    y = initial_state(model, Q0, R0, g0, v0=v0 if model.learns_v else None)
+    start = model_state(model, start, "start")
+    names = state_names("start")
+    eta2, v0 = check_second_layer(model, eta, eta2, start.v, names=("eta2", names[3]))
+    y = model.system.state(start.Q, start.R, start.g, v0 if model.learns_v else None, names=names)
     if np.max(np.abs(y)) > blowup:
-        raise ValueError(f"Q0, R0, g0, v0: every initial overlap, gain and weight must be at most blowup = "
+        raise ValueError(f"start: every initial overlap, gain and weight must be at most blowup = "
                          f"{blowup:g} in magnitude (the run would stop as diverged at once), "
                          f"got max {np.max(np.abs(y)):.3g}")
+    N = bands_N
     if N is not None:
         if isinstance(N, bool) or not isinstance(N, Integral) or not model.K + model.M <= N <= N_LIMIT:
-            raise ValueError(f"N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1], got {N!r}")
+            raise ValueError(f"bands_N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1], got {N!r}")
         N = int(N)
         if not model.is_committee or np.any(v0 != 1.0):
-            raise ValueError("N: the fluctuation theory (docs/model.md §12) covers the committee machine "
+            raise ValueError("bands_N: the fluctuation theory (docs/model.md §12) covers the committee machine "
                              "(erf, second layers fixed at 1, no weight decay, scaling 'sum'); "
                              f"this model is {model.describe()}")
         sigma0 = _check_sigma0(model, N, sigma0)
     elif sigma0 is not None:
-        raise ValueError("sigma0 is the covariance of the start at finite N: give N as well")
+        raise ValueError("sigma0 is the covariance of the start at finite N: give bands_N as well")
     if v0 is not None and np.max(np.abs(v0)) > blowup:
-        raise ValueError(f"v0 must be K numbers in [-blowup, blowup] = [{-blowup:g}, {blowup:g}] (the second "
+        raise ValueError(f"start.v must be K numbers in [-blowup, blowup] = [{-blowup:g}, {blowup:g}] (the second "
                          f"layer), got max magnitude {np.max(np.abs(v0)):.3g}")
     system = model.system
     ka = system.args(eta, v=v0, eta2=eta2)
@@ -261,8 +279,9 @@ def _check_start_finite(model, y, ka, v0):
     vt = np.ones(model.M) if model.v_teacher is None else np.asarray(model.v_teacher, dtype=float)
     raise ValueError(
         f"eps_g is not finite at the start: the scales of the model and the start overflow in double "
-        f"precision (tau = {model.tau:g}, max |v_teacher| = {np.max(np.abs(vt)):.3g}, max |v0| = "
-        f"{np.max(np.abs(v0)) if v0 is not None else 1.0:.3g}, max |Q0, R0, g0| = {np.max(np.abs(y)):.3g}); "
+        f"precision (tau = {model.tau:g}, max |v_teacher| = {np.max(np.abs(vt)):.3g}, max |start.v| = "
+        f"{np.max(np.abs(v0)) if v0 is not None else 1.0:.3g}, max |start.Q, start.R, start.g| = "
+        f"{np.max(np.abs(y)):.3g}); "
         f"lower them")
 
 
@@ -490,51 +509,54 @@ def _progress(enabled, total):
                 bar_format="{l_bar}{bar}| {n:.4g}/{total:.4g} [{elapsed}<{remaining}]")
 
 
-def rhs(model, Q, R, g=None, eta=1.0, *, part="full", v=None, eta2=None) -> tuple:
-    """The right-hand side ``(dQ/dalpha, dR/dalpha, dg/dalpha or None[, dv/dalpha])`` at one state
+@old_forms(split_state("rhs", eta_pos=2))
+def rhs(model, state, eta, *, part="full", eta2=None) -> Rates:
+    """The right-hand side ``d(Q, R, g, v)/dalpha`` of the order-parameter ODEs at one state
     (docs/model.md §3, §13).
 
     Parameters
     ----------
     model : Committee
-    Q, R, g : array_like
-        The state: ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) under BN (default ones).
+    state : State, tuple (Q, R[, g[, v]]) or FixedPoint
+        The state (:class:`symphase.State`): ``Q`` (K, K), ``R`` (K, M), ``g`` (K,) under BN
+        (default ones), ``v`` (K,) the student's second layer (default ones).
     eta : float
-        Learning rate (> 0).
+        Learning rate (> 0; required: the rates depend on it at ``O(eta^2/b)``; ``part="linear"``
+        is the ``O(eta)`` part, ``eta`` times the small learning rate limit).
     part : {"full", "linear", "quadratic"}
         The whole right-hand side; its ``O(eta)`` part (the small learning rate
         limit); or its ``O(eta^2/b)`` part.
-    v : array_like (K,), optional
-        The student's second layer (default ones).
     eta2 : float, optional
         The second layer's learning rate (default ``eta``; a learned second layer only).
 
     Returns
     -------
-    tuple
-        ``(dQ (K, K), dR (K, M), dg (K,) or None)``, and ``dv (K,)`` as a fourth
-        entry when the second layer is learned.
+    Rates
+        ``(dQ (K, K), dR (K, M), dg (K,) or None, dv (K,) or None)``: ``dg`` under BN,
+        ``dv`` when the second layer is learned.
 
     Examples
     --------
     >>> model = symphase.Committee(2, 2)
-    >>> dQ, dR, dg = symphase.rhs(model, 0.5 * np.eye(2), 0.1 * np.ones((2, 2)), eta=0.5)
-    >>> dQ.shape, dR.shape, dg is None
+    >>> rates = symphase.rhs(model, (0.5 * np.eye(2), 0.1 * np.ones((2, 2))), 0.5)
+    >>> rates.dQ.shape, rates.dR.shape, rates.dg is None
     ((2, 2), (2, 2), True)
     """
     model = check_model(model).require_closed_form("rhs")
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")
-    eta2, v = check_second_layer(model, eta, eta2, v, names=("eta2", "v"))
-    y = initial_state(model, Q, R, g, names=("Q", "R", "g"), v0=v if model.learns_v else None)
+    state = model_state(model, state, "state")
+    names = state_names("state")
+    eta2, v = check_second_layer(model, eta, eta2, state.v, names=("eta2", names[3]))
+    y = model.system.state(state.Q, state.R, state.g, v if model.learns_v else None, names=names)
     out = model.system.rhs(y, eta, part=part, v=v, eta2=eta2)
-    if model.learns_v:
-        return (*model.layout.unpack(out), model.layout.unpack_v(out))
-    return model.layout.unpack(out)
+    dQ, dR, dg = model.layout.unpack(out)
+    return Rates(dQ, dR, dg, model.layout.unpack_v(out) if model.learns_v else None)
 
 
-def generalization_error(model, Q, R, g=None, *, v=None) -> float:
+@old_forms(split_state("generalization_error"))
+def generalization_error(model, state) -> float:
     """The generalization error at the effective overlaps (the paper's Eq. 13, docs/model.md §3).
 
     ``eps_g = (1/pi)[sum_nm asin(T'_nm/...) + sum_ik asin(Q'_ik/...) - 2 sum_in asin(R'_in/...)]``
@@ -543,11 +565,11 @@ def generalization_error(model, Q, R, g=None, *, v=None) -> float:
     Parameters
     ----------
     model : Committee
-    Q, R, g : array_like
-        ``Q`` (..., K, K), ``R`` (..., K, M), ``g`` (..., K) under BN (default
-        ones). Stacks of states with leading axes are evaluated state by state.
-    v : array_like (K,), optional
-        The student's second layer (default ones; docs/model.md §13).
+    state : State, tuple (Q, R[, g[, v]]) or FixedPoint
+        ``Q`` (..., K, K), ``R`` (..., K, M), ``g`` (..., K) under BN (default ones), ``v`` (K,)
+        the student's second layer (default ones; docs/model.md §13). Stacks of states with
+        leading axes (e.g. ``State(res.Q, res.R, res.g)`` of a trajectory) are evaluated state
+        by state.
 
     Returns
     -------
@@ -556,17 +578,20 @@ def generalization_error(model, Q, R, g=None, *, v=None) -> float:
     Examples
     --------
     >>> model = symphase.Committee(2, 2)
-    >>> float(symphase.generalization_error(model, np.eye(2), np.eye(2)))
+    >>> float(symphase.generalization_error(model, (np.eye(2), np.eye(2))))
     0.0
     """
     model = check_model(model).require_closed_form("generalization_error")
+    state = model_state(model, state, "state")
+    Q, R, g, v = state
     Qa, Ra = np.asarray(Q, dtype=float), np.asarray(R, dtype=float)
     if Qa.ndim > 2:
         lead = Qa.shape[:-2]
         ga = None if g is None else np.asarray(g, dtype=float).reshape(-1, model.K)
-        out = [generalization_error(model, q, r, None if ga is None else ga[j], v=v)
+        out = [generalization_error(model, State(q, r, None if ga is None else ga[j], v))
                for j, (q, r) in enumerate(zip(Qa.reshape(-1, *Qa.shape[-2:]), Ra.reshape(-1, *Ra.shape[-2:])))]
         return np.array(out).reshape(lead)
-    _, v = check_second_layer(model, 1.0, None, v, names=("eta2", "v"))
-    y = initial_state(model, Q, R, g, names=("Q", "R", "g"), v0=v if model.learns_v else None)
+    names = state_names("state")
+    _, v = check_second_layer(model, 1.0, None, v, names=("eta2", names[3]))
+    y = model.system.state(Q, R, g, v if model.learns_v else None, names=names)
     return model.system.eg(y, v=v)

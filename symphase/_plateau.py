@@ -59,8 +59,8 @@ def plateau_value(alpha, eg, flat: float = 0.5) -> float:
     --------
     >>> import symphase
     >>> model = symphase.Committee(2, 2)
-    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
-    >>> res = symphase.integrate(model, Q0, R0, eta=1.0, alpha_max=300)
+    >>> start = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, 1.0, 300, start=start)
     >>> print(f"{symphase.plateau_value(res.alpha, res.eg):.4f}")
     0.0218
     """
@@ -104,8 +104,8 @@ def escape_alpha(alpha, eg, fraction: float = 0.5, flat: float = 0.5, plateau: f
     --------
     >>> import symphase
     >>> model = symphase.Committee(2, 2)
-    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
-    >>> res = symphase.integrate(model, Q0, R0, eta=1.0, alpha_max=300)
+    >>> start = symphase.random_initial(model, N=1000, seed=0)
+    >>> res = symphase.integrate(model, 1.0, 300, start=start)
     >>> fp = symphase.symmetric_fixed_point(model, eta=1.0)
     >>> print(f"{symphase.escape_alpha(res.alpha, res.eg, plateau=fp.eg):.0f}")
     80

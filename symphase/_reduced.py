@@ -21,6 +21,7 @@ import numpy as np
 
 from ._generated import symmetric as gen
 from ._model import check_committee, check_model
+from ._state import ReducedDerivative, ReducedRates, SymmetricState
 from ._validate import check_real
 
 PLAIN_NAMES = ("R", "S", "Q")
@@ -65,7 +66,7 @@ def _finite(values: dict, what: str) -> dict:
     return values
 
 
-def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dict:
+def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> ReducedRates:
     """Rates ``d(Q, C, R, S[, g])/dalpha`` on the symmetric subspace, for any K (docs/model.md §4.2).
 
     ``dQ/dalpha`` is the full ODE's ``dQ_ii/dalpha`` (docs/model.md §3.5), ``dC`` its ``dQ_ik``
@@ -82,9 +83,10 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
     g : float, optional
         The common BN gain: required (non-zero) under BN, with ``Q > 0``; None for plain.
     eta : float
-        ``0``: the ``O(eta)`` part per unit ``eta`` (the small learning rate limit);
-        ``> 0``: the full rates with ``b = model.batch``, the model's output noise and
-        weight decay.
+        ``0`` (default): the ``O(eta)`` part per unit ``eta`` (the small learning rate limit,
+        where the plateau of :func:`symmetric_fixed_point` and :func:`paper_fixed_point` lives,
+        so ``0`` is the natural default here as there); ``> 0``: the full rates with
+        ``b = model.batch``, the model's output noise and weight decay.
     v : float, optional
         The two-layer network (docs/model.md §13): every student's second-layer weight
         (default 1), a state variable when learned, else a parameter.
@@ -93,9 +95,10 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
 
     Returns
     -------
-    dict
-        ``{"Q": dQ, "C": dC, "R": dR, "S": dS}`` plus ``"g"`` under BN (0 with a fixed gain)
-        and ``"v"`` for a learned second layer (at ``eta = 0``: per unit ``eta2``).
+    ReducedRates
+        ``(Q, C, R, S, g, v)``: the rates ``dQ``, ``dC``, ``dR``, ``dS``; ``g`` under BN (0 with
+        a fixed gain, None for plain) and ``v`` for a learned second layer (at ``eta = 0``: per
+        unit ``eta2``; None when fixed). ``values()`` lists the rates that exist.
 
     Raises
     ------
@@ -110,7 +113,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
     --------
     >>> import symphase
     >>> p = symphase.paper_fixed_point(symphase.Committee(3, 3))
-    >>> rates = symphase.reduced_rhs(symphase.Committee(3, 3), p["Q"], p["C"], p["R"], p["S"])
+    >>> rates = symphase.reduced_rhs(symphase.Committee(3, 3), p.Q, p.C, p.R, p.S)
     >>> max(abs(v) for v in rates.values()) < 1e-15      # the plateau is a fixed point
     True
     """
@@ -141,7 +144,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> dic
         del out["g"]
     if not model.learns_v:
         del out["v"]
-    return _finite(out, "Q, C, R, S")
+    return ReducedRates(**_finite(out, "Q, C, R, S"))
 
 
 def reduced_generalization_error(model, Q, C, R, S, g=None) -> float:
@@ -232,9 +235,8 @@ def reduced_gradient(model, R, S, Q, g=None):
 
     Returns
     -------
-    grad : ndarray (3,) or (4,)
-        ``d eps_g/dOmega``, in the order of ``names``.
-    names : tuple of str
+    ReducedDerivative
+        ``(value, names)``: ``value`` (3,) or (4,), ``d eps_g/dOmega`` in the order of ``names``,
         ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
 
     Raises
@@ -246,7 +248,7 @@ def reduced_gradient(model, R, S, Q, g=None):
     TypeError
         If ``model`` is not a :class:`~symphase.Committee`.
     """
-    return _evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g)
+    return ReducedDerivative(*_evaluate("gradient", gen.gradient_plain, gen.gradient_bn, model, R, S, Q, g))
 
 
 def reduced_hessian(model, R, S, Q, g=None):
@@ -268,10 +270,9 @@ def reduced_hessian(model, R, S, Q, g=None):
 
     Returns
     -------
-    H : ndarray (3, 3) or (4, 4)
-        Symmetric.
-    names : tuple of str
-        ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
+    ReducedDerivative
+        ``(value, names)``: ``value`` (3, 3) or (4, 4), the symmetric Hessian in the order of
+        ``names``, ``("R", "S", "Q")`` or ``("R", "S", "Q", "g")``.
 
     Raises
     ------
@@ -288,14 +289,14 @@ def reduced_hessian(model, R, S, Q, g=None):
     >>> import symphase
     >>> model = symphase.Committee(2, 2)
     >>> p = symphase.paper_fixed_point(model)
-    >>> H, names = symphase.reduced_hessian(model, p["R"], p["S"], p["Q"])
+    >>> H, names = symphase.reduced_hessian(model, p.R, p.S, p.Q)
     >>> names, np.round(np.linalg.eigvalsh(H), 3)           # the paper's Fig. 1 at K = 2
     (('R', 'S', 'Q'), array([-1.441, -0.131,  0.027]))
     """
-    return _evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g)
+    return ReducedDerivative(*_evaluate("Hessian", gen.hessian_plain, gen.hessian_bn, model, R, S, Q, g))
 
 
-def paper_fixed_point(model) -> dict:
+def paper_fixed_point(model) -> SymmetricState:
     """The symmetric fixed points at which the paper evaluates its Hessian (docs/model.md §4.3).
 
     All closed forms, with ``D = K + (K-1) tau``:
@@ -316,8 +317,9 @@ def paper_fixed_point(model) -> dict:
 
     Returns
     -------
-    dict
-        Keys ``"Q", "C", "R", "S"`` (and ``"g"`` for BN).
+    SymmetricState
+        ``(Q, C, R, S, g)``, ``g`` None for plain; ``reduced_rhs(model, *state)`` evaluates the
+        rates there.
 
     Raises
     ------
@@ -330,13 +332,13 @@ def paper_fixed_point(model) -> dict:
     --------
     >>> import symphase
     >>> symphase.paper_fixed_point(symphase.Committee(2, 2, bn="paper"))
-    {'Q': 3.0, 'C': 3.0, 'R': 1.224744871391589, 'S': 1.224744871391589, 'g': 0.5773502691896257}
+    SymmetricState(Q=3.0, C=3.0, R=1.224744871391589, S=1.224744871391589, g=0.5773502691896257)
     """
     model = _check_model(model)
     K, tau = model.K, model.tau
     D = K + (K - 1) * tau
     if not model.has_bn:
         q, r = 1 / D, 1 / math.sqrt(K * D)
-        return {"Q": q, "C": q, "R": r, "S": r}
+        return SymmetricState(q, q, r, r)
     q, r = D / tau, math.sqrt(D / (tau * K))
-    return {"Q": q, "C": q, "R": r, "S": r, "g": math.sqrt(tau / D)}
+    return SymmetricState(q, q, r, r, math.sqrt(tau / D))

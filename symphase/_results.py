@@ -288,8 +288,7 @@ class Result:
         --------
         >>> import symphase
         >>> import numpy as np
-        >>> res = symphase.integrate(symphase.Committee(2, 2), 0.5 * np.eye(2), 0.1 * np.eye(2), eta=1.0,
-        ...                          alpha_max=5)
+        >>> res = symphase.integrate(symphase.Committee(2, 2), 1.0, 5, start=(0.5 * np.eye(2), 0.1 * np.eye(2)))
         >>> back = symphase.ODEResult.from_xarray(res.to_xarray())
         >>> repr(back) == repr(res), np.array_equal(back.Q, res.Q)
         (True, True)

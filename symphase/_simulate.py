@@ -15,12 +15,15 @@ import numpy as np
 
 from . import _kernels as kern
 from ._driver import Driver
+from ._fixedpoint import FixedPoint
 from ._generated import ode_kernels as gen
+from ._initial import near_fixed_point
 from ._methods import SIM_METHODS, Setup, simulation_method
 from ._model import check_model
 from ._results import Status, alpha_span, model_coords, overlap_columns, trajectory_variables
 from ._run_checks import check_alpha_max, check_alphas, check_second_layer, default_alphas
 from ._sgd import record_state
+from ._state import STATE_FORMS, State, as_state, old_forms
 from ._trajectory import ODEResult
 from ._validate import check_int, check_real
 from ._weights import check_init, check_seeds, initial_weights
@@ -143,9 +146,26 @@ class SimulationResult(ODEResult):
 METHODS = tuple(SIM_METHODS)
 
 
-def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, workers=None, n_test=0,
+def old_start_keywords(name):
+    """For :func:`symphase._state.old_forms`: the keywords :func:`simulate` and :func:`symphase.compare`
+    no longer take, one line each naming the new form (docs/vocabulary.md)."""
+    def refuse(args, kwargs):
+        if "init" in kwargs:
+            raise TypeError(f"{name}(..., init=) is now {name}(..., start=): the start is passed as start= to "
+                            f"integrate, simulate, compare and escape_time")
+        if "v0" in kwargs:
+            raise TypeError(f"{name}(..., v0=) is now part of the start: start=State(Q, R, g, v) with overlaps, "
+                            f"start={{'J': ..., 'v': ...}} with weights, or start={{'v': ...}} with random weights")
+        if "activation" in kwargs:
+            raise TypeError(f"{name}() takes no activation: the activation is the model's, e.g. "
+                            f"Committee(K, M, activation=\"relu\")")
+    return refuse
+
+
+@old_forms(old_start_keywords("simulate"))
+def simulate(model, N, eta, alpha_max, *, start="random", seeds=1, alphas=None, workers=None, n_test=0,
              exact_teacher=True, bn_stats="population", blowup=1e6, progress=False,
-             method="weights", sde_step=0.05, eta2=None, v0=None, **removed) -> SimulationResult:
+             method="weights", sde_step=0.05, eta2=None) -> SimulationResult:
     """Online SGD on the teacher-student committee machine, at finite ``N``, for many seeds.
 
     Per example ``J_i += (eta/N) Delta phi'(x_i) xi`` with ``Delta = sum_n phi(y_n) - sum_i phi(x_i)``
@@ -174,14 +194,18 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
         Where to record: 1-d, increasing, in ``[0, alpha_max]`` (default 0 and 100
         log-spaced points). Recorded at the step nearest each (duplicates merged);
         ``result.alpha`` holds the actual ``steps/N``.
-    init : None, mapping, tuple or callable, optional
-        ``None``: ``J_il ~ N(0, 1/N)``, the teacher as below, ``g = 1``;
-        ``{"J": (K, N)[, "B": (M, N)][, "g": (K,)]}``: weights (with
-        ``exact_teacher=True`` a given ``B`` must satisfy ``B B^T = model.T``
-        within :data:`symphase._weights.B_TOL`); ``{"Q": (K, K), "R": (K, M)[, "g": (K,)]}``
-        or ``(Q, R[, g])``: overlaps, realised exactly by weights of a seeded random
-        orientation (:func:`weights_from_overlaps`); or a function ``seed -> any of
-        these`` (a start per seed, e.g. from :func:`symphase.near_fixed_point`).
+    start : "random", State, tuple, FixedPoint, mapping or callable
+        ``"random"`` (default): ``J_il ~ N(0, 1/N)``, the teacher as below, ``g = 1``, ``v = 1``;
+        a :class:`~symphase.State` or a tuple ``(Q, R[, g[, v]])``: overlaps, realised exactly
+        by weights of a seeded random orientation (:func:`weights_from_overlaps`); a
+        :class:`~symphase.FixedPoint`: each seed starts at the fixed point with the random
+        ``O(N^-1/2)`` asymmetry a random start leaves (:func:`symphase.near_fixed_point` at the
+        seed; as :func:`symphase.escape_time`); ``{"J": (K, N)[, "B": (M, N)][, "g": (K,)][,
+        "v": (K,)]}``: weights (with ``exact_teacher=True`` a given ``B`` must satisfy
+        ``B B^T = model.T`` within :data:`symphase._weights.B_TOL`), or ``{"g": ...}``,
+        ``{"v": ...}`` alone: random weights with these gains or second layer; or a function
+        ``seed -> any of these`` (a start per seed; the second layer ``v`` must then be the
+        same for every seed).
     workers : int, optional
         Threads (default: all cores); the kernels release the GIL.
     n_test : int
@@ -228,8 +252,6 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     eta2 : float, optional
         The second layer's learning rate (> 0; default ``eta``; a learned second
         layer only): ``v_i += (eta2/N) c Delta phi(u_i) - (lam/N) v_i`` (docs/model.md §13).
-    v0 : array_like (K,), optional
-        The student's second layer at the start (default ones), learned or fixed.
 
     Returns
     -------
@@ -244,11 +266,12 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     ------
     ValueError
         Bad input, naming the parameter (``N``, ``eta``, ``alpha_max``, ``seeds``,
-        ``alphas``, ``init``, ``workers``, ``n_test``, ``bn_stats``, ``blowup``, ``method``),
+        ``alphas``, ``start``, ``workers``, ``n_test``, ``bn_stats``, ``blowup``, ``method``),
         or an option the method does not run (naming the option, e.g. ``model`` or ``n_test``).
     TypeError
-        ``model`` is not a :class:`~symphase.Committee`, or the removed keyword
-        ``activation`` (the activation is the model's: ``Committee(activation="relu")``).
+        ``model`` is not a :class:`~symphase.Committee`, or a keyword it no longer takes, naming
+        the new form: ``init=`` (now ``start=``), ``v0=`` (part of the start), ``activation``
+        (the activation is the model's: ``Committee(activation="relu")``).
 
     Examples
     --------
@@ -257,8 +280,6 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     >>> res.status, res.eg.shape, res.alpha.tolist()
     (<Status.COMPLETED: 'completed'>, (2, 2), [0.0, 5.0])
     """
-    if removed:
-        _refuse_removed(removed)
     model = check_model(model)
     meth = simulation_method(method)
     N = check_int("N", N, minimum=1)
@@ -269,13 +290,10 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     n_test = check_int("n_test", n_test, minimum=0)
     blowup = check_real("blowup", blowup, positive=True)
     batch_stats = _check_bn_stats(model, bn_stats)
-    eta2, v0 = check_second_layer(model, eta, eta2, v0)
+    inits, v0 = _starts(model, N, start, seed_list, exact_teacher)
+    eta2, v0 = check_second_layer(model, eta, eta2, v0, names=("eta2", "start.v"))
     options = meth.check(model, N, batch_stats=batch_stats, n_test=n_test, v0=v0, sde_step=sde_step)
     alphas = default_alphas(alpha_max, 100) if alphas is None else check_alphas(alphas, alpha_max)
-    if callable(init):  # a start per seed
-        inits = [check_init(model, N, init(int(sd)), exact_teacher) for sd in seed_list]
-    else:
-        inits = [check_init(model, N, init, exact_teacher)] * len(seed_list)
     if exact_teacher and model.M > N and any(i is None or "B" not in i for i in inits):
         raise ValueError(f"N must be an integer >= M = {model.M} for an exact teacher T, got {N}")
 
@@ -289,13 +307,42 @@ def simulate(model, N, eta, alpha_max, *, seeds=1, alphas=None, init=None, worke
     return _result(setup, run, codes, driver.records, info, eta2)
 
 
-def _refuse_removed(removed):
-    """Keywords :func:`simulate` no longer takes: ``activation`` is the model's (one line each)."""
-    name = next(iter(removed))
-    if name == "activation":
-        raise TypeError("simulate() takes no activation: the activation is the model's, e.g. "
-                        "Committee(K, M, activation=\"relu\")")
-    raise TypeError(f"simulate() got an unexpected keyword argument {name!r}")
+def _start_of(start):
+    """One seed's start as :func:`symphase._weights.check_init` takes it (None: random weights, or a
+    mapping of some of J, B, Q, R, g), and its second layer ``v`` (None: ones)."""
+    if isinstance(start, str):
+        if start != "random":
+            raise ValueError(f"start must be 'random', {STATE_FORMS}, a mapping of weights or a function of "
+                             f"the seed; got {start!r}")
+        return None, None
+    if hasattr(start, "keys"):
+        init = dict(start)
+        v = init.pop("v", None)
+        return init or None, v
+    try:
+        state = as_state(start, "start")
+    except TypeError:
+        raise ValueError(f"start must be 'random', {STATE_FORMS}, a mapping of weights or a function of the "
+                         f"seed; got {type(start).__name__}") from None
+    return {"Q": state.Q, "R": state.R, "g": state.g}, state.v
+
+
+def _starts(model, N, start, seed_list, exact_teacher):
+    """Each seed's validated start (:func:`symphase._weights.check_init`) and the second layer ``v0``
+    shared by all seeds (None: ones), from :func:`simulate`'s ``start``."""
+    if isinstance(start, FixedPoint):
+        if start.model != model:
+            raise ValueError("start: the fixed point belongs to another model")
+        fp = start
+        start = lambda sd: State(*near_fixed_point(fp, N, sd))  # noqa: E731  (a start per seed)
+    if callable(start) and not isinstance(start, (str, State, tuple, list)) and not hasattr(start, "keys"):
+        pairs = [_start_of(start(int(sd))) for sd in seed_list]
+        vs = [None if v is None else np.asarray(v, dtype=float) for _, v in pairs]
+        if any((a is None) != (vs[0] is None) or (a is not None and not np.array_equal(a, vs[0])) for a in vs):
+            raise ValueError("start: the second layer v must be the same for every seed")
+        return [check_init(model, N, init, exact_teacher) for init, _ in pairs], vs[0]
+    init, v0 = _start_of(start)
+    return [check_init(model, N, init, exact_teacher)] * len(seed_list), v0
 
 
 def _check_bn_stats(model, bn_stats) -> bool:

@@ -80,9 +80,9 @@ from ._validate import check_int
 
 def _run_ode(p: dict) -> dict:
     model = _model(p)
-    Q0, R0, g0 = random_initial(model, p["N"], p["seed"])
+    Q0, R0, g0, _ = random_initial(model, p["N"], p["seed"])
     alphas = _alphas(p)
-    res = integrate(model, Q0, R0, p["eta"], p["alpha_max"], g0=g0, alphas=alphas, eg_tol=0.0)
+    res = integrate(model, p["eta"], p["alpha_max"], start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0)
     eg = np.full(alphas.size, np.nan)
     n = int(np.sum(np.isin(res.alpha, alphas)))  # a failed run stops early: the rest stays NaN
     eg[:n] = res.eg[:n]

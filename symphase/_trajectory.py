@@ -53,7 +53,7 @@ class ODEResult(Result):
     info : dict
         Numerics: method, right-hand-side evaluations, steps, tolerances.
     eg_std, covariance : ndarray or None
-        With ``integrate(..., N=)``: the predicted seed-to-seed standard deviation
+        With ``integrate(..., bands_N=)``: the predicted seed-to-seed standard deviation
         of ``eps_g`` (n,) and the covariance of the flat state (n, size, size).
     v : ndarray (n, K)
         The student's second layer at each output point (constant when it is
@@ -65,8 +65,7 @@ class ODEResult(Result):
     --------
     >>> import symphase
     >>> model = symphase.Committee(2, 2)
-    >>> Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
-    >>> res = symphase.integrate(model, Q0, R0, eta=1.0, alpha_max=10)
+    >>> res = symphase.integrate(model, 1.0, 10, start=symphase.random_initial(model, N=1000, seed=0))
     >>> res
     ODEResult(K=2, M=2, plain, tau=1, batch=1, noise=0, eta=1, n=..., alpha=[0, 10], status='completed', message=...)
     >>> res.Q.shape == (res.alpha.size, 2, 2)

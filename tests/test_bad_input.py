@@ -36,40 +36,40 @@ def test_committee_rejects(kwargs, name):
 ])
 def test_integrate_rejects(args, kwargs, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
-        sp.integrate(sp.Committee(2, 2), Q2, R2, *args, **kwargs)
+        sp.integrate(sp.Committee(2, 2), *args, start=(Q2, R2), **kwargs)
 
 
 def test_integrate_rejects_bad_states():
     m = sp.Committee(2, 2)
-    with pytest.raises(ValueError, match="^Q0 must be symmetric"):
-        sp.integrate(m, [[1, 0.2], [0.1, 1]], R2, 0.5, 1.0)
-    with pytest.raises(ValueError, match="^Q0, R0 must form a positive semi-definite"):
-        sp.integrate(m, [[1, 2], [2, 1]], R2, 0.5, 1.0)
-    with pytest.raises(ValueError, match="^Q0, R0 must form a positive semi-definite"):
-        sp.integrate(m, np.eye(2) * 0.1, np.eye(2), 0.5, 1.0)  # |R| too large for Q and T
-    with pytest.raises(ValueError, match=r"^Q0 must have shape \(2, 2\)"):
-        sp.integrate(m, np.eye(3), R2, 0.5, 1.0)
-    with pytest.raises(ValueError, match=r"^R0 must have shape \(2, 2\)"):
-        sp.integrate(m, Q2, np.zeros((2, 3)), 0.5, 1.0)
-    with pytest.raises(ValueError, match="^Q0 must be finite"):
-        sp.integrate(m, [[np.nan, 0], [0, 1]], R2, 0.5, 1.0)
-    with pytest.raises(ValueError, match="^g0"):
-        sp.integrate(m, Q2, R2, 0.5, 1.0, g0=[1, 1])
+    with pytest.raises(ValueError, match=r"^start\.Q must be symmetric"):
+        sp.integrate(m, 0.5, 1.0, start=([[1, 0.2], [0.1, 1]], R2))
+    with pytest.raises(ValueError, match=r"^start\.Q, start\.R must form a positive semi-definite"):
+        sp.integrate(m, 0.5, 1.0, start=([[1, 2], [2, 1]], R2))
+    with pytest.raises(ValueError, match=r"^start\.Q, start\.R must form a positive semi-definite"):
+        sp.integrate(m, 0.5, 1.0, start=(np.eye(2) * 0.1, np.eye(2)))  # |R| too large for Q and T
+    with pytest.raises(ValueError, match=r"^start\.Q must have shape \(2, 2\)"):
+        sp.integrate(m, 0.5, 1.0, start=(np.eye(3), R2))
+    with pytest.raises(ValueError, match=r"^start\.R must have shape \(2, 2\)"):
+        sp.integrate(m, 0.5, 1.0, start=(Q2, np.zeros((2, 3))))
+    with pytest.raises(ValueError, match=r"^start\.Q must be finite"):
+        sp.integrate(m, 0.5, 1.0, start=([[np.nan, 0], [0, 1]], R2))
+    with pytest.raises(ValueError, match=r"^start\.g"):
+        sp.integrate(m, 0.5, 1.0, start=(Q2, R2, [1, 1]))
 
 
 def test_bn_states_rejected():
     m = sp.Committee(2, 2, bn="paper")
-    with pytest.raises(ValueError, match="^Q0: batch norm needs Q_ii > 0"):
-        sp.integrate(m, np.diag([1.0, 0.0]), np.zeros((2, 2)), 0.5, 1.0)
-    with pytest.raises(ValueError, match=r"^g0: batch-norm gains must be non-zero"):
-        sp.integrate(m, np.eye(2), np.zeros((2, 2)), 0.5, 1.0, g0=[1.0, 0.0])
-    with pytest.raises(ValueError, match="^g: batch-norm gains"):
-        sp.generalization_error(m, np.eye(2), np.zeros((2, 2)), [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"^start\.Q: batch norm needs Q_ii > 0"):
+        sp.integrate(m, 0.5, 1.0, start=(np.diag([1.0, 0.0]), np.zeros((2, 2))))
+    with pytest.raises(ValueError, match=r"^start\.g: batch-norm gains must be non-zero"):
+        sp.integrate(m, 0.5, 1.0, start=(np.eye(2), np.zeros((2, 2)), [1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"^state\.g: batch-norm gains"):
+        sp.generalization_error(m, (np.eye(2), np.zeros((2, 2)), [0.0, 1.0]))
 
 
 def test_model_type_checked():
     with pytest.raises(TypeError, match="model must be a symphase.Committee"):
-        sp.integrate("plain", Q2, R2, 0.5, 1.0)
+        sp.integrate("plain", 0.5, 1.0, start=(Q2, R2))
 
 
 @pytest.mark.parametrize("argv, word", [
@@ -105,33 +105,33 @@ def test_cli_module_entry_point_exit_code():
 ])
 def test_integrate_rejects_numerics(kwargs, name):
     with pytest.raises(ValueError, match=rf"^{name}\b"):
-        sp.integrate(sp.Committee(2, 2), Q2, R2, 0.5, 10.0, **kwargs)
+        sp.integrate(sp.Committee(2, 2), 0.5, 10.0, start=(Q2, R2), **kwargs)
 
 
 def test_complex_Q0_rejected_not_truncated():
     """It used to warn (ComplexWarning) and drop the imaginary part."""
-    with pytest.raises(ValueError, match=r"^Q0 must be a real array"):
-        sp.integrate(sp.Committee(2, 2), Q2 + 1e-3j, R2, 0.5, 1.0)
+    with pytest.raises(ValueError, match=r"^start\.Q must be a real array"):
+        sp.integrate(sp.Committee(2, 2), 0.5, 1.0, start=(Q2 + 1e-3j, R2))
 
 
-@pytest.mark.parametrize("Q0, alpha_max, name", [(Q2 * 1e200, 10.0, "Q0"), (Q2, 1e300, "alpha_max"),
+@pytest.mark.parametrize("Q0, alpha_max, name", [(Q2 * 1e200, 10.0, "start"), (Q2, 1e300, "alpha_max"),
                                                   (Q2, float("inf"), "alpha_max")])
 def test_huge_inputs_fail_at_once(Q0, alpha_max, name):
     """These burned the whole step budget (73 s) before; now a ValueError before any step."""
     with pytest.raises(ValueError, match=rf"^{name}\b"):
-        sp.integrate(sp.Committee(2, 2), Q0, R2, 0.5, alpha_max)
+        sp.integrate(sp.Committee(2, 2), 0.5, alpha_max, start=(Q0, R2))
 
 
-def test_bn_huge_gain_rejected_naming_g0():
+def test_bn_huge_gain_rejected_naming_start_g():
     """g0 = [1e200, 1]: the effective overlaps overflow; it used to give a result with 0 points whose
     message blamed eta (and whose repr raised IndexError)."""
-    with pytest.raises(ValueError, match=r"^g0\b"):
-        sp.integrate(sp.Committee(2, 2, bn="exact"), np.eye(2), np.zeros((2, 2)), 0.5, 10.0, g0=[1e200, 1.0])
+    with pytest.raises(ValueError, match=r"^start\.g\b"):
+        sp.integrate(sp.Committee(2, 2, bn="exact"), 0.5, 10.0, start=(np.eye(2), np.zeros((2, 2)), [1e200, 1.0]))
 
 
 @pytest.mark.slow
 def test_grid_ending_before_alpha_max_says_where_it_stopped():
-    res = sp.integrate(sp.Committee(2, 2), Q2, R2, 0.5, 10.0, alphas=[0.0, 1.0, 2.0])
+    res = sp.integrate(sp.Committee(2, 2), 0.5, 10.0, start=(Q2, R2), alphas=[0.0, 1.0, 2.0])
     assert res.status == "completed" and res.alpha[-1] == 2.0
     assert res.message == "reached alpha = 2, the last output point"  # was "reached alpha_max = 10"
 
@@ -176,14 +176,14 @@ def test_simulate_rejects_teacher_weights_that_do_not_realise_T():
     N = 50
     rng = np.random.default_rng(0)
     J, B = rng.standard_normal((2, N)) / np.sqrt(N), rng.standard_normal((2, N)) / np.sqrt(N)
-    with pytest.raises(ValueError, match=r"^init: 'B' must realise the model's teacher overlaps"):
-        sp.simulate(model, N, 0.5, 1.0, init={"J": J, "B": B})
-    res = sp.simulate(model, N, 0.5, 1.0, init={"J": J, "B": B}, exact_teacher=False)  # as it is: fine
+    with pytest.raises(ValueError, match=r"^start: 'B' must realise the model's teacher overlaps"):
+        sp.simulate(model, N, 0.5, 1.0, start={"J": J, "B": B})
+    res = sp.simulate(model, N, 0.5, 1.0, start={"J": J, "B": B}, exact_teacher=False)  # as it is: fine
     assert res.status == "completed" and np.all(np.isfinite(res.eg))
 
 
 @pytest.mark.parametrize("argv, word", [
-    (["ode", "--bn", "exact", "--Q0", "1,0;0,1", "--R0", "0,0;0,0", "--g0", "1e200,1"], "g0"),
+    (["ode", "--bn", "exact", "--Q0", "1,0;0,1", "--R0", "0,0;0,0", "--g0", "1e200,1"], "start.g"),
     (["fixed-point", "--bn", "exact", "--norm", "1e300"], "norm"),  # was an OverflowError traceback
     (["ode", "--seed", "-1"], "--seed"), (["ode", "--points", "0"], "--points"),
     (["simulate", "--points", "0"], "--points"), (["simulate", "--seeds", "0"], "seeds"),

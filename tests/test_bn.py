@@ -140,9 +140,9 @@ def test_rhs_equals_monte_carlo_of_the_weight_update(kw):
     Q, R, g = random_state(model, rng)
     eta = 0.5
     mc = mc_update(model, Q, R, g, N=10**6, S=200_000, rng=rng, eta=eta)
-    lin = sp.rhs(model, Q, R, g, 1.0, part="linear")
-    quad = sp.rhs(model, Q, R, g, 1.0, part="quadratic")
-    full = sp.rhs(model, Q, R, g, eta)
+    lin = sp.rhs(model, (Q, R, g), 1.0, part="linear")
+    quad = sp.rhs(model, (Q, R, g), 1.0, part="quadratic")
+    full = sp.rhs(model, (Q, R, g), eta)
     iu = np.triu_indices(model.K)
     assert_within("dQ O(eta)", (mc["lin"][0][iu], mc["lin"][1][iu]), lin[0][iu])
     assert_within("dQ O(eta^2/b)", (mc["quad"][0][iu], mc["quad"][1][iu]), quad[0][iu])
@@ -163,7 +163,7 @@ def test_monte_carlo_with_literal_inputs_in_R_N(bn):
     model = sp.Committee(2, 2, bn=bn, tau=0.7)
     Q, R, g = random_state(model, rng)
     mc = mc_update(model, Q, R, g, N=200, S=40_000, rng=rng, literal=True, chunk=5_000)
-    lin = sp.rhs(model, Q, R, g, 1.0, part="linear")
+    lin = sp.rhs(model, (Q, R, g), 1.0, part="linear")
     iu = np.triu_indices(model.K)
     assert_within("dQ O(eta)", (mc["lin"][0][iu], mc["lin"][1][iu]), lin[0][iu])
     assert_within("dR", mc["dR"], lin[1])
@@ -178,7 +178,7 @@ def test_monte_carlo_tells_the_two_rules_apart():
     exact = sp.Committee(2, 3, bn="exact", tau=1.5)
     Q, R, g = random_state(exact, rng)
     mc = mc_update(exact, Q, R, g, N=10**6, S=50_000, rng=rng)
-    lin_paper = sp.rhs(exact.with_(bn="paper"), Q, R, g, 1.0, part="linear")
+    lin_paper = sp.rhs(exact.with_(bn="paper"), (Q, R, g), 1.0, part="linear")
     z = np.abs(mc["dR"][0] - lin_paper[1]) / mc["dR"][1]
     assert z.max() > 10 * NSE, z
     zq = np.abs(np.diag(mc["lin"][0]) - np.diag(lin_paper[0])) / np.diag(mc["lin"][1])
@@ -196,11 +196,11 @@ def test_exact_rule_norm_does_not_change_at_order_eta(K, M, gain):
     model = sp.Committee(K, M, bn="exact", gain=gain, tau=1.7, noise=0.1)
     for _ in range(3):
         Q, R, g = random_state(model, rng)
-        dQ, dR, _ = sp.rhs(model, Q, R, g, 0.8, part="linear")
+        dQ, dR, _, _ = sp.rhs(model, (Q, R, g), 0.8, part="linear")
         scale = max(np.abs(dQ).max(), np.abs(dR).max())
         assert np.abs(np.diag(dQ)).max() <= 1e-13 * scale
         # not so for the paper rule (the check can fail): there d(Q_ii)/dalpha = d(g_i^2)/dalpha at O(eta)
-        dQp, _, dgp = sp.rhs(model.with_(bn="paper", gain="learned"), Q, R, g, 0.8, part="linear")
+        dQp, _, dgp, _ = sp.rhs(model.with_(bn="paper", gain="learned"), (Q, R, g), 0.8, part="linear")
         assert np.abs(np.diag(dQp)).max() > 1e-3 * scale
         np.testing.assert_allclose(np.diag(dQp), 2 * g * dgp, rtol=1e-12, atol=1e-14 * scale)
 
@@ -217,28 +217,28 @@ def test_exact_rule_is_invariant_under_J_to_cJ_and_eta_to_c2_eta(c):
     model = sp.Committee(3, 2, bn="exact", gain="fixed", tau=1.3, batch=2)
     Q, R, g = random_state(model, rng)
     eta = 0.7
-    dQ, dR, _dg = sp.rhs(model, Q, R, g, eta)
-    dQc, dRc, dgc = sp.rhs(model, c**2 * Q, c * R, g, c**2 * eta)
+    dQ, dR, _dg, _ = sp.rhs(model, (Q, R, g), eta)
+    dQc, dRc, dgc, _ = sp.rhs(model, (c**2 * Q, c * R, g), c**2 * eta)
     np.testing.assert_allclose(dQc, c**2 * dQ, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(dRc, c * dR, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(dgc, 0.0)
     alphas = np.linspace(0, 20, 11)
-    r1 = sp.integrate(model, Q, R, eta, 20, g0=g, method="rk4", dt=0.02, alphas=alphas).raise_for_status()
-    r2 = sp.integrate(model, c**2 * Q, c * R, c**2 * eta, 20, g0=g, method="rk4", dt=0.02,
+    r1 = sp.integrate(model, eta, 20, start=(Q, R, g), method="rk4", dt=0.02, alphas=alphas).raise_for_status()
+    r2 = sp.integrate(model, c**2 * eta, 20, start=(c**2 * Q, c * R, g), method="rk4", dt=0.02,
                       alphas=alphas).raise_for_status()
     np.testing.assert_allclose(r2.Q, c**2 * r1.Q, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(r2.R, c * r1.R, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(r2.eg, r1.eg, rtol=1e-10, atol=1e-14)
     assert np.abs(r1.Q[-1] - r1.Q[0]).max() > 1e-2  # it actually moved
     plain = sp.Committee(3, 2, tau=1.3)
-    dQp, _, _ = sp.rhs(plain, Q, R, None, eta)
-    dQpc, _, _ = sp.rhs(plain, c**2 * Q, c * R, None, c**2 * eta)
+    dQp, _, _, _ = sp.rhs(plain, (Q, R), eta)
+    dQpc, _, _, _ = sp.rhs(plain, (c**2 * Q, c * R), c**2 * eta)
     assert not np.allclose(dQpc, c**2 * dQp, rtol=1e-3)
 
 
 def normalized_rates(model, Q, R, g, eta):
     """d/dalpha of q_ik = Q_ik/sqrt(Q_ii Q_kk) and r_in = R_in/sqrt(Q_ii)."""
-    dQ, dR, _ = sp.rhs(model, Q, R, g, eta)
+    dQ, dR, _, _ = sp.rhs(model, (Q, R, g), eta)
     n = np.sqrt(np.diag(Q))
     dlog = np.diag(dQ) / (2 * np.diag(Q))  # d ln n_i
     q = Q / np.outer(n, n)
@@ -310,7 +310,7 @@ def test_paper_symmetric_fixed_point(bn):
         for tau in range(1, 11):
             model = sp.Committee(K, K, bn=bn, tau=float(tau))
             Q, R, g = paper_fixed_point(K, tau)
-            dQ, dR, dg = sp.rhs(model, Q, R, g, 1.0, part="linear")
+            dQ, dR, dg, _ = sp.rhs(model, (Q, R, g), 1.0, part="linear")
             worst = max(worst, np.abs(dQ).max(), np.abs(dR).max(), np.abs(dg).max())
             Gram = np.block([[Q, R], [R.T, np.eye(K)]])
             ev = np.linalg.eigvalsh(Gram)
@@ -320,7 +320,7 @@ def test_paper_symmetric_fixed_point(bn):
     # a nearby symmetric point is not fixed (the check can fail)
     model = sp.Committee(3, 3, bn=bn, tau=2.0)
     Q, R, g = paper_fixed_point(3, 2.0)
-    dQ, dR, dg = sp.rhs(model, Q, 0.9 * R, g, 1.0, part="linear")
+    dQ, dR, dg, _ = sp.rhs(model, (Q, 0.9 * R, g), 1.0, part="linear")
     assert np.abs(dR).max() > 1e-3
 
 
@@ -335,15 +335,15 @@ def test_paper_fixed_point_is_a_family_and_Q_minus_g2_is_conserved():
     Q, R, g = paper_fixed_point(K, tau)
     for lam in (0.3, 1.0, 4.0):
         Ql, Rl = Q * lam / Q[0, 0], R * np.sqrt(lam / Q[0, 0])
-        rates = sp.rhs(model, Ql, Rl, g, 1.0, part="linear")
-        assert max(np.abs(x).max() for x in rates) < 1e-13
+        rates = sp.rhs(model, (Ql, Rl, g), 1.0, part="linear")
+        assert max(np.abs(x).max() for x in rates if x is not None) < 1e-13
     m = sp.Committee(2, 2, bn="paper", batch=10_000)
     rng = np.random.default_rng(3)
     J = rng.normal(size=(2, 500)) / np.sqrt(500)
     B = rng.normal(size=(2, 500)) / np.sqrt(500)
     B = np.linalg.qr(B.T)[0].T
     Q0, R0 = J @ J.T, J @ B.T
-    res = sp.integrate(m, Q0, R0, 1e-3, 2000.0, g0=np.ones(2)).raise_for_status()
+    res = sp.integrate(m, 1e-3, 2000.0, start=(Q0, R0, np.ones(2))).raise_for_status()
     drift = np.diagonal(res.Q, axis1=1, axis2=2) - res.g**2 - (np.diag(Q0) - 1.0)
     assert np.abs(drift).max() < 1e-6, np.abs(drift).max()
     assert np.abs(res.g[-1] - 1).max() > 1e-2  # g did move
@@ -366,20 +366,20 @@ def test_bn_eg_equals_plain_eg_at_normalized_overlaps(rng):
         n = np.sqrt(np.diag(Q))
         Qn, Rn = Q / np.outer(n, n), R / n[:, None]
         for rule in ("paper", "exact"):
-            e_bn = sp.generalization_error(bn.with_(bn=rule), Qn, Rn, np.ones(K))
-            assert e_bn == pytest.approx(sp.generalization_error(plain, Qn, Rn), rel=1e-14, abs=1e-15)
+            e_bn = sp.generalization_error(bn.with_(bn=rule), (Qn, Rn, np.ones(K)))
+            assert e_bn == pytest.approx(sp.generalization_error(plain, (Qn, Rn)), rel=1e-14, abs=1e-15)
         for tau in (0.3, 2.0, 7.0):
             sig = np.sqrt(tau)
-            e_bn = sp.generalization_error(bn.with_(tau=tau), Qn, Rn, np.ones(K))
-            e_pl = sp.generalization_error(plain.with_(tau=tau), Qn, Rn)
+            e_bn = sp.generalization_error(bn.with_(tau=tau), (Qn, Rn, np.ones(K)))
+            e_pl = sp.generalization_error(plain.with_(tau=tau), (Qn, Rn))
             assert abs(e_bn - e_pl) > 1e-3  # BN divides out the input scale
-            assert e_bn == pytest.approx(sp.generalization_error(plain.with_(tau=tau), Qn / tau, Rn / sig),
+            assert e_bn == pytest.approx(sp.generalization_error(plain.with_(tau=tau), (Qn / tau, Rn / sig)),
                                          rel=1e-13, abs=1e-15)
             g = rng.uniform(0.4, 1.8, size=K)
             Qt = np.outer(g, g) * Q / (tau * np.outer(n, n))
             Rt = g[:, None] * R / (sig * n[:, None])
-            e_bn = sp.generalization_error(bn.with_(tau=tau, gain="learned"), Q, R, g)
-            assert e_bn == pytest.approx(sp.generalization_error(plain.with_(tau=tau), Qt, Rt), rel=1e-13, abs=1e-15)
+            e_bn = sp.generalization_error(bn.with_(tau=tau, gain="learned"), (Q, R, g))
+            assert e_bn == pytest.approx(sp.generalization_error(plain.with_(tau=tau), (Qt, Rt)), rel=1e-13, abs=1e-15)
 
 
 # --------------------------------------------------------------------------
@@ -392,14 +392,13 @@ def test_bad_bn_states_rejected(bn):
     Qn = np.diag([-0.5, 1.0])
     Q, R = np.eye(2), 0.3 * np.eye(2)
     for name, call in [
-        ("Q0", lambda Q_, R_, g_: sp.integrate(m, Q_, R_, 0.5, 1.0, g0=g_)),
-        ("Q", lambda Q_, R_, g_: sp.rhs(m, Q_, R_, g_)),
-        ("Q", lambda Q_, R_, g_: sp.generalization_error(m, Q_, R_, g_)),
+        ("start", lambda Q_, R_, g_: sp.integrate(m, 0.5, 1.0, start=(Q_, R_, g_))),
+        ("state", lambda Q_, R_, g_: sp.rhs(m, (Q_, R_, g_), 1.0)),
+        ("state", lambda Q_, R_, g_: sp.generalization_error(m, (Q_, R_, g_))),
     ]:
-        with pytest.raises(ValueError, match=rf"^{name}\b.*Q_ii > 0"):
+        with pytest.raises(ValueError, match=rf"^{name}\.Q\b.*Q_ii > 0"):
             call(Qz, Rz, np.ones(2))
-        with pytest.raises(ValueError, match=rf"^{name}\b"):
+        with pytest.raises(ValueError, match=rf"^{name}\.Q\b"):
             call(Qn, Rz, np.ones(2))
-        gname = "g0" if name == "Q0" else "g"
-        with pytest.raises(ValueError, match=rf"^{gname}\b.*g_i != 0"):
+        with pytest.raises(ValueError, match=rf"^{name}\.g\b.*g_i != 0"):
             call(Q, R, np.array([1.0, 0.0]))

@@ -21,8 +21,8 @@ def test_ode_json_matches_api(capsys):
                  "--N", "300", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     model = sp.Committee(2, 2)
-    Q0, R0, _ = random_initial(model, 300, 7)
-    res = sp.integrate(model, Q0, R0, 0.5, 20.0, alphas=sp.default_alphas(20.0, 4))
+    Q0, R0, _, _ = random_initial(model, 300, 7)
+    res = sp.integrate(model, 0.5, 20.0, start=(Q0, R0), alphas=sp.default_alphas(20.0, 4))
     np.testing.assert_allclose(out["eg"], res.eg, rtol=0, atol=0)
     assert out["status"] == "completed"
 
@@ -109,7 +109,8 @@ def test_simulate_csv_works(tmp_path, capsys):
     df = pd.read_csv(path)
     assert list(df.columns[:3]) == ["seed", "alpha", "eg"] and df.columns[-1] == "status"
     assert len(df) == 2 * 3 and sorted(set(df["seed"])) == [0, 1]
-    res = sp.simulate(sp.Committee(2, 2), 100, 1.0, 100.0, seeds=2, alphas=sp.default_alphas(100.0, 2), workers=1)
+    res = sp.simulate(sp.Committee(2, 2), 100, common.ETA_DEFAULT, 100.0, seeds=2, alphas=sp.default_alphas(100.0, 2),
+                      workers=1)
     np.testing.assert_array_equal(df["eg"].to_numpy(), res.eg.ravel())  # exact: CSV keeps 17 digits
 
 

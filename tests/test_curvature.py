@@ -57,7 +57,7 @@ def test_hessian_equals_finite_differences_of_realised_weights(kw):
     model = sp.Committee(2, 3, tau=1.3, **kw)
     Q, R, g = random_state(model, rng)
     N = model.K + model.M + 2
-    c = sp.curvature(model, Q, R, g, N=N)
+    c = sp.curvature(model, (Q, R, g), N=N)
     J, B = realise_any(model, Q, R)
     J, B = np.hstack([J, np.zeros((model.K, 2))]), np.hstack([B, np.zeros((model.M, 2))])
     g0 = g if g is not None else None
@@ -89,7 +89,7 @@ def test_fisher_against_monte_carlo_of_per_example_gradients(kw):
     model = sp.Committee(2, 2, tau=1.5, **kw)
     Q, R, g = random_state(model, rng)
     N, KM = 120, 4
-    c = sp.curvature(model, Q, R, g, N=N)
+    c = sp.curvature(model, (Q, R, g), N=N)
     Jr, Br = realise_any(model, Q, R)   # the weights: realised in the first K + M inputs, zero elsewhere
     J, B = np.hstack([Jr, np.zeros((2, N - KM))]), np.hstack([Br, np.zeros((2, N - KM))])
     F = c.matrix("fisher")
@@ -128,7 +128,7 @@ def test_plateau_reproduces_weight_hessian_and_escape_rate(K, kw):
     relative), and -mu_min is the Jacobian escape rate lambda/eta (to 1e-10)."""
     model = sp.Committee(K, K, **kw)
     fp = sp.symmetric_fixed_point(model)
-    c = sp.curvature(model, fp.Q, fp.R, fp.g, N=2 * K)
+    c = sp.curvature(model, (fp.Q, fp.R, fp.g), N=2 * K)
     ref = fp.weight_hessian_eigenvalues
     assert np.max(np.abs(c.hessian_eigenvalues - ref)) < 1e-12 * np.max(np.abs(ref))
     assert abs(-c.stats("hessian")["min"] - fp.escape_rate) < 1e-10
@@ -139,7 +139,7 @@ def test_N_enters_only_through_the_bulk_multiplicity(kw):
     rng = np.random.default_rng(1)
     model = sp.Committee(3, 2, **kw)
     Q, R, g = random_state(model, rng)
-    small, big = sp.curvature(model, Q, R, g, N=10), sp.curvature(model, Q, R, g, N=10**6)
+    small, big = sp.curvature(model, (Q, R, g), N=10), sp.curvature(model, (Q, R, g), N=10**6)
     for kind in ("hessian", "fisher"):
         np.testing.assert_allclose(small.matrix(kind), big.matrix(kind), rtol=0, atol=0)
         v, m = big.spectrum(kind)
@@ -164,7 +164,7 @@ def test_bn_scale_invariance_gives_K_null_directions(kw):
     rng = np.random.default_rng(2)
     model = sp.Committee(3, 2, **kw)
     Q, R, g = random_state(model, rng)
-    c = sp.curvature(model, Q, R, g, N=50)
+    c = sp.curvature(model, (Q, R, g), N=50)
     J, _ = realise_any(model, Q, R)
     N1 = model.K + model.M + 1
     J = np.hstack([J, np.zeros((3, 1))])
@@ -177,21 +177,21 @@ def test_bn_scale_invariance_gives_K_null_directions(kw):
     assert c.stats("hessian")["scale_invariant"] == 0
     if kw.get("gain") != "fixed":
         fp = sp.symmetric_fixed_point(sp.Committee(3, 3, **kw))
-        assert sp.curvature(fp.model, fp.Q, fp.R, fp.g, N=50).stats("hessian")["scale_invariant"] == 3
+        assert sp.curvature(fp.model, (fp.Q, fp.R, fp.g), N=50).stats("hessian")["scale_invariant"] == 3
 
 
 def test_plain_fisher_is_positive_definite_away_from_the_plateau():
     rng = np.random.default_rng(4)
     model = sp.Committee(3, 2)
     Q, R, _ = random_state(model, rng)
-    s = sp.curvature(model, Q, R, N=40).stats("fisher")
+    s = sp.curvature(model, (Q, R), N=40).stats("fisher")
     assert s["null_dim"] == 0 and s["min"] > 0 and s["condition"] >= 1
 
 
 def test_result_protocol():
     model = sp.Committee(2, 2, bn="exact")
     fp = sp.symmetric_fixed_point(model)
-    c = sp.curvature(model, fp.Q, fp.R, fp.g, N=100)
+    c = sp.curvature(model, (fp.Q, fp.R, fp.g), N=100)
     assert c.status == "completed" and c.success and c.raise_for_status() is c
     assert repr(c).startswith("Curvature(") and "\n" not in repr(c)
     import json
@@ -208,28 +208,28 @@ def test_bad_input():
     model = sp.Committee(2, 3)
     Q, R = 0.5 * np.eye(2), 0.1 * np.ones((2, 3))
     with pytest.raises(ValueError, match="^N must be an integer >= 5"):
-        sp.curvature(model, Q, R, N=4)
+        sp.curvature(model, (Q, R), N=4)
     with pytest.raises(ValueError, match="^N must be"):
-        sp.curvature(model, Q, R, N=10.5)
+        sp.curvature(model, (Q, R), N=10.5)
     with pytest.raises(ValueError, match="positive semi-definite"):
-        sp.curvature(model, Q, 2.0 * np.ones((2, 3)), N=10)
-    with pytest.raises(ValueError, match="^g is only meaningful"):
-        sp.curvature(model, Q, R, np.ones(2), N=10)
+        sp.curvature(model, (Q, 2.0 * np.ones((2, 3))), N=10)
+    with pytest.raises(ValueError, match=r"^state\.g is only meaningful"):
+        sp.curvature(model, (Q, R, np.ones(2)), N=10)
     with pytest.raises(ValueError, match="^kind must be"):
-        sp.curvature(model, Q, R, N=10).spectrum("laplacian")
+        sp.curvature(model, (Q, R), N=10).spectrum("laplacian")
     with pytest.raises(TypeError):
-        sp.curvature("model", Q, R, N=10)
+        sp.curvature("model", (Q, R), N=10)
 
 
 def test_along_a_trajectory_and_a_simulation_and_at_a_fixed_point():
     """The statistics along a trajectory equal curvature() at each recorded state; a simulation uses
     its own N and seeds; FixedPoint.curvature is curvature() at the fixed point."""
     model = sp.Committee(2, 2, bn="exact")
-    Q0, R0, g0 = sp.random_initial(model, 500, 0)
-    res = sp.integrate(model, Q0, R0, 1.0, 50.0, g0=g0, alphas=[0.0, 5.0, 50.0])
+    Q0, R0, g0, _ = sp.random_initial(model, 500, 0)
+    res = sp.integrate(model, 1.0, 50.0, start=(Q0, R0, g0), alphas=[0.0, 5.0, 50.0])
     tr = res.curvature(N=500)
     for j in range(3):
-        st = sp.curvature(model, res.Q[j], res.R[j], res.g[j], N=500).stats("fisher")
+        st = sp.curvature(model, (res.Q[j], res.R[j], res.g[j]), N=500).stats("fisher")
         assert tr.values["fisher"]["max"][j] == st["max"] and tr.values["fisher"]["null_dim"][j] == 2
     assert tr.to_xarray()["hessian_min"].dims == ("alpha",)
     with pytest.raises(ValueError, match="^N must be given"):
@@ -239,7 +239,7 @@ def test_along_a_trajectory_and_a_simulation_and_at_a_fixed_point():
     assert st.N == 60 and st.values["hessian"]["max"].shape == (2, 2)
     assert st.to_xarray()["fisher_max"].dims == ("seed", "alpha")
     fp = sp.symmetric_fixed_point(model)
-    assert fp.curvature(40).stats("hessian") == sp.curvature(model, fp.Q, fp.R, fp.g, N=40).stats("hessian")
+    assert fp.curvature(40).stats("hessian") == sp.curvature(model, (fp.Q, fp.R, fp.g), N=40).stats("hessian")
 
 
 def test_cli(capsys):
@@ -270,8 +270,8 @@ def test_finding_bn_worsens_the_fisher_conditioning_on_the_plateau():
     out = {}
     for rule in ("plain", "paper", "exact"):
         model = sp.Committee(K, K, bn=rule)
-        Q0, R0, g0 = sp.random_initial(model, N, 0)
-        res = sp.integrate(model, Q0, R0, 1.0, 5000.0, g0=g0, alphas=alphas, eg_tol=0.0).raise_for_status()
+        Q0, R0, g0, _ = sp.random_initial(model, N, 0)
+        res = sp.integrate(model, 1.0, 5000.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0).raise_for_status()
         v = res.curvature(N).values["fisher"]
         out[rule] = (np.nanmax(v["condition"]), v["max"][-1])
     for rule in ("paper", "exact"):
@@ -285,10 +285,10 @@ def test_finding_fisher_lambda_max_grows_with_K_not_with_N():
     prev = 0.0
     for K in (2, 3, 4, 6):
         model = sp.Committee(K, K)
-        Q0, R0, _ = sp.random_initial(model, 1000, 0)
-        lmax = sp.curvature(model, Q0, R0, N=1000).stats("fisher")["max"]
+        Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
+        lmax = sp.curvature(model, (Q0, R0), N=1000).stats("fisher")["max"]
         assert lmax > prev and abs(lmax - K / 3) < 0.15 * K / 3
-        assert sp.curvature(model, Q0, R0, N=10**6).stats("fisher")["max"] == pytest.approx(lmax, rel=1e-12)
+        assert sp.curvature(model, (Q0, R0), N=10**6).stats("fisher")["max"] == pytest.approx(lmax, rel=1e-12)
         prev = lmax
 
 
@@ -302,7 +302,7 @@ def test_fisher_closed_form_equals_the_student_as_its_own_teacher(kw):
     rng = np.random.default_rng(7)
     model = sp.Committee(3, 2, tau=1.4, **kw)
     Q, R, g = random_state(model, rng)
-    c = sp.curvature(model, Q, R, g, N=30)
+    c = sp.curvature(model, (Q, R, g), N=30)
     J, _ = realise_any(model, Q, R)
     J = np.hstack([J, np.zeros((3, 1))])
     F = fisher_closed_form(model, J, g)

@@ -58,19 +58,19 @@ def test_small_learning_rate_limit_of_the_full_matrix(kw):
     """diffusion_matrix(part="full") / eta^2 -> D1 as eta -> 0: at eta = 1e-3 within 2e-3 of max |D1|
     (the O(eta) correction is about 1e-3 relative here; the cubature error about 7e-4)."""
     model, Q, R, g = _state(kw)
-    full = symphase.diffusion_matrix(model, Q, R, g, eta=1e-3)
-    lin = symphase.diffusion_matrix(model, Q, R, g, eta=1e-3, part="linear")
+    full = symphase.diffusion_matrix(model, (Q, R, g), 1e-3).D
+    lin = symphase.diffusion_matrix(model, (Q, R, g), 1e-3, part="linear").D
     assert np.max(np.abs(full - lin)) < 2e-3 * np.max(np.abs(lin))
 
 
 def test_diffusion_matrix_bad_input():
     model, Q, R, _g = _state({})
     with pytest.raises(ValueError, match="part must be"):
-        symphase.diffusion_matrix(model, Q, R, eta=0.5, part="quadratic")
+        symphase.diffusion_matrix(model, (Q, R), 0.5, part="quadratic")
     with pytest.raises(ValueError, match="eta"):
-        symphase.diffusion_matrix(model, Q, R, eta=0.0)
+        symphase.diffusion_matrix(model, (Q, R), 0.0)
     with pytest.raises(ValueError, match="covers the soft committee machine"):
-        symphase.diffusion_matrix(model.with_(second_layer="learned"), Q, R, eta=0.5)
+        symphase.diffusion_matrix(model.with_(second_layer="learned"), (Q, R), 0.5)
 
 
 @pytest.mark.slow

@@ -34,7 +34,7 @@ def test_escape_time_slope_in_ln_N_is_one_over_two_lambda():
     esc = []
     for N in NS:
         res = simulate(model, N, 1.0, ALPHA_MAX, seeds=SEEDS, alphas=alphas,
-                       init=lambda seed, N=N: near_fixed_point(fp, N, seed))
+                       start=lambda seed, N=N: near_fixed_point(fp, N, seed))
         assert res.status == "completed", res.message
         esc.append([escape_alpha(res.alpha, e, plateau=fp.eg) for e in res.eg])
     esc = np.array(esc)
@@ -54,14 +54,14 @@ def test_near_fixed_point_is_the_fixed_point_plus_a_seeded_O_sqrt_N_asymmetry():
     from symphase._weights import weights_from_overlaps
     model = Committee(2, 2)
     fp = symmetric_fixed_point(model)
-    Q1, R1, g1 = near_fixed_point(fp, 100, seed=7)
-    _Q2, R2, _ = near_fixed_point(fp, 10_000, seed=7)
+    Q1, R1, g1, _ = near_fixed_point(fp, 100, seed=7)
+    _Q2, R2, _, _ = near_fixed_point(fp, 10_000, seed=7)
     assert g1 is None
     # same seed, same normalized asymmetry: R - R* scales exactly as N^(-1/2)
     np.testing.assert_allclose((R1 - fp.R) / 10.0, R2 - fp.R, rtol=1e-12, atol=1e-15)
     assert np.abs(R2 - fp.R).max() < 0.05 < np.abs(R1 - fp.R).max()
     # realisable: weights with exactly these overlaps exist (Gram matrix PSD)
-    J, B = weights_from_overlaps(model, 100, Q1, R1, seed=0)
+    J, B = weights_from_overlaps(model, (Q1, R1), 100, seed=0)
     Q, R, _T = overlaps(J, B)
     np.testing.assert_allclose(Q, Q1, atol=1e-12)
     np.testing.assert_allclose(R, R1, atol=1e-12)

@@ -18,10 +18,10 @@ import symphase as sp
 from symphase._escape import random_start_overlaps
 
 
-def chain_escape_times(model, N, eta, level, seeds, alpha_max, init=None):
+def chain_escape_times(model, N, eta, level, seeds, alpha_max, start="random"):
     alpha_max = float(np.ceil(alpha_max / 0.25) * 0.25)
     alphas = np.arange(0.0, alpha_max + 0.125, 0.25)
-    o = sp.simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, method="overlaps", init=init)
+    o = sp.simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, method="overlaps", start=start)
     return np.array([o.alpha[np.argmax(e < level)] if np.any(e < level) else np.nan for e in o.eg])
 
 
@@ -45,7 +45,7 @@ def test_escape_time_from_the_plateau_K3():
     fp = sp.symmetric_fixed_point(model)
     et = sp.escape_time(model, 1000, 1.0, start=fp, samples=120)
     ch = chain_escape_times(model, 1000, 1.0, et.level, range(120), float(np.nanmax(et.samples)) * 1.5,
-                            init=lambda s: sp.near_fixed_point(fp, 1000, s))
+                            start=fp)  # simulate's start=fp: near_fixed_point(fp, N, seed) per seed, as escape_time
     assert np.mean(np.isfinite(ch)) > 0.95
     ch = ch[np.isfinite(ch)]
     se = np.sqrt(et.std**2 / et.samples.size + ch.var(ddof=1) / ch.size)
@@ -96,9 +96,10 @@ def test_bad_input():
 
 def test_cli(capsys):
     from symphase.cli import main
+    from symphase.cli.common import ETA_DEFAULT
     assert main(["escape-time", "--N", "100000", "--samples", "4", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    api = sp.escape_time(sp.Committee(2, 2), 100000, 1.0, samples=4)
+    api = sp.escape_time(sp.Committee(2, 2), 100000, ETA_DEFAULT, samples=4)  # --eta's default, as every command
     assert d["samples"] == api.samples.tolist()
     assert main(["escape-time", "--threshold", "0.9", "--samples", "3"]) == 2
 
@@ -117,7 +118,7 @@ def test_ln_N_slope_from_the_random_start_is_set_by_the_unspecialised_plateau():
     model = sp.Committee(2, 2)
     # the symmetric ODE from the ensemble's mean approaches the point; the reduced rates (symmetric by
     # construction: rounding cannot trigger the unstable, specialising mode) pin it to 1e-12
-    ode = sp.integrate(model, np.eye(2), np.zeros((2, 2)), 1.0, 300.0, eg_tol=0.0)
+    ode = sp.integrate(model, 1.0, 300.0, start=(np.eye(2), np.zeros((2, 2))), eg_tol=0.0)
     x0 = [ode.Q[-1][0, 0], ode.Q[-1][0, 1], ode.R[-1][0, 0], ode.R[-1][0, 1]]
     sol = root(lambda x: list(sp.reduced_rhs(model, *x, eta=1.0).values()), x0, tol=1e-14)
     Q, C, R, S = sol.x

@@ -69,7 +69,7 @@ def test_fixed_gain_plateau_has_distinct_students():
     assert fp.Q[0, 1] < fp.Q[0, 0] - 1e-3
     assert abs(fp.R[0, 0] - fp.R[0, 1]) < 1e-13
     # integrating the symmetric ODE from small overlaps (large batch: the O(eta) dynamics) reaches it
-    res = integrate(m.with_(batch=10**12), np.eye(2), np.full((2, 2), 1e-3), 1.0, 300.0, g0=np.ones(2),
+    res = integrate(m.with_(batch=10**12), 1.0, 300.0, start=(np.eye(2), np.full((2, 2), 1e-3), np.ones(2)),
                     alphas=[300.0])
     assert np.max(np.abs(res.Q[-1] - fp.Q)) < 1e-6  # the symmetric flow converges exponentially (rate ~0.2)
     assert any(abs(o.Q[0, 1] - o.Q[0, 0]) < 1e-8 for o in fp.others)
@@ -255,8 +255,8 @@ def _escape_time(m, fp, eta, eps0, W):
     gp = None if g is None else (g + eps0 * W[n:] if W.size > n else g)
     lam = fp.escape_rate * (eta if fp.eta == 0 else 1.0)
     amax = (math.log(1 / eps0) + 10) / lam
-    res = integrate(m, Jp @ Jp.T, Jp @ B.T, eta, amax, g0=gp, alphas=np.linspace(0, amax, 4000),
-                    rtol=1e-10, atol=1e-13)
+    res = integrate(m, eta, amax, start=(Jp @ Jp.T, Jp @ B.T, gp), alphas=np.linspace(0, amax, 4000), rtol=1e-10,
+                    atol=1e-13)
     d = np.max(np.abs(m.layout.pack(res.Q, res.R, res.g) - fp.state), axis=1)
     j = int(np.argmax(d > 0.05))
     assert j > 0

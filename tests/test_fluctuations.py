@@ -24,7 +24,7 @@ IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-noise-b3"]
 
 
 def start(model, N=50, seed=1):
-    Q0, R0, _ = sp.random_initial(model, N, seed)
+    Q0, R0, _, _ = sp.random_initial(model, N, seed)
     g0 = np.array([0.9, 1.2]) if model.has_bn else None
     return Q0, R0, g0
 
@@ -44,7 +44,7 @@ def test_rule_mean_is_the_right_hand_side(kw):
 def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
     model = sp.Committee(2, 2, **kw)
     N, eta, steps, runs = 1000, 1.0, 20, 20_000
-    Q0, R0, _ = sp.random_initial(model, N, 0)
+    Q0, R0, _, _ = sp.random_initial(model, N, 0)
     g0 = np.ones(2)
     y0 = model.system.state(Q0, R0, g0 if model.has_bn else None)
     D, _ = diffusion(model, y0, eta)
@@ -65,12 +65,12 @@ def test_diffusion_is_the_covariance_of_the_exact_chain(kw):
 def test_linear_noise_bands_match_the_spread_of_exact_runs(kw, eta):
     model = sp.Committee(2, 2, **kw)
     N = 1000
-    Q0, R0, g0 = sp.random_initial(model, N, 0)
+    Q0, R0, g0, _ = sp.random_initial(model, N, 0)
     alphas = np.linspace(0.0, 60.0, 16)
-    res = sp.integrate(model, Q0, R0, eta, 60.0, g0=g0, alphas=alphas, eg_tol=0.0, N=N)
+    res = sp.integrate(model, eta, 60.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0, bands_N=N)
     assert res.eg_std.shape == res.eg.shape and res.eg_std[0] == 0.0
     init = (Q0, R0) if g0 is None else (Q0, R0, g0)
-    sim = sp.simulate(model, N, eta, 60.0, seeds=400, alphas=alphas, init=init, method="overlaps")
+    sim = sp.simulate(model, N, eta, 60.0, seeds=400, alphas=alphas, start=init, method="overlaps")
     iQ, iR = model.layout.Q_index[0, 0], model.layout.R_index[0, 0]
     for j in range(2, alphas.size):
         assert abs(sim.eg[:, j].std(ddof=1) / res.eg_std[j] - 1) < 0.15
@@ -97,21 +97,21 @@ def test_random_start_covariance_is_exact():
 
 def test_result_protocol_and_bad_input():
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 500, 0)
-    res = sp.integrate(model, Q0, R0, 0.5, 2.0, alphas=[0.0, 1.0, 2.0], N=500, sigma0="random")
+    Q0, R0, _, _ = sp.random_initial(model, 500, 0)
+    res = sp.integrate(model, 0.5, 2.0, start=(Q0, R0), alphas=[0.0, 1.0, 2.0], bands_N=500, sigma0="random")
     assert res.eg_std[0] > 0 and res.info["N"] == 500
     ds = res.to_xarray()
     assert ds["covariance"].dims == ("alpha", "state", "state_k") and "eg_std" in res.to_dataframe()
     import json
     json.dumps(res.to_dict(), allow_nan=False)
-    with pytest.raises(ValueError, match="^N must be"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, N=0)
+    with pytest.raises(ValueError, match="^bands_N must be"):
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=0)
     with pytest.raises(ValueError, match="^sigma0 is the covariance"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, sigma0="random")
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), sigma0="random")
     with pytest.raises(ValueError, match="^sigma0 must be"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, N=100, sigma0="ensemble")
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=100, sigma0="ensemble")
     with pytest.raises(ValueError, match="^sigma0 must be"):
-        sp.integrate(model, Q0, R0, 0.5, 2.0, N=100, sigma0=-np.eye(7))
+        sp.integrate(model, 0.5, 2.0, start=(Q0, R0), bands_N=100, sigma0=-np.eye(7))
 
 
 @pytest.mark.parametrize(("kw", "eta"), [(dict(), 0.5), (dict(bn="exact"), 1.0)], ids=["plain", "bn-exact"])
@@ -122,9 +122,9 @@ def test_bands_from_the_random_weights_ensemble(kw, eta):
     the start's asymmetry): within 15 % (measured 1-8 %; the linearisation is around one start)."""
     model = sp.Committee(2, 2, **kw)
     N = 1000
-    Q0, R0, g0 = sp.random_initial(model, N, 0)
+    Q0, R0, g0, _ = sp.random_initial(model, N, 0)
     alphas = np.linspace(0.0, 40.0, 11)
-    res = sp.integrate(model, Q0, R0, eta, 40.0, g0=g0, alphas=alphas, eg_tol=0.0, N=N, sigma0="random")
+    res = sp.integrate(model, eta, 40.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0, bands_N=N, sigma0="random")
     sim = sp.simulate(model, N, eta, 40.0, seeds=400, alphas=alphas, method="overlaps")
     ratio = sim.eg.std(axis=0, ddof=1) / res.eg_std
     assert np.all(np.abs(ratio - 1) < 0.15), ratio
@@ -134,14 +134,15 @@ def test_cli_ode_fluct(capsys):
     import json
 
     from symphase.cli import main
-    assert main(["ode", "--alpha-max", "10", "--points", "4", "--fluct-N", "1000", "--json"]) == 0
+    assert main(["ode", "--alpha-max", "10", "--points", "4", "--bands-N", "1000", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 1000, 0)
-    api = sp.integrate(model, Q0, R0, 0.5, 10.0, alphas=sp.default_alphas(10.0, 3), N=1000, sigma0="random")
+    Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
+    api = sp.integrate(model, 0.5, 10.0, start=(Q0, R0), alphas=sp.default_alphas(10.0, 3), bands_N=1000,
+                       sigma0="random")
     assert d["eg_std"] == api.eg_std.tolist()
-    assert main(["ode", "--alpha-max", "10", "--fluct-start", "given"]) == 2
-    assert "--fluct-start goes with --fluct-N" in capsys.readouterr().err
+    assert main(["ode", "--alpha-max", "10", "--bands-start", "given"]) == 2
+    assert "--bands-start goes with --bands-N" in capsys.readouterr().err
 
 
 @pytest.mark.slow

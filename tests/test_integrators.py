@@ -10,7 +10,7 @@ from symphase._initial import random_initial
 @pytest.fixture(scope="module")
 def escape_run():
     model = sp.Committee(2, 2)
-    Q0, R0, _ = random_initial(model, N=1000, seed=3)
+    Q0, R0, _, _ = random_initial(model, N=1000, seed=3)
     return model, Q0, R0
 
 
@@ -28,11 +28,11 @@ def reference(model, Q0, R0, eta, alphas):
 def test_rk4_converges_at_fourth_order(escape_run):
     model, Q0, R0 = escape_run
     alphas = np.array([0.0, 40.0])
-    ref = sp.integrate(model, Q0, R0, 0.5, 40.0, alphas=alphas, rtol=1e-12, atol=1e-14)
+    ref = sp.integrate(model, 0.5, 40.0, start=(Q0, R0), alphas=alphas, rtol=1e-12, atol=1e-14)
     dts = np.array([0.4, 0.2, 0.1, 0.05])
     errs = []
     for dt in dts:
-        r = sp.integrate(model, Q0, R0, 0.5, 40.0, alphas=alphas, method="rk4", dt=dt)
+        r = sp.integrate(model, 0.5, 40.0, start=(Q0, R0), alphas=alphas, method="rk4", dt=dt)
         errs.append(np.abs(r.R[-1] - ref.R[-1]).max())
     slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
     assert abs(slope - 4) <= 0.3, (slope, errs)
@@ -41,7 +41,7 @@ def test_rk4_converges_at_fourth_order(escape_run):
 def test_adaptive_agrees_with_scipy_dop853_through_plateau_and_escape(escape_run):
     model, Q0, R0 = escape_run
     rtol, atol = 1e-8, 1e-10
-    res = sp.integrate(model, Q0, R0, 0.5, 600.0, rtol=rtol, atol=atol, eg_tol=0)
+    res = sp.integrate(model, 0.5, 600.0, start=(Q0, R0), rtol=rtol, atol=atol, eg_tol=0)
     # the run does go through plateau and escape
     assert res.eg.max() > 0.3 and res.eg[-1] < 1e-4
     e20, e100 = np.interp([20.0, 100.0], res.alpha, res.eg)
@@ -61,14 +61,14 @@ def test_tighter_tolerance_is_more_accurate(escape_run):
     ref = reference(model, Q0, R0, 0.5, alphas)
 
     def error(tol):
-        res = sp.integrate(model, Q0, R0, 0.5, 300, alphas=alphas, rtol=tol, atol=tol * 1e-2)
+        res = sp.integrate(model, 0.5, 300, start=(Q0, R0), alphas=alphas, rtol=tol, atol=tol * 1e-2)
         return np.abs(model.layout.pack(res.Q, res.R) - ref).max()
     assert error(1e-10) < error(1e-6) / 100
 
 
 def test_stops_when_error_falls_below_tolerance(escape_run):
     model, Q0, R0 = escape_run
-    res = sp.integrate(model, Q0, R0, 0.5, 5000.0, eg_tol=1e-6)
+    res = sp.integrate(model, 0.5, 5000.0, start=(Q0, R0), eg_tol=1e-6)
     assert res.status == "converged" and res.success
     assert res.eg[-1] < 1e-6 and res.eg[-2] >= 1e-6
     assert res.alpha[-1] < 5000
@@ -78,7 +78,7 @@ def test_large_eta_stops_with_status_and_keeps_partial_trajectory(escape_run):
     model, Q0, R0 = escape_run
     # At eta = 50 the eta^2 term drives the norms Q_ii without bound (students
     # saturate): reported as divergence once |Q| passes `blowup`.
-    res = sp.integrate(model, Q0, R0, 50.0, 100.0, blowup=1e3)
+    res = sp.integrate(model, 50.0, 100.0, start=(Q0, R0), blowup=1e3)
     assert res.status == "diverged"
     assert res.alpha[-1] < 100 and np.abs(res.Q[-1]).max() <= 1e3
     assert not res.success
@@ -91,7 +91,7 @@ def test_large_eta_stops_with_status_and_keeps_partial_trajectory(escape_run):
 def test_result_to_netcdf_roundtrip(tmp_path, escape_run):
     import xarray as xr
     model, Q0, R0 = escape_run
-    res = sp.integrate(model, Q0, R0, 0.5, 10.0)
+    res = sp.integrate(model, 0.5, 10.0, start=(Q0, R0))
     ds = res.to_xarray()
     assert ds["Q"].dims == ("alpha", "student", "student_k")
     ds.to_netcdf(tmp_path / "r.nc")
@@ -102,8 +102,8 @@ def test_result_to_netcdf_roundtrip(tmp_path, escape_run):
 
 def test_bn_result_has_gain():
     model = sp.Committee(2, 2, bn="paper")
-    Q0, R0, _g0 = random_initial(model, N=200, seed=1)
-    res = sp.integrate(model, Q0, R0, 0.5, 5.0)
+    Q0, R0, _g0, _ = random_initial(model, N=200, seed=1)
+    res = sp.integrate(model, 0.5, 5.0, start=(Q0, R0))
     assert res.g.shape == (len(res.alpha), 2)
     assert res.to_xarray()["g"].dims == ("alpha", "student")
 
@@ -114,7 +114,7 @@ def test_rk4_honours_max_steps(escape_run):
     """RK4 ignored max_steps (dt = 1e-12 meant 1e13 steps in one kernel call); now the budget is
     checked between bounded chunks and the run stops as "step_size" with the state it reached."""
     model, Q0, R0 = escape_run
-    res = sp.integrate(model, Q0, R0, 0.5, 10.0, method="rk4", dt=1e-12, max_steps=1000, alphas=[0.0, 10.0])
+    res = sp.integrate(model, 0.5, 10.0, start=(Q0, R0), method="rk4", dt=1e-12, max_steps=1000, alphas=[0.0, 10.0])
     assert res.status == "step_size" and "max_steps = 1000" in res.message and "adaptive" not in res.message
     assert res.info["n_steps"] == 1000
     np.testing.assert_allclose(res.alpha[-1], 1000 * 1e-12, rtol=1e-9)  # 1000 steps of (10/n_total)
@@ -130,11 +130,11 @@ def test_ctrl_c_mid_rk4_segment_keeps_the_state_reached(escape_run):
     import threading
 
     model, Q0, R0 = escape_run
-    sp.integrate(model, Q0, R0, 0.5, 1e-3, method="rk4", dt=1e-4)  # compiled before the timer starts
+    sp.integrate(model, 0.5, 1e-3, start=(Q0, R0), method="rk4", dt=1e-4)  # compiled before the timer starts
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        res = sp.integrate(model, Q0, R0, 0.5, 10.0, method="rk4", dt=1e-6, alphas=[0.0, 10.0])
+        res = sp.integrate(model, 0.5, 10.0, start=(Q0, R0), method="rk4", dt=1e-6, alphas=[0.0, 10.0])
     finally:
         timer.cancel()
     assert res.status == "interrupted", res
@@ -142,7 +142,7 @@ def test_ctrl_c_mid_rk4_segment_keeps_the_state_reached(escape_run):
     # the kept state is the one at its alpha: continuing from it with the same steps agrees with a
     # run straight to that alpha (same step sequence, so to rounding of a different segment split)
     a = res.alpha[-1]
-    direct = sp.integrate(model, Q0, R0, 0.5, a, method="rk4", dt=1e-6, alphas=[0.0, a])
+    direct = sp.integrate(model, 0.5, a, start=(Q0, R0), method="rk4", dt=1e-6, alphas=[0.0, a])
     np.testing.assert_allclose(res.Q[-1], direct.Q[-1], rtol=0, atol=1e-9)  # 1e-9: RK4 at dt = 1e-6, ~1e6 steps
 
 
@@ -152,8 +152,8 @@ def test_eg_never_below_zero_after_learning():
     set by its integration error, ~1e-11 in the smallest Gram eigenvalue). The reported eps_g is now
     clipped at 0 (exact: no rounding bound needed) and info says how far the raw value dipped."""
     model = sp.Committee(3, 3, bn="paper")
-    Q0, R0, g0 = random_initial(model, N=1000, seed=0)
-    res = sp.integrate(model, Q0, R0, 0.3, 3e4, g0=g0, eg_tol=0.0,
+    Q0, R0, g0, _ = random_initial(model, N=1000, seed=0)
+    res = sp.integrate(model, 0.3, 3e4, start=(Q0, R0, g0), eg_tol=0.0,
                        alphas=np.concatenate([[0.0], np.geomspace(3.0, 3e4, 120)]))
     assert res.status == "completed"
     assert np.all(res.eg >= 0.0)
@@ -166,9 +166,9 @@ def test_stiff_run_that_cannot_reach_alpha_max_stops_at_once(escape_run):
     (1e7 steps) can reach only alpha ~ 6e7. It used to spend the whole budget (66 s); now Hairer's
     stiffness test sees it and the run stops as "step_size" after ~1e4 steps, saying why."""
     model, Q0, R0 = escape_run
-    res = sp.integrate(model, Q0, R0, 0.5, 1e12)
+    res = sp.integrate(model, 0.5, 1e12, start=(Q0, R0))
     assert res.status == "step_size" and "stiff" in res.message and "max_steps" in res.message
     assert res.info["n_steps"] < 100_000
     assert res.eg[-1] < 1e-6  # it had learned: the trajectory up to there is kept
     # a reachable alpha_max is not affected
-    assert sp.integrate(model, Q0, R0, 0.5, 1e5).status in ("completed", "converged")
+    assert sp.integrate(model, 0.5, 1e5, start=(Q0, R0)).status in ("completed", "converged")

@@ -98,8 +98,8 @@ def bn_model():
 
 @pytest.fixture(scope="module")
 def ode(bn_model):
-    Q0, R0, g0 = sp.random_initial(bn_model, N=200, seed=0)
-    return sp.integrate(bn_model, Q0, R0, eta=1.0, alpha_max=5, g0=g0)
+    Q0, R0, g0, _ = sp.random_initial(bn_model, N=200, seed=0)
+    return sp.integrate(bn_model, eta=1.0, alpha_max=5, start=(Q0, R0, g0))
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +114,9 @@ def test_ode_result_round_trip(ode, tmp_path):
 
 def test_ode_result_with_fluctuations_and_teacher_round_trip(tmp_path):
     model = sp.Committee(2, 3, T=np.diag([1.0, 0.5, 0.25]), noise=0.1, tau=2.0)
-    Q0, R0, _ = sp.random_initial(model, N=300, seed=1)
-    res = sp.integrate(model, Q0, R0, eta=0.5, alpha_max=2, N=300, method="rk4", dt=0.05, alphas=[0.0, 1.0, 2.0])
+    Q0, R0, _, _ = sp.random_initial(model, N=300, seed=1)
+    res = sp.integrate(model, eta=0.5, alpha_max=2, start=(Q0, R0), bands_N=300, method="rk4", dt=0.05,
+                       alphas=[0.0, 1.0, 2.0])
     assert res.eg_std is not None and res.covariance is not None
     back = round_trip(res, tmp_path)
     assert back.model == model and not np.array_equal(back.model.T, np.eye(3))
@@ -123,16 +124,16 @@ def test_ode_result_with_fluctuations_and_teacher_round_trip(tmp_path):
 
 def test_two_layer_ode_round_trip(tmp_path):
     model = sp.Committee(2, 2, second_layer="learned", v_teacher=[1.0, 0.7], weight_decay=1e-3, scaling="1/K")
-    Q0, R0, _ = sp.random_initial(model, N=200, seed=0)
-    res = sp.integrate(model, Q0, R0, eta=1.0, alpha_max=5, v0=[0.5, 0.5], eta2=0.5)
+    Q0, R0, _, _ = sp.random_initial(model, N=200, seed=0)
+    res = sp.integrate(model, eta=1.0, alpha_max=5, start=(Q0, R0, None, [0.5, 0.5]), eta2=0.5)
     back = round_trip(res, tmp_path)
     assert back.eta2 == 0.5 and back.model.learns_v
 
 
 def test_failed_ode_round_trip(tmp_path):
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, N=200, seed=0)
-    res = sp.integrate(model, Q0, R0, eta=50.0, alpha_max=100, blowup=1e3)  # the norms blow up: stops early
+    Q0, R0, _, _ = sp.random_initial(model, N=200, seed=0)
+    res = sp.integrate(model, eta=50.0, alpha_max=100, start=(Q0, R0), blowup=1e3)  # the norms blow up: stops early
     assert not res.success
     back = round_trip(res, tmp_path)
     assert back.status == res.status and not back.success
@@ -213,7 +214,7 @@ def test_fixed_point_with_norm_round_trip(tmp_path):
 @pytest.mark.parametrize("model,N", [(sp.Committee(2, 2), 100), (sp.Committee(2, 2, bn="paper"), 100),
                                      (sp.Committee(2, 2), 4)], ids=["plain", "bn", "no-bulk"])
 def test_curvature_round_trip(model, N, tmp_path):
-    c = sp.curvature(model, 0.5 * np.eye(2), 0.3 * np.eye(2), N=N)
+    c = sp.curvature(model, (0.5 * np.eye(2), 0.3 * np.eye(2)), N=N)
     back = round_trip(c, tmp_path)
     for kind in ("hessian", "fisher"):
         assert_arrays_same(c.eigenvalues(kind), back.eigenvalues(kind), kind)
@@ -269,8 +270,8 @@ def test_cli_ode_out_loads_as_the_api_result(tmp_path, capsys):
                  "--seed", "7", "--N", "300", "--out", str(path)]) == 0
     capsys.readouterr()
     model = sp.Committee(2, 2, bn="exact")
-    Q0, R0, g0 = sp.random_initial(model, 300, 7)
-    res = sp.integrate(model, Q0, R0, 0.5, 20.0, g0=g0, alphas=sp.default_alphas(20.0, 4))
+    Q0, R0, g0, _ = sp.random_initial(model, 300, 7)
+    res = sp.integrate(model, 0.5, 20.0, start=(Q0, R0, g0), alphas=sp.default_alphas(20.0, 4))
     back = sp.load(path)
     assert_same(res, back)
 
@@ -345,7 +346,7 @@ def test_older_fixed_point_file_loads(tmp_path):
 
 def test_older_file_without_the_model_is_refused_with_what_is_missing(tmp_path):
     """A curvature is computed for any teacher T, which an older file did not save: refused, saying so."""
-    c = sp.curvature(sp.Committee(2, 2, T=np.diag([1.0, 0.5])), 0.5 * np.eye(2), 0.3 * np.eye(2), N=50)
+    c = sp.curvature(sp.Committee(2, 2, T=np.diag([1.0, 0.5])), (0.5 * np.eye(2), 0.3 * np.eye(2)), N=50)
     path = tmp_path / "old_curvature.nc"
     _strip(c.to_xarray()).to_netcdf(path)
     with pytest.raises(ValueError, match=r"old_curvature\.nc.*no attribute 'symphase_model'.*'T'"):

@@ -67,7 +67,7 @@ def test_batch_statistics_run_the_committee_machine_only():
         with pytest.raises(ValueError, match=r"^bn_stats: bn_stats='batch' runs the committee machine only"):
             small(sp.Committee(2, 2, bn="exact", batch=2, second_layer="learned"), name, bn_stats="batch")
         with pytest.raises(ValueError, match=r"^bn_stats: bn_stats='batch' runs the committee machine only"):
-            small(sp.Committee(2, 2, bn="exact", batch=2), name, bn_stats="batch", v0=[1.0, 0.5])
+            small(sp.Committee(2, 2, bn="exact", batch=2), name, bn_stats="batch", start={"v": [1.0, 0.5]})
 
 
 def test_docstring_table_agrees_with_the_declarations():
@@ -107,16 +107,16 @@ def test_activation_keyword_is_gone_and_names_the_model_field():
 def test_integrators_are_registered_the_same_way():
     assert set(ODE_METHODS) == {"adaptive", "rk4"}
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, N=100, seed=0)
-    a = sp.integrate(model, Q0, R0, 0.5, 3.0, method="rk4", dt=0.05)
-    b = sp.integrate(model, Q0, R0, 0.5, 3.0, method=RK4, dt=0.05)
+    Q0, R0, _, _ = sp.random_initial(model, N=100, seed=0)
+    a = sp.integrate(model, 0.5, 3.0, start=(Q0, R0), method="rk4", dt=0.05)
+    b = sp.integrate(model, 0.5, 3.0, start=(Q0, R0), method=RK4, dt=0.05)
     np.testing.assert_array_equal(a.eg, b.eg)
     assert a.info["method"] == b.info["method"] == "rk4"
-    assert sp.integrate(model, Q0, R0, 0.5, 3.0, method=_methods.Adaptive).info["method"] == "adaptive"
+    assert sp.integrate(model, 0.5, 3.0, start=(Q0, R0), method=_methods.Adaptive).info["method"] == "adaptive"
     with pytest.raises(ValueError, match="^method must be one of 'adaptive', 'rk4'"):
-        sp.integrate(model, Q0, R0, 0.5, 3.0, method="euler")
+        sp.integrate(model, 0.5, 3.0, start=(Q0, R0), method="euler")
     with pytest.raises(ValueError, match="^dt is the fixed step of method='rk4'"):
-        sp.integrate(model, Q0, R0, 0.5, 3.0, dt=0.1)
+        sp.integrate(model, 0.5, 3.0, start=(Q0, R0), dt=0.1)
 
 
 def test_every_sampler_runs_through_the_one_driver(monkeypatch):

@@ -224,12 +224,12 @@ def test_relu_model_is_a_model():
 
 
 @pytest.mark.parametrize("call", [
-    lambda: sp.integrate(RELU, Q0, R0, 0.5, 1.0),
-    lambda: sp.rhs(RELU, Q0, R0),
-    lambda: sp.generalization_error(RELU, Q0, R0),
+    lambda: sp.integrate(RELU, 0.5, 1.0, start=(Q0, R0)),
+    lambda: sp.rhs(RELU, (Q0, R0), 1.0),
+    lambda: sp.generalization_error(RELU, (Q0, R0)),
     lambda: sp.symmetric_fixed_point(RELU),
-    lambda: sp.curvature(RELU, Q0, R0, N=10),
-    lambda: sp.diffusion_matrix(RELU, Q0, R0, eta=0.5),
+    lambda: sp.curvature(RELU, (Q0, R0), N=10),
+    lambda: sp.diffusion_matrix(RELU, (Q0, R0), 0.5).D,
     lambda: sp.reduced_rhs(RELU, 0.5, 0.0, 0.1, 0.0),
     lambda: sp.reduced_generalization_error(RELU, 0.5, 0.0, 0.1, 0.0),
     lambda: sp.reduced_hessian(RELU, 0.1, 0.0, 0.5),

@@ -29,11 +29,11 @@ IDS = ["plain", "bn-paper", "bn-exact", "bn-exact-fixed", "plain-b3", "bn-exact-
 
 def states(kw, n, N=60, steps=20, eta=1.0):
     model = sp.Committee(2, 2, noise=0.1, tau=1.3, **kw)
-    Q0, R0, _ = sp.random_initial(model, N, 1)
+    Q0, R0, _, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2]) if model.has_bn else np.ones(2)
     v0 = np.array([0.6, 1.3]) if model.learns_v else np.ones(2)
     par = model.system.params(eta, eta2=0.7 * eta if model.learns_v else None)
-    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    J, B = weights_from_overlaps(model, (Q0, R0), N, 0)
     wa, ca = _sgd.weight_args(model, par, B), ov.chain_args(model, par, N)
     w_out, o_out = [], []
     for seed in range(n):
@@ -155,10 +155,10 @@ def test_batch_statistics_chain_agrees_with_weight_space_sgd(kw):
     4.5 standard errors of the difference, as for the population statistics above."""
     N, steps, n = 60, 20, 6000
     model = sp.Committee(2, 2, tau=1.3, **kw)
-    Q0, R0, _ = sp.random_initial(model, N, 1)
+    Q0, R0, _, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2])
     par = model.system.params(1.0)
-    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    J, B = weights_from_overlaps(model, (Q0, R0), N, 0)
     wa, ca = _sgd.weight_args(model, par, B, batch_stats=True), ov.chain_args(model, par, N)
     w_out, o_out = [], []
     for seed in range(n):
@@ -207,10 +207,11 @@ def test_cli_method_overlaps(capsys, tmp_path):
     import json
 
     from symphase.cli import main
+    from symphase.cli.common import ETA_DEFAULT
     assert main(["simulate", "--N", "1000000", "--alpha-max", "0.02", "--seeds", "2", "--points", "3",
                  "--method", "overlaps", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    api = sp.simulate(sp.Committee(2, 2), 10**6, 1.0, 0.02, seeds=2, alphas=sp.default_alphas(0.02, 2),
+    api = sp.simulate(sp.Committee(2, 2), 10**6, ETA_DEFAULT, 0.02, seeds=2, alphas=sp.default_alphas(0.02, 2),
                       method="overlaps")
     assert d["info"]["method"] == "overlaps" and d["eg"] == api.eg.tolist()
     assert main(["compare", "--N", "300", "--alpha-max", "3", "--seeds", "2", "--method", "overlaps"]) == 0

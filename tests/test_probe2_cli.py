@@ -94,7 +94,7 @@ def test_full_disk_prints_the_result_saves_it_elsewhere_and_exits_1(tmp_path, ti
     assert "# status: completed" in out  # the result is printed
     saved = list(spare.glob("a.*.nc"))
     assert len(saved) == 1 and str(saved[0]) in err
-    ref = sp.integrate(sp.Committee(2, 2), *sp.random_initial(sp.Committee(2, 2), 1000, 0)[:2], 0.5, 100,
+    ref = sp.integrate(sp.Committee(2, 2), 0.5, 100, start=sp.random_initial(sp.Committee(2, 2), 1000, 0)[:2],
                        alphas=sp.default_alphas(100, 3000))
     with xr.open_dataset(saved[0], engine="h5netcdf") as ds:
         np.testing.assert_array_equal(ds["eg"].values, ref.eg)  # the run's numbers, bit for bit
@@ -129,7 +129,7 @@ def test_save_result_never_raises_and_says_where_it_went(tmp_path, monkeypatch):
     result in the nearest folder; before, the exception went up and the result was lost."""
     from symphase.cli import common
     model = sp.Committee(2, 2)
-    res = sp.integrate(model, np.eye(2) * 0.5, np.zeros((2, 2)) + 0.1, 0.5, 5.0, alphas=np.linspace(0, 5, 6))
+    res = sp.integrate(model, 0.5, 5.0, start=(np.eye(2) * 0.5, np.zeros((2, 2)) + 0.1), alphas=np.linspace(0, 5, 6))
     gone = tmp_path / "gone" / "deeper"
     msg = common.save_result(res, gone / "r.csv")
     assert msg is not None and "could not save --out" in msg and "\n" not in msg
@@ -205,9 +205,9 @@ def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
     run there), NaN after it, and status interrupted with a message saying so."""
     from symphase import _ode
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 1000, 0)
+    Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
     alphas = np.linspace(0, 20, 6)
-    full = sp.integrate(model, Q0, R0, 1.0, 20, alphas=alphas, N=1000, sigma0="random")
+    full = sp.integrate(model, 1.0, 20, start=(Q0, R0), alphas=alphas, bands_N=1000, sigma0="random")
     real = _ode.linear_noise
     calls = []
 
@@ -217,7 +217,7 @@ def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
     monkeypatch.setattr(_ode, "linear_noise", interrupted_on_the_fourth)
-    part = sp.integrate(model, Q0, R0, 1.0, 20, alphas=alphas, N=1000, sigma0="random")
+    part = sp.integrate(model, 1.0, 20, start=(Q0, R0), alphas=alphas, bands_N=1000, sigma0="random")
     assert str(part.status) == "interrupted" and "fluctuation band" in part.message
     np.testing.assert_array_equal(part.eg, full.eg)  # the ODE is complete
     np.testing.assert_array_equal(part.eg_std[:3], full.eg_std[:3])  # the band so far, bit for bit
@@ -228,12 +228,12 @@ def test_integrate_with_N_keeps_the_partial_band_on_ctrl_c(monkeypatch):
 
 @pytest.mark.slow
 def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
-    """Item 2: ``ode --alpha-max 3000 --eta 1 --fluct-N 1000 --out fl.nc`` with Ctrl-C during the band
+    """Item 2: ``ode --alpha-max 3000 --eta 1 --bands-N 1000 --out fl.nc`` with Ctrl-C during the band
     exited 130 with no output and no file, although the ODE had finished. Now the file holds the whole
     ODE, eg_std up to where the band got (equal to the API's numbers there) and NaN after, status
     interrupted."""
     out = tmp_path / "fl.nc"
-    run = Run(["ode", "--alpha-max", "3000", "--eta", "1", "--fluct-N", "1000", "--out", str(out)], cwd=tmp_path)
+    run = Run(["ode", "--alpha-max", "3000", "--eta", "1", "--bands-N", "1000", "--out", str(out)], cwd=tmp_path)
     wait_for(run, b"eg_std:")  # the band's own bar: the ODE is done, the band is being computed
     time.sleep(3.0)
     run.proc.send_signal(signal.SIGINT)
@@ -248,8 +248,8 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
     k = int(np.sum(np.isfinite(std)))
     assert 1 <= k < alpha.size and np.all(np.isnan(std[k:]))
     model = sp.Committee(2, 2)
-    Q0, R0, _ = sp.random_initial(model, 1000, 0)
-    ref = sp.integrate(model, Q0, R0, 1.0, 3000, alphas=alpha[:k], N=1000, sigma0="random")
+    Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
+    ref = sp.integrate(model, 1.0, 3000, start=(Q0, R0), alphas=alpha[:k], bands_N=1000, sigma0="random")
     np.testing.assert_array_equal(ref.eg, eg[:k])
     np.testing.assert_array_equal(ref.eg_std, std[:k])
 
@@ -258,24 +258,26 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
 
 @pytest.mark.parametrize("kw, name", [
     ({"eta": 1e150}, "eta"), ({"eta2": 1e300}, "eta2"), ({"rtol": 1e300}, "rtol"), ({"atol": 1.0}, "atol"),
-    ({"blowup": 1e300}, "blowup"), ({"psd_tol": 2.0}, "psd_tol"), ({"N": 3}, "N"), ({"N": 2**64}, "N"),
-    ({"v0": [1e300, 1.0]}, "v0")])
+    ({"blowup": 1e300}, "blowup"), ({"psd_tol": 2.0}, "psd_tol"), ({"bands_N": 3}, "bands_N"),
+    ({"bands_N": 2**64}, "bands_N"), ({"v": [1e300, 1.0]}, r"start\.v")])
 def test_integrate_bounds_every_run_parameter(kw, name):
-    """Item 6 (and 11 for rtol, N): each of these was accepted (a ZeroDivisionError in initial_step, a
-    wrong eps_g reported as completed, a band for N = 1); now a ValueError names it and its range."""
+    """Item 6 (and 11 for rtol, N, now bands_N): each of these was accepted (a ZeroDivisionError in
+    initial_step, a wrong eps_g reported as completed, a band for N = 1); now a ValueError names it and
+    its range. The second layer ``v`` is part of the start."""
     model = sp.Committee(2, 2, second_layer="learned") if name in ("eta2",) else sp.Committee(2, 2)
     eta = kw.pop("eta", 0.5)
+    start = sp.State(np.eye(2) * 0.5, np.full((2, 2), 0.1), v=kw.pop("v", None))
     with pytest.raises(ValueError, match=rf"^{name}\b") as e:
-        sp.integrate(model, np.eye(2) * 0.5, np.full((2, 2), 0.1), eta, 10.0, **kw)
+        sp.integrate(model, eta, 10.0, start=start, **kw)
     assert "(" in str(e.value) or "[" in str(e.value)  # the range is given
 
 
 @pytest.mark.parametrize("args, name", [
     (["--eta", "1e150"], "eta"), (["--second-layer", "learned", "--eta2", "1e300"], "eta2"),
-    (["--rtol", "1e300"], "rtol"), (["--fluct-N", "1"], "--fluct-N")])
+    (["--rtol", "1e300"], "rtol"), (["--bands-N", "1"], "--bands-N")])
 def test_ode_cli_names_the_bad_run_parameter(args, name, capsys):
     """Items 6 and 11: ``ode --eta 1e150`` / ``--eta2 1e300`` were a ZeroDivisionError traceback;
-    ``--rtol 1e300`` and ``--fluct-N 1`` were accepted. Now: exit 2, one line naming the option."""
+    ``--rtol 1e300`` and ``--fluct-N 1`` (now ``--bands-N``) were accepted. Now: exit 2, one line naming the option."""
     assert main(["ode", "--alpha-max", "10", "--points", "3", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"symphase: error: {name} must be") and err.count("\n") == 1, err
@@ -296,7 +298,7 @@ def test_a_right_hand_side_too_large_to_step_is_reported_not_a_traceback(args, c
 
 
 @pytest.mark.parametrize("args, names", [
-    (["--v0", "1e300,1"], "v0"), (["--v-teacher", "1e300,1"], "v_teacher"), (["--tau", "1e300"], "tau")])
+    (["--v0", "1e300,1"], "start.v"), (["--v-teacher", "1e300,1"], "v_teacher"), (["--tau", "1e300"], "tau")])
 def test_overflowing_scales_are_named_not_blamed_on_eta(args, names, capsys):
     """Item 12: ``--v0 1e300,1``, ``--v-teacher 1e300,1`` and ``--tau 1e300`` said "eta = 0.5 is too
     large". Now: exit 2, one line naming the scale, not eta."""
@@ -429,11 +431,11 @@ def test_init_with_nan_weights_says_non_finite():
     """Item 12: ``init={"J": <NaN weights>}`` reported a shape, although the shape was right."""
     model = sp.Committee(2, 2)
     with pytest.raises(ValueError, match="'J' must be finite") as e:
-        sp.simulate(model, 50, 0.5, 1.0, init={"J": np.full((2, 50), np.nan)})
+        sp.simulate(model, 50, 0.5, 1.0, start={"J": np.full((2, 50), np.nan)})
     assert "shape" not in str(e.value)
     J = np.random.default_rng(0).standard_normal((2, 50)) / np.sqrt(50)
     with pytest.raises(ValueError, match="'B' must be finite"):
-        sp.simulate(model, 50, 0.5, 1.0, init={"J": J, "B": np.full((2, 50), np.inf)})
+        sp.simulate(model, 50, 0.5, 1.0, start={"J": J, "B": np.full((2, 50), np.inf)})
 
 
 def test_a_bad_config_is_one_line_naming_the_file(tmp_path, capsys):
@@ -475,16 +477,16 @@ def test_kill_9_of_a_sweep_leaves_no_leaked_semaphore_warning(tmp_path):
 
 @pytest.mark.slow
 def test_the_band_of_a_wide_network_is_announced(capsys):
-    """Item 10: ``ode --fluct-N 1000 --K 8`` ran for over 150 s with no warning. The band needs at least
-    4 alpha_max evaluations of the diffusion matrix (about 0.5 s each at K = M = 8 here), so 1000 in
-    alpha is half an hour or more: announced. At K = 2 and alpha_max = 10 it is not (a few ms each)."""
+    """Item 10: ``ode --bands-N 1000 --K 8`` (then ``--fluct-N``) ran for over 150 s with no warning. The band
+    needs at least 4 alpha_max evaluations of the diffusion matrix (about 0.5 s each at K = M = 8 here),
+    so 1000 in alpha is half an hour or more: announced. At K = 2 and alpha_max = 10 it is not (a few ms each)."""
     from symphase.cli.common import warn_band_cost
     for K, alpha_max, loud in [(2, 10.0, False), (8, 1000.0, True)]:
         model = sp.Committee(K, K)
-        Q0, R0, g0 = sp.random_initial(model, 1000, 0)
+        Q0, R0, g0, _ = sp.random_initial(model, 1000, 0)
         warn_band_cost(model, Q0, R0, g0, 1.0, alpha_max)
         err = capsys.readouterr().err
-        assert ("--fluct-N: K = 8" in err) == loud, err
+        assert ("--bands-N: K = 8" in err) == loud, err
 
 
 def test_curvature_cost_is_announced_and_memory_refused(capsys):

@@ -36,7 +36,7 @@ def test_bn_curvature_is_scale_invariant_in_the_norm(norm):
     eigenvalue to EPS * condition = 6e-5 at 1e10 (condition 2.7e11); measured 3e-7."""
     model = sp.Committee(2, 2, bn="exact")
     fp = sp.symmetric_fixed_point(model, norm=norm)
-    c = sp.curvature(model, fp.Q, fp.R, fp.g, N=100)
+    c = sp.curvature(model, (fp.Q, fp.R, fp.g), N=100)
     assert c.status == "completed"
     assert c.stats("hessian")["min"] * norm == pytest.approx(MU_MIN_TIMES_NORM, rel=1e-5)
 
@@ -60,7 +60,7 @@ def test_small_spectrum_is_not_merged_into_one_value():
     agreement to 1e-4 relative."""
     model = sp.Committee(2, 2)
     Q, R = 1e10 * np.eye(2), np.zeros((2, 2))
-    c = sp.curvature(model, Q, R, N=100)
+    c = sp.curvature(model, (Q, R), N=100)
     assert c.status == "completed"
     v, m = c.spectrum("hessian")
     assert v.size == 8 and m.sum() == c.n_params
@@ -75,7 +75,7 @@ def test_small_spectrum_is_not_merged_into_one_value():
     h = 1e-3 * 1e5
 
     Q0, R0 = 0.5 * np.eye(2) + 0.1, 0.3 * np.ones((2, 2))
-    assert eg_plain(Q0, R0, model.T) == pytest.approx(sp.generalization_error(model, Q0, R0), rel=1e-14)
+    assert eg_plain(Q0, R0, model.T) == pytest.approx(sp.generalization_error(model, (Q0, R0)), rel=1e-14)
 
     def eg(Jw):
         return eg_plain(Jw @ Jw.T, Jw @ B.T, model.T)
@@ -95,10 +95,10 @@ def test_lost_precision_is_not_completed(case):
     if case.startswith("bn"):
         model = sp.Committee(2, 2, bn="exact")
         fp = sp.symmetric_fixed_point(model, norm=1e12)
-        c = sp.curvature(model, fp.Q, fp.R, fp.g, N=100)
+        c = sp.curvature(model, (fp.Q, fp.R, fp.g), N=100)
     else:
         model = sp.Committee(2, 2)
-        c = sp.curvature(model, 1e12 * np.eye(2), np.zeros((2, 2)), N=100)
+        c = sp.curvature(model, (1e12 * np.eye(2), np.zeros((2, 2))), N=100)
     assert c.status == "failed" and not c.success and "precision lost" in c.message
     with pytest.raises(sp.SymphaseError, match="precision lost"):
         c.raise_for_status()
@@ -110,9 +110,9 @@ def test_fixed_gain_bn_curvature_is_exact_at_any_norm():
     it stays resolved (completed) and equal to the norm-1 spectrum times 1/norm, to 1e-9 relative
     (rounding of the realisation and the complex-step Hessian; measured 1e-13), up to norm 1e30."""
     model = sp.Committee(2, 2, bn="exact", gain="fixed")
-    ref = sp.curvature(model, *_fp_state(model, 1.0), N=100).stats("hessian")
+    ref = sp.curvature(model, _fp_state(model, 1.0), N=100).stats("hessian")
     for norm in (1e10, 1e30):
-        c = sp.curvature(model, *_fp_state(model, norm), N=100)
+        c = sp.curvature(model, _fp_state(model, norm), N=100)
         assert c.status == "completed"
         assert c.stats("hessian")["min"] * norm == pytest.approx(ref["min"], rel=1e-9)
 
@@ -151,7 +151,7 @@ def test_curvature_refuses_field_variances_it_cannot_resolve(q, match):
     """``curvature --Q 1e16...``: complex division by zero; ``--Q 1e300``: "Eigenvalues did not
     converge". Now a ValueError naming Q and its range (tau Q_ii <= 1e12)."""
     with pytest.raises(ValueError, match=match) as e:
-        sp.curvature(sp.Committee(2, 2), q * np.eye(2), np.zeros((2, 2)), N=100)
+        sp.curvature(sp.Committee(2, 2), (q * np.eye(2), np.zeros((2, 2))), N=100)
     assert "<= 1e+12" in str(e.value)
 
 
@@ -160,9 +160,9 @@ def test_curvature_refuses_bn_norms_and_gains_out_of_range():
     field variance ``g_i^2`` be at most 1e12."""
     model = sp.Committee(2, 2, bn="exact")
     with pytest.raises(ValueError, match=r"^Q: under batch norm Q_ii must lie in \[1e-100, 1e\+100\]"):
-        sp.curvature(model, 1e300 * np.eye(2), np.zeros((2, 2)), N=100)
+        sp.curvature(model, (1e300 * np.eye(2), np.zeros((2, 2))), N=100)
     with pytest.raises(ValueError, match=r"^g: the field variance g_i\^2 must be <= 1e\+12"):
-        sp.curvature(model, np.eye(2), np.zeros((2, 2)), [1e7, 1.0], N=100)
+        sp.curvature(model, (np.eye(2), np.zeros((2, 2)), [1e7, 1.0]), N=100)
 
 
 def test_cli_curvature_exit_codes(capsys):
@@ -189,8 +189,8 @@ def test_huge_N_is_refused_by_name(N):
     model = sp.Committee(2, 2)
     match = r"^N must be an integer >= 4 and <= 2\^53"
     with pytest.raises(ValueError, match=match):
-        sp.curvature(model, 0.5 * np.eye(2), 0.5 * np.eye(2), N=N)
-    res = sp.integrate(model, 0.5 * np.eye(2), 0.1 * np.eye(2), 1.0, 1.0, alphas=[0.0, 1.0])
+        sp.curvature(model, (0.5 * np.eye(2), 0.5 * np.eye(2)), N=N)
+    res = sp.integrate(model, 1.0, 1.0, start=(0.5 * np.eye(2), 0.1 * np.eye(2)), alphas=[0.0, 1.0])
     with pytest.raises(ValueError, match=match):
         res.curvature(N=N)
     with pytest.raises(ValueError, match=match):
@@ -199,7 +199,7 @@ def test_huge_N_is_refused_by_name(N):
 
 def test_N_at_its_bound_works():
     """``N = 2^53`` is accepted: the bulk multiplicity and the parameter count stay exact integers."""
-    c = sp.curvature(sp.Committee(2, 2), 0.5 * np.eye(2), 0.5 * np.eye(2), N=2**53)
+    c = sp.curvature(sp.Committee(2, 2), (0.5 * np.eye(2), 0.5 * np.eye(2)), N=2**53)
     assert c.n_params == 2 * 2**53 and int(c.spectrum("hessian")[1].sum()) == 2 * 2**53
 
 
@@ -286,7 +286,7 @@ def test_ode_from_zero_weights_learns(capsys):
     from zero weights learns) and the CLI exits 0."""
     model = sp.Committee(2, 2)
     Z = np.zeros((2, 2))
-    res = sp.integrate(model, Z, Z, 1.0, 300.0)
+    res = sp.integrate(model, 1.0, 300.0, start=(Z, Z))
     assert res.status == "completed" and np.all(np.isfinite(res.eg)) and res.eg[-1] < 0.5 * res.eg[0]
     from symphase.cli import main
     assert main(["ode", "--Q0", "0,0;0,0", "--R0", "0,0;0,0", "--alpha-max", "50", "--points", "3"]) == 0
@@ -300,19 +300,19 @@ def test_diffusion_matrix_at_zero_weights_is_finite_and_the_limit():
     model = sp.Committee(2, 2)
     Z = np.zeros((2, 2))
     for part, tol in (("linear", 1e-8), ("full", 1e-3)):
-        D0 = sp.diffusion_matrix(model, Z, Z, eta=1.0, part=part)
-        D1 = sp.diffusion_matrix(model, 1e-10 * np.eye(2), Z, eta=1.0, part=part)
+        D0 = sp.diffusion_matrix(model, (Z, Z), 1.0, part=part).D
+        D1 = sp.diffusion_matrix(model, (1e-10 * np.eye(2), Z), 1.0, part=part).D
         assert np.all(np.isfinite(D0)) and np.allclose(D0, D0.T)
         assert np.max(np.abs(D0 - D1)) < tol
 
 
-def test_bn_at_zero_weights_is_refused_naming_Q0():
+def test_bn_at_zero_weights_is_refused_naming_start_Q():
     """Batch norm divides by sqrt(Q_ii): undefined at zero weights, refused as bad input by name."""
     model = sp.Committee(2, 2, bn="exact")
     Z = np.zeros((2, 2))
-    with pytest.raises(ValueError, match=r"^Q0: batch norm needs Q_ii > 0"):
-        sp.integrate(model, Z, Z, 1.0, 5.0)
-    with pytest.raises(ValueError, match=r"Q0: batch norm needs Q_ii > 0"):
+    with pytest.raises(ValueError, match=r"^start\.Q: batch norm needs Q_ii > 0"):
+        sp.integrate(model, 1.0, 5.0, start=(Z, Z))
+    with pytest.raises(ValueError, match=r"start\.Q: batch norm needs Q_ii > 0"):
         sp.escape_time(model, 1000, 1.0, start=(Z, Z), samples=2)
 
 
@@ -323,7 +323,7 @@ def test_sde_and_escape_time_from_zero_weights_run():
     completes every seed, and escape-time sees the plain plateau left (about 240, as the ODE)."""
     model = sp.Committee(2, 2)
     Z = np.zeros((2, 2))
-    s = sp.simulate(model, 10**4, 1.0, 5.0, init=(Z, Z), method="sde", seeds=4)
+    s = sp.simulate(model, 10**4, 1.0, 5.0, start=(Z, Z), method="sde", seeds=4)
     assert s.status == "completed" and np.all(np.isfinite(s.eg))
     e = sp.escape_time(model, 10**4, 1.0, start=(Z, Z), samples=4, seed=0)
     assert np.isfinite(e.mean) and 150 < e.mean < 400

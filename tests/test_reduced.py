@@ -48,8 +48,8 @@ def test_reduced_rhs_is_the_full_ode_on_symmetric_states(bn):
         g = rng.uniform(0.5, 1.5) if bn else None
         Qm, Rm, gm = full_matrices(K, Q, C, R, S, g)
         for eta in (0.0, 0.7):
-            red = reduced_rhs(model, Q, C, R, S, g, eta)
-            dQ, dR, dg = sp.rhs(model, Qm, Rm, gm, eta or 1.0, part="full" if eta else "linear")
+            red = dict(reduced_rhs(model, Q, C, R, S, g, eta).items())
+            dQ, dR, dg, _ = sp.rhs(model, (Qm, Rm, gm), eta or 1.0, part="full" if eta else "linear")
             full = {"Q": dQ[0, 0], "C": dQ[0, 1], "R": dR[0, 0], "S": dR[0, 1]}
             if bn:
                 full["g"] = dg[0]
@@ -69,9 +69,9 @@ def test_exact_rule_keeps_the_norm_at_order_eta():
         model = sp.Committee(K, K, bn="exact", tau=2.0)
         Q, C, R, S = symmetric_state(K, rng)
         lin = reduced_rhs(model, Q, C, R, S, 0.8, 0.0)
-        assert abs(lin["Q"]) <= 1e-13 * max(abs(v) for v in lin.values())
+        assert abs(lin.Q) <= 1e-13 * max(abs(v) for v in lin.values())
         full = reduced_rhs(model, Q, C, R, S, 0.8, 0.5)
-        assert full["Q"] > 0
+        assert full.Q > 0
 
 
 @pytest.mark.parametrize("bn", RULES, ids=["plain", "bn-paper", "bn-exact"])
@@ -83,7 +83,7 @@ def test_reduced_generalization_error_is_eq13(bn):
         model = sp.Committee(K, K, bn=bn, tau=0.6)
         Q, C, R, S = symmetric_state(K, rng)
         g = rng.uniform(0.5, 1.5) if bn else None
-        ref = sp.generalization_error(model, *full_matrices(K, Q, C, R, S, g))
+        ref = sp.generalization_error(model, full_matrices(K, Q, C, R, S, g))
         assert abs(reduced_generalization_error(model, Q, C, R, S, g) - ref) <= 1e-13 * abs(ref)
 
 
@@ -94,9 +94,9 @@ def test_plain_plateau_is_saad_and_sollas():
     for K in range(2, 12):
         model = sp.Committee(K, K)
         fp = paper_fixed_point(model)
-        assert abs(fp["Q"] - 1 / (2 * K - 1)) <= 1e-15 and fp["C"] == fp["Q"]
-        assert abs(fp["R"] - 1 / math.sqrt(K * (2 * K - 1))) <= 1e-15 and fp["S"] == fp["R"]
-        eg = reduced_generalization_error(model, fp["Q"], fp["C"], fp["R"], fp["S"])
+        assert abs(fp.Q - 1 / (2 * K - 1)) <= 1e-15 and fp.C == fp.Q
+        assert abs(fp.R - 1 / math.sqrt(K * (2 * K - 1))) <= 1e-15 and fp.S == fp.R
+        eg = reduced_generalization_error(model, fp.Q, fp.C, fp.R, fp.S)
         assert abs(eg - K / math.pi * (math.pi / 6 - K * math.asin(1 / (2 * K)))) <= 1e-15 * K**2
 
 
@@ -110,16 +110,16 @@ def test_paper_fixed_points_are_fixed_points_at_order_eta(bn, tau):
     for K in range(2, 11):
         model = sp.Committee(K, K, bn=bn, tau=tau)
         fp = paper_fixed_point(model)
-        g = fp.get("g")
-        rates = reduced_rhs(model, fp["Q"], fp["C"], fp["R"], fp["S"], g, 0.0)
-        ref = reduced_rhs(model, fp["Q"], fp["C"], 1.1 * fp["R"], 0.9 * fp["S"], g, 0.0)
+        g = fp.g
+        rates = reduced_rhs(model, fp.Q, fp.C, fp.R, fp.S, g, 0.0)
+        ref = reduced_rhs(model, fp.Q, fp.C, 1.1 * fp.R, 0.9 * fp.S, g, 0.0)
         scale = max(abs(v) for v in ref.values())
         assert max(abs(v) for v in rates.values()) <= 1e-12 * scale, rates
         if K <= 4:
-            dQ, dR, dg = sp.rhs(model, *full_matrices(K, fp["Q"], fp["C"], fp["R"], fp["S"], g), part="linear")
+            dQ, dR, dg, _ = sp.rhs(model, full_matrices(K, fp.Q, fp.C, fp.R, fp.S, g), 1.0, part="linear")
             worst = max(np.abs(dQ).max(), np.abs(dR).max(), 0 if dg is None else np.abs(dg).max())
             assert worst <= 1e-12 * scale
-        assert reduced_rhs(model, fp["Q"], fp["C"], fp["R"], fp["S"], g, 0.5)["Q"] > 0
+        assert reduced_rhs(model, fp.Q, fp.C, fp.R, fp.S, g, 0.5).Q > 0
 
 
 @pytest.mark.parametrize("K,tau", [(3, 2.5), (2, 7.0), (6, 0.5)])
@@ -132,11 +132,11 @@ def test_plain_fixed_point_closed_form_is_the_numerical_root(K, tau):
 
     def f(x):
         r = reduced_rhs(model, x[0], x[0], x[1], x[1])
-        return [r["Q"], r["R"]]
+        return [r.Q, r.R]
 
-    sol = optimize.root(f, [1.2 * fp["Q"], 0.8 * fp["R"]], tol=1e-13)
+    sol = optimize.root(f, [1.2 * fp.Q, 0.8 * fp.R], tol=1e-13)
     assert max(abs(v) for v in f(sol.x)) <= 1e-14
-    assert abs(sol.x[0] - fp["Q"]) <= 1e-10 * fp["Q"] and abs(sol.x[1] - fp["R"]) <= 1e-10 * fp["R"]
+    assert abs(sol.x[0] - fp.Q) <= 1e-10 * fp.Q and abs(sol.x[1] - fp.R) <= 1e-10 * fp.R
 
 
 def central_hessian(f, x, h):
@@ -157,7 +157,7 @@ def test_hessian_matches_finite_differences(bn, K, tau):
     each coordinate's size: truncation ~1e-8, rounding ~1e-16/1e-8; tolerance 1e-6 relative to max |H|."""
     model = sp.Committee(K, K, bn=bn, tau=tau)
     fp = paper_fixed_point(model)
-    x0 = np.array([fp["R"], fp["S"], fp["Q"]] + ([fp["g"]] if bn else []))
+    x0 = np.array([fp.R, fp.S, fp.Q] + ([fp.g] if bn else []))
     for x in (x0, x0 * np.array([1.1, 0.7, 1.3] + ([0.9] if bn else []))):
         H, names = reduced_hessian(model, *x)
         assert names == (("R", "S", "Q", "g") if bn else ("R", "S", "Q"))
@@ -176,7 +176,7 @@ def test_hessian_matches_finite_differences(bn, K, tau):
 def paper_spectrum(K, tau, bn):
     model = sp.Committee(K, K, bn=bn, tau=tau)
     fp = paper_fixed_point(model)
-    H, _ = reduced_hessian(model, fp["R"], fp["S"], fp["Q"], fp.get("g"))
+    H, _ = reduced_hessian(model, fp.R, fp.S, fp.Q, fp.g)
     return np.linalg.eigvalsh(H)
 
 
@@ -204,7 +204,7 @@ def test_finding_paper_hessian_is_not_at_a_critical_point_of_eps_g():
         for bn in (None, "paper"):
             model = sp.Committee(K, K, bn=bn)
             fp = paper_fixed_point(model)
-            grad, _ = reduced_gradient(model, fp["R"], fp["S"], fp["Q"], fp.get("g"))
+            grad, _ = reduced_gradient(model, fp.R, fp.S, fp.Q, fp.g)
             assert np.min(np.abs(grad[:3])) > 0.05
             if bn:
                 assert abs(grad[3]) <= 1e-13 * np.max(np.abs(grad))

@@ -92,7 +92,7 @@ def toy_rules():
 
 def start(kw):
     model = sp.Committee(2, 2, tau=1.3, **kw)
-    Q0, R0, _ = sp.random_initial(model, N, 1)
+    Q0, R0, _, _ = sp.random_initial(model, N, 1)
     g0 = np.array([0.9, 1.2]) if model.has_bn else np.ones(2)
     v0 = np.array([0.6, 1.3]) if model.learns_v else np.ones(2)
     return model, Q0, R0, g0, v0
@@ -104,7 +104,7 @@ def params(model, eta):
 
 def run_weights(kernels, kw, eta):
     model, Q0, R0, g0, v0 = start(kw)
-    J, B = weights_from_overlaps(model, N, Q0, R0, 0)
+    J, B = weights_from_overlaps(model, (Q0, R0), N, 0)
     Jt, g, v = np.ascontiguousarray(J.T), g0.copy(), v0.copy()
     did = kernels.sgd_steps(Jt, g, v, STEPS, _rng.rng_state(3), _sgd.weight_args(model, params(model, eta), B))
     assert did == STEPS

@@ -44,7 +44,7 @@ def _z_against(sim, model):
     d = []
     for j in range(len(sim.seeds)):
         g0 = None if sim.initial["g"] is None else sim.initial["g"][j]
-        r = sp.integrate(model, sim.initial["Q"][j], sim.initial["R"][j], sim.eta, sim.alpha[-1], g0=g0,
+        r = sp.integrate(model, sim.eta, sim.alpha[-1], start=(sim.initial["Q"][j], sim.initial["R"][j], g0),
                          alphas=sim.alpha, eg_tol=0.0, rtol=1e-9, atol=1e-11)
         n = len(sim.alpha)
         d.append(np.concatenate([(sim.eg[j] - r.eg)[:, None], (sim.Q[j] - r.Q).reshape(n, -1),
@@ -253,7 +253,7 @@ def test_same_start_as_random_initial():
     from symphase._initial import random_initial
     model = sp.Committee(2, 3, bn="paper")
     res = simulate(model, 300, 0.5, 0.1, seeds=[11], alphas=[0.0, 0.1])
-    Q0, R0, g0 = random_initial(model, 300, 11)
+    Q0, R0, g0, _ = random_initial(model, 300, 11)
     np.testing.assert_allclose(res.initial["Q"][0], Q0, atol=1e-13)
     np.testing.assert_allclose(res.initial["R"][0], R0, atol=1e-13)
     np.testing.assert_array_equal(res.initial["g"][0], g0)
@@ -274,7 +274,7 @@ def test_result_shapes_and_initial_overlaps():
     assert ds["eg"].dims == ("seed", "alpha") and list(ds["seed"].values) == [0, 1]
     assert list(ds["seed_status"].values) == ["completed", "completed"]
     # eps_g is the exact eps_g of the recorded overlaps (Eq. 13)
-    assert res.eg[1, 2] == pytest.approx(sp.generalization_error(model, res.Q[1, 2], res.R[1, 2], res.g[1, 2]),
+    assert res.eg[1, 2] == pytest.approx(sp.generalization_error(model, (res.Q[1, 2], res.R[1, 2], res.g[1, 2])),
                                          rel=1e-12)
 
 
@@ -331,7 +331,7 @@ def test_start_from_given_overlaps_and_weights():
     R0 = np.array([[0.2, 0.0], [0.05, 0.1]])
     g0 = np.array([1.5, 0.7])
     for init in ({"Q": Q0, "R": R0, "g": g0}, (Q0, R0, g0)):
-        res = simulate(model, 50, 0.5, 1.0, seeds=2, init=init, alphas=[0.0, 1.0])
+        res = simulate(model, 50, 0.5, 1.0, seeds=2, start=init, alphas=[0.0, 1.0])
         for j in range(2):
             np.testing.assert_allclose(res.initial["Q"][j], Q0, atol=1e-12)
             np.testing.assert_allclose(res.initial["R"][j], R0, atol=1e-12)
@@ -339,7 +339,7 @@ def test_start_from_given_overlaps_and_weights():
         assert not np.array_equal(res.Q[0, 1], res.Q[1, 1])  # own orientation and inputs per seed
     rng = np.random.default_rng(0)
     J, B = rng.normal(size=(2, 40)) / np.sqrt(40), rng.normal(size=(2, 40)) / np.sqrt(40)
-    res = simulate(model, 40, 0.5, 1.0, seeds=1, init={"J": J, "B": B}, alphas=[0.0, 1.0], exact_teacher=False)
+    res = simulate(model, 40, 0.5, 1.0, seeds=1, start={"J": J, "B": B}, alphas=[0.0, 1.0], exact_teacher=False)
     np.testing.assert_allclose(res.initial["Q"][0], J @ J.T, atol=1e-14)
     np.testing.assert_allclose(res.initial["T"][0], B @ B.T, atol=1e-14)
 
@@ -352,7 +352,7 @@ def test_paper_teacher_option():
     assert T.shape == (3, 2, 2) and not np.allclose(T[0], np.eye(2))
     assert abs(T[:, 0, 0].mean() - 1) < 4 * np.sqrt(2 / 100)  # |B_n|^2 ~ chi^2_N / N
     m0 = model.with_(T=T[0])
-    assert res.eg[0, 0] == pytest.approx(sp.generalization_error(m0, res.Q[0, 0], res.R[0, 0]), rel=1e-12)
+    assert res.eg[0, 0] == pytest.approx(sp.generalization_error(m0, (res.Q[0, 0], res.R[0, 0])), rel=1e-12)
     cmp = sp.compare(model, 100, 0.5, 1.0, 2, alphas=[0.0, 1.0], exact_teacher=False)
     np.testing.assert_allclose(cmp.ode_eg[:, 0], cmp.simulation.eg[:, 0], rtol=1e-12)
 
@@ -409,9 +409,9 @@ def test_plateau_read_off_the_curve_is_the_symmetric_fixed_point():
     to 2% (the curve is recorded at 20 points per decade and is never perfectly flat)."""
     from symphase._initial import random_initial
     model = sp.Committee(2, 2)
-    Q0, R0, _ = random_initial(model, 10**6, 0)
+    Q0, R0, _, _ = random_initial(model, 10**6, 0)
     alphas = np.concatenate([[0.0], np.geomspace(0.1, 1000, 81)])
-    r = sp.integrate(model, Q0, R0, 0.5, 1000.0, alphas=alphas)
+    r = sp.integrate(model, 0.5, 1000.0, start=(Q0, R0), alphas=alphas)
     level = sp.symmetric_fixed_point(model, 0.5).eg
     assert plateau_value(r.alpha, r.eg) == pytest.approx(level, rel=0.02)
     assert escape_alpha(r.alpha, r.eg) == escape_alpha(r.alpha, r.eg, plateau=level)
@@ -436,8 +436,8 @@ def test_compare_escape_times():
     (dict(N=0), "N"), (dict(eta=0.0), "eta"), (dict(eta=-1.0), "eta"), (dict(seeds=0), "seeds"),
     (dict(seeds=[1, 1]), "seeds"), (dict(seeds=[-1]), "seeds"), (dict(seeds=[0.5]), "seeds"),
     (dict(alphas=[0, 2, 1]), "alphas"), (dict(alpha_max=0.0), "alpha_max"), (dict(workers=0), "workers"),
-    (dict(n_test=-1), "n_test"), (dict(init={"Q": np.eye(2)}), "init"), (dict(init={"X": 1}), "init"),
-    (dict(init=(np.eye(2), 5 * np.eye(2))), "init"), (dict(init={"J": np.ones((2, 7))}), "init"),
+    (dict(n_test=-1), "n_test"), (dict(start={"Q": np.eye(2)}), "start"), (dict(start={"X": 1}), "start"),
+    (dict(start=(np.eye(2), 5 * np.eye(2))), "start"), (dict(start={"J": np.ones((2, 7))}), "start"),
 ])
 def test_bad_input(kwargs, name):
     args = dict(N=100, eta=0.5, alpha_max=3.0)

@@ -18,9 +18,9 @@ FIXED = {"alpha_max": 40.0, "points": 21, "N": 200, "seed": 3}
 
 def api_curve(eta, bn):
     model = sp.Committee(2, 2, bn=bn)
-    Q0, R0, g0 = random_initial(model, 200, 3)
+    Q0, R0, g0, _ = random_initial(model, 200, 3)
     alphas = sp.default_alphas(40.0, 20)
-    return sp.integrate(model, Q0, R0, eta, 40.0, g0=g0, alphas=alphas, eg_tol=0).eg
+    return sp.integrate(model, eta, 40.0, start=(Q0, R0, g0), alphas=alphas, eg_tol=0).eg
 
 
 def check_against_api(ds):
@@ -346,8 +346,8 @@ def test_seed_of_2_to_the_40_through_a_sweep_and_netcdf(tmp_path):
     with open_netcdf(tmp_path / "sweep.nc") as ds:
         assert ds["seed"].dtype == np.int64 and ds["seed"].values.tolist() == [3, big]
         model = sp.Committee(2, 2)
-        Q0, R0, g0 = random_initial(model, 200, big)
-        want = sp.integrate(model, Q0, R0, 0.5, 40.0, g0=g0, alphas=sp.default_alphas(40.0, 20), eg_tol=0).eg
+        Q0, R0, g0, _ = random_initial(model, 200, big)
+        want = sp.integrate(model, 0.5, 40.0, start=(Q0, R0, g0), alphas=sp.default_alphas(40.0, 20), eg_tol=0).eg
         np.testing.assert_array_equal(ds["eg"].sel(seed=big).values, want)  # the same numbers: exact
     fixed = {k: v for k, v in FIXED.items() if k != "eta"}
     res = sweep("ode", {"eta": [0.5]}, fixed={**fixed, "seed": big}, store=tmp_path / "f", scheduler="sync")

@@ -41,7 +41,7 @@ def test_ode_equals_nn2pp_scmpp_ode(case):
                                activation="erf" if c["g"] == 1 else "linear", weight_decay=c["wd"],
                                noise=c["noise_variance"], T=c["T0"])
     kw = {"eta2": c["lr2"]} if c["both"] else {}
-    res = symphase.integrate(model, c["Q0"], c["R0"], c["lr"], max(c["alphas"]), v0=c["v0"],
+    res = symphase.integrate(model, c["lr"], max(c["alphas"]), start=(c["Q0"], c["R0"], None, c["v0"]),
                              alphas=[0.0] + list(c["alphas"]), rtol=1e-12, atol=1e-14, eg_tol=0, **kw)
     res.raise_for_status()
     for j, point in enumerate(c["reference"], start=1):
@@ -71,8 +71,8 @@ def test_second_layer_fixed_at_one_is_the_committee_machine(bn):
     rng = np.random.default_rng(1)
     base, Q, R, g = _random_state(symphase.Committee(3, 2, bn=bn, batch=2, noise=0.01), rng)
     two = base.with_(second_layer="learned")
-    ref = symphase.rhs(base, Q, R, g, eta=0.7)
-    got = symphase.rhs(two, Q, R, g, eta=0.7, v=np.ones(3), eta2=0.3)
+    ref = symphase.rhs(base, (Q, R, g), 0.7)
+    got = symphase.rhs(two, (Q, R, g, np.ones(3)), 0.7, eta2=0.3)
     for a, b_ in zip(ref, got[:3]):
         if a is not None:
             np.testing.assert_allclose(b_, a, rtol=1e-13, atol=1e-15)
@@ -99,12 +99,12 @@ def test_only_the_products_c_v_matter():
     rng = np.random.default_rng(2)
     base, Q, R, _ = _random_state(symphase.Committee(3, 2), rng)
     scaled = base.with_(scaling="1/K", v_teacher=[2.0, 2.0])
-    a = symphase.rhs(base, Q, R, eta=0.5)
-    b_ = symphase.rhs(scaled, Q, R, eta=0.5, v=[3.0, 3.0, 3.0])
+    a = symphase.rhs(base, (Q, R), 0.5)
+    b_ = symphase.rhs(scaled, (Q, R, None, [3.0, 3.0, 3.0]), 0.5)
     np.testing.assert_allclose(b_[0], a[0], rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(b_[1], a[1], rtol=1e-13, atol=1e-15)
-    assert symphase.generalization_error(scaled, Q, R, v=[3.0, 3.0, 3.0]) == pytest.approx(
-        symphase.generalization_error(base, Q, R), rel=1e-13)
+    assert symphase.generalization_error(scaled, (Q, R, None, [3.0, 3.0, 3.0])) == pytest.approx(
+        symphase.generalization_error(base, (Q, R)), rel=1e-13)
 
 
 def test_linear_network_error_from_its_weights():
@@ -117,7 +117,7 @@ def test_linear_network_error_from_its_weights():
     model = symphase.Committee(K, M, T=B @ B.T, activation="linear", scaling="1/sqrt(K)", v_teacher=vt, tau=1.7)
     w = model.teacher_scale * B.T @ vt - model.scale * J.T @ v
     expected = 0.5 * model.tau * w @ w
-    assert symphase.generalization_error(model, J @ J.T, J @ B.T, v=v) == pytest.approx(expected, rel=1e-12)
+    assert symphase.generalization_error(model, (J @ J.T, J @ B.T, None, v)) == pytest.approx(expected, rel=1e-12)
 
 
 SIM_CASES = {
@@ -138,9 +138,9 @@ def test_simulation_follows_the_ode(name, method):
     model = symphase.Committee(2, 2, **kw)
     alphas = [0.0, 2.0, 5.0, 10.0]
     v0 = [0.6, 0.4]
-    sim = symphase.simulate(model, 1000, 0.5, 10.0, seeds=8, init=(Q0, R0), v0=v0, alphas=alphas, method=method,
-                            **run)
-    ode = symphase.integrate(model, Q0, R0, 0.5, 10.0, v0=v0, alphas=alphas, **run).raise_for_status()
+    sim = symphase.simulate(model, 1000, 0.5, 10.0, seeds=8, start=(Q0, R0, None, v0), alphas=alphas,
+                            method=method, **run)
+    ode = symphase.integrate(model, 0.5, 10.0, start=(Q0, R0, None, v0), alphas=alphas, **run).raise_for_status()
     sim.raise_for_status()
     se = sim.eg.std(0, ddof=1) / np.sqrt(8)
     assert np.all(np.abs(sim.eg.mean(0) - ode.eg) <= 4 * se + 0.02 * ode.eg + 1e-12)
@@ -167,11 +167,11 @@ def test_defaults_are_the_committee_machine():
     assert repr(model) == "Committee(K=2, M=2, bn=None, gain='learned', tau=1.0, batch=1, noise=0.0)"
     two = symphase.Committee(2, 2, bn="paper", second_layer="learned")
     assert two.layout.size == 3 + 4 + 2 + 2 and two.layout.labels()[-2:] == ["v_0", "v_1"]
-    res = symphase.integrate(two, Q0, R0, 0.5, 1.0, v0=[0.3, 0.9], eta2=0.2)
+    res = symphase.integrate(two, 0.5, 1.0, start=(Q0, R0, None, [0.3, 0.9]), eta2=0.2)
     assert res.v.shape == (res.alpha.size, 2) and res.eta2 == 0.2
     assert "v" in res.to_xarray() and res.to_dict()["eta2"] == 0.2
     assert {"v_0", "v_1"} <= set(res.to_dataframe().columns)
-    sim = symphase.simulate(two, 50, 0.5, 1.0, seeds=2, alphas=[0.0, 1.0], v0=[0.3, 0.9])
+    sim = symphase.simulate(two, 50, 0.5, 1.0, seeds=2, alphas=[0.0, 1.0], start={"v": [0.3, 0.9]})
     frame = sim.to_dataframe()
     assert list(frame["v_0"][frame["alpha"] == 0.0]) == [0.3, 0.3] and "v" in sim.to_xarray()
 
@@ -193,13 +193,13 @@ def test_bad_run_settings_are_named():
     fixed = symphase.Committee(2, 2)
     learned = symphase.Committee(2, 2, second_layer="learned")
     with pytest.raises(ValueError, match="eta2"):
-        symphase.integrate(fixed, Q0, R0, 0.5, 1.0, eta2=0.1)
+        symphase.integrate(fixed, 0.5, 1.0, start=(Q0, R0), eta2=0.1)
     with pytest.raises(ValueError, match="eta2"):
-        symphase.integrate(learned, Q0, R0, 0.5, 1.0, eta2=-1.0)
-    with pytest.raises(ValueError, match="v0"):
-        symphase.integrate(learned, Q0, R0, 0.5, 1.0, v0=[1.0, 2.0, 3.0])
+        symphase.integrate(learned, 0.5, 1.0, start=(Q0, R0), eta2=-1.0)
+    with pytest.raises(ValueError, match=r"start\.v"):
+        symphase.integrate(learned, 0.5, 1.0, start=(Q0, R0, None, [1.0, 2.0, 3.0]))
     with pytest.raises(ValueError, match="N: the fluctuation theory"):
-        symphase.integrate(learned, Q0, R0, 0.5, 1.0, N=1000)
+        symphase.integrate(learned, 0.5, 1.0, start=(Q0, R0), bands_N=1000)
     with pytest.raises(ValueError, match="method='weights' or 'overlaps'"):
         symphase.simulate(learned, 100, 0.5, 1.0, method="sde")
     with pytest.raises(TypeError, match=r"Committee\(K, M, activation=\"relu\"\)"):  # the model's now
@@ -254,8 +254,8 @@ def test_reduced_two_layer_rates_are_the_full_odes_on_the_symmetric_subspace(kw)
     g = 1.3 if model.has_bn else None
     v = 0.7
     for eta in (0.0, 0.4):
-        red = symphase.reduced_rhs(model, 0.6, 0.1, 0.3, 0.05, g, eta=eta, v=v,
-                                   eta2=0.25 if model.learns_v and eta else None)
+        red = dict(symphase.reduced_rhs(model, 0.6, 0.1, 0.3, 0.05, g, eta=eta, v=v,
+                                        eta2=0.25 if model.learns_v and eta else None).items())
         y = symmetric_state(model, 0.6, 0.1, 0.3, 0.05, g, v=v if model.learns_v else None)
         full = model.system.rhs(y, eta if eta else 1.0, part="full" if eta else "linear",
                                 v=None if model.learns_v else np.full(3, v),
@@ -285,8 +285,8 @@ def test_linear_network_asymptotic_error_with_noise_is_the_lms_closed_form(K, M,
     The ODE at alpha = 4000 from a random start agrees to 1e-7 relative (the transient has decayed as
     exp(-2 eta_eff tau alpha); the integration tolerance is 1e-11)."""
     model = symphase.Committee(K, M, activation="linear", noise=0.01, tau=tau, scaling=scaling)
-    Q0, R0, _ = symphase.random_initial(model, N=1000, seed=0)
-    res = symphase.integrate(model, Q0, R0, eta, 4000.0, v0=v, eg_tol=0, rtol=1e-11, atol=1e-14)
+    Q0, R0, _, _ = symphase.random_initial(model, N=1000, seed=0)
+    res = symphase.integrate(model, eta, 4000.0, start=(Q0, R0, None, v), eg_tol=0, rtol=1e-11, atol=1e-14)
     res.raise_for_status()
     eta_eff = eta * model.scale**2 * np.sum(np.square(v))
     predicted = eta_eff * tau * model.noise / (2 * (2 - eta_eff * tau))
@@ -294,10 +294,10 @@ def test_linear_network_asymptotic_error_with_noise_is_the_lms_closed_form(K, M,
 
 
 def _asymptotic_error_per_eta_noise(model, etas, seed=1, alpha=3e6):
-    Q0, R0, _ = symphase.random_initial(model, N=10000, seed=seed)
+    Q0, R0, _, _ = symphase.random_initial(model, N=10000, seed=seed)
     out = []
     for eta in etas:
-        res = symphase.integrate(model, Q0, R0, eta, alpha, eg_tol=0, rtol=1e-10, atol=1e-16,
+        res = symphase.integrate(model, eta, alpha, start=(Q0, R0), eg_tol=0, rtol=1e-10, atol=1e-16,
                                  alphas=np.geomspace(1.0, alpha, 30)).raise_for_status()
         out.append(res.eg[-1] / (eta * model.noise))
     return out, res

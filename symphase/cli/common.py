@@ -48,8 +48,26 @@ def add_second_layer_run_options(p):
 
 
 def second_layer_run(args) -> dict:
-    """``v0``/``eta2`` keyword arguments from :func:`add_second_layer_run_options`."""
-    return {"v0": None if args.v0 is None else parse_matrix("v0", args.v0).ravel(), "eta2": args.eta2}
+    """The ``eta2`` keyword argument from :func:`add_second_layer_run_options` (``--v0`` is part of the
+    start: :func:`start_v`)."""
+    return {"eta2": args.eta2}
+
+
+def start_v(args):
+    """``--v0``, the second layer of the start (:class:`symphase.State`'s ``v``), or None (ones)."""
+    return None if args.v0 is None else parse_matrix("v0", args.v0).ravel()
+
+
+#: The default learning rate of every command that runs a trajectory (ode, simulate, compare,
+#: escape-time; the sweep's tasks default to the same 0.5): one value, as the API's ``eta`` is one
+#: name (docs/vocabulary.md). ``fixed-point`` defaults to 0, the small learning rate limit where the
+#: plateau is defined for every rule (under BN there is no fixed point at ``eta > 0``).
+ETA_DEFAULT = 0.5
+
+
+def add_eta_option(p):
+    """``--eta``, the learning rate, with the default of every command (:data:`ETA_DEFAULT`)."""
+    p.add_argument("--eta", type=float, default=ETA_DEFAULT, help="learning rate, > 0 (default %(default)s)")
 
 
 def model_from(args, *, allow_relu=False, model=Committee) -> Committee:
@@ -340,7 +358,7 @@ def warn_ode_cost(model, points: int):
 
 
 def warn_band_cost(model, Q0, R0, g0, eta: float, alpha_max: float):
-    """Warn when ``--fluct-N``'s band will take long: it integrates the covariance in steps of at most 1
+    """Warn when ``--bands-N``'s band will take long: it integrates the covariance in steps of at most 1
     in alpha, each evaluating the diffusion matrix (a quasi-Monte Carlo rule of 2^14 points over the
     flat state) and the Jacobian 4 times, so it needs at least ``4 alpha_max`` of them. The estimate
     times one here (after compiling or loading the kernels)."""
@@ -355,7 +373,7 @@ def warn_band_cost(model, Q0, R0, g0, eta: float, alpha_max: float):
     per = time.perf_counter() - t
     least = 4 * max(alpha_max, 1.0) * per
     if least > ODE_WARN_S:
-        warn(f"--fluct-N: K = {model.K}, M = {model.M}: the band needs at least {4 * max(alpha_max, 1.0):.3g} "
+        warn(f"--bands-N: K = {model.K}, M = {model.M}: the band needs at least {4 * max(alpha_max, 1.0):.3g} "
              f"evaluations of the diffusion matrix and the Jacobian ({per * 1e3:.3g} ms each here), roughly "
              f"{_duration(least)} or more; Ctrl-C stops it and keeps (and with --out saves) the ODE and the "
              f"band so far")

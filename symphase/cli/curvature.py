@@ -45,7 +45,7 @@ def _state(args, model):
     if args.g is not None:
         raise ValueError("--g goes with --Q and --R")
     if args.random:
-        Q, R, g = random_initial(model, args.N, args.seed)
+        Q, R, g, _ = random_initial(model, args.N, args.seed)
         return Q, R, g, f"random weights, seed {args.seed}"
     fp = symmetric_fixed_point(model, 0.0, norm=args.norm)
     return fp.Q, fp.R, fp.g, "the symmetric fixed point (eta -> 0)"
@@ -59,7 +59,7 @@ def run(args) -> int:
     model = model_from(args)
     warn_curvature_cost(model)
     Q, R, g, what = _state(args, model)
-    c = curvature(model, Q, R, g, N=args.N)
+    c = curvature(model, (Q, R, g), N=args.N)
     if args.json:
         print_json({**c.to_dict(), "state": what})
         return _status(c)

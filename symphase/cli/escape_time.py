@@ -7,6 +7,7 @@ import sys
 from .._escape import escape_time
 from .._fixedpoint_solve import symmetric_fixed_point
 from .common import (
+    add_eta_option,
     add_model_options,
     check_alpha_max_option,
     escape_cost_announcer,
@@ -25,7 +26,7 @@ def register(sub):
                        "quantiles (docs/model.md §12).")
     add_model_options(p)
     p.add_argument("--N", type=int, default=1000, help="input dimension, >= K + M (default %(default)s)")
-    p.add_argument("--eta", type=float, default=1.0, help="learning rate (default %(default)s)")
+    add_eta_option(p)
     p.add_argument("--start", choices=["random", "plateau"], default="random",
                    help="the random-weights ensemble, or the symmetric fixed point with the O(N^-1/2) asymmetry "
                    "of a random start (default %(default)s); --Q0/--R0 give overlaps instead")

@@ -8,6 +8,7 @@ from .._results import overlap_columns
 from .._run_checks import default_alphas
 from .._simulate import METHODS, simulate
 from .common import (
+    add_eta_option,
     add_model_options,
     add_output_options,
     add_second_layer_run_options,
@@ -20,6 +21,7 @@ from .common import (
     print_json,
     save_result,
     second_layer_run,
+    start_v,
     stderr_is_terminal,
 )
 
@@ -27,7 +29,7 @@ from .common import (
 def _common(p):
     add_model_options(p)
     p.add_argument("--N", type=int, default=1000, help="input dimension (default %(default)s)")
-    p.add_argument("--eta", type=float, default=1.0, help="learning rate (default %(default)s)")
+    add_eta_option(p)
     p.add_argument("--alpha-max", type=float, default=100.0,
                    help="end of the run, steps/N, in (0, 1e12] (default %(default)s)")
     p.add_argument("--seeds", type=int, default=4, help="number of seeds 0..n-1, >= 1 (default %(default)s)")
@@ -115,7 +117,9 @@ def compare_frame(cmp):
 
 def run_simulate(args) -> int:
     model, alphas, out = _prepare(args)
-    res = simulate(model, args.N, args.eta, args.alpha_max, seeds=args.seeds, alphas=alphas,
+    v0 = start_v(args)
+    res = simulate(model, args.N, args.eta, args.alpha_max, start="random" if v0 is None else {"v": v0},
+                   seeds=args.seeds, alphas=alphas,
                    workers=args.workers, n_test=args.test, exact_teacher=not args.random_teacher,
                    bn_stats=args.bn_stats, progress=stderr_is_terminal() and not args.json, method=args.method,
                    **second_layer_run(args))

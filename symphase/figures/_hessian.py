@@ -13,7 +13,7 @@ def eigenvalues(K: int, tau: float, bn):
     """Sorted eigenvalues of the paper's Hessian d^2 eps_g/dOmega^2 at the paper's fixed point (docs/model.md §4)."""
     model = Committee(K, K, bn=bn, tau=tau)
     fp = paper_fixed_point(model)
-    H, names = reduced_hessian(model, fp["R"], fp["S"], fp["Q"], fp.get("g"))
+    H, names = reduced_hessian(model, fp.R, fp.S, fp.Q, fp.g)
     return np.sort(np.linalg.eigvalsh(H)), names
 
 

@@ -6,7 +6,7 @@ exact gradient), the paper's random start ``J_il ~ N(0, 1/N)``.
 - Top row: SGD (a few seeds) against the ODE integrated from
   each seed's own initial overlaps (their mean), and the band ODE ± the
   predicted seed-to-seed standard deviation of ``eps_g``: the linear-noise
-  approximation (``integrate(..., N=N, sigma0="random")``, docs/model.md §12),
+  approximation (``integrate(..., bands_N=N, sigma0="random")``, docs/model.md §12),
   linearised about the ODE from seed 0's start, with the covariance of the
   random start, computed up to 1.3 times that ODE's escape time.
 - Middle row: that standard deviation against the seed-to-seed standard
@@ -90,7 +90,7 @@ def compute(quick: bool):
         for s in range(seeds):
             g0 = None if res.initial["g"] is None else res.initial["g"][s]
             starts.append((res.initial["Q"][s], res.initial["R"][s], g0))
-            o = integrate(model, *starts[s][:2], ETA, alpha_max, g0=g0, alphas=res.alpha, eg_tol=0,
+            o = integrate(model, ETA, alpha_max, start=starts[s], alphas=res.alpha, eg_tol=0,
                           rtol=1e-11, atol=1e-13).raise_for_status()
             ode_dense.append(o.eg)
             ode[r, s] = o.eg[idx]
@@ -118,8 +118,8 @@ def compute(quick: bool):
         if quick:
             a_lna = min(a_lna, 0.4 * alpha_max)
         inside = alphas <= a_lna
-        lna = integrate(model, *starts[0][:2], ETA, float(alphas[inside][-1]), g0=starts[0][2],
-                        alphas=alphas[inside], eg_tol=0, N=N, sigma0="random").raise_for_status()
+        lna = integrate(model, ETA, float(alphas[inside][-1]), start=starts[0],
+                        alphas=alphas[inside], eg_tol=0, bands_N=N, sigma0="random").raise_for_status()
         eg_std[r, inside] = lna.eg_std
     nan_sim = "no escape by the end of the run"
     return xr.Dataset(

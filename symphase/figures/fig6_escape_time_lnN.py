@@ -35,7 +35,6 @@ import xarray as xr
 from .._escape import escape_time
 from .._fixedpoint import FixedPoint
 from .._fixedpoint_solve import symmetric_fixed_point
-from .._initial import near_fixed_point
 from .._model import Committee
 from .._ode import integrate
 from .._plateau import escape_alpha
@@ -64,7 +63,8 @@ def unspecialised_fixed_point(model, eta):
     mean (Q = I, R = 0) reaches (docs/model.md §12.2), solved on the reduced (symmetric) rates."""
     from scipy.optimize import root
 
-    ode = integrate(model, np.eye(model.K), np.zeros((model.K, model.M)), eta, 300.0, eg_tol=0.0).raise_for_status()
+    ode = integrate(model, eta, 300.0, start=(np.eye(model.K), np.zeros((model.K, model.M))),
+                    eg_tol=0.0).raise_for_status()
     x0 = [ode.Q[-1][0, 0], ode.Q[-1][0, 1], ode.R[-1][0, 0], ode.R[-1][0, 1]]
     sol = root(lambda x: list(reduced_rhs(model, *x, eta=eta).values()), x0, tol=1e-14)
     Q, C, R, S = sol.x
@@ -99,8 +99,8 @@ def simulated_escapes(model, series, Ns, seeds, fp, method=METHOD):
         alphas = np.arange(0.0, alpha_max + 0.125, 0.25)
     esc = np.full((len(Ns), seeds), np.nan)
     for j, N in enumerate(Ns):
-        init = (lambda seed, N=N: near_fixed_point(fp, N, seed)) if series == "plateau" else None
-        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=alphas, init=init, method=method)
+        start = fp if series == "plateau" else "random"  # a fixed point: near_fixed_point(fp, N, seed) per seed
+        res = simulate(model, N, ETA, alpha_max, seeds=seeds, alphas=alphas, start=start, method=method)
         esc[j] = [escape_alpha(res.alpha, e, FRACTION, plateau=fp.eg) for e in res.eg]
     return esc
 

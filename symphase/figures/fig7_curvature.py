@@ -26,8 +26,8 @@ def compute(quick: bool):
     data = {}
     for rule in RULES:
         model = Committee(K, K, bn=rule)
-        Q0, R0, g0 = random_initial(model, N, 0)
-        res = integrate(model, Q0, R0, eta, alpha_max, g0=g0, alphas=alphas, eg_tol=0.0).raise_for_status()
+        Q0, R0, g0, _ = random_initial(model, N, 0)
+        res = integrate(model, eta, alpha_max, start=(Q0, R0, g0), alphas=alphas, eg_tol=0.0).raise_for_status()
         curv = res.curvature(N)
         data[f"eg_{rule}"] = ("alpha", res.eg, {"long_name": f"eps_g, {rule}"})
         for kind in ("hessian", "fisher"):

@@ -44,7 +44,7 @@ def _plateau_length(fp, eta):
     Q, R, g = lay.unpack(y)
     v = lay.unpack_v(y)
     a_max = 40.0 / (eta * max(fp.escape_rate, 1e-12)) if fp.eta == 0 else 40.0 / fp.escape_rate
-    res = integrate(model, Q, R, eta, a_max, g0=g, v0=v, alphas=np.linspace(0, a_max, 4001), eg_tol=0)
+    res = integrate(model, eta, a_max, start=(Q, R, g, v), alphas=np.linspace(0, a_max, 4001), eg_tol=0)
     below = np.nonzero(res.eg < 0.5 * fp.eg)[0]
     return float(res.alpha[below[0]]) if below.size else np.nan
 
@@ -52,9 +52,9 @@ def _plateau_length(fp, eta):
 def _random_start_length(model, eta):
     """Escape time from the paper's random start (N = 1000, seed 0): eps_g below half the plateau's."""
     plateau = symmetric_fixed_point(model.with_(second_layer="fixed")).eg
-    Q0, R0, g0 = random_initial(model, N=1000, seed=0)
+    Q0, R0, g0, _ = random_initial(model, N=1000, seed=0)
     a_max = 3e3 * model.K ** 2 if model.has_bn else 2e3 * model.K
-    res = integrate(model, Q0, R0, eta, a_max, g0=g0, eg_tol=0, alphas=np.geomspace(1e-2, a_max, 400))
+    res = integrate(model, eta, a_max, start=(Q0, R0, g0), eg_tol=0, alphas=np.geomspace(1e-2, a_max, 400))
     return escape_alpha(res.alpha, res.eg, plateau=plateau)
 
 

@@ -28,6 +28,10 @@ GAINS = ("learned", "fixed")
 #: The two-layer network (docs/model.md §13): the student's second layer and the output scaling.
 SECOND_LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/sqrt(K)", "1/K")
+#: The preconditioners of the update (docs/model.md §14): ``None`` (``"none"``) is SGD.
+PRECONDITIONERS = ("none", "natural", "unitwise", "adaptive")
+#: The damping ``eps`` of ``(F + eps I)^-1`` when a preconditioner is set without one (docs/model.md §14).
+DEFAULT_DAMPING = 1e-3
 
 
 def output_scale(scaling: str, n: int) -> float:
@@ -255,6 +259,30 @@ def _stored_bn(bn):
     return None if rule == "plain" else rule
 
 
+def _stored_preconditioner(value):
+    """``preconditioner`` as :class:`Committee` stores it: ``None`` for SGD (``None`` or ``"none"``), else
+    ``"natural"``, ``"unitwise"`` or ``"adaptive"`` (docs/model.md §14)."""
+    if value is None or value == "none":
+        return None
+    return check_choice("preconditioner", value, PRECONDITIONERS)
+
+
+def _spelled_preconditioner(value):
+    return "none" if value is None else value
+
+
+def _stored_damping(value):
+    """``damping`` as :class:`Committee` stores it: ``None`` (the default: :data:`DEFAULT_DAMPING` once a
+    preconditioner is set, see :meth:`Committee.__post_init__`) or a real number in ``(0, MAX_SCALE]``."""
+    if value is None:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
+    if not ok or not 0.0 < float(value) <= MAX_SCALE:
+        raise ValueError(f"damping must be a real number in (0, {MAX_SCALE:g}] (the eps of (F + eps I)^-1), "
+                         f"got {value!r}")
+    return float(value)
+
+
 #: The model's fields, declared once (docs/model.md §13.2): the order is ``Committee``'s, its
 #: ``repr``'s and :meth:`Committee.to_dict`'s.
 MODEL_FIELDS = (
@@ -284,6 +312,14 @@ MODEL_FIELDS = (
     ModelField("weight_decay", "real", 0.0, "weight decay lam: -(lam/N) J_i per step (and -(lam/N) v_i for "
                "a learned second layer), not multiplied by the learning rate", 0.0, MAX_SCALE,
                group="two-layer"),
+    ModelField("preconditioner", "choice", None, "the update's preconditioner (F + eps I)^-1 of the population "
+               "Fisher F: none (SGD), natural (the full F), unitwise (F's diagonal blocks, one per hidden unit) "
+               "or adaptive (Amari-Park-Fukumizu's online estimate); docs/model.md §14",
+               choices=PRECONDITIONERS, option_default="none", group="model",
+               convert=_stored_preconditioner, spell=_spelled_preconditioner),
+    ModelField("damping", "real", None, f"the damping eps > 0 of (F + eps I)^-1, only with a preconditioner "
+               f"(default {DEFAULT_DAMPING:g} there)", 0.0, MAX_SCALE, low_open=True, group="model",
+               convert=_stored_damping),
 )
 #: The fields by name.
 FIELDS_BY_NAME = {f.name: f for f in MODEL_FIELDS}
@@ -403,6 +439,13 @@ class Committee:
             raise ValueError("T must be symmetric")
         if np.linalg.eigvalsh(T)[0] < -1e-12 * scale:
             raise ValueError("T must be positive semi-definite (a Gram matrix of teacher vectors)")
+        if "preconditioner" in self.FIELDS_BY_NAME:
+            if self.preconditioner is None and self.damping is not None:
+                raise ValueError(f"damping: only a preconditioned update has a damping (got damping={self.damping!r} "
+                                 f"with preconditioner=None); set preconditioner='natural', 'unitwise' or "
+                                 f"'adaptive', or leave damping unset")
+            if self.preconditioner is not None and self.damping is None:
+                object.__setattr__(self, "damping", DEFAULT_DAMPING)
 
     # -- the rule ---------------------------------------------------------------
     @property
@@ -507,6 +550,41 @@ class Committee:
                              f"{' or '.join(map(repr, CLOSED_FORM_ACTIVATIONS))}, which activation="
                              f"{self.activation!r} has not; a {self.activation} model runs in the simulator only "
                              f"(symphase.simulate, 'symphase simulate')")
+        return self
+
+    def require_sgd(self, what: str) -> Committee:
+        """``self``, if its update is SGD (``preconditioner=None``); else ``ValueError`` naming
+        ``preconditioner``, saying that ``what`` runs SGD only and what runs the preconditioned update
+        (docs/model.md §14: the simulator on the weights, ``natural`` and ``unitwise`` of the plain
+        committee machine).
+
+        Parameters
+        ----------
+        what : str
+            What refuses, as the message should say it (e.g. ``"integrate"``).
+
+        Returns
+        -------
+        Committee
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If ``preconditioner`` is set.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> symphase.Committee(2, 2, preconditioner="natural").require_sgd("integrate")
+        Traceback (most recent call last):
+            ...
+        ValueError: preconditioner: integrate runs SGD only (preconditioner=None), got preconditioner='natural'; ...
+        """
+        if self.preconditioner is not None:
+            raise ValueError(f"preconditioner: {what} runs SGD only (preconditioner=None), got "
+                             f"preconditioner={self.preconditioner!r}; preconditioner='natural' and 'unitwise' "
+                             f"run in simulate(method='weights') for the plain committee machine (docs/model.md §14)")
         return self
 
     # -- derived descriptions ---------------------------------------------------

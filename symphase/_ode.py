@@ -206,7 +206,7 @@ def integrate(model, Q0, R0, eta, alpha_max, *, g0=None, method="adaptive", dt=N
     >>> res.status, round(float(res.eg[-1]), 6) < 1e-3
     (<Status.COMPLETED: 'completed'>, True)
     """
-    model = check_model(model).require_closed_form("integrate")
+    model = check_model(model).require_closed_form("integrate").require_sgd("integrate")
     eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
     method = ode_method(method)  # a registered integrator (symphase._methods.ODE_METHODS), by name or class
@@ -597,7 +597,7 @@ def rhs(model, Q, R, g=None, eta=1.0, *, part="full", v=None, eta2=None) -> tupl
     >>> dQ.shape, dR.shape, dg is None
     ((2, 2), (2, 2), True)
     """
-    model = check_model(model).require_closed_form("rhs")
+    model = check_model(model).require_closed_form("rhs").require_sgd("rhs")
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")

@@ -30,7 +30,8 @@ SECOND_LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/sqrt(K)", "1/K")
 #: The preconditioners of the update (docs/model.md §14): ``None`` (``"none"``) is SGD.
 PRECONDITIONERS = ("none", "natural", "unitwise", "adaptive")
-#: The damping ``eps`` of ``(F + eps I)^-1`` when a preconditioner is set without one (docs/model.md §14).
+#: The default damping ``eps`` of ``(F + eps I)^-1`` (docs/model.md §14); a model without a preconditioner
+#: keeps it (any other value is refused there).
 DEFAULT_DAMPING = 1e-3
 
 
@@ -271,18 +272,6 @@ def _spelled_preconditioner(value):
     return "none" if value is None else value
 
 
-def _stored_damping(value):
-    """``damping`` as :class:`Committee` stores it: ``None`` (the default: :data:`DEFAULT_DAMPING` once a
-    preconditioner is set, see :meth:`Committee.__post_init__`) or a real number in ``(0, MAX_SCALE]``."""
-    if value is None:
-        return None
-    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
-    if not ok or not 0.0 < float(value) <= MAX_SCALE:
-        raise ValueError(f"damping must be a real number in (0, {MAX_SCALE:g}] (the eps of (F + eps I)^-1), "
-                         f"got {value!r}")
-    return float(value)
-
-
 #: The model's fields, declared once (docs/model.md §13.2): the order is ``Committee``'s, its
 #: ``repr``'s and :meth:`Committee.to_dict`'s.
 MODEL_FIELDS = (
@@ -317,9 +306,8 @@ MODEL_FIELDS = (
                "or adaptive (Amari-Park-Fukumizu's online estimate); docs/model.md §14",
                choices=PRECONDITIONERS, option_default="none", group="model",
                convert=_stored_preconditioner, spell=_spelled_preconditioner),
-    ModelField("damping", "real", None, f"the damping eps > 0 of (F + eps I)^-1, only with a preconditioner "
-               f"(default {DEFAULT_DAMPING:g} there)", 0.0, MAX_SCALE, low_open=True, group="model",
-               convert=_stored_damping),
+    ModelField("damping", "real", DEFAULT_DAMPING, "the damping eps of (F + eps I)^-1; set only with a "
+               "preconditioner", 0.0, MAX_SCALE, low_open=True),
 )
 #: The fields by name.
 FIELDS_BY_NAME = {f.name: f for f in MODEL_FIELDS}
@@ -439,13 +427,10 @@ class Committee:
             raise ValueError("T must be symmetric")
         if np.linalg.eigvalsh(T)[0] < -1e-12 * scale:
             raise ValueError("T must be positive semi-definite (a Gram matrix of teacher vectors)")
-        if "preconditioner" in self.FIELDS_BY_NAME:
-            if self.preconditioner is None and self.damping is not None:
-                raise ValueError(f"damping: only a preconditioned update has a damping (got damping={self.damping!r} "
-                                 f"with preconditioner=None); set preconditioner='natural', 'unitwise' or "
-                                 f"'adaptive', or leave damping unset")
-            if self.preconditioner is not None and self.damping is None:
-                object.__setattr__(self, "damping", DEFAULT_DAMPING)
+        if "preconditioner" in self.FIELDS_BY_NAME and self.preconditioner is None and self.damping != DEFAULT_DAMPING:
+            raise ValueError(f"damping: only a preconditioned update has a damping (got damping={self.damping!r} "
+                             f"with preconditioner=None); set preconditioner='natural', 'unitwise' or 'adaptive', "
+                             f"or leave damping at its default {DEFAULT_DAMPING:g}")
 
     # -- the rule ---------------------------------------------------------------
     @property

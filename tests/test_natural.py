@@ -1,0 +1,205 @@
+"""Preconditioned SGD on the weights (issue 20; docs/model.md §14): ``Committee(preconditioner=, damping=)``.
+
+Pinned here:
+
+* one step of ``natural`` / ``unitwise`` equals ``(F + eps I)^-1`` (F's diagonal blocks for ``unitwise``)
+  applied to SGD's step from the same example(s), with ``F`` the explicit ``NK x NK`` population Fisher
+  of :func:`symphase._curvature.fisher_closed_form` at ``N = 6..10``, to rounding;
+* ``F -> 0`` (the damping alone): SGD bit for bit at ``eps = 1``, SGD at ``eta/eps`` to rounding;
+* ``unitwise`` is ``natural`` bit for bit where F is one block (``K = 1``) and differs at ``K = 2``;
+* bad input: one line each, naming the option.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symphase as sp
+from symphase import _natural as nat
+from symphase import _sgd as sgd
+from symphase._curvature import fisher_closed_form
+from symphase._model import DEFAULT_DAMPING
+from symphase._rng import rng_state
+from symphase._sweep_tasks import check_sweep
+
+#: Rounding of one preconditioned step, relative to its largest component: the explicit solve and the
+#: bulk/span closed form differ by the conditioning of F + eps I (up to ~1e3 at eps = 1e-3 here) times a
+#: few ulps; measured up to 6e-15.
+STEP_RTOL = 1e-11
+
+
+def _weights(K, M, N, seed=1, scale=1.5):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(K, N)) * scale / np.sqrt(N), rng.normal(size=(M, N)) / np.sqrt(N)
+
+
+def _run(model, J, B, eta, seed, n_steps=1, mode=None, eps=None):
+    """``n_steps`` steps from the weights ``J``, ``B`` with the training stream of ``seed``: SGD
+    (``mode=None``) or the preconditioned kernel; the new ``J``."""
+    Jt, Bt = np.array(J.T, order="C"), np.array(B.T, order="C")  # copies (J.T of one row is contiguous)
+    N, K = Jt.shape
+    b = model.batch
+    par, vt = model.system.params(eta), model.system.teacher_weights
+    g, v, s, xi = np.ones(K), np.ones(K), rng_state(seed), np.empty(N)
+    dJ = np.empty((N, K) if b > 1 else (1, K))
+    if mode is None:
+        done = sgd.sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, 1e6)
+    else:
+        done = nat.natural_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, 1e6, mode, eps)
+    assert done == n_steps
+    return Jt.T.copy()
+
+
+def _explicit(model, J, step, eps, unitwise):
+    """``(F + eps I)^-1 step`` with the explicit ``NK x NK`` Fisher (its diagonal blocks for unitwise)."""
+    K, N = J.shape
+    F = fisher_closed_form(model, J, None)
+    if unitwise:
+        mask = np.kron(np.eye(K), np.ones((N, N)))
+        F = F * mask
+    return np.linalg.solve(F + eps * np.eye(K * N), step.ravel()).reshape(K, N)
+
+
+CASES = [  # K, M, N, batch, tau, noise
+    (2, 2, 8, 1, 1.0, 0.0),
+    (2, 3, 6, 2, 0.5, 0.1),
+    (3, 2, 10, 3, 1.7, 0.0),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"K{c[0]}M{c[1]}N{c[2]}b{c[3]}" for c in CASES])
+@pytest.mark.parametrize("kind", ["natural", "unitwise"])
+@pytest.mark.parametrize("eps", [1e-3, 0.5])
+def test_one_step_is_the_explicit_inverse_fisher_times_the_sgd_step(case, kind, eps):
+    K, M, N, b, tau, noise = case
+    model = sp.Committee(K, M, batch=b, tau=tau, noise=noise)
+    J, B = _weights(K, M, N)
+    eta = 0.7
+    step_sgd = _run(model, J, B, eta, seed=5) - J
+    want = _explicit(model, J, step_sgd, eps, kind == "unitwise")
+    got = _run(model, J, B, eta, seed=5, mode=nat.MODES[kind], eps=eps) - J
+    assert np.max(np.abs(got - want)) <= STEP_RTOL * np.max(np.abs(want))
+    # the preconditioner matters here: the step is not SGD's rescaled
+    assert np.max(np.abs(want - step_sgd / eps)) > 1e-3 * np.max(np.abs(want))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_damping_alone_is_sgd(batch):
+    """``F -> 0``: ``(eps I)^-1`` times SGD's step. At ``eps = 1`` the kernel is SGD bit for bit (the same
+    random stream, the same arithmetic on the weights); at ``eps = 1/4`` (a power of two: exact) and
+    ``eps = 0.3`` it is SGD at ``eta/eps`` to rounding (``a/eps`` against ``a`` computed at ``eta/eps``)."""
+    model = sp.Committee(2, 2, batch=batch)
+    J, B = _weights(2, 2, 60, scale=1.0)
+    sgd_run = _run(model, J, B, 0.5, seed=7, n_steps=300)
+    assert np.array_equal(_run(model, J, B, 0.5, seed=7, n_steps=300, mode=nat.DAMPING_ONLY, eps=1.0), sgd_run)
+    for eps in (0.25, 0.3):
+        want = _run(model, J, B, 0.5 / eps, seed=7, n_steps=300)
+        got = _run(model, J, B, 0.5, seed=7, n_steps=300, mode=nat.DAMPING_ONLY, eps=eps)
+        assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want))
+
+
+def test_unitwise_is_natural_where_the_fisher_is_one_block():
+    """K = 1: F is a single block, so unitwise and natural are the same computation (bit for bit, over
+    many steps); at K = 2 the off-diagonal blocks ``F_12 = tau E11_12 I + ...`` (``E11 > 0``: phi' > 0) make
+    them differ."""
+    model = sp.Committee(1, 2, noise=0.05)
+    J, B = _weights(1, 2, 40)
+    a = _run(model, J, B, 0.5, seed=3, n_steps=200, mode=nat.NATURAL, eps=1e-2)
+    b = _run(model, J, B, 0.5, seed=3, n_steps=200, mode=nat.UNITWISE, eps=1e-2)
+    assert np.array_equal(a, b) and not np.array_equal(a, J)
+    model = sp.Committee(2, 2)
+    J, B = _weights(2, 2, 40)
+    a = _run(model, J, B, 0.5, seed=3, mode=nat.NATURAL, eps=1e-2) - J
+    b = _run(model, J, B, 0.5, seed=3, mode=nat.UNITWISE, eps=1e-2) - J
+    assert np.max(np.abs(a - b)) > 0.1 * np.max(np.abs(a))
+
+
+def test_simulate_runs_the_preconditioned_kernel():
+    """``simulate(method="weights")`` with a preconditioner runs :func:`natural_steps` on each seed's weights:
+    its recorded overlaps are those of the kernel run directly from the same weights and stream."""
+    K, M, N, eta, steps = 2, 2, 50, 0.5, 100
+    J, B = _weights(K, M, N, scale=1.0)
+    for kind in ("natural", "unitwise"):
+        model = sp.Committee(K, M, preconditioner=kind, damping=0.05)
+        res = sp.simulate(model, N, eta, steps / N, seeds=[4], alphas=[0.0, steps / N], init={"J": J, "B": B},
+                          exact_teacher=False, workers=1)
+        assert str(res.status) == "completed"
+        Jn = _run(model, J, B, eta, seed=4, n_steps=steps, mode=nat.MODES[kind], eps=0.05)
+        assert np.allclose(res.Q[0, -1], Jn @ Jn.T, rtol=0, atol=1e-13)
+        assert np.allclose(res.R[0, -1], Jn @ B.T, rtol=0, atol=1e-13)
+    plain = sp.simulate(sp.Committee(K, M), N, eta, steps / N, seeds=[4], alphas=[0.0, steps / N],
+                        init={"J": J, "B": B}, exact_teacher=False, workers=1)
+    assert not np.allclose(plain.Q[0, -1], res.Q[0, -1], rtol=1e-3)
+
+
+# -- bad input: one line each, naming the option ---------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [0, 0.0, -1e-3, float("nan"), float("inf"), -float("inf"), 2e6, True, "0.1"])
+def test_bad_damping(value):
+    with pytest.raises(ValueError, match=r"^damping must be a real number in \(0, 1e\+06\]") as info:
+        sp.Committee(2, 2, preconditioner="natural", damping=value)
+    assert "\n" not in str(info.value)
+
+
+def test_damping_needs_a_preconditioner_and_the_fields_round_trip():
+    with pytest.raises(ValueError, match=r"^damping: only a preconditioned update has a damping"):
+        sp.Committee(2, 2, damping=0.1)
+    m = sp.Committee(2, 2, preconditioner="unitwise", damping=0.1)
+    assert m.damping == 0.1 and sp.Committee.from_dict(m.to_dict()) == m
+    assert sp.Committee(2, 2, preconditioner="natural").damping == DEFAULT_DAMPING == 1e-3
+    assert sp.Committee(2, 2, preconditioner="none").preconditioner is None
+    assert m != m.with_(preconditioner="natural") and m != m.with_(damping=0.2)
+
+
+@pytest.mark.parametrize("value", ["bogus", "Natural", 1, ""])
+def test_unknown_preconditioner(value):
+    with pytest.raises(ValueError, match=r"^preconditioner must be one of 'none', 'natural', 'unitwise', 'adaptive'"):
+        sp.Committee(2, 2, preconditioner=value)
+
+
+NATURAL = sp.Committee(2, 2, preconditioner="natural")
+I2 = np.eye(2)
+REFUSED = {
+    "integrate": lambda: sp.integrate(NATURAL, 0.5 * I2, 0.1 * I2, 0.5, 10.0),
+    "rhs": lambda: sp.rhs(NATURAL, 0.5 * I2, 0.1 * I2),
+    "symmetric_fixed_point": lambda: sp.symmetric_fixed_point(NATURAL),
+    "escape_time": lambda: sp.escape_time(NATURAL, 1000, 0.5),
+    "diffusion_matrix": lambda: sp.diffusion_matrix(NATURAL, 0.5 * I2, 0.1 * I2, eta=0.5),
+    "reduced_rhs": lambda: sp.reduced_rhs(NATURAL, 0.5, 0.1, 0.3, 0.1),
+    "compare (its ODE)": lambda: sp.compare(NATURAL, 100, 0.5, 10.0, 1),
+}
+
+
+@pytest.mark.parametrize("what", list(REFUSED))
+def test_engines_without_a_preconditioner_refuse_it(what):
+    with pytest.raises(ValueError, match=rf"^preconditioner: {what.replace('(', '[(]').replace(')', '[)]')} runs "
+                       r"SGD only .*got preconditioner='natural'; .*simulate\(method='weights'\)") as info:
+        REFUSED[what]()
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("model, method, pattern", [
+    (NATURAL, "overlaps", r"^preconditioner: method='overlaps' does not run preconditioner='natural'; it runs with "
+                          r"method='weights'"),
+    (NATURAL, "sde", r"^preconditioner: method='sde' does not run preconditioner='natural'; it runs with "
+                     r"method='weights'"),
+    (NATURAL.with_(preconditioner="adaptive"), "weights",
+     r"^preconditioner: method='weights' does not run preconditioner='adaptive'; no simulator runs it yet"),
+    (NATURAL.with_(bn="exact"), "weights", r"^bn: method='weights' with preconditioner='natural' runs the plain "
+                                           r"network only"),
+    (NATURAL.with_(weight_decay=0.1), "weights", r"^model: method='weights' with preconditioner='natural' runs the "
+                                                 r"soft committee machine only"),
+], ids=["overlaps", "sde", "adaptive", "bn", "two-layer"])
+def test_simulators_refuse_what_they_do_not_run(model, method, pattern):
+    with pytest.raises(ValueError, match=pattern) as info:
+        sp.simulate(model, 100, 0.5, 1.0, method=method)
+    assert "\n" not in str(info.value)
+
+
+def test_sweep_axes():
+    """``preconditioner`` and ``damping`` are sweep axes; a damping on an SGD point is refused naming it."""
+    _, grid, _ = check_sweep("simulate", {"preconditioner": ["none", "natural", "unitwise"]})
+    assert grid == {"preconditioner": ["none", "natural", "unitwise"]}
+    check_sweep("simulate", {"damping": [1e-2, 1e-4]}, {"preconditioner": "natural"})
+    with pytest.raises(ValueError, match=r"^damping: only a preconditioned update has a damping"):
+        check_sweep("simulate", {"preconditioner": ["none", "natural"], "damping": [1e-2]})

@@ -1,0 +1,68 @@
+"""Preconditioned SGD on the weights (docs/model.md §14): one step of ``natural`` and ``unitwise`` against SGD.
+
+    python benchmarks/bench_natural.py [--quick]
+
+Plain committee machine, K = M = 2 and K = M = 4, b = 1, damping 1e-3: the best-of-5 time per step of
+the preconditioned kernel (``symphase._natural.natural_steps``: the exact population Fisher from
+``Q = J J^T`` applied through its bulk/span structure) and of SGD's (``symphase._sgd.sgd_steps``) at
+N = 10^3, 10^4, 10^5, and the time per step divided by N. The target: the preconditioned step is
+O(N) at fixed K (time/N roughly flat in N; it also costs O(N K^2) for the new Q and the mixing within
+span(J), and O(K^6) per step for the K^2 x K^2 solve, which shows at small N and large K); one core,
+ours against ours.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+from _timing import best_of
+
+import symphase as sp
+from symphase import _natural, _rng, _sgd
+
+
+def per_step(model, N, J, B, kind, work=2e7, repeats=5):
+    """Seconds per step of SGD (``kind=None``) or the preconditioned kernel on weights ``J``, ``B``."""
+    par, vt = model.system.params(0.5), model.system.teacher_weights
+    steps = max(20, int(work // (N * model.K)))
+    K = model.K
+
+    def run():
+        Jt, Bt, g = np.array(J.T, order="C"), np.array(B.T, order="C"), np.ones(K)
+        args = (Jt, Bt, g, np.ones(K), vt, par, 1, steps, _rng.rng_state(0), np.empty(N), np.empty((1, K)), 1e6)
+        if kind is None:
+            done = _sgd.sgd_steps(*args)
+        else:
+            done = _natural.natural_steps(*args, _natural.MODES[kind], 1e-3)
+        assert done == steps, (kind, done)
+    run()
+    return best_of(run, repeats=repeats) / steps
+
+
+def rows(quick=False):
+    """The table rows of benchmarks/run.py: ``(benchmark, case, seconds, note)``."""
+    out = []
+    for K in ((2,) if quick else (2, 4)):
+        model = sp.Committee(K, K)
+        for N in ((1000, 10_000) if quick else (1000, 10_000, 100_000)):
+            J, B = sp.random_weights(model, N, 0)
+            t_sgd = per_step(model, N, J, B, None, *((2e6, 2) if quick else ()))
+            out.append(("preconditioned step, weights", f"SGD, K = M = {K}, N = {N}", t_sgd,
+                        f"{t_sgd / N * 1e9:.3g} ns per N; b = 1, one core"))
+            for kind in ("natural", "unitwise"):
+                t = per_step(model, N, J, B, kind, *((2e6, 2) if quick else ()))
+                out.append(("preconditioned step, weights", f"{kind}, K = M = {K}, N = {N}", t,
+                            f"{t / N * 1e9:.3g} ns per N; {t / t_sgd:.2f}x SGD"))
+    return out
+
+
+def main(argv=None):
+    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
+    print("| benchmark | case | time per step | note |")
+    print("|---|---|---|---|")
+    for bench, case, t, note in rows(quick):
+        print(f"| {bench} | {case} | {t * 1e6:.3g} us | {note} |")
+
+
+if __name__ == "__main__":
+    main()

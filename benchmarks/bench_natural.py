@@ -2,7 +2,7 @@
 
     python benchmarks/bench_natural.py [--quick]
 
-Plain committee machine, K = M = 2 and K = M = 4, b = 1, damping 1e-3: the best-of-5 time per step of
+Committee machine, plain K = M = 2 and 4, exact BN K = M = 2 (learned gain), b = 1, damping 1e-3: the best-of-5 time per step of
 the preconditioned kernel (``symphase._natural.natural_steps``: the exact population Fisher from
 ``Q = J J^T`` applied through its bulk/span structure) and of SGD's (``symphase._sgd.sgd_steps``) at
 N = 10^3, 10^4, 10^5, and the time per step divided by N. The target: the preconditioned step is
@@ -42,16 +42,17 @@ def per_step(model, N, J, B, kind, work=2e7, repeats=5):
 def rows(quick=False):
     """The table rows of benchmarks/run.py: ``(benchmark, case, seconds, note)``."""
     out = []
-    for K in ((2,) if quick else (2, 4)):
-        model = sp.Committee(K, K)
+    for K, bn in (((2, None),) if quick else ((2, None), (4, None), (2, "exact"))):
+        model = sp.Committee(K, K, bn=bn)
+        rule = "" if bn is None else f", BN {bn}"
         for N in ((1000, 10_000) if quick else (1000, 10_000, 100_000)):
             J, B = sp.random_weights(model, N, 0)
             t_sgd = per_step(model, N, J, B, None, *((2e6, 2) if quick else ()))
-            out.append(("preconditioned step, weights", f"SGD, K = M = {K}, N = {N}", t_sgd,
+            out.append(("preconditioned step, weights", f"SGD, K = M = {K}{rule}, N = {N}", t_sgd,
                         f"{t_sgd / N * 1e9:.3g} ns per N; b = 1, one core"))
             for kind in ("natural", "unitwise"):
                 t = per_step(model, N, J, B, kind, *((2e6, 2) if quick else ()))
-                out.append(("preconditioned step, weights", f"{kind}, K = M = {K}, N = {N}", t,
+                out.append(("preconditioned step, weights", f"{kind}, K = M = {K}{rule}, N = {N}", t,
                             f"{t / N * 1e9:.3g} ns per N; {t / t_sgd:.2f}x SGD"))
     return out
 

@@ -1,33 +1,41 @@
 """Preconditioned SGD on the weights: natural gradient with the exact population Fisher (docs/model.md §14).
 
-The update of ``Committee(..., preconditioner=...)`` is ``Delta J = (F + eps I)^-1 Delta J_SGD``: the SGD
-step of the same examples (:func:`symphase._generated.rule.sgd_example`, ``(eta/N)`` times the
+The update of ``Committee(..., preconditioner=...)`` is ``Delta theta = (F + eps I)^-1 Delta theta_SGD``: the
+SGD step of the same examples (:func:`symphase._generated.rule.sgd_example`, ``(eta/N)`` times the
 per-example or batch-mean direction ``g_hat``) preconditioned by the damped population Fisher of the
-weights at the weights before the step, ``F = <grad s grad s^T>`` over the inputs (the matrix that
-:func:`symphase.curvature` reports; Amari 1998; Rattray, Saad & Amari 1998).
+parameters at the parameters before the step, ``F = <grad s grad s^T>`` over the inputs (the matrix that
+:func:`symphase.curvature` reports; Amari 1998; Rattray, Saad & Amari 1998). ``theta`` is ``J``, and under BN
+with a learned gain also ``g``.
 
-For Gaussian inputs of variance ``tau`` and the plain committee machine, Stein's lemma twice gives
-(docs/model.md §10, §14.2)
+For Gaussian inputs of variance ``tau`` Stein's lemma twice gives (docs/model.md §10, §14.2), plain,
 
     F_ik = A_ik I_N + tau^2 [E31_ik J_i J_i^T + E22_ik (J_i J_k^T + J_k J_i^T) + E13_ik J_k J_k^T],
 
 ``A_ik = tau <phi'(x_i) phi'(x_k)>`` (``tau E11``), ``E31 = <phi''' phi'>``, ``E22 = <phi'' phi''>``,
 ``E13 = <phi' phi'''>`` at the pair covariance ``tau (Q_ii, Q_kk, Q_ik)``
-(:func:`symphase._generated.fisher.pair_averages`). So ``F = A (x) I + (a part inside span(J))``, and
-``(F + eps I)^-1 g`` has the closed form ``w_i = sum_k [(A + eps I)^-1]_ik g_k + sum_a Gamma_ia J_a``
-with ``Gamma`` (K x K) the solution of one ``K^2 x K^2`` linear system whose data are ``Q = J J^T`` and
-``G_ma = J_a . g_m`` (docs/model.md §14.2). A step costs ``O(N K^2)`` (the update, the fields and the new
-``Q``, fused into one pass over the ``N`` components as in :func:`symphase._sgd.sgd_steps_with`) plus
-``O(K^6)`` for the solve, never an ``NK x NK`` matrix.
+(:func:`symphase._generated.fisher.pair_averages`); under BN the same between the projections
+``P_i = I - J_i J_i^T/Q_ii``, scaled by ``h_i h_k``, plus the gain rows. So ``F = A (x) P_perp + (a part inside
+R^K (x) span(J), and the gains)``, and ``(F + eps I)^-1 g`` needs only ``(A + eps I)^-1`` (K x K) and one
+``K^2 (+ K)`` square solve (docs/model.md §14.2):
 
-``unitwise`` keeps F's diagonal blocks ``F_ii`` only (one per hidden unit): the same formulas with the
-off-diagonal ``A_ik``, ``E_ik`` set to zero. The kernel also runs ``F -> 0`` (``mode`` :data:`DAMPING_ONLY`):
-SGD at learning rate ``eta/eps``, bit for bit SGD at ``eps = 1`` (the test of its plumbing).
+* plain: ``w_i = sum_k [(A + eps I)^-1]_ik g_k + sum_a Gamma_ia J_a`` with ``Gamma`` (K x K) the solution of
+  ``(A + eps I) Gamma + c(Gamma Q) = -c((A + eps I)^-1 G)``, ``G_ma = J_a . g_m`` (no inverse of ``Q``);
+* BN: the span part in the orthonormal basis ``U = J^T L^-T`` of ``span(J)`` (``Q = L L^T``), where ``F`` is
+  the Fisher of the weights realised with ``K`` inputs (:func:`realized_fisher`).
 
-Covered: the plain soft committee machine (erf, second layers fixed at 1, scaling ``"sum"``, no weight
-decay), any ``K``, ``M``, batch, output noise and ``tau``, population statistics. Not yet: BN, the
-two-layer network, ``adaptive`` (its ``G^-1`` is not of the bulk/span form), the ODE, the chain and the
-SDE; :func:`check_supported` refuses them by name.
+A step costs ``O(N K^2)`` (the update, the fields and the new ``Q``, fused into one pass over the ``N``
+components as in :func:`symphase._sgd.sgd_steps_with`) plus ``O(K^6)`` for the solve, never an
+``NK x NK`` matrix.
+
+``unitwise`` keeps F's diagonal blocks ``F_ii`` only (one per hidden unit, with its gain): the same formulas
+with the blocks of different units set to zero. The kernel also runs ``F -> 0`` (``mode``
+:data:`DAMPING_ONLY`): SGD at learning rate ``eta/eps``, bit for bit SGD at ``eps = 1`` (the test of its
+plumbing).
+
+Covered: the soft committee machine (erf, second layers fixed at 1, scaling ``"sum"``, no weight decay),
+plain and both BN rules (population statistics; gain learned or fixed), any ``K``, ``M``, batch, output
+noise and ``tau``. Not yet: the two-layer network, BN with the batch's statistics, ``adaptive`` (its
+``G^-1`` is not of the bulk/span form), the ODE, the chain and the SDE; they refuse by name.
 """
 from __future__ import annotations
 
@@ -56,14 +64,10 @@ _pair_averages = numba.njit(cache=True, nogil=True, error_model="numpy")(pair_av
 
 def check_supported(model, what: str = "simulate(method='weights')"):
     """Refuse (``ValueError``, one line naming the option) what the preconditioned weights simulator does
-    not run yet: ``preconditioner='adaptive'``, BN, the two-layer network and ReLU (docs/model.md §14)."""
+    not run yet: ``preconditioner='adaptive'``, the two-layer network and ReLU (docs/model.md §14)."""
     if model.preconditioner not in MODES:
         raise ValueError(f"preconditioner: {what} runs preconditioner='natural' or 'unitwise'; "
                          f"preconditioner={model.preconditioner!r} is not built yet (docs/model.md §14)")
-    if model.has_bn:
-        raise ValueError(f"bn: {what} with preconditioner={model.preconditioner!r} runs the plain network only "
-                         f"(bn=None); BN's Fisher (the gain block, the projections P_i) is not built yet; "
-                         f"got bn={model.bn!r}")
     if not model.is_committee:
         raise ValueError(f"model: {what} with preconditioner={model.preconditioner!r} runs the soft committee "
                          f"machine only (erf, second layers fixed at 1, scaling 'sum', no weight decay); "
@@ -117,14 +121,16 @@ def _span_coefficients(Y, E31, E22, E13, out):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def fisher_factors(Q, tau, mode, damping, Binv, Lmat, E31, E22, E13, Y, C):
+def fisher_factors(Q, h, tau, mode, damping, span, Binv, Lmat, E31, E22, E13, Y, C):
     """The factors of ``(F + eps I)^-1`` at the overlaps ``Q = J J^T`` (docs/model.md §14.2), in place:
 
-    ``Binv = (A + eps I)^-1`` (K, K), ``A_ik = tau E11_ik``; ``E31``, ``E22``, ``E13`` (K, K) the span
-    part's averages times ``tau^2``; ``Lmat`` (K^2, K^2) the matrix of ``Gamma -> (A + eps I) Gamma +
-    c(Gamma Q)`` (row and column index ``i K + a``). ``mode``: :data:`NATURAL` (all blocks),
-    :data:`UNITWISE` (the diagonal blocks ``i = k`` only) or :data:`DAMPING_ONLY` (``F = 0``: ``Binv = I/eps``,
-    ``Lmat`` unused). ``Y``, ``C`` (K, K) are work arrays. False where ``A + eps I`` is singular numerically.
+    ``Binv = (A + eps I)^-1`` (K, K), the bulk ``A_ik = h_i h_k tau E11_ik`` (``h`` the scale factors: 1
+    plain, ``g_i/(sigma sqrt Q_ii)`` under BN; the pair averages at ``C = tau h Q h``); and, if ``span``
+    (the plain network's closed form), ``E31``, ``E22``, ``E13`` (K, K) the span part's averages times
+    ``tau^2`` and ``Lmat`` (K^2, K^2) the matrix of ``Gamma -> (A + eps I) Gamma + c(Gamma Q)`` (row and
+    column index ``i K + a``). ``mode``: :data:`NATURAL` (all blocks), :data:`UNITWISE` (the diagonal blocks
+    ``i = k`` only) or :data:`DAMPING_ONLY` (``F = 0``: ``Binv = I/eps``, ``Lmat`` unused). ``Y``, ``C``
+    (K, K) are work arrays. False where ``A + eps I`` is singular numerically.
     """
     K = Q.shape[0]
     Bm = np.zeros((K, K))
@@ -133,8 +139,9 @@ def fisher_factors(Q, tau, mode, damping, Binv, Lmat, E31, E22, E13, Y, C):
             if mode == DAMPING_ONLY or (mode == UNITWISE and i != k):
                 e11 = e31 = e22 = e13 = 0.0
             else:
-                e11, e31, e22, e13 = _pair_averages(tau * Q[i, i], tau * Q[k, k], tau * Q[i, k])
-            Bm[i, k] = tau * e11 + (damping if i == k else 0.0)
+                e11, e31, e22, e13 = _pair_averages(tau * h[i] * h[i] * Q[i, i], tau * h[k] * h[k] * Q[k, k],
+                                                    tau * h[i] * h[k] * Q[i, k])
+            Bm[i, k] = h[i] * h[k] * tau * e11 + (damping if i == k else 0.0)
             E31[i, k] = tau * tau * e31
             E22[i, k] = tau * tau * e22
             E13[i, k] = tau * tau * e13
@@ -152,6 +159,8 @@ def fisher_factors(Q, tau, mode, damping, Binv, Lmat, E31, E22, E13, Y, C):
             return False
         for i in range(K):
             Binv[i, j] = col[i]
+    if not span:
+        return True
     # the matrix of Gamma -> B Gamma + c(Gamma Q), one unit Gamma = e_pq per column
     for p in range(K):
         for q in range(K):
@@ -165,6 +174,86 @@ def fisher_factors(Q, tau, mode, damping, Binv, Lmat, E31, E22, E13, Y, C):
     return True
 
 
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _cholesky(Q, L):
+    """``Q = L L^T`` (``L`` lower triangular, in place); False unless ``Q`` is positive definite numerically."""
+    K = Q.shape[0]
+    L[:, :] = 0.0
+    for i in range(K):
+        for k in range(i + 1):
+            acc = Q[i, k]
+            for m in range(k):
+                acc -= L[i, m] * L[k, m]
+            if i == k:
+                if not (acc > 0.0) or not math.isfinite(acc):
+                    return False
+                L[i, i] = math.sqrt(acc)
+            else:
+                L[i, k] = acc / L[k, k]
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
+    """The Fisher ``F`` of the weights realised in ``span(J)``: rows ``J_i -> L[i]`` (``L L^T = Q``, K inputs),
+    parameter order ``[J_i (K numbers) for each i, g (learned gain)]`` (``K^2 (+ K)`` square, written into
+    ``F``), as :func:`symphase._curvature.fisher_closed_form` (docs/model.md §10, §14.2):
+    ``F_{J_i J_k} = h_i h_k P_i (tau E11 I + tau^2 [h_i^2 E31 J_i J_i^T + h_i h_k E22 (J_i J_k^T + J_k J_i^T)
+    + h_k^2 E13 J_k J_k^T]) P_k`` with ``P_i = I - J_i J_i^T/Q_ii`` under BN (identity plain), and the gain rows.
+    ``unitwise``: the blocks of different units set to zero. This is ``F`` restricted to
+    ``R^K (x) span(J)`` (and the gains), which ``F`` maps to itself."""
+    K = L.shape[0]
+    F[:, :] = 0.0
+    q = np.empty(K)
+    for i in range(K):
+        acc = 0.0
+        for m in range(K):
+            acc += L[i, m] * L[i, m]
+        q[i] = acc
+    Pri = np.zeros((K, K))  # the projections P_i, P_k
+    Prk = np.zeros((K, K))
+    Mt = np.zeros((K, K))
+    vec = np.zeros(K)
+    for i in range(K):
+        for k in range(K):
+            if unitwise and i != k:
+                continue
+            qik = 0.0
+            for m in range(K):
+                qik += L[i, m] * L[k, m]
+            cii, ckk, cik = tau * h[i] * h[i] * q[i], tau * h[k] * h[k] * q[k], tau * h[i] * h[k] * qik
+            e11, e31, e22, e13 = _pair_averages(cii, ckk, cik)
+            for r in range(K):
+                for c in range(K):
+                    Mt[r, c] = (tau * e11 * (1.0 if r == c else 0.0)
+                                + tau * tau * (h[i] * h[i] * e31 * L[i, r] * L[i, c]
+                                               + h[i] * h[k] * e22 * (L[i, r] * L[k, c] + L[k, r] * L[i, c])
+                                               + h[k] * h[k] * e13 * L[k, r] * L[k, c]))
+                    Pri[r, c] = (1.0 if r == c else 0.0) - (L[i, r] * L[i, c] / q[i] if bn else 0.0)
+                    Prk[r, c] = (1.0 if r == c else 0.0) - (L[k, r] * L[k, c] / q[k] if bn else 0.0)
+            for r in range(K):
+                for c in range(K):
+                    acc = 0.0
+                    for m in range(K):
+                        for n in range(K):
+                            acc += Pri[r, m] * Mt[m, n] * Prk[n, c]
+                    F[i * K + r, k * K + c] = h[i] * h[k] * acc
+            if learned:
+                gi, gk = K * K + i, K * K + k
+                F[gi, gk] = ((cik * e11 + cii * cik * e31 + (cii * ckk + cik * cik) * e22 + cik * ckk * e13)
+                             / (gv[i] * gv[k]))
+                for m in range(K):
+                    vec[m] = tau * (h[i] * L[i, m] * (cik * e31 + ckk * e22)
+                                    + h[k] * L[k, m] * (cik * e22 + ckk * e13 + e11))
+                for r in range(K):
+                    acc = 0.0
+                    for m in range(K):
+                        acc += Pri[r, m] * vec[m]
+                    F[i * K + r, gk] = h[i] * acc / gv[k]
+                    F[gk, i * K + r] = h[i] * acc / gv[k]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def natural_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup, mode, damping):
     """:func:`natural_steps_with` for SGD's coefficients (:func:`symphase._generated.rule.sgd_example`)."""
@@ -173,31 +262,42 @@ def natural_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup, mode, da
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup, mode, damping):
-    """Advance ``n_steps`` preconditioned steps ``J += (F + eps I)^-1 Delta J_SGD`` in place (docs/model.md §14).
+    """Advance ``n_steps`` preconditioned steps ``theta += (F + eps I)^-1 Delta theta_SGD`` in place
+    (docs/model.md §14).
 
     The arguments are :func:`symphase._sgd.sgd_steps_with`'s (the same random stream: the same examples
     and noise as SGD from the same state), plus ``mode`` (:data:`NATURAL`, :data:`UNITWISE`,
-    :data:`DAMPING_ONLY`) and ``damping`` ``eps > 0``. ``F`` is the exact population Fisher of the plain
-    committee machine at the weights before each step, from ``Q = J J^T`` (:func:`fisher_factors`). Per
-    step, with ``a_ui``, ``p_i`` SGD's coefficients (``Delta J_i = sum_u a_ui xi_u - p_i J_i``):
-    ``J_i += sum_u [(A + eps I)^-1 a_u]_i xi_u + sum_a Pi_ia J_a``, ``Pi = -(A + eps I)^-1 diag(p) + Gamma``,
-    ``Gamma`` solving ``(A + eps I) Gamma + c(Gamma Q) = -c((A + eps I)^-1 G)``,
-    ``G_ma = sum_u a_um x_ua - p_m Q_ma``. Returns the number of steps done before the weights became
-    non-finite, some ``|J_i|^2 > blowup``, or ``F + eps I`` singular numerically (``n_steps`` if none).
+    :data:`DAMPING_ONLY`) and ``damping`` ``eps > 0``. ``F`` is the exact population Fisher at the weights
+    before each step, from ``Q = J J^T`` (and ``g``): ``theta = J`` (plain, BN with a fixed gain) or
+    ``(J, g)`` (BN with a learned gain). Per step, with ``a_ui``, ``p_i``, ``dg_i`` SGD's coefficients
+    (``Delta J_i = sum_u a_ui xi_u - p_i J_i``, ``Delta g_i = dg_i``) and ``G_ma = sum_u a_um x_ua - p_m Q_ma``
+    (``= J_a . Delta J_m``): ``J_i += sum_u [B^-1 a_u]_i xi_u + sum_a Pi_ia J_a`` with ``B = A + eps I`` the bulk
+    and ``Pi = -B^-1 diag(p) + Gamma``:
+
+    * plain: ``Gamma`` solves ``B Gamma + c(Gamma Q) = -c(B^-1 G)`` (:func:`fisher_factors`);
+    * BN: in the orthonormal basis ``U = J^T L^-T`` of ``span(J)`` (``Q = L L^T``) the span part of the step
+      is ``d = (F_r + eps I)^-1 (c, dg)`` with ``c_m = L^-1 G_m`` and ``F_r`` :func:`realized_fisher`, and
+      ``Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k)``, ``Delta g = d_g``.
+
+    Returns the number of steps done before the weights became non-finite, some ``|J_i|^2 > blowup`` (or
+    ``<= 0`` under BN), or ``F + eps I`` singular numerically (``n_steps`` if none).
     """
     N, K = Jt.shape
     M = Bt.shape[1]
-    sigma, noise_sd, _, _, _, _ = step_constants(par, N, b)
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     tau = par[TAU]
     consts = rule_constants(par, N, b)
+    nr = K * K + (K if learn else 0)
     x = np.empty(K)
     y = np.empty(M)
     h = np.ones(K)
     inv_s = np.ones(K)
     qn = np.zeros(K)
     raw = np.zeros(K)      # SGD's a_i of one example
-    coef = np.zeros(K)     # its preconditioned xi coefficient (A + eps I)^-1 a
+    coef = np.zeros(K)     # its preconditioned xi coefficient B^-1 a
     psum = np.zeros(K)
+    dgsum = np.zeros(K)
+    dgain = np.zeros(K)
     out = (np.zeros(K), raw, np.zeros(K), np.zeros(K), np.zeros(K))
     state = (h, inv_s, qn, v, vt)
     Q = np.zeros((K, K))
@@ -211,6 +311,11 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
     Yw = np.zeros((K, K))
     Cw = np.zeros((K, K))
     rhs = np.zeros(K * K)
+    Lc = np.zeros((K, K))
+    Fr = np.zeros((nr, nr))
+    rr = np.zeros(nr)
+    cvec = np.zeros((K, K))
+    tvec = np.zeros(K)
     row = np.zeros(K)
     if b > 1:
         dJ[:, :] = 0.0
@@ -235,9 +340,10 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                     z = sigma * next_normal(s)
                     xi[l] = z
                     for i in range(K):
-                        w = Jt[l, i]
+                        w = (1.0 + Pi[i, i]) * Jt[l, i]
                         for a in range(K):
-                            w += Pi[i, a] * Jt[l, a]
+                            if a != i:
+                                w += Pi[i, a] * Jt[l, a]
                         if b == 1:
                             row[i] = w + coef[i] * old
                         else:
@@ -254,6 +360,9 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                 for i in range(K):
                     for k in range(i + 1, K):
                         Q[k, i] = Q[i, k]
+                if learn:
+                    for i in range(K):
+                        g[i] += dgain[i]
             elif u == 0:
                 for l in range(N):
                     z = sigma * next_normal(s)
@@ -275,14 +384,24 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                         y[n] += Bt[l, n] * z
             if u == 0:
                 for i in range(K):
-                    if not (Q[i, i] <= blowup):
+                    if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)):
                         return step
                     qn[i] = Q[i, i]
+                    if bn:
+                        inv_s[i] = 1.0 / (sigma * math.sqrt(Q[i, i]))
+                        h[i] = g[i] * inv_s[i]
                     psum[i] = 0.0
+                    dgsum[i] = 0.0
                     for a in range(K):
                         G[i, a] = 0.0
-                if not fisher_factors(Q, tau, mode, damping, Binv, Lmat, E31, E22, E13, Yw, Cw):
+                if not fisher_factors(Q, h, tau, mode, damping, not bn, Binv, Lmat, E31, E22, E13, Yw, Cw):
                     return step
+                if bn and mode != DAMPING_ONLY:
+                    if not _cholesky(Q, Lc):
+                        return step
+                    realized_fisher(Lc, h, g, tau, True, learn, mode == UNITWISE, Fr)
+                    for r in range(nr):
+                        Fr[r, r] += damping
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
             example(x, y, noise, state, consts, out)
             for i in range(K):
@@ -291,16 +410,18 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                     acc += Binv[i, k] * raw[k]
                 coef[i] = acc
                 psum[i] += out[2][i]
+                dgsum[i] += out[3][i]
                 for a in range(K):
                     G[i, a] += raw[i] * x[a]
-        # the part of the step inside span(J): Pi = -(A + eps I)^-1 diag(p) + Gamma
+        # the part of the step inside span(J) (and the gains): Pi = -B^-1 diag(p) + Gamma
         for m in range(K):
             for a in range(K):
                 G[m, a] -= psum[m] * Q[m, a]
         for i in range(K):
             for a in range(K):
                 Pi[i, a] = -Binv[i, a] * psum[a]
-        if mode != DAMPING_ONLY:
+            dgain[i] = Binv[i, i] * dgsum[i] if mode == DAMPING_ONLY else 0.0
+        if mode != DAMPING_ONLY and not bn:
             for k in range(K):
                 for a in range(K):
                     acc = 0.0
@@ -316,7 +437,39 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
             for i in range(K):
                 for a in range(K):
                     Pi[i, a] += rhs[i * K + a]
+        elif mode != DAMPING_ONLY:
+            # c_m = L^-1 G_m: the coordinates of the step's span part in the basis U = J^T L^-T
+            for m in range(K):
+                for r in range(K):
+                    acc = G[m, r]
+                    for c in range(r):
+                        acc -= Lc[r, c] * cvec[m, c]
+                    cvec[m, r] = acc / Lc[r, r]
+                    rr[m * K + r] = cvec[m, r]
+            if learn:
+                for i in range(K):
+                    rr[K * K + i] = dgsum[i]
+            if not _solve(Fr, rr):
+                return step
+            for i in range(K):
+                # Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k): back substitution
+                for r in range(K):
+                    acc = rr[i * K + r]
+                    for k in range(K):
+                        acc -= Binv[i, k] * cvec[k, r]
+                    tvec[r] = acc
+                for r in range(K - 1, -1, -1):
+                    acc = tvec[r]
+                    for c in range(r + 1, K):
+                        acc -= Lc[c, r] * tvec[c]
+                    tvec[r] = acc / Lc[r, r]
+                for a in range(K):
+                    Pi[i, a] += tvec[a]
+                if learn:
+                    dgain[i] = rr[K * K + i]
         for i in range(K):
+            if not math.isfinite(dgain[i]):
+                return step
             for a in range(K):
                 if not math.isfinite(Pi[i, a]):
                     return step
@@ -325,16 +478,20 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
         for l in range(N):
             old = xi[l]
             for i in range(K):
-                w = Jt[l, i]
+                w = (1.0 + Pi[i, i]) * Jt[l, i]
                 for a in range(K):
-                    w += Pi[i, a] * Jt[l, a]
+                    if a != i:
+                        w += Pi[i, a] * Jt[l, a]
                 row[i] = w + coef[i] * old if b == 1 else w + (dJ[l, i] + coef[i] * old)
             for i in range(K):
                 Jt[l, i] = row[i]
+        if learn:
+            for i in range(K):
+                g[i] += dgain[i]
     for i in range(K):
         acc = 0.0
         for l in range(N):
             acc += Jt[l, i] * Jt[l, i]
-        if not (acc <= blowup):
+        if not (acc <= blowup) or (bn and not (acc > 0.0)) or not math.isfinite(g[i]):
             return n_steps - 1
     return n_steps

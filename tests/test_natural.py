@@ -4,8 +4,10 @@ Pinned here:
 
 * one step of ``natural`` / ``unitwise`` equals ``(F + eps I)^-1`` (F's diagonal blocks for ``unitwise``)
   applied to SGD's step from the same example(s), with ``F`` the explicit ``NK x NK`` population Fisher
-  of :func:`symphase._curvature.fisher_closed_form` at ``N = 6..10``, to rounding;
-* ``F -> 0`` (the damping alone): SGD bit for bit at ``eps = 1``, SGD at ``eta/eps`` to rounding;
+  of :func:`symphase._curvature.fisher_closed_form` at ``N = 6..10`` (``NK + K`` with BN's learned
+  gains), plain and both BN rules, to rounding;
+* ``F -> 0`` (the damping alone): SGD bit for bit at ``eps = 1``, SGD at ``eta/eps`` to rounding (plain,
+  both BN rules);
 * ``unitwise`` is ``natural`` bit for bit where F is one block (``K = 1``) and differs at ``K = 2``;
 * bad input: one line each, naming the option.
 """
@@ -33,31 +35,38 @@ def _weights(K, M, N, seed=1, scale=1.5):
     return rng.normal(size=(K, N)) * scale / np.sqrt(N), rng.normal(size=(M, N)) / np.sqrt(N)
 
 
-def _run(model, J, B, eta, seed, n_steps=1, mode=None, eps=None):
-    """``n_steps`` steps from the weights ``J``, ``B`` with the training stream of ``seed``: SGD
-    (``mode=None``) or the preconditioned kernel; the new ``J``."""
+def _run(model, J, B, eta, seed, n_steps=1, mode=None, eps=None, g=None):
+    """``n_steps`` steps from the weights ``J``, ``B`` (and gains ``g``, default ones) with the training
+    stream of ``seed``: SGD (``mode=None``) or the preconditioned kernel; the new ``J`` (and the new gains,
+    when ``g`` is given)."""
     Jt, Bt = np.array(J.T, order="C"), np.array(B.T, order="C")  # copies (J.T of one row is contiguous)
     N, K = Jt.shape
     b = model.batch
     par, vt = model.system.params(eta), model.system.teacher_weights
-    g, v, s, xi = np.ones(K), np.ones(K), rng_state(seed), np.empty(N)
+    gw = np.ones(K) if g is None else np.array(g, dtype=float)
+    v, s, xi = np.ones(K), rng_state(seed), np.empty(N)
     dJ = np.empty((N, K) if b > 1 else (1, K))
     if mode is None:
-        done = sgd.sgd_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, 1e6)
+        done = sgd.sgd_steps(Jt, Bt, gw, v, vt, par, b, n_steps, s, xi, dJ, 1e6)
     else:
-        done = nat.natural_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, 1e6, mode, eps)
+        done = nat.natural_steps(Jt, Bt, gw, v, vt, par, b, n_steps, s, xi, dJ, 1e6, mode, eps)
     assert done == n_steps
-    return Jt.T.copy()
+    return Jt.T.copy() if g is None else (Jt.T.copy(), gw)
 
 
-def _explicit(model, J, step, eps, unitwise):
-    """``(F + eps I)^-1 step`` with the explicit ``NK x NK`` Fisher (its diagonal blocks for unitwise)."""
+def _explicit(model, J, g, step, eps, unitwise):
+    """``(F + eps I)^-1 step`` with the explicit ``NK (+ K)`` square Fisher of :func:`fisher_closed_form`
+    (parameters ``[J row by row, g (learned gain)]``); for unitwise its blocks of one unit each
+    (``J_i`` with ``g_i``)."""
     K, N = J.shape
-    F = fisher_closed_form(model, J, None)
+    F = fisher_closed_form(model, J, g)
     if unitwise:
-        mask = np.kron(np.eye(K), np.ones((N, N)))
-        F = F * mask
-    return np.linalg.solve(F + eps * np.eye(K * N), step.ravel()).reshape(K, N)
+        keep = np.zeros(F.shape, dtype=bool)
+        for i in range(K):
+            idx = list(range(i * N, (i + 1) * N)) + ([K * N + i] if model.learns_gain else [])
+            keep[np.ix_(idx, idx)] = True
+        F = np.where(keep, F, 0.0)
+    return np.linalg.solve(F + eps * np.eye(F.shape[0]), step)
 
 
 CASES = [  # K, M, N, batch, tau, noise
@@ -65,37 +74,49 @@ CASES = [  # K, M, N, batch, tau, noise
     (2, 3, 6, 2, 0.5, 0.1),
     (3, 2, 10, 3, 1.7, 0.0),
 ]
+RULES = [(None, "learned"), ("paper", "learned"), ("paper", "fixed"), ("exact", "learned"), ("exact", "fixed")]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"K{c[0]}M{c[1]}N{c[2]}b{c[3]}" for c in CASES])
+@pytest.mark.parametrize("rule", RULES, ids=["plain", "paper", "paper-fixed", "exact", "exact-fixed"])
 @pytest.mark.parametrize("kind", ["natural", "unitwise"])
 @pytest.mark.parametrize("eps", [1e-3, 0.5])
-def test_one_step_is_the_explicit_inverse_fisher_times_the_sgd_step(case, kind, eps):
+def test_one_step_is_the_explicit_inverse_fisher_times_the_sgd_step(case, rule, kind, eps):
+    """Plain: ``theta = J``; BN: ``theta = (J, g)`` with a learned gain, ``J`` with a fixed one; gains away from 1."""
     K, M, N, b, tau, noise = case
-    model = sp.Committee(K, M, batch=b, tau=tau, noise=noise)
+    model = sp.Committee(K, M, bn=rule[0], gain=rule[1], batch=b, tau=tau, noise=noise)
     J, B = _weights(K, M, N)
+    g0 = np.linspace(0.8, 1.3, K)
     eta = 0.7
-    step_sgd = _run(model, J, B, eta, seed=5) - J
-    want = _explicit(model, J, step_sgd, eps, kind == "unitwise")
-    got = _run(model, J, B, eta, seed=5, mode=nat.MODES[kind], eps=eps) - J
+    J1, g1 = _run(model, J, B, eta, seed=5, g=g0)
+    step_sgd = np.concatenate([(J1 - J).ravel()] + ([g1 - g0] if model.learns_gain else []))
+    want = _explicit(model, J, g0 if model.has_bn else None, step_sgd, eps, kind == "unitwise")
+    J2, g2 = _run(model, J, B, eta, seed=5, mode=nat.MODES[kind], eps=eps, g=g0)
+    got = np.concatenate([(J2 - J).ravel()] + ([g2 - g0] if model.learns_gain else []))
     assert np.max(np.abs(got - want)) <= STEP_RTOL * np.max(np.abs(want))
+    if not model.learns_gain:
+        assert np.array_equal(g2, g0)
     # the preconditioner matters here: the step is not SGD's rescaled
     assert np.max(np.abs(want - step_sgd / eps)) > 1e-3 * np.max(np.abs(want))
 
 
+@pytest.mark.parametrize("bn", [None, "paper", "exact"])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_damping_alone_is_sgd(batch):
+def test_damping_alone_is_sgd(batch, bn):
     """``F -> 0``: ``(eps I)^-1`` times SGD's step. At ``eps = 1`` the kernel is SGD bit for bit (the same
     random stream, the same arithmetic on the weights); at ``eps = 1/4`` (a power of two: exact) and
     ``eps = 0.3`` it is SGD at ``eta/eps`` to rounding (``a/eps`` against ``a`` computed at ``eta/eps``)."""
-    model = sp.Committee(2, 2, batch=batch)
+    model = sp.Committee(2, 2, batch=batch, bn=bn)
     J, B = _weights(2, 2, 60, scale=1.0)
-    sgd_run = _run(model, J, B, 0.5, seed=7, n_steps=300)
-    assert np.array_equal(_run(model, J, B, 0.5, seed=7, n_steps=300, mode=nat.DAMPING_ONLY, eps=1.0), sgd_run)
+    g0 = np.array([0.9, 1.2])
+    sgd_J, sgd_g = _run(model, J, B, 0.5, seed=7, n_steps=300, g=g0)
+    J1, g1 = _run(model, J, B, 0.5, seed=7, n_steps=300, mode=nat.DAMPING_ONLY, eps=1.0, g=g0)
+    assert np.array_equal(J1, sgd_J) and np.array_equal(g1, sgd_g)
     for eps in (0.25, 0.3):
-        want = _run(model, J, B, 0.5 / eps, seed=7, n_steps=300)
-        got = _run(model, J, B, 0.5, seed=7, n_steps=300, mode=nat.DAMPING_ONLY, eps=eps)
-        assert np.max(np.abs(got - want)) <= 1e-12 * np.max(np.abs(want))
+        want_J, want_g = _run(model, J, B, 0.5 / eps, seed=7, n_steps=300, g=g0)
+        got_J, got_g = _run(model, J, B, 0.5, seed=7, n_steps=300, mode=nat.DAMPING_ONLY, eps=eps, g=g0)
+        assert np.max(np.abs(got_J - want_J)) <= 1e-12 * np.max(np.abs(want_J))
+        assert np.max(np.abs(got_g - want_g)) <= 1e-12 * np.max(np.abs(want_g))
 
 
 def test_unitwise_is_natural_where_the_fisher_is_one_block():
@@ -116,20 +137,26 @@ def test_unitwise_is_natural_where_the_fisher_is_one_block():
 
 def test_simulate_runs_the_preconditioned_kernel():
     """``simulate(method="weights")`` with a preconditioner runs :func:`natural_steps` on each seed's weights:
-    its recorded overlaps are those of the kernel run directly from the same weights and stream."""
+    its recorded overlaps (and gains) are those of the kernel run directly from the same weights and stream."""
     K, M, N, eta, steps = 2, 2, 50, 0.5, 100
     J, B = _weights(K, M, N, scale=1.0)
-    for kind in ("natural", "unitwise"):
-        model = sp.Committee(K, M, preconditioner=kind, damping=0.05)
-        res = sp.simulate(model, N, eta, steps / N, seeds=[4], alphas=[0.0, steps / N], init={"J": J, "B": B},
+    g0 = np.array([0.9, 1.1])
+    for kind, bn in (("natural", None), ("unitwise", None), ("natural", "exact"), ("unitwise", "paper")):
+        model = sp.Committee(K, M, bn=bn, preconditioner=kind, damping=0.05)
+        init = {"J": J, "B": B, "g": g0} if bn else {"J": J, "B": B}
+        res = sp.simulate(model, N, eta, steps / N, seeds=[4], alphas=[0.0, steps / N], init=init,
                           exact_teacher=False, workers=1)
         assert str(res.status) == "completed"
-        Jn = _run(model, J, B, eta, seed=4, n_steps=steps, mode=nat.MODES[kind], eps=0.05)
+        Jn, gn = _run(model, J, B, eta, seed=4, n_steps=steps, mode=nat.MODES[kind], eps=0.05, g=g0)
         assert np.allclose(res.Q[0, -1], Jn @ Jn.T, rtol=0, atol=1e-13)
         assert np.allclose(res.R[0, -1], Jn @ B.T, rtol=0, atol=1e-13)
+        if bn:
+            assert np.array_equal(res.g[0, -1], gn) and not np.array_equal(gn, g0)
     plain = sp.simulate(sp.Committee(K, M), N, eta, steps / N, seeds=[4], alphas=[0.0, steps / N],
                         init={"J": J, "B": B}, exact_teacher=False, workers=1)
-    assert not np.allclose(plain.Q[0, -1], res.Q[0, -1], rtol=1e-3)
+    natural = sp.simulate(sp.Committee(K, M, preconditioner="natural", damping=0.05), N, eta, steps / N, seeds=[4],
+                          alphas=[0.0, steps / N], init={"J": J, "B": B}, exact_teacher=False, workers=1)
+    assert not np.allclose(plain.Q[0, -1], natural.Q[0, -1], rtol=1e-3)
 
 
 # -- bad input: one line each, naming the option ---------------------------------------------------------------
@@ -185,14 +212,14 @@ def test_engines_without_a_preconditioner_refuse_it(what):
                      r"method='weights'"),
     (NATURAL.with_(preconditioner="adaptive"), "weights",
      r"^preconditioner: method='weights' does not run preconditioner='adaptive'; no simulator runs it yet"),
-    (NATURAL.with_(bn="exact"), "weights", r"^bn: method='weights' with preconditioner='natural' runs the plain "
-                                           r"network only"),
+    (NATURAL.with_(bn="exact", batch=2), "weights", r"^bn_stats: method='weights' with preconditioner='natural' "
+                                                    r"runs population statistics only"),
     (NATURAL.with_(weight_decay=0.1), "weights", r"^model: method='weights' with preconditioner='natural' runs the "
                                                  r"soft committee machine only"),
-], ids=["overlaps", "sde", "adaptive", "bn", "two-layer"])
+], ids=["overlaps", "sde", "adaptive", "batch-stats", "two-layer"])
 def test_simulators_refuse_what_they_do_not_run(model, method, pattern):
     with pytest.raises(ValueError, match=pattern) as info:
-        sp.simulate(model, 100, 0.5, 1.0, method=method)
+        sp.simulate(model, 100, 0.5, 1.0, method=method, bn_stats="batch" if model.has_bn else "population")
     assert "\n" not in str(info.value)
 
 

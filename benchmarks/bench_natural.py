@@ -2,13 +2,13 @@
 
     python benchmarks/bench_natural.py [--quick]
 
-Committee machine, plain K = M = 2 and 4, exact BN K = M = 2 (learned gain), b = 1, damping 1e-3: the best-of-5 time per step of
-the preconditioned kernel (``symphase._natural.natural_steps``: the exact population Fisher from
-``Q = J J^T`` applied through its bulk/span structure) and of SGD's (``symphase._sgd.sgd_steps``) at
-N = 10^3, 10^4, 10^5, and the time per step divided by N. The target: the preconditioned step is
-O(N) at fixed K (time/N roughly flat in N; it also costs O(N K^2) for the new Q and the mixing within
-span(J), and O(K^6) per step for the K^2 x K^2 solve, which shows at small N and large K); one core,
-ours against ours.
+Committee machine, plain K = M = 2 and 4, exact BN K = M = 2 (learned gain), b = 1, damping 1e-3: the
+best-of-5 time per step of the preconditioned kernel (``symphase._natural.natural_steps``: the exact
+population Fisher from ``Q = J J^T`` applied through its bulk/span structure) and of SGD's
+(``symphase._sgd.sgd_steps``) at N = 10^3, 10^4, 10^5, and the time per step divided by N. The target:
+the preconditioned step is O(N) at fixed K (time/N roughly flat in N; it also costs O(N K^2) for the new
+Q and the mixing within span(J), and O(K^6) per step for the K^2 x K^2 solve, which shows at small N and
+large K); one core, ours against ours.
 """
 from __future__ import annotations
 

@@ -45,6 +45,7 @@ import numba
 import numpy as np
 
 from ._generated.fisher import pair_averages
+from ._generated.natural import span_coefficients
 from ._generated.rule import sgd_example
 from ._kernels import TAU
 from ._rng import next_normal
@@ -106,21 +107,6 @@ def _solve(A, rhs):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _span_coefficients(Y, E31, E22, E13, out):
-    """The coefficients ``out[i, a]`` on ``J_a`` of the span part of ``F w`` (``tau^2`` inside the ``E``),
-    from ``Y[k, a] = J_a . w_k`` (docs/model.md §14.2):
-    ``c_ia = delta_ia sum_k (E31_ik Y_ki + E22_ik Y_kk) + E22_ia Y_ai + E13_ia Y_aa``."""
-    K = Y.shape[0]
-    for i in range(K):
-        diag = 0.0
-        for k in range(K):
-            diag += E31[i, k] * Y[k, i] + E22[i, k] * Y[k, k]
-        for a in range(K):
-            c = E22[i, a] * Y[a, i] + E13[i, a] * Y[a, a]
-            out[i, a] = c + diag if a == i else c
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
 def fisher_factors(Q, h, tau, mode, damping, span, Binv, Lmat, E31, E22, E13, Y, C):
     """The factors of ``(F + eps I)^-1`` at the overlaps ``Q = J J^T`` (docs/model.md §14.2), in place:
 
@@ -167,7 +153,7 @@ def fisher_factors(Q, h, tau, mode, damping, span, Binv, Lmat, E31, E22, E13, Y,
             for k in range(K):
                 for a in range(K):
                     Y[k, a] = Q[q, a] if k == p else 0.0
-            _span_coefficients(Y, E31, E22, E13, C)
+            span_coefficients(Y, E31, E22, E13, C)
             for i in range(K):
                 for a in range(K):
                     Lmat[i * K + a, p * K + q] = C[i, a] + (Bm[i, p] if a == q else 0.0)
@@ -428,7 +414,7 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                     for m in range(K):
                         acc += Binv[k, m] * G[m, a]
                     Yw[k, a] = acc
-            _span_coefficients(Yw, E31, E22, E13, Cw)
+            span_coefficients(Yw, E31, E22, E13, Cw)
             for i in range(K):
                 for a in range(K):
                     rhs[i * K + a] = -Cw[i, a]

@@ -18,6 +18,7 @@ import pytest
 
 import symphase as sp
 from symphase import _natural as nat
+from symphase import _natural_ode as nat_ode
 from symphase import _sgd as sgd
 from symphase._curvature import fisher_closed_form
 from symphase._model import DEFAULT_DAMPING
@@ -230,3 +231,86 @@ def test_sweep_axes():
     check_sweep("simulate", {"damping": [1e-2, 1e-4]}, {"preconditioner": "natural"})
     with pytest.raises(ValueError, match=r"^damping: only a preconditioned update has a damping"):
         check_sweep("simulate", {"preconditioner": ["none", "natural"], "damping": [1e-2]})
+
+
+# -- the order-parameter ODE (docs/model.md §14.5) ----------------------------------------------------------------
+
+def test_ode_without_the_fisher_is_sgds_ode():
+    """``F -> 0`` in the ODE: ``B = eps I``, ``Gamma = 0``, the rates are SGD's at ``eta/eps`` (to rounding;
+    exactly the same averages)."""
+    model = sp.Committee(2, 3, noise=0.1, batch=2, tau=1.3)
+    Q = np.array([[0.6, 0.1], [0.1, 0.4]])
+    R = np.array([[0.3, 0.05, 0.0], [0.1, 0.2, 0.1]])
+    y = model.system.state(Q, R)
+    for eps in (1.0, 0.25, 0.3):
+        out = np.empty_like(y)
+        assert nat_ode.natural_rhs_kernel(y, out, model.system.args(0.7), nat.DAMPING_ONLY, eps,
+                                          nat_ode._workspace(2, 3))
+        ref = model.system.rhs(y, 0.7 / eps)
+        assert np.max(np.abs(out - ref)) <= 1e-13 * np.max(np.abs(ref))
+
+
+def _one_step_drift(model, N, eta, n, seed=3):
+    """``N`` times the mean one-step change of ``Q``, ``R`` over ``n`` independent examples from one ``J``, and
+    its standard error, with the ODE's rates at the same overlaps."""
+    K, M = model.K, model.M
+    J, B = sp.random_weights(model, N, seed)
+    J = J * np.linspace(1.0, 0.7, K)[:, None]
+    Q, R = J @ J.T, J @ B.T
+    par, vt = model.system.params(eta), model.system.teacher_weights
+    Bt, xi, dJ, g, v = np.ascontiguousarray(B.T), np.empty(N), np.empty((1, K)), np.ones(K), np.ones(K)
+    dQ, dR = np.empty((n, K, K)), np.empty((n, K, M))
+    mode = nat.MODES[model.preconditioner]
+    for s in range(n):
+        Jt = np.array(J.T, order="C")
+        assert nat.natural_steps(Jt, Bt, g, v, vt, par, 1, 1, rng_state(s), xi, dJ, 1e6, mode, model.damping) == 1
+        dQ[s], dR[s] = N * (Jt.T @ Jt - Q), N * (Jt.T @ B.T - R)
+    want = nat_ode.natural_rhs(model, Q, R, eta)
+    return [(x.mean(0), x.std(0) / np.sqrt(n), w) for x, w in ((dQ, want[0]), (dR, want[1]))]
+
+
+@pytest.mark.parametrize("kind", ["natural", "unitwise"])
+def test_ode_rates_are_the_weights_mean_step(kind):
+    """The ODE's rates at ``(Q, R)`` are ``N`` times the weights' mean step from weights with those overlaps, within
+    4.5 standard errors (3000 examples at N = 2000; the finite-N corrections, O(1/N), are far below the s.e.)
+    and the s.e. resolves the rates (below a fifth of the largest)."""
+    model = sp.Committee(2, 2, preconditioner=kind, damping=0.1)
+    for mean, se, want in _one_step_drift(model, 2000, 0.5, 3000):
+        assert np.all(np.abs(mean - want) <= 4.5 * se), (mean, want, se)
+        assert np.max(se) < 0.2 * np.max(np.abs(want))
+
+
+@pytest.mark.slow
+def test_ode_against_the_weights_at_N_1e4():
+    """Learning curves: 4 seeds on the weights at N = 10^4 against the ODE from each seed's start, up to
+    alpha = 10 (before the escape, where the overlaps self-average): the mean difference of eps_g, Q and R
+    within 4 standard errors (plus 2e-4 for the O(1/N) corrections)."""
+    N, eta, seeds = 10_000, 0.5, 4
+    model = sp.Committee(2, 2, preconditioner="natural", damping=0.1)
+    alphas = np.array([0.0, 2.0, 5.0, 10.0])
+    sim = sp.simulate(model, N, eta, alphas[-1], seeds=seeds, alphas=alphas, workers=1)
+    assert str(sim.status) == "completed"
+    diffs = {"eg": [], "Q": [], "R": []}
+    for j in range(seeds):
+        ode = nat_ode.integrate_natural(model, sim.Q[j, 0], sim.R[j, 0], eta, alphas)
+        diffs["eg"].append(sim.eg[j] - ode["eg"])
+        diffs["Q"].append(sim.Q[j] - ode["Q"])
+        diffs["R"].append(sim.R[j] - ode["R"])
+    for name, d in diffs.items():
+        d = np.array(d)
+        mean, se = d.mean(0), d.std(0, ddof=1) / np.sqrt(seeds)
+        assert np.all(np.abs(mean) <= 4 * se + 2e-4), (name, mean, se)
+
+
+def test_ode_unitwise_is_natural_at_K_1_and_refusals():
+    m = sp.Committee(1, 2, preconditioner="natural", damping=0.05)
+    Q, R = np.array([[0.7]]), np.array([[0.3, 0.2]])
+    a, b = nat_ode.natural_rhs(m, Q, R, 0.5), nat_ode.natural_rhs(m.with_(preconditioner="unitwise"), Q, R, 0.5)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match=r"^model: the preconditioned ODE covers the plain committee machine"):
+        nat_ode.natural_rhs(sp.Committee(2, 2, bn="exact", preconditioner="natural"), np.eye(2), np.eye(2), 0.5)
+    with pytest.raises(ValueError, match=r"^preconditioner: the preconditioned ODE runs preconditioner='natural' or "
+                                         r"'unitwise', got preconditioner='adaptive'"):
+        nat_ode.natural_rhs(sp.Committee(2, 2, preconditioner="adaptive"), np.eye(2), np.eye(2), 0.5)
+    with pytest.raises(ValueError, match=r"^preconditioner: the preconditioned ODE runs"):
+        nat_ode.natural_rhs(sp.Committee(2, 2), np.eye(2), np.eye(2), 0.5)

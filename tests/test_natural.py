@@ -281,25 +281,38 @@ def test_ode_rates_are_the_weights_mean_step(kind):
 
 
 @pytest.mark.slow
-def test_ode_against_the_weights_at_N_1e4():
-    """Learning curves: 4 seeds on the weights at N = 10^4 against the ODE from each seed's start, up to
-    alpha = 10 (before the escape, where the overlaps self-average): the mean difference of eps_g, Q and R
-    within 4 standard errors (plus 2e-4 for the O(1/N) corrections)."""
-    N, eta, seeds = 10_000, 0.5, 4
+def test_ode_rates_are_the_weights_mean_step_at_N_1e4():
+    """As the quick test, at N = 10^4 with 20000 examples (measured within 1.4 s.e.; the s.e. about 3% of the
+    rates)."""
     model = sp.Committee(2, 2, preconditioner="natural", damping=0.1)
-    alphas = np.array([0.0, 2.0, 5.0, 10.0])
-    sim = sp.simulate(model, N, eta, alphas[-1], seeds=seeds, alphas=alphas, workers=1)
+    for mean, se, want in _one_step_drift(model, 10_000, 0.5, 20_000):
+        assert np.all(np.abs(mean - want) <= 4 * se), (mean, want, se)
+        assert np.max(se) < 0.05 * np.max(np.abs(want))
+
+
+@pytest.mark.slow
+def test_ode_against_the_weights_learning_curves():
+    """Learning curves: 32 seeds on the weights at N = 4000 from the paper's random start, against the ODE
+    from each seed's start, at alpha = 1, 2, 5 (the fast descent onto the plateau, before the escape): the
+    mean difference of eps_g, Q and R within 4 standard errors (measured: |t| <= 1.6; the O(1/N) bias is
+    below the s.e.)."""
+    N, eta, seeds = 4000, 0.5, 32
+    model = sp.Committee(2, 2, preconditioner="natural", damping=0.1)
+    alphas = np.array([0.0, 1.0, 2.0, 5.0])
+    sim = sp.simulate(model, N, eta, alphas[-1], seeds=seeds, alphas=alphas)
     assert str(sim.status) == "completed"
     diffs = {"eg": [], "Q": [], "R": []}
     for j in range(seeds):
         ode = nat_ode.integrate_natural(model, sim.Q[j, 0], sim.R[j, 0], eta, alphas)
-        diffs["eg"].append(sim.eg[j] - ode["eg"])
-        diffs["Q"].append(sim.Q[j] - ode["Q"])
-        diffs["R"].append(sim.R[j] - ode["R"])
+        diffs["eg"].append(sim.eg[j, 1:] - ode["eg"][1:])
+        diffs["Q"].append(sim.Q[j, 1:] - ode["Q"][1:])
+        diffs["R"].append(sim.R[j, 1:] - ode["R"][1:])
     for name, d in diffs.items():
         d = np.array(d)
         mean, se = d.mean(0), d.std(0, ddof=1) / np.sqrt(seeds)
-        assert np.all(np.abs(mean) <= 4 * se + 2e-4), (name, mean, se)
+        assert np.all(np.abs(mean) <= 4 * se), (name, mean, se)
+    # the comparison resolves something: eps_g falls from 0.63 to about 0.055 on this stretch
+    assert np.all(sim.eg[:, -1] < 0.1) and np.all(sim.eg[:, 0] > 0.5)
 
 
 def test_ode_unitwise_is_natural_at_K_1_and_refusals():

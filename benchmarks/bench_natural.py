@@ -8,7 +8,8 @@ population Fisher from ``Q = J J^T`` applied through its bulk/span structure) an
 (``symphase._sgd.sgd_steps``) at N = 10^3, 10^4, 10^5, and the time per step divided by N. The target:
 the preconditioned step is O(N) at fixed K (time/N roughly flat in N; it also costs O(N K^2) for the new
 Q and the mixing within span(J), and O(K^6) per step for the K^2 x K^2 solve, which shows at small N and
-large K); one core, ours against ours.
+large K). Also one call of the preconditioned ODE's right-hand side (docs/model.md §14.5) against SGD's
+at K = M = 2, 4, 8 (the target: at most 3x). One core, ours against ours.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import numpy as np
 from _timing import best_of
 
 import symphase as sp
-from symphase import _natural, _rng, _sgd
+from symphase import _kernels, _natural, _natural_ode, _rng, _sgd
 
 
 def per_step(model, N, J, B, kind, work=2e7, repeats=5):
@@ -39,9 +40,36 @@ def per_step(model, N, J, B, kind, work=2e7, repeats=5):
     return best_of(run, repeats=repeats) / steps
 
 
+def rhs_times(K, calls=2000, repeats=5):
+    """Seconds per call of SGD's ODE right-hand side (``symphase._kernels.rhs``) and of the preconditioned
+    one (:func:`symphase._natural_ode.natural_rhs_kernel`, natural and unitwise) at a generic state, K = M."""
+    model = sp.Committee(K, K)
+    Q, R = 0.5 * np.eye(K) + 0.1, 0.3 * np.eye(K) + 0.05
+    y = model.system.state(Q, R)
+    out, a, work = np.empty_like(y), model.system.args(0.5), _natural_ode._workspace(K, K)
+    fs = {"SGD": lambda: _kernels.rhs(y, out, a)}
+    for kind in ("natural", "unitwise"):
+        fs[kind] = (lambda mode: lambda: _natural_ode.natural_rhs_kernel(y, out, a, mode, 1e-3, work))(
+            _natural.MODES[kind])
+    times = {}
+    for name, f in fs.items():
+        f()
+
+        def run(f=f):
+            for _ in range(calls):
+                f()
+        times[name] = best_of(run, repeats=repeats) / calls
+    return times
+
+
 def rows(quick=False):
     """The table rows of benchmarks/run.py: ``(benchmark, case, seconds, note)``."""
     out = []
+    for K in ((2, 4) if quick else (2, 4, 8)):
+        t = rhs_times(K, *((200, 2) if quick else ()))
+        for name, sec in t.items():
+            note = "one call from Python" if name == "SGD" else f"{sec / t['SGD']:.2f}x SGD's (target <= 3x)"
+            out.append(("ODE right-hand side", f"{name}, K = M = {K}", sec, note))
     for K, bn in (((2, None),) if quick else ((2, None), (4, None), (2, "exact"))):
         model = sp.Committee(K, K, bn=bn)
         rule = "" if bn is None else f", BN {bn}"

@@ -35,7 +35,8 @@ plumbing).
 Covered: the soft committee machine (erf, second layers fixed at 1, scaling ``"sum"``, no weight decay),
 plain and both BN rules (population statistics; gain learned or fixed), any ``K``, ``M``, batch, output
 noise and ``tau``. Not yet: the two-layer network, BN with the batch's statistics, ``adaptive`` (its
-``G^-1`` is not of the bulk/span form), the ODE, the chain and the SDE; they refuse by name.
+``G^-1`` is not of the bulk/span form), the chain and the SDE; they refuse by name. The ODE is
+:mod:`symphase._natural_ode`.
 """
 from __future__ import annotations
 

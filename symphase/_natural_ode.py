@@ -1,7 +1,7 @@
-"""The order-parameter ODE of the preconditioned update, plain committee machine (docs/model.md §14.5).
+"""The order-parameter ODE of the preconditioned update, committee machine (docs/model.md §14.5).
 
 As ``N -> oo`` the natural-gradient update ``Delta J = (F + eps I)^-1 Delta J_SGD`` (docs/model.md §14)
-moves the overlaps by (``derivations/natural.py``)
+moves the overlaps by (``derivations/natural.py``; plain)
 
     dR_in/dalpha = eta [(B^-1 G_T)_in + (Gamma R)_in],
     dQ_ik/dalpha = eta (Y_ik + Y_ki) + (eta^2 tau / b) [B^-1 (D + noise J2) B^-T]_ik,
@@ -12,10 +12,13 @@ ODE (docs/model.md §3.5: ``G[a, c] = <d_a z_c>``). The ``O(eta)`` drift is line
 ``B^-1`` and ``Gamma``; the bulk gives the ``O(eta^2)`` part. ``unitwise`` drops the blocks of different
 units in ``A`` and in the span part.
 
-Covered: the plain committee machine (erf, ``v = v* = 1``, scaling ``"sum"``, no weight decay),
-``natural`` and ``unitwise``. :func:`natural_rhs` is the right-hand side; :func:`integrate_natural`
-integrates it (SciPy's DOP853). BN, the chain, the SDE, fixed points and escape times are not built
-for preconditioned updates yet (docs/model.md §14.4).
+Under BN the same linear map acts on the averages of SGD's BN coefficients, with the span part in the
+orthonormal basis of ``span(J)`` (:func:`_bn_rhs`, docs/model.md §14.5).
+
+Covered: the committee machine (erf, ``v = v* = 1``, scaling ``"sum"``, no weight decay), plain and both
+BN rules, ``natural`` and ``unitwise``. :func:`natural_rhs` is the right-hand side; :func:`integrate_natural`
+integrates it (SciPy's DOP853). The chain, the SDE, fixed points and escape times are not built for
+preconditioned updates yet (docs/model.md §14.4).
 """
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ from scipy.integrate import solve_ivp
 from . import _kernels as kernels
 from ._generated import ode_kernels as gen
 from ._generated.natural import natural_rates, span_coefficients
-from ._kernels import BATCH, ETA, NOISE, TAU
+from ._kernels import BATCH, BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
 from ._layout import pack_into
 from ._model import check_model
-from ._natural import DAMPING_ONLY, MODES, _solve, fisher_factors
+from ._natural import DAMPING_ONLY, MODES, UNITWISE, _cholesky, _solve, fisher_factors, realized_fisher
 from ._results import SymphaseError
 from ._validate import check_real
 
@@ -38,16 +41,25 @@ __all__ = ["integrate_natural", "natural_rhs", "natural_rhs_kernel"]
 
 @numba.njit(cache=True, error_model="numpy")
 def natural_rhs_kernel(y, out, a, mode, damping, work):
-    """``out = dy/dalpha`` of the preconditioned update at the flat state ``y`` (plain committee machine):
+    """``out = dy/dalpha`` of the preconditioned update at the flat state ``y`` (docs/model.md §14.5):
+    :func:`_plain_rhs` for the plain network, :func:`_bn_rhs` under BN. ``work``: :func:`_workspace`.
+    Returns False where ``F + eps I`` (or, under BN, ``Q``) is singular numerically (``out`` is then NaN)."""
+    if a.par[BN] != 0.0:
+        return _bn_rhs(y, out, a, mode, damping, work)
+    return _plain_rhs(y, out, a, mode, damping, work)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _plain_rhs(y, out, a, mode, damping, work):
+    """``out = dy/dalpha`` of the preconditioned update at the flat state ``y``, plain network:
     SGD's field sums (:func:`symphase._kernels.covariance`, the generated ``field_sums``), the factors of
     ``(F + eps I)^-1`` at ``Q`` (:func:`symphase._natural.fisher_factors`), ``Gamma`` from one ``K^2 x K^2``
     solve, and the generated :func:`symphase._generated.natural.natural_rates` (docs/model.md §14.5).
-    ``work`` = ``(Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, W, U, V, h)``. Returns False where
-    ``F + eps I`` is singular numerically (``out`` is then NaN)."""
+    Returns False where ``F + eps I`` is singular numerically (``out`` is then NaN)."""
     ws, par = a.ws, a.par
     kernels.covariance(y, a)
     K, M = ws.R.shape
-    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, W, U, V, h = work
+    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, W, U, V, h = work[:12]
     tau = par[TAU]
     gen.field_sums(ws.C, ws.w, K, ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
     ok = fisher_factors(ws.Q, h, tau, mode, damping, True, Binv, Lmat, E31, E22, E13, Yw, Cw)
@@ -97,10 +109,107 @@ def natural_rhs_kernel(y, out, a, mode, damping, work):
     return True
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _bn_rhs(y, out, a, mode, damping, work):
+    """The BN rates (docs/model.md §14.5): with ``a_m = (eta/N) h_m d_m``, ``p_m = e a_m x_m/Q_mm`` and
+    ``dg_m = l_g (eta/N) d_m u_m/g_m`` SGD's coefficients, their averages are ``N <G_ma> = eta Gbar_ma``,
+    ``Gbar_ma = h_m G_ma/h_a - e (G_mm/Q_mm) Q_ma`` (``G`` the field sums over the effective fields),
+    ``N <p_m> = eta e G_mm/Q_mm``, ``N <dg_m> = eta l_g G_mm/g_m``; the step's span part and gain step are
+    linear in them (:func:`symphase._natural.natural_steps_with`): ``d = (F_r + eps I)^-1 (L^-1 Gbar, gbar)``,
+    ``Pi = -B^-1 diag(pbar) + L^-T (d_J - B^-1 L^-1 Gbar)``, and ``dQ = eta (Y + Y^T) + (eta^2 tau/b) W``,
+    ``Y_ki = (B^-1 h G_S)_ki/h_i + (Pi Q)_ki``, ``W = B^-1 h (D + noise J2) h B^-T``,
+    ``dR = eta (B^-1 h G_T + Pi R)``, ``dg = eta d_g``."""
+    ws, par = a.ws, a.par
+    kernels.covariance(y, a)
+    K, M = ws.R.shape
+    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, W, U, V, _h, Lc, Fr, rr, cvec, Gbar, pbar, gbar, dgain = work
+    tau, exact, learn = par[TAU], par[EXACT] != 0.0, par[LEARN_GAIN] != 0.0
+    nr = K * K + (K if learn else 0)
+    gen.field_sums(ws.C, ws.w, K, ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
+    ok = fisher_factors(ws.Q, ws.h, tau, mode, damping, False, Binv, Lmat, E31, E22, E13, Yw, Cw)
+    if ok and mode != DAMPING_ONLY:
+        ok = _cholesky(ws.Q, Lc)
+    if not ok:
+        out[:] = np.nan
+        return False
+    for m in range(K):
+        pbar[m] = ws.G[m, m] / ws.Q[m, m] if exact else 0.0
+        gbar[m] = ws.G[m, m] / ws.g[m] if learn else 0.0
+        for c in range(K):
+            Gbar[m, c] = ws.h[m] * ws.G[m, c] / ws.h[c] - pbar[m] * ws.Q[m, c]
+    for i in range(K):
+        for c in range(K):
+            Cw[i, c] = -Binv[i, c] * pbar[c]  # Pi, first part
+        dgain[i] = Binv[i, i] * gbar[i] if mode == DAMPING_ONLY else 0.0
+    if mode != DAMPING_ONLY:
+        realized_fisher(Lc, ws.h, ws.g, tau, True, learn, mode == UNITWISE, Fr[:nr, :nr])
+        for r in range(nr):
+            Fr[r, r] += damping
+        for m in range(K):
+            for r in range(K):
+                acc = Gbar[m, r]
+                for c in range(r):
+                    acc -= Lc[r, c] * cvec[m, c]
+                cvec[m, r] = acc / Lc[r, r]
+                rr[m * K + r] = cvec[m, r]
+        for i in range(K):
+            rr[K * K + i] = gbar[i] if learn else 0.0
+        if not _solve(Fr[:nr, :nr], rr[:nr]):
+            out[:] = np.nan
+            return False
+        tvec = np.empty(K)
+        for i in range(K):
+            for r in range(K):
+                acc = rr[i * K + r]
+                for k in range(K):
+                    acc -= Binv[i, k] * cvec[k, r]
+                tvec[r] = acc
+            for r in range(K - 1, -1, -1):
+                acc = tvec[r]
+                for c in range(r + 1, K):
+                    acc -= Lc[c, r] * tvec[c]
+                tvec[r] = acc / Lc[r, r]
+            for c in range(K):
+                Cw[i, c] += tvec[c]
+            if learn:
+                dgain[i] = rr[K * K + i]
+    for k in range(K):
+        for c in range(K):  # Y_kc = (B^-1 h G_S)_kc / h_c + (Pi Q)_kc
+            acc = 0.0
+            acc2 = 0.0
+            for m in range(K):
+                acc += Binv[k, m] * ws.h[m] * ws.G[m, c]
+                acc2 += Cw[k, m] * ws.Q[m, c]
+            Yw[k, c] = acc / ws.h[c] + acc2
+        for n in range(M):  # U = B^-1 h G_T, V = Pi R
+            acc = 0.0
+            acc2 = 0.0
+            for m in range(K):
+                acc += Binv[k, m] * ws.h[m] * ws.G[m, K + n]
+                acc2 += Cw[k, m] * ws.R[m, n]
+            U[k, n] = acc
+            V[k, n] = acc2
+    noise = par[NOISE]
+    for i in range(K):  # W = B^-1 h (D + noise J2) h B^-T
+        for k in range(K):
+            acc = 0.0
+            for m in range(K):
+                for p in range(K):
+                    acc += Binv[i, m] * ws.h[m] * (ws.D[m, p] + noise * ws.J2[m, p]) * ws.h[p] * Binv[k, p]
+            W[i, k] = acc
+    natural_rates(Yw, W, U, V, par[ETA], tau, par[BATCH], ws.dQ, ws.dR)
+    for i in range(K):
+        ws.dg[i] = par[ETA] * dgain[i]
+    pack_into(ws.dQ, ws.dR, ws.dg, True, out)
+    return True
+
+
 def _workspace(K, M):
+    nr = K * K + K
     return (np.zeros((K, K)), np.zeros((K * K, K * K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K)),
             np.zeros((K, K)), np.zeros((K, K)), np.zeros(K * K), np.zeros((K, K)), np.zeros((K, M)),
-            np.zeros((K, M)), np.ones(K))
+            np.zeros((K, M)), np.ones(K), np.zeros((K, K)), np.zeros((nr, nr)), np.zeros(nr), np.zeros((K, K)),
+            np.zeros((K, K)), np.zeros(K), np.zeros(K), np.zeros(K))
 
 
 def _check(model):
@@ -108,27 +217,30 @@ def _check(model):
     if model.preconditioner not in MODES:
         raise ValueError(f"preconditioner: the preconditioned ODE runs preconditioner='natural' or 'unitwise', got "
                          f"preconditioner={model.preconditioner!r} (docs/model.md §14.5)")
-    if model.has_bn or not model.is_committee:
-        raise ValueError(f"model: the preconditioned ODE covers the plain committee machine (bn=None, erf, second "
-                         f"layers fixed at 1, scaling 'sum', no weight decay); got {model.describe()}")
+    if not model.is_committee:
+        raise ValueError(f"model: the preconditioned ODE covers the committee machine (erf, second layers fixed "
+                         f"at 1, scaling 'sum', no weight decay), plain or BN; got {model.describe()}")
     return model
 
 
-def natural_rhs(model, Q, R, eta):
-    """``(dQ/dalpha, dR/dalpha)`` of the preconditioned update at ``(Q, R)`` (docs/model.md §14.5).
+def natural_rhs(model, Q, R, eta, g=None):
+    """``(dQ/dalpha, dR/dalpha, dg/dalpha)`` of the preconditioned update at ``(Q, R, g)`` (docs/model.md §14.5).
 
     Parameters
     ----------
     model : Committee
-        Plain committee machine with ``preconditioner="natural"`` or ``"unitwise"`` and its ``damping``.
+        The committee machine, plain or BN, with ``preconditioner="natural"`` or ``"unitwise"`` and its
+        ``damping``.
     Q, R : array_like
         The state (a valid Gram matrix with ``model.T``).
     eta : float
         The learning rate (> 0).
+    g : array_like (K,), optional
+        The BN gains (BN only; default ones).
 
     Returns
     -------
-    (ndarray (K, K), ndarray (K, M))
+    (ndarray (K, K), ndarray (K, M), ndarray (K,) or None)
 
     Raises
     ------
@@ -139,17 +251,17 @@ def natural_rhs(model, Q, R, eta):
     """
     model = _check(model)
     eta = check_real("eta", eta, positive=True)
-    y = model.system.state(Q, R)
+    y = model.system.state(Q, R, g)
     out = np.empty_like(y)
     a = model.system.args(eta)
     if not natural_rhs_kernel(y, out, a, MODES[model.preconditioner], model.damping, _workspace(model.K, model.M)):
         raise SymphaseError(f"the preconditioned ODE: F + eps I is singular numerically at Q = {np.asarray(Q).tolist()}"
                             f" (damping {model.damping:g})")
-    dQ, dR, _ = model.layout.unpack(out)
-    return np.array(dQ), np.array(dR)
+    dQ, dR, dg = model.layout.unpack(out)
+    return np.array(dQ), np.array(dR), None if dg is None else np.array(dg)
 
 
-def integrate_natural(model, Q0, R0, eta, alphas, *, rtol=1e-10, atol=1e-12):
+def integrate_natural(model, Q0, R0, eta, alphas, *, g0=None, rtol=1e-10, atol=1e-12):
     """Integrate the preconditioned ODE (docs/model.md §14.5) from ``(Q0, R0)``, recording at ``alphas``.
 
     Parameters
@@ -160,6 +272,8 @@ def integrate_natural(model, Q0, R0, eta, alphas, *, rtol=1e-10, atol=1e-12):
         The start.
     eta : float
         The learning rate (> 0).
+    g0 : array_like (K,), optional
+        The BN gains at the start (BN only; default ones).
     alphas : array_like
         Increasing record points, the first the start (``alpha = alphas[0]``).
     rtol, atol : float
@@ -168,7 +282,8 @@ def integrate_natural(model, Q0, R0, eta, alphas, *, rtol=1e-10, atol=1e-12):
     Returns
     -------
     dict
-        ``alpha`` (n,), ``Q`` (n, K, K), ``R`` (n, K, M), ``eg`` (n,) (the closed form, docs/model.md §3.4).
+        ``alpha`` (n,), ``Q`` (n, K, K), ``R`` (n, K, M), ``g`` (n, K) or None, ``eg`` (n,) (the closed form,
+        docs/model.md §3.4).
 
     Raises
     ------
@@ -182,7 +297,7 @@ def integrate_natural(model, Q0, R0, eta, alphas, *, rtol=1e-10, atol=1e-12):
     alphas = np.asarray(alphas, dtype=float)
     if alphas.ndim != 1 or alphas.size < 2 or not np.all(np.diff(alphas) > 0) or not np.all(np.isfinite(alphas)):
         raise ValueError("alphas must be at least 2 increasing finite numbers")
-    y0 = model.system.state(Q0, R0)
+    y0 = model.system.state(Q0, R0, g0)
     a = model.system.args(eta)
     mode, eps, work = MODES[model.preconditioner], model.damping, _workspace(model.K, model.M)
 
@@ -195,7 +310,9 @@ def integrate_natural(model, Q0, R0, eta, alphas, *, rtol=1e-10, atol=1e-12):
     if sol.status != 0 or not np.all(np.isfinite(sol.y)):
         raise SymphaseError(f"the preconditioned ODE failed: {sol.message}")
     ys = sol.y.T
-    Q = np.array([model.layout.unpack(y)[0] for y in ys])
-    R = np.array([model.layout.unpack(y)[1] for y in ys])
+    parts = [model.layout.unpack(y) for y in ys]
+    Q = np.array([p[0] for p in parts])
+    R = np.array([p[1] for p in parts])
+    g = np.array([p[2] for p in parts]) if model.has_bn else None
     eg = np.array([model.system.eg(y) for y in ys])
-    return {"alpha": sol.t, "Q": Q, "R": R, "eg": eg}
+    return {"alpha": sol.t, "Q": Q, "R": R, "g": g, "eg": eg}

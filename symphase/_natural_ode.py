@@ -27,16 +27,18 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 from . import _kernels as kernels
+from ._curvature import curvature
+from ._fixedpoint_solve import symmetric_fixed_point
 from ._generated import ode_kernels as gen
 from ._generated.natural import natural_rates, span_coefficients
 from ._kernels import BATCH, BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
 from ._layout import pack_into
-from ._model import check_model
+from ._model import DEFAULT_DAMPING, check_model
 from ._natural import DAMPING_ONLY, MODES, UNITWISE, _cholesky, _solve, fisher_factors, realized_fisher
 from ._results import SymphaseError
 from ._validate import check_real
 
-__all__ = ["integrate_natural", "natural_rhs", "natural_rhs_kernel"]
+__all__ = ["escape_rate", "integrate_natural", "jacobian", "natural_rhs", "natural_rhs_kernel", "weight_space_rates"]
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -316,3 +318,94 @@ def integrate_natural(model, Q0, R0, eta, alphas, *, g0=None, rtol=1e-10, atol=1
     g = np.array([p[2] for p in parts]) if model.has_bn else None
     eg = np.array([model.system.eg(y) for y in ys])
     return {"alpha": sol.t, "Q": Q, "R": R, "g": g, "eg": eg}
+
+
+def jacobian(model, Q, R, g=None, *, step=1e-7):
+    """The Jacobian of the preconditioned ODE's ``O(eta)`` part per unit ``eta`` at ``(Q, R, g)``, in the flat
+    state layout (docs/model.md §14.6): central differences of :func:`natural_rhs_kernel` with step ``step``
+    (relative error about ``1e-8``) at ``eta = 1`` and batch ``2^53`` (the ``eta^2/b`` part vanishes).
+
+    Its eigenvalues at a symmetric fixed point are the linear rates ``lambda/eta``; in weight space the same
+    linearisation is ``-(F + eps I)^-1 H`` (``H`` the Hessian of ``eps_g``), whose escape rate is
+    ``-mu_min`` of ``H v = mu (F + eps I) v`` (:func:`symphase.curvature`).
+
+    Returns
+    -------
+    ndarray (size, size)
+
+    Raises
+    ------
+    ValueError
+        As :func:`natural_rhs`.
+    """
+    model = _check(model)
+    small = model.with_(batch=2**53)
+    y = small.system.state(Q, R, g)
+    a = small.system.args(1.0)
+    work = _workspace(model.K, model.M)
+    mode = MODES[model.preconditioner]
+    n = y.size
+    jac = np.empty((n, n))
+    up, down = np.empty(n), np.empty(n)
+    for j in range(n):
+        yp, ym = y.copy(), y.copy()
+        yp[j] += step
+        ym[j] -= step
+        ok = natural_rhs_kernel(yp, up, a, mode, model.damping, work)
+        ok = natural_rhs_kernel(ym, down, a, mode, model.damping, work) and ok
+        if not ok:
+            raise SymphaseError(f"the preconditioned ODE: F + eps I is singular numerically near Q = "
+                                f"{np.asarray(Q).tolist()} (damping {model.damping:g})")
+        jac[:, j] = (up - down) / (2.0 * step)
+    return jac
+
+
+def weight_space_rates(model, Q, R, g=None):
+    """The linear rates ``lambda/eta`` (``eta -> 0``) of the preconditioned gradient flow in weight space at a
+    point where the gradient vanishes: ``-mu`` for the generalized eigenvalues ``H v = mu (F_p + eps I) v``,
+    ``H`` and ``F`` the Hessian and Fisher of :func:`symphase.curvature` (``N = K + M + 1``: the outliers and
+    one copy of the bulk), ``F_p = F`` (natural) or its blocks of one unit each, ``J_i`` with ``g_i``
+    (unitwise). Valid for a gradient rule: plain and exact BN (docs/model.md §14.6).
+
+    Returns
+    -------
+    ndarray
+        The rates, descending.
+    """
+    model = _check(model)
+    if model.bn == "paper":
+        raise ValueError("bn: the paper's BN rule is not a gradient, so its preconditioned linearisation is not "
+                         "-(F + eps I)^-1 H; weight_space_rates covers plain and bn='exact'")
+    K, M = model.K, model.M
+    c = curvature(model.with_(preconditioner=None, damping=DEFAULT_DAMPING), Q, R, g, N=K + M + 1)
+    H, F = c.matrix("hessian"), c.matrix("fisher")
+    if model.preconditioner == "unitwise":
+        N1 = K + M + 1
+        keep = np.zeros(F.shape, dtype=bool)
+        for i in range(K):
+            idx = list(range(i * N1, (i + 1) * N1)) + ([K * N1 + i] if model.learns_gain else [])
+            keep[np.ix_(idx, idx)] = True
+        F = np.where(keep, F, 0.0)
+    mu = np.linalg.eigvals(np.linalg.solve(F + model.damping * np.eye(F.shape[0]), H)).real
+    return np.sort(-mu)[::-1]
+
+
+def escape_rate(model) -> float:
+    """The escape rate ``lambda/eta`` (``eta -> 0``) of the preconditioned update from SGD's symmetric fixed
+    point (the plateau ``R = S``, ``C = Q``; the gradient vanishes there, so it is a fixed point of every
+    preconditioned update), docs/model.md §14.6: plain, the largest real part of the ODE's :func:`jacobian`
+    there; exact BN, the weight-space rate of :func:`weight_space_rates` (the students coincide on the plateau,
+    where the BN kernel's basis of ``span(J)`` is rank-deficient). The two agree for plain (to ``1e-6``, the
+    central differences).
+
+    Raises
+    ------
+    ValueError
+        As :func:`natural_rhs` and :func:`symphase.symmetric_fixed_point` (``K = M >= 2``, ``T = I``); the
+        paper's BN rule.
+    """
+    model = _check(model)
+    fp = symmetric_fixed_point(model.with_(preconditioner=None, damping=DEFAULT_DAMPING))
+    if model.has_bn:
+        return float(weight_space_rates(model, fp.Q, fp.R, fp.g)[0])
+    return float(np.max(np.linalg.eigvals(jacobian(model, fp.Q, fp.R, fp.g)).real))

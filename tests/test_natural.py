@@ -333,3 +333,48 @@ def test_ode_unitwise_is_natural_at_K_1_and_refusals():
         nat_ode.natural_rhs(sp.Committee(2, 2, preconditioner="adaptive"), np.eye(2), np.eye(2), 0.5)
     with pytest.raises(ValueError, match=r"^preconditioner: the preconditioned ODE runs"):
         nat_ode.natural_rhs(sp.Committee(2, 2), np.eye(2), np.eye(2), 0.5)
+
+
+# -- escape from the symmetric plateau (docs/model.md §14.6) ---------------------------------------------------------
+
+@pytest.mark.parametrize("K", [2, 3])
+@pytest.mark.parametrize("kind", ["natural", "unitwise"])
+def test_escape_rate_from_the_ode_is_the_weight_space_rate(K, kind):
+    """At the plateau the ODE's Jacobian (central differences) and the weight-space ``H v = mu (F + eps I) v``
+    of :func:`symphase.curvature` give the same escape rate (measured: 3e-9 and 8e-9 relative)."""
+    fp = sp.symmetric_fixed_point(sp.Committee(K, K))
+    for eps in (1.0, 1e-2, 1e-4):
+        model = sp.Committee(K, K, preconditioner=kind, damping=eps)
+        a, b = nat_ode.escape_rate(model), nat_ode.weight_space_rates(model, fp.Q, fp.R)[0]
+        assert abs(a - b) <= 1e-7 * b
+
+
+@pytest.mark.parametrize("bn", [None, "exact"])
+def test_natural_gradient_escapes_at_sgds_rate_over_the_damping(bn):
+    """Natural gradient at the coinciding plateau: the escape direction lies in F's null space (the students
+    coincide), so ``(F + eps I)^-1`` multiplies it by ``1/eps`` exactly: the rate is SGD's over eps, for every
+    eps (K = 2, 3; plain and exact BN, whose rate keeps BN's factor). The plateau's length, ``~ ln N/(2 lambda)``,
+    goes to zero with the damping."""
+    for K in (2, 3):
+        sgd_rate = sp.symmetric_fixed_point(sp.Committee(K, K, bn=bn)).escape_rate
+        for eps in (1.0, 1e-2, 1e-4):
+            rate = nat_ode.escape_rate(sp.Committee(K, K, bn=bn, preconditioner="natural", damping=eps))
+            assert abs(rate * eps - sgd_rate) <= 1e-6 * sgd_rate
+
+
+def test_unitwise_escape_is_bounded():
+    """Unit-wise (block-diagonal) preconditioning cannot see F's null direction, which mixes units (the
+    difference of the coinciding students): its rate saturates as eps -> 0, at about 2x SGD's (plain K = 2:
+    0.13331 against 0.06575; K = 3: 0.08570 against 0.04612), and under exact BN at about the same value
+    (0.13309 at K = 2), which removes BN's delay (its SGD rate 0.00731) but no more."""
+    rates = {}
+    for bn, K in ((None, 2), (None, 3), ("exact", 2)):
+        rates[bn, K] = [nat_ode.escape_rate(sp.Committee(K, K, bn=bn, preconditioner="unitwise", damping=e))
+                        for e in (1e-3, 1e-4)]
+        assert abs(rates[bn, K][0] - rates[bn, K][1]) <= 0.02 * rates[bn, K][1]
+    assert rates[None, 2][1] == pytest.approx(0.133306, rel=1e-5)
+    assert rates[None, 3][1] == pytest.approx(0.0856984, rel=1e-5)
+    assert rates["exact", 2][1] == pytest.approx(0.13309, rel=1e-4)
+    assert rates[None, 2][1] / sp.symmetric_fixed_point(sp.Committee(2, 2)).escape_rate < 2.1
+    with pytest.raises(ValueError, match=r"^bn: the paper's BN rule is not a gradient"):
+        nat_ode.escape_rate(sp.Committee(2, 2, bn="paper", preconditioner="natural"))

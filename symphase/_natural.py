@@ -241,6 +241,106 @@ def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
                     F[gk, i * K + r] = h[i] * acc / gv[k]
 
 
+@numba.njit(cache=True, nogil=True)
+def step_work(K, learn):
+    """The work arrays of :func:`step_factors` and :func:`span_step`: ``(Binv, Lmat, E31, E22, E13, Yw, Cw,
+    rhs, Lc, Fr, rr, cvec, tvec)``."""
+    nr = K * K + (K if learn else 0)
+    return (np.zeros((K, K)), np.zeros((K * K, K * K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K)),
+            np.zeros((K, K)), np.zeros((K, K)), np.zeros(K * K), np.zeros((K, K)), np.zeros((nr, nr)), np.zeros(nr),
+            np.zeros((K, K)), np.zeros(K))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
+    """The factors of ``(F + eps I)^-1`` at the state ``(Q, g)`` before a step (docs/model.md §14.2), into
+    ``work`` (:func:`step_work`): the bulk's ``B^-1`` and, plain, the ``K^2 x K^2`` matrix of ``Gamma``
+    (:func:`fisher_factors`); under BN the Cholesky factor ``L`` of ``Q`` and ``F_r + eps I``
+    (:func:`realized_fisher`). False where they do not exist numerically."""
+    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, Lc, Fr, _rr, _cvec, _tvec = work
+    if not fisher_factors(Q, h, tau, mode, damping, not bn, Binv, Lmat, E31, E22, E13, Yw, Cw):
+        return False
+    if bn and mode != DAMPING_ONLY:
+        if not _cholesky(Q, Lc):
+            return False
+        realized_fisher(Lc, h, g, tau, True, learn, mode == UNITWISE, Fr)
+        for r in range(Fr.shape[0]):
+            Fr[r, r] += damping
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
+    """The part of a preconditioned step inside ``span(J)`` and the gains (docs/model.md §14.2), from SGD's
+    summed coefficients: ``G[m, a] = sum_u a_um x_ua`` (updated in place to ``J_a . Delta J_m``, i.e. minus
+    ``p_m Q_ma``), ``psum`` (``sum_u p_um``), ``dgsum`` (the gain steps), with :func:`step_factors` in
+    ``work``. Writes ``Pi`` (K, K), ``J_i += sum_a Pi_ia J_a`` (besides the ``xi`` part ``B^-1 a_u``), and
+    the gain step ``dgain``; plain ``Pi = -B^-1 diag(p) + Gamma``, BN ``Pi = -B^-1 diag(p) + L^-T (d_J - B^-1 c)``,
+    ``dgain = d_g``. False where the solve fails or the result is not finite."""
+    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, Lc, Fr, rr, cvec, tvec = work
+    K = Q.shape[0]
+    for m in range(K):
+        for a in range(K):
+            G[m, a] -= psum[m] * Q[m, a]
+    for i in range(K):
+        for a in range(K):
+            Pi[i, a] = -Binv[i, a] * psum[a]
+        dgain[i] = Binv[i, i] * dgsum[i] if mode == DAMPING_ONLY else 0.0
+    if mode != DAMPING_ONLY and not bn:
+        for k in range(K):
+            for a in range(K):
+                acc = 0.0
+                for m in range(K):
+                    acc += Binv[k, m] * G[m, a]
+                Yw[k, a] = acc
+        span_coefficients(Yw, E31, E22, E13, Cw)
+        for i in range(K):
+            for a in range(K):
+                rhs[i * K + a] = -Cw[i, a]
+        if not _solve(Lmat, rhs):
+            return False
+        for i in range(K):
+            for a in range(K):
+                Pi[i, a] += rhs[i * K + a]
+    elif mode != DAMPING_ONLY:
+        # c_m = L^-1 G_m: the coordinates of the step's span part in the basis U = J^T L^-T
+        for m in range(K):
+            for r in range(K):
+                acc = G[m, r]
+                for c in range(r):
+                    acc -= Lc[r, c] * cvec[m, c]
+                cvec[m, r] = acc / Lc[r, r]
+                rr[m * K + r] = cvec[m, r]
+        if learn:
+            for i in range(K):
+                rr[K * K + i] = dgsum[i]
+        if not _solve(Fr, rr):
+            return False
+        for i in range(K):
+            # Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k): back substitution
+            for r in range(K):
+                acc = rr[i * K + r]
+                for k in range(K):
+                    acc -= Binv[i, k] * cvec[k, r]
+                tvec[r] = acc
+            for r in range(K - 1, -1, -1):
+                acc = tvec[r]
+                for c in range(r + 1, K):
+                    acc -= Lc[c, r] * tvec[c]
+                tvec[r] = acc / Lc[r, r]
+            for a in range(K):
+                Pi[i, a] += tvec[a]
+            if learn:
+                dgain[i] = rr[K * K + i]
+    for i in range(K):
+        if not math.isfinite(dgain[i]):
+            return False
+        for a in range(K):
+            if not math.isfinite(Pi[i, a]):
+                return False
+    return True
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def natural_steps(Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, blowup, mode, damping):
     """:func:`natural_steps_with` for SGD's coefficients (:func:`symphase._generated.rule.sgd_example`)."""
@@ -274,7 +374,6 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     tau = par[TAU]
     consts = rule_constants(par, N, b)
-    nr = K * K + (K if learn else 0)
     x = np.empty(K)
     y = np.empty(M)
     h = np.ones(K)
@@ -290,19 +389,8 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
     Q = np.zeros((K, K))
     G = np.zeros((K, K))
     Pi = np.zeros((K, K))
-    Binv = np.zeros((K, K))
-    Lmat = np.zeros((K * K, K * K))
-    E31 = np.zeros((K, K))
-    E22 = np.zeros((K, K))
-    E13 = np.zeros((K, K))
-    Yw = np.zeros((K, K))
-    Cw = np.zeros((K, K))
-    rhs = np.zeros(K * K)
-    Lc = np.zeros((K, K))
-    Fr = np.zeros((nr, nr))
-    rr = np.zeros(nr)
-    cvec = np.zeros((K, K))
-    tvec = np.zeros(K)
+    work = step_work(K, learn)
+    Binv = work[0]
     row = np.zeros(K)
     if b > 1:
         dJ[:, :] = 0.0
@@ -381,14 +469,8 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                     dgsum[i] = 0.0
                     for a in range(K):
                         G[i, a] = 0.0
-                if not fisher_factors(Q, h, tau, mode, damping, not bn, Binv, Lmat, E31, E22, E13, Yw, Cw):
+                if not step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
                     return step
-                if bn and mode != DAMPING_ONLY:
-                    if not _cholesky(Q, Lc):
-                        return step
-                    realized_fisher(Lc, h, g, tau, True, learn, mode == UNITWISE, Fr)
-                    for r in range(nr):
-                        Fr[r, r] += damping
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
             example(x, y, noise, state, consts, out)
             for i in range(K):
@@ -400,66 +482,8 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
                 dgsum[i] += out[3][i]
                 for a in range(K):
                     G[i, a] += raw[i] * x[a]
-        # the part of the step inside span(J) (and the gains): Pi = -B^-1 diag(p) + Gamma
-        for m in range(K):
-            for a in range(K):
-                G[m, a] -= psum[m] * Q[m, a]
-        for i in range(K):
-            for a in range(K):
-                Pi[i, a] = -Binv[i, a] * psum[a]
-            dgain[i] = Binv[i, i] * dgsum[i] if mode == DAMPING_ONLY else 0.0
-        if mode != DAMPING_ONLY and not bn:
-            for k in range(K):
-                for a in range(K):
-                    acc = 0.0
-                    for m in range(K):
-                        acc += Binv[k, m] * G[m, a]
-                    Yw[k, a] = acc
-            span_coefficients(Yw, E31, E22, E13, Cw)
-            for i in range(K):
-                for a in range(K):
-                    rhs[i * K + a] = -Cw[i, a]
-            if not _solve(Lmat, rhs):
-                return step
-            for i in range(K):
-                for a in range(K):
-                    Pi[i, a] += rhs[i * K + a]
-        elif mode != DAMPING_ONLY:
-            # c_m = L^-1 G_m: the coordinates of the step's span part in the basis U = J^T L^-T
-            for m in range(K):
-                for r in range(K):
-                    acc = G[m, r]
-                    for c in range(r):
-                        acc -= Lc[r, c] * cvec[m, c]
-                    cvec[m, r] = acc / Lc[r, r]
-                    rr[m * K + r] = cvec[m, r]
-            if learn:
-                for i in range(K):
-                    rr[K * K + i] = dgsum[i]
-            if not _solve(Fr, rr):
-                return step
-            for i in range(K):
-                # Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k): back substitution
-                for r in range(K):
-                    acc = rr[i * K + r]
-                    for k in range(K):
-                        acc -= Binv[i, k] * cvec[k, r]
-                    tvec[r] = acc
-                for r in range(K - 1, -1, -1):
-                    acc = tvec[r]
-                    for c in range(r + 1, K):
-                        acc -= Lc[c, r] * tvec[c]
-                    tvec[r] = acc / Lc[r, r]
-                for a in range(K):
-                    Pi[i, a] += tvec[a]
-                if learn:
-                    dgain[i] = rr[K * K + i]
-        for i in range(K):
-            if not math.isfinite(dgain[i]):
-                return step
-            for a in range(K):
-                if not math.isfinite(Pi[i, a]):
-                    return step
+        if not span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
+            return step
         pending = True
     if pending:  # flush the last step
         for l in range(N):

@@ -253,6 +253,7 @@ class Overlaps(SimulationMethod):
 
     name = "overlaps"
     two_layer = batch_stats = relu = True
+    preconditioners = tuple(nat.MODES)
 
     @classmethod
     def min_N(cls, model):
@@ -282,6 +283,11 @@ class Overlaps(SimulationMethod):
         if st.batch_stats:
             def advance(k, n):
                 return ov.overlap_steps_batch_stats(Q, R, g, T, par, N, b, n, s, blowup, *work)
+        elif m.preconditioner is not None:  # docs/model.md §14
+            mode, eps = nat.MODES[m.preconditioner], m.damping
+
+            def advance(k, n):
+                return nat.natural_overlap_steps(Q, R, g, v, vt, T, par, N, b, n, s, blowup, mode, eps, *work)
         else:
             def advance(k, n):
                 return ov.overlap_steps(Q, R, g, v, vt, T, par, N, b, n, s, blowup, *work)

@@ -540,8 +540,8 @@ class Committee:
     def require_sgd(self, what: str) -> Committee:
         """``self``, if its update is SGD (``preconditioner=None``); else ``ValueError`` naming
         ``preconditioner``, saying that ``what`` runs SGD only and what runs the preconditioned update
-        (docs/model.md §14: the simulator on the weights, ``natural`` and ``unitwise`` of the committee
-        machine, plain and BN).
+        (docs/model.md §14: the simulators on the weights and on the overlaps, ``natural`` and ``unitwise``
+        of the committee machine, plain and BN).
 
         Parameters
         ----------
@@ -569,7 +569,7 @@ class Committee:
         if self.preconditioner is not None:
             raise ValueError(f"preconditioner: {what} runs SGD only (preconditioner=None), got "
                              f"preconditioner={self.preconditioner!r}; preconditioner='natural' and 'unitwise' "
-                             f"run in simulate(method='weights') for the committee machine (docs/model.md §14)")
+                             f"run in simulate(method='weights' or 'overlaps') for the committee machine (docs/model.md §14)")
         return self
 
     # -- derived descriptions ---------------------------------------------------

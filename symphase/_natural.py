@@ -35,8 +35,8 @@ plumbing).
 Covered: the soft committee machine (erf, second layers fixed at 1, scaling ``"sum"``, no weight decay),
 plain and both BN rules (population statistics; gain learned or fixed), any ``K``, ``M``, batch, output
 noise and ``tau``. Not yet: the two-layer network, BN with the batch's statistics, ``adaptive`` (its
-``G^-1`` is not of the bulk/span form), the chain and the SDE; they refuse by name. The ODE is
-:mod:`symphase._natural_ode`.
+``G^-1`` is not of the bulk/span form) and the SDE; they refuse by name. The exact chain in overlap space
+is :func:`natural_overlap_steps`, the ODE :mod:`symphase._natural_ode`.
 """
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ import math
 import numba
 import numpy as np
 
+from . import _overlap_sgd as ov
 from ._generated.fisher import pair_averages
 from ._generated.natural import span_coefficients
 from ._generated.rule import sgd_example
@@ -505,4 +506,114 @@ def natural_steps_with(example, Jt, Bt, g, v, vt, par, b, n_steps, s, xi, dJ, bl
             acc += Jt[l, i] * Jt[l, i]
         if not (acc <= blowup) or (bn and not (acc > 0.0)) or not math.isfinite(g[i]):
             return n_steps - 1
+    return n_steps
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def natural_overlap_steps(Q, R, g, v, vt, T, par, N, b, n_steps, s, blowup, mode, damping, G, L, used, w, Z, S, A,
+                          a, dg, c):
+    """The preconditioned update run exactly on the order parameters (docs/model.md §11, §14): the chain of
+    :func:`symphase._overlap_sgd.overlap_steps` (the same draws of the fields ``Z`` and the products
+    ``S[u, q] = xi^u . xi^q``, and the work arrays of :func:`symphase._overlap_sgd.workspace`) with the step
+    of :func:`natural_steps_with`, ``J_i -> sum_a C_ia J_a + sum_u coef_ui xi^u``, ``C = I + Pi``,
+    ``coef_u = B^-1 a_u``; so
+
+        R'_in = sum_a C_ia R_an + sum_u coef_ui y_un,
+        Q'_ik = (C Q C^T)_ik + sum_u [(C x_u)_i coef_uk + (C x_u)_k coef_ui] + sum_uq coef_ui coef_qk S_uq,
+
+    and ``g += dgain``. ``F`` depends on the weights only through ``(Q, g)``, so this is exact in distribution
+    at any ``N >= K + M + b``. Returns the steps done before the overlaps became non-finite, some
+    ``Q_ii > blowup`` (or ``<= 0`` under BN) or ``F + eps I`` singular; -1 if the state stopped being a Gram
+    matrix."""
+    K, M = R.shape
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
+    consts = rule_constants(par, N, b)
+    tau = par[TAU]
+    h = np.ones(K)
+    inv_s = np.ones(K)
+    qd = np.empty(K)
+    d_e, p_e, dg_e, dv_e = np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+    state = (h, inv_s, qd, v, vt)
+    work = step_work(K, learn)
+    Binv = work[0]
+    Gs = np.zeros((K, K))
+    Pi = np.zeros((K, K))
+    Cm = np.zeros((K, K))
+    dgain = np.zeros(K)
+    coef = np.zeros((b, K))
+    Cx = np.zeros((b, K))
+    Qn = np.zeros((K, K))
+    Rn = np.zeros((K, M))
+    for step in range(n_steps):
+        rank = ov.gram_factor(Q, R, T, G, L, used)
+        if rank < 0:
+            return -1
+        for i in range(K):
+            qd[i] = Q[i, i]
+            if bn:
+                inv_s[i] = 1.0 / (sigma * math.sqrt(Q[i, i]))
+                h[i] = g[i] * inv_s[i]
+        ov.draw_batch(L, used, rank, sigma, tau, N, b, s, w, Z, S, A)
+        if not step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
+            return step
+        for i in range(K):
+            c[i] = 0.0   # sum_u p_ui
+            dg[i] = 0.0  # sum_u dg_ui
+            for k in range(K):
+                Gs[i, k] = 0.0
+        for u in range(b):
+            noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            sgd_example(Z[u, :K], Z[u, K:], noise, state, consts, (d_e, a[u], p_e, dg_e, dv_e))
+            for i in range(K):
+                c[i] += p_e[i]
+                dg[i] += dg_e[i]
+                acc = 0.0
+                for k in range(K):
+                    acc += Binv[i, k] * a[u, k]
+                    Gs[i, k] += a[u, i] * Z[u, k]
+                coef[u, i] = acc
+        if not span_step(Q, Gs, c, dg, mode, bn, learn, work, Pi, dgain):
+            return step
+        for i in range(K):
+            for k in range(K):
+                Cm[i, k] = Pi[i, k] + (1.0 if i == k else 0.0)
+        for u in range(b):
+            for i in range(K):
+                acc = 0.0
+                for k in range(K):
+                    acc += Cm[i, k] * Z[u, k]
+                Cx[u, i] = acc
+        for i in range(K):
+            for n in range(M):
+                acc = 0.0
+                for k in range(K):
+                    acc += Cm[i, k] * R[k, n]
+                for u in range(b):
+                    acc += coef[u, i] * Z[u, K + n]
+                Rn[i, n] = acc
+        for i in range(K):
+            for n in range(M):
+                R[i, n] = Rn[i, n]
+        for i in range(K):
+            for k in range(i, K):
+                acc = 0.0
+                for p in range(K):
+                    for q in range(K):
+                        acc += Cm[i, p] * Cm[k, q] * Q[p, q]
+                for u in range(b):
+                    acc += Cx[u, i] * coef[u, k] + Cx[u, k] * coef[u, i]
+                    for q in range(b):
+                        acc += coef[u, i] * coef[q, k] * S[u, q]
+                Qn[i, k] = acc
+        for i in range(K):
+            for k in range(i, K):
+                Q[i, k] = Q[k, i] = Qn[i, k]
+            if learn:
+                g[i] += dgain[i]
+        for i in range(K):
+            if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)) or not math.isfinite(g[i]):
+                return step
+            for n in range(M):
+                if not math.isfinite(R[i, n]):
+                    return step
     return n_steps

@@ -17,7 +17,8 @@ orthonormal basis of ``span(J)`` (:func:`_bn_rhs`, docs/model.md §14.5).
 
 Covered: the committee machine (erf, ``v = v* = 1``, scaling ``"sum"``, no weight decay), plain and both
 BN rules, ``natural`` and ``unitwise``. :func:`natural_rhs` is the right-hand side; :func:`integrate_natural`
-integrates it (SciPy's DOP853). The chain, the SDE, fixed points and escape times are not built for
+integrates it (SciPy's DOP853); :func:`jacobian`, :func:`weight_space_rates` and :func:`escape_rate` linearise
+it at the plateau (docs/model.md §14.6). The SDE and the escape-time distribution are not built for
 preconditioned updates yet (docs/model.md §14.4).
 """
 from __future__ import annotations

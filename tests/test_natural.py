@@ -19,6 +19,7 @@ import pytest
 import symphase as sp
 from symphase import _natural as nat
 from symphase import _natural_ode as nat_ode
+from symphase import _overlap_sgd as ov
 from symphase import _sgd as sgd
 from symphase._curvature import fisher_closed_form
 from symphase._model import DEFAULT_DAMPING
@@ -201,23 +202,21 @@ REFUSED = {
 @pytest.mark.parametrize("what", list(REFUSED))
 def test_engines_without_a_preconditioner_refuse_it(what):
     with pytest.raises(ValueError, match=rf"^preconditioner: {what.replace('(', '[(]').replace(')', '[)]')} runs "
-                       r"SGD only .*got preconditioner='natural'; .*simulate\(method='weights'\)") as info:
+                       r"SGD only .*got preconditioner='natural'; .*simulate\(method='weights' or 'overlaps'\)") as info:
         REFUSED[what]()
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("model, method, pattern", [
-    (NATURAL, "overlaps", r"^preconditioner: method='overlaps' does not run preconditioner='natural'; it runs with "
-                          r"method='weights'"),
     (NATURAL, "sde", r"^preconditioner: method='sde' does not run preconditioner='natural'; it runs with "
-                     r"method='weights'"),
+                     r"method='weights' or 'overlaps'"),
     (NATURAL.with_(preconditioner="adaptive"), "weights",
      r"^preconditioner: method='weights' does not run preconditioner='adaptive'; no simulator runs it yet"),
     (NATURAL.with_(bn="exact", batch=2), "weights", r"^bn_stats: method='weights' with preconditioner='natural' "
                                                     r"runs population statistics only"),
     (NATURAL.with_(weight_decay=0.1), "weights", r"^model: method='weights' with preconditioner='natural' runs the "
                                                  r"soft committee machine only"),
-], ids=["overlaps", "sde", "adaptive", "batch-stats", "two-layer"])
+], ids=["sde", "adaptive", "batch-stats", "two-layer"])
 def test_simulators_refuse_what_they_do_not_run(model, method, pattern):
     with pytest.raises(ValueError, match=pattern) as info:
         sp.simulate(model, 100, 0.5, 1.0, method=method, bn_stats="batch" if model.has_bn else "population")
@@ -378,3 +377,65 @@ def test_unitwise_escape_is_bounded():
     assert rates[None, 2][1] / sp.symmetric_fixed_point(sp.Committee(2, 2)).escape_rate < 2.1
     with pytest.raises(ValueError, match=r"^bn: the paper's BN rule is not a gradient"):
         nat_ode.escape_rate(sp.Committee(2, 2, bn="paper", preconditioner="natural"))
+
+
+# -- the exact chain in overlap space (docs/model.md §11, §14) ----------------------------------------------------
+
+def _chain_and_weights(model, N, steps, n, eta=0.5):
+    """``n`` runs of ``steps`` preconditioned steps from one start on the weights and on the chain (independent
+    streams): the final ``(Q, R, g)`` of each, flattened."""
+    K, M, b = model.K, model.M, model.batch
+    J, B = sp.random_weights(model, N, 1)
+    g0 = np.linspace(0.9, 1.1, K)
+    Q0, R0, T = J @ J.T, J @ B.T, np.ascontiguousarray(B @ B.T)
+    par, vt = model.system.params(eta), model.system.teacher_weights
+    mode, eps = nat.MODES[model.preconditioner], model.damping
+    Bt = np.ascontiguousarray(B.T)
+    weights, chain = [], []
+    for seed in range(n):
+        Jt, g = np.array(J.T, order="C"), g0.copy()
+        assert nat.natural_steps(Jt, Bt, g, np.ones(K), vt, par, b, steps, rng_state(seed), np.empty(N),
+                                 np.empty((N, K)), 1e6, mode, eps) == steps
+        weights.append(np.concatenate([(Jt.T @ Jt).ravel(), (Jt.T @ B.T).ravel(), g]))
+        Q, R, g = Q0.copy(), R0.copy(), g0.copy()
+        assert nat.natural_overlap_steps(Q, R, g, np.ones(K), vt, T, par, N, b, steps, rng_state(10**6 + seed), 1e6,
+                                         mode, eps, *ov.workspace(K, M, b)) == steps
+        chain.append(np.concatenate([Q.ravel(), R.ravel(), g]))
+    return np.array(weights), np.array(chain)
+
+
+@pytest.mark.parametrize("bn, kind, damping", [(None, "natural", 0.2), (None, "unitwise", 0.2),
+                                               ("exact", "natural", 0.2), ("paper", "unitwise", 2.0)],
+                         ids=["plain-natural", "plain-unitwise", "exact-natural", "paper-unitwise"])
+def test_chain_equals_the_weights_in_distribution(bn, kind, damping):
+    """40 steps (batch 2, output noise) at N = 30 from one start, 1500 runs each: the chain's final overlaps (and
+    gains) have the weights' means within 4.5 s.e. and standard deviations within 12% (the s.e. of a ratio of two
+    standard deviations of 1500 samples is about 2.6%; measured within 5% with 3000). (The paper's rule is
+    taken at eps = 2: at small damping its norm dynamics are heavy-tailed, docs/model.md §14.5, and sample
+    moments are no test.)"""
+    model = sp.Committee(2, 2, bn=bn, batch=2, noise=0.05, preconditioner=kind, damping=damping)
+    W, C = _chain_and_weights(model, 30, 40, 1500)
+    n = W.shape[0]
+    se = np.sqrt(W.var(0) / n + C.var(0) / n)
+    moving = se > 0  # a fixed gain does not move
+    assert np.all(np.abs(W.mean(0) - C.mean(0))[moving] <= 4.5 * se[moving])
+    ratio = W.std(0)[moving] / C.std(0)[moving]
+    assert np.all(np.abs(ratio - 1.0) <= 0.12), ratio
+
+
+def test_simulate_runs_the_chain():
+    """``simulate(method="overlaps")`` runs :func:`natural_overlap_steps` from each seed's overlaps: bit for bit
+    the kernel run directly with the same stream."""
+    K, M, N, eta, steps = 2, 2, 50, 0.5, 100
+    J, B = _weights(K, M, N, scale=1.0)
+    model = sp.Committee(K, M, bn="exact", preconditioner="natural", damping=0.05)
+    g0 = np.array([0.9, 1.1])
+    res = sp.simulate(model, N, eta, steps / N, seeds=[4], alphas=[0.0, steps / N], init={"J": J, "B": B, "g": g0},
+                      exact_teacher=False, workers=1, method="overlaps")
+    assert str(res.status) == "completed"
+    Q, R, g, T = J @ J.T, J @ B.T, g0.copy(), np.ascontiguousarray(B @ B.T)
+    assert nat.natural_overlap_steps(Q, R, g, np.ones(K), model.system.teacher_weights, T, model.system.params(eta),
+                                     N, 1, steps, rng_state(4), res.info.get("blowup", 1e6), nat.NATURAL, 0.05,
+                                     *ov.workspace(K, M, 1)) == steps
+    assert np.allclose(res.Q[0, -1], Q, rtol=0, atol=1e-12) and np.allclose(res.R[0, -1], R, rtol=0, atol=1e-12)
+    assert np.allclose(res.g[0, -1], g, rtol=0, atol=1e-12)

@@ -569,7 +569,8 @@ class Committee:
         if self.preconditioner is not None:
             raise ValueError(f"preconditioner: {what} runs SGD only (preconditioner=None), got "
                              f"preconditioner={self.preconditioner!r}; preconditioner='natural' and 'unitwise' "
-                             f"run in simulate(method='weights' or 'overlaps') for the committee machine (docs/model.md §14)")
+                             f"run in simulate(method='weights' or 'overlaps') for the committee machine "
+                             f"(docs/model.md §14)")
         return self
 
     # -- derived descriptions ---------------------------------------------------

@@ -201,8 +201,9 @@ REFUSED = {
 
 @pytest.mark.parametrize("what", list(REFUSED))
 def test_engines_without_a_preconditioner_refuse_it(what):
-    with pytest.raises(ValueError, match=rf"^preconditioner: {what.replace('(', '[(]').replace(')', '[)]')} runs "
-                       r"SGD only .*got preconditioner='natural'; .*simulate\(method='weights' or 'overlaps'\)") as info:
+    name = what.replace('(', '[(]').replace(')', '[)]')
+    with pytest.raises(ValueError, match=rf"^preconditioner: {name} runs SGD only .*got preconditioner='natural'; "
+                       r".*simulate\(method='weights' or 'overlaps'\)") as info:
         REFUSED[what]()
     assert "\n" not in str(info.value)
 

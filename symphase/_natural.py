@@ -53,8 +53,8 @@ from ._kernels import TAU
 from ._rng import next_normal
 from ._sgd import rule_constants, step_constants
 
-__all__ = ["DAMPING_ONLY", "MODES", "NATURAL", "UNITWISE", "check_supported", "fisher_factors",
-           "natural_steps", "natural_steps_with"]
+__all__ = ["DAMPING_ONLY", "MODES", "NATURAL", "UNITWISE", "check_supported", "fisher_factors", "natural_overlap_steps",
+           "natural_steps", "natural_steps_with", "realized_fisher", "span_step", "step_factors", "step_work"]
 
 #: The kernel's ``mode``: F replaced by 0 (SGD at ``eta/eps``), the full F, F's diagonal blocks.
 DAMPING_ONLY, NATURAL, UNITWISE = 0, 1, 2

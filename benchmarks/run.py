@@ -26,7 +26,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_rhs", "bench_simulate", "bench_overlap_sgd", "bench_curvature", "bench_first_use",
+ORDER = ["bench_rhs", "bench_simulate", "bench_overlap_sgd", "bench_natural", "bench_curvature", "bench_first_use",
          "bench_reproduce"]
 
 

@@ -305,7 +305,7 @@ def compare(model, N, eta, alpha_max, seeds, *, start="random", alphas=None, fra
     SymphaseError
         If ``plateau="fixed_point"`` and no fixed point is found.
     """
-    model = check_model(model).require_closed_form("compare (its ODE)")
+    model = check_model(model).require_closed_form("compare (its ODE)").require_sgd("compare (its ODE)")
     fraction = check_real("fraction", fraction, positive=True)
     if fraction >= 1:
         raise ValueError(f"fraction must be a real number in (0, 1), got {fraction!r}")

@@ -187,7 +187,7 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         Bad input (named), or a ``threshold`` at or above the start's ``eps_g``.
     """
 
-    model = check_committee(check_model(model), 'escape_time (docs/model.md §12)')
+    model = check_committee(check_model(model), 'escape_time (docs/model.md §12)').require_sgd('escape_time')
     N = check_dimension("N", N, minimum=model.K + model.M)
     eta = check_real("eta", eta, positive=True)
     fraction = check_real("fraction", fraction, positive=True)

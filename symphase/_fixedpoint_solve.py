@@ -54,7 +54,7 @@ def closed_form(model, norm=None):
 
 
 def _check_input(model, eta, norm):
-    model = check_model(model).require_closed_form("symmetric_fixed_point")
+    model = check_model(model).require_closed_form("symmetric_fixed_point").require_sgd("symmetric_fixed_point")
     eta = check_real("eta", eta, nonnegative=True)
     if model.K != model.M:
         raise ValueError(f"model: the symmetric fixed point needs K = M (a student as large as the teacher); "

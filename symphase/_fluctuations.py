@@ -326,7 +326,7 @@ def diffusion_matrix(model, state, eta, *, part="full") -> Diffusion:
     >>> bool(np.max(np.abs(D - D1)) < 0.2 * np.max(np.abs(D)))   # eta = 0.1: mostly the leading part
     True
     """
-    model = check_committee(check_model(model), "diffusion_matrix")
+    model = check_committee(check_model(model), "diffusion_matrix").require_sgd("diffusion_matrix")
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear"):
         raise ValueError(f"part must be 'full' or 'linear', got {part!r}")

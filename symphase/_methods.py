@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _fluctuations as fl
+from . import _natural as nat
 from . import _overlap_sgd as ov
 from . import _sgd as sgd
 from ._driver import INCOMPLETE
@@ -96,6 +97,8 @@ class SimulationMethod:
         Whether it runs the two-layer network (docs/model.md §13), BN with the batch's own
         statistics (``bn_stats="batch"``), a test-set estimate (``n_test > 0``) and ReLU
         (``Committee(activation="relu")``).
+    preconditioners : tuple of str
+        The preconditioned updates it runs (``Committee(preconditioner=...)``, docs/model.md §14).
     uses_weights : bool
         Whether it runs on each seed's weights (else only on their overlaps).
     alpha : ndarray (n_rec,)
@@ -110,6 +113,8 @@ class SimulationMethod:
     name = ""
     two_layer = batch_stats = n_test = relu = False
     uses_weights = False
+    #: The preconditioners of the update it runs (``Committee(preconditioner=...)``, docs/model.md §14).
+    preconditioners: tuple = ()
 
     @classmethod
     def min_N(cls, model) -> tuple:
@@ -142,6 +147,16 @@ class SimulationMethod:
             # the batch-statistics kernels have no two-layer or ReLU terms, whichever method runs them
             raise ValueError(f"bn_stats: bn_stats='batch' runs the committee machine only (erf, second layers "
                              f"fixed at 1, scaling 'sum', no weight decay){needs[0][2]}")
+        if model.preconditioner is not None:
+            if model.preconditioner not in cls.preconditioners:
+                ok = [n for n, m in SIM_METHODS.items() if model.preconditioner in m.preconditioners]
+                where = f"it runs with {_or(ok)}" if ok else "no simulator runs it yet"
+                raise ValueError(f"preconditioner: method={cls.name!r} does not run preconditioner="
+                                 f"{model.preconditioner!r}; {where} (docs/model.md §14)")
+            nat.check_supported(model, f"method={cls.name!r}")
+            if batch_stats:
+                raise ValueError(f"bn_stats: method={cls.name!r} with preconditioner={model.preconditioner!r} "
+                                 f"runs population statistics only")
         n, formula, why = cls.min_N(model)
         if N < n:
             raise ValueError(f"N must be an integer >= {formula} = {n} for method={cls.name!r} ({why}), got {N}")
@@ -179,6 +194,7 @@ class Weights(SimulationMethod):
     name = "weights"
     two_layer = batch_stats = n_test = relu = True
     uses_weights = True
+    preconditioners = tuple(nat.MODES)
 
     def __init__(self, setup, alphas):
         super().__init__(setup, alphas)
@@ -218,6 +234,11 @@ class Weights(SimulationMethod):
         if st.batch_stats:
             def advance(k, n):
                 return sgd.sgd_steps_batch_stats(Jt, g, n, s, wa)
+        elif m.preconditioner is not None:  # docs/model.md §14
+            mode, eps = nat.MODES[m.preconditioner], m.damping
+
+            def advance(k, n):
+                return nat.natural_steps(Jt, g, v, n, s, wa, mode, eps)
         else:
             def advance(k, n):
                 return sgd.sgd_steps(Jt, g, v, n, s, wa)
@@ -230,6 +251,7 @@ class Overlaps(SimulationMethod):
 
     name = "overlaps"
     two_layer = batch_stats = relu = True
+    preconditioners = tuple(nat.MODES)
 
     @classmethod
     def min_N(cls, model):
@@ -257,6 +279,11 @@ class Overlaps(SimulationMethod):
         if st.batch_stats:
             def advance(k, n):
                 return ov.overlap_steps_batch_stats(Q, R, g, n, s, ca)
+        elif m.preconditioner is not None:  # docs/model.md §14
+            mode, eps = nat.MODES[m.preconditioner], m.damping
+
+            def advance(k, n):
+                return nat.natural_overlap_steps(Q, R, g, v, n, s, ca, mode, eps)
         else:
             def advance(k, n):
                 return ov.overlap_steps(Q, R, g, v, n, s, ca)

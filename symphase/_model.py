@@ -39,6 +39,11 @@ GAINS = ("learned", "fixed")
 #: The two-layer network (docs/model.md §13): the student's second layer and the output scaling.
 SECOND_LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/sqrt(K)", "1/K")
+#: The preconditioners of the update (docs/model.md §14): ``None`` (``"none"``) is SGD.
+PRECONDITIONERS = ("none", "natural", "unitwise", "adaptive")
+#: The default damping ``eps`` of ``(F + eps I)^-1`` (docs/model.md §14); a model without a preconditioner
+#: keeps it (any other value is refused there).
+DEFAULT_DAMPING = 1e-3
 
 
 def output_scale(scaling: str, n: int) -> float:
@@ -266,6 +271,18 @@ def _stored_bn(bn):
     return None if rule == "plain" else rule
 
 
+def _stored_preconditioner(value):
+    """``preconditioner`` as :class:`Committee` stores it: ``None`` for SGD (``None`` or ``"none"``), else
+    ``"natural"``, ``"unitwise"`` or ``"adaptive"`` (docs/model.md §14)."""
+    if value is None or value == "none":
+        return None
+    return check_choice("preconditioner", value, PRECONDITIONERS)
+
+
+def _spelled_preconditioner(value):
+    return "none" if value is None else value
+
+
 #: The model's fields, declared once (docs/model.md §13.2): the order is ``Committee``'s, its
 #: ``repr``'s and :meth:`Committee.to_dict`'s.
 MODEL_FIELDS = (
@@ -295,6 +312,13 @@ MODEL_FIELDS = (
     ModelField("weight_decay", "real", 0.0, "weight decay lam: -(lam/N) J_i per step (and -(lam/N) v_i for "
                "a learned second layer), not multiplied by the learning rate", 0.0, MAX_SCALE,
                group="two-layer"),
+    ModelField("preconditioner", "choice", None, "the update's preconditioner (F + eps I)^-1 of the population "
+               "Fisher F: none (SGD), natural (the full F), unitwise (F's diagonal blocks, one per hidden unit) "
+               "or adaptive (Amari-Park-Fukumizu's online estimate); docs/model.md §14",
+               choices=PRECONDITIONERS, option_default="none", group="model",
+               convert=_stored_preconditioner, spell=_spelled_preconditioner),
+    ModelField("damping", "real", DEFAULT_DAMPING, "the damping eps of (F + eps I)^-1; set only with a "
+               "preconditioner", 0.0, MAX_SCALE, low_open=True),
 )
 #: The fields by name.
 FIELDS_BY_NAME = {f.name: f for f in MODEL_FIELDS}
@@ -414,6 +438,10 @@ class Committee:
             raise ValueError("T must be symmetric")
         if np.linalg.eigvalsh(T)[0] < -1e-12 * scale:
             raise ValueError("T must be positive semi-definite (a Gram matrix of teacher vectors)")
+        if "preconditioner" in self.FIELDS_BY_NAME and self.preconditioner is None and self.damping != DEFAULT_DAMPING:
+            raise ValueError(f"damping: only a preconditioned update has a damping (got damping={self.damping!r} "
+                             f"with preconditioner=None); set preconditioner='natural', 'unitwise' or 'adaptive', "
+                             f"or leave damping at its default {DEFAULT_DAMPING:g}")
 
     # -- the rule ---------------------------------------------------------------
     @property
@@ -518,6 +546,42 @@ class Committee:
                              f"{' or '.join(map(repr, CLOSED_FORM_ACTIVATIONS))}, which activation="
                              f"{self.activation!r} has not; a {self.activation} model runs in the simulator only "
                              f"(symphase.simulate, 'symphase simulate')")
+        return self
+
+    def require_sgd(self, what: str) -> Committee:
+        """``self``, if its update is SGD (``preconditioner=None``); else ``ValueError`` naming
+        ``preconditioner``, saying that ``what`` runs SGD only and what runs the preconditioned update
+        (docs/model.md §14: the simulators on the weights and on the overlaps, ``natural`` and ``unitwise``
+        of the committee machine, plain and BN).
+
+        Parameters
+        ----------
+        what : str
+            What refuses, as the message should say it (e.g. ``"integrate"``).
+
+        Returns
+        -------
+        Committee
+            ``self``.
+
+        Raises
+        ------
+        ValueError
+            If ``preconditioner`` is set.
+
+        Examples
+        --------
+        >>> import symphase
+        >>> symphase.Committee(2, 2, preconditioner="natural").require_sgd("integrate")
+        Traceback (most recent call last):
+            ...
+        ValueError: preconditioner: integrate runs SGD only (preconditioner=None), got preconditioner='natural'; ...
+        """
+        if self.preconditioner is not None:
+            raise ValueError(f"preconditioner: {what} runs SGD only (preconditioner=None), got "
+                             f"preconditioner={self.preconditioner!r}; preconditioner='natural' and 'unitwise' "
+                             f"run in simulate(method='weights' or 'overlaps') for the committee machine "
+                             f"(docs/model.md §14)")
         return self
 
     # -- derived descriptions ---------------------------------------------------

@@ -174,7 +174,7 @@ def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=
     >>> res.status, round(float(res.eg[-1]), 6) < 1e-3
     (<Status.COMPLETED: 'completed'>, True)
     """
-    model = check_model(model).require_closed_form("integrate")
+    model = check_model(model).require_closed_form("integrate").require_sgd("integrate")
     eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
     method = ode_method(method)  # a registered integrator (symphase._methods.ODE_METHODS), by name or class
@@ -542,7 +542,7 @@ def rhs(model, state, eta, *, part="full", eta2=None) -> Rates:
     >>> rates.dQ.shape, rates.dR.shape, rates.dg is None
     ((2, 2), (2, 2), True)
     """
-    model = check_model(model).require_closed_form("rhs")
+    model = check_model(model).require_closed_form("rhs").require_sgd("rhs")
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")

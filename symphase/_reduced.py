@@ -118,7 +118,7 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> Red
     True
     """
     two_layer = not check_model(model).is_committee or v is not None or eta2 is not None
-    model = _check_model(model, two_layer)
+    model = _check_model(model, two_layer).require_sgd("reduced_rhs")
     Q, C, R, S = (check_real(n, x) for n, x in (("Q", Q), ("C", C), ("R", R), ("S", S)))
     eta = check_real("eta", eta, nonnegative=True)
     gv, h = _check_gain(model, Q, g)

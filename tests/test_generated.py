@@ -16,6 +16,7 @@ GENERATORS = {
     "derivations.fluctuations": "fluctuations.py",
     "derivations.diffusion": "diffusion.py",
     "derivations.rule": "rule.py",
+    "derivations.natural": "natural.py",
 }
 
 

@@ -23,7 +23,8 @@ NAMES = [f.name for f in MODEL_FIELDS]
 #: A value other than the default for every field (K = M = 2), each valid.
 OTHER = {"K": 3, "M": 3, "bn": "exact", "gain": "fixed", "tau": 2.0, "batch": 4, "noise": 0.1,
          "T": [[1.0, 0.2, 0.0], [0.2, 1.0, 0.0], [0.0, 0.0, 1.0]], "second_layer": "learned",
-         "v_teacher": [1.0, 0.5, 2.0], "scaling": "1/K", "activation": "linear", "weight_decay": 1e-3}
+         "v_teacher": [1.0, 0.5, 2.0], "scaling": "1/K", "activation": "linear", "weight_decay": 1e-3,
+         "preconditioner": "natural", "damping": 0.01}
 
 
 def other_model(cls=Committee, **extra):
@@ -73,13 +74,18 @@ def test_flags_and_defaults_are_the_old_ones():
         "v_teacher": ("--v-teacher", None, None, None),
         "scaling": ("--scaling", "sum", ["sum", "1/sqrt(K)", "1/K"], None),
         "activation": ("--activation", "erf", ["erf", "linear", "relu"], None),
-        "weight_decay": ("--weight-decay", 0.0, None, "float")}
+        "weight_decay": ("--weight-decay", 0.0, None, "float"),
+        "preconditioner": ("--preconditioner", "none", ["none", "natural", "unitwise", "adaptive"], None),
+        "damping": ("--damping", 1e-3, None, "float")}
     params, defaults, newer = model_axes()
     assert params == {"K": int, "M": int, "bn": str, "gain": str, "tau": float, "batch": int, "noise": float,
-                      "second_layer": str, "scaling": str, "activation": str, "weight_decay": float}
+                      "second_layer": str, "scaling": str, "activation": str, "weight_decay": float,
+                      "preconditioner": str, "damping": float}
     assert defaults == {"K": 2, "M": None, "bn": "plain", "gain": "learned", "tau": 1.0, "batch": 1, "noise": 0.0,
-                        "second_layer": "fixed", "scaling": "sum", "activation": "erf", "weight_decay": 0.0}
-    assert newer == {"second_layer": "fixed", "scaling": "sum", "activation": "erf", "weight_decay": 0.0}
+                        "second_layer": "fixed", "scaling": "sum", "activation": "erf", "weight_decay": 0.0,
+                        "preconditioner": "none", "damping": 1e-3}
+    assert newer == {"second_layer": "fixed", "scaling": "sum", "activation": "erf", "weight_decay": 0.0,
+                     "preconditioner": "none", "damping": 1e-3}
     # computed with the code before the table (commit f8af0b6)
     old = {"ode": "1c33446bb7d851cf6186", "fixed_point": "1786d8c6a8e580f95fd9",
            "simulate": "f30274bc33419a08303a", "compare": "19c1bbd824b606768bff"}
@@ -92,7 +98,8 @@ def test_flags_and_defaults_are_the_old_ones():
     # the CLI reads its options back into the model they name
     args = p.parse_args(["--K", "3", "--bn", "exact", "--gain", "fixed", "--tau", "2", "--batch", "4", "--noise",
                          "0.1", "--second-layer", "learned", "--v-teacher", "1,0.5,2", "--scaling", "1/K",
-                         "--activation", "linear", "--weight-decay", "1e-3"])
+                         "--activation", "linear", "--weight-decay", "1e-3", "--preconditioner", "natural",
+                         "--damping", "0.01"])
     assert model_from(args) == other_model().with_(T=None)
     assert model_from(p.parse_args([])) == Committee(2, 2)
 
@@ -106,13 +113,16 @@ def test_repr_to_dict_describe_unchanged_for_the_committee_machine():
     assert Committee(2, 2, bn="exact").describe() == "K=2, M=2, BN (exact rule, gain learned), tau=1, batch=1, noise=0"
     assert repr(other_model()) == (
         "Committee(K=3, M=3, bn='exact', gain='fixed', tau=2.0, batch=4, noise=0.1, T=..., second_layer='learned', "
-        "v_teacher=[1.0, 0.5, 2.0], scaling='1/K', activation='linear', weight_decay=0.001)")
+        "v_teacher=[1.0, 0.5, 2.0], scaling='1/K', activation='linear', weight_decay=0.001, preconditioner='natural', "
+        "damping=0.01)")
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_with_changes_each_field_and_the_key_sees_it(name):
     """with_ sets every field; the key (equality, hash) tells the changed model from the old one."""
     base = Committee(2, 2) if name in ("K", "M") else Committee(3, 3)
+    if name == "damping":  # only a preconditioned update has a damping (docs/model.md §14)
+        base = base.with_(preconditioner="natural")
     changed = base.with_(**{name: OTHER[name]})
     got = getattr(changed, name)
     want = OTHER[name] if name != "bn" else "exact"

@@ -1,0 +1,623 @@
+"""Preconditioned SGD on the weights: natural gradient with the exact population Fisher (docs/model.md §14).
+
+The update of ``Committee(..., preconditioner=...)`` is ``Delta theta = (F + eps I)^-1 Delta theta_SGD``: the
+SGD step of the same examples (:func:`symphase._generated.rule.sgd_example`, ``(eta/N)`` times the
+per-example or batch-mean direction ``g_hat``) preconditioned by the damped population Fisher of the
+parameters at the parameters before the step, ``F = <grad s grad s^T>`` over the inputs (the matrix that
+:func:`symphase.curvature` reports; Amari 1998; Rattray, Saad & Amari 1998). ``theta`` is ``J``, and under BN
+with a learned gain also ``g``.
+
+For Gaussian inputs of variance ``tau`` Stein's lemma twice gives (docs/model.md §10, §14.2), plain,
+
+    F_ik = A_ik I_N + tau^2 [E31_ik J_i J_i^T + E22_ik (J_i J_k^T + J_k J_i^T) + E13_ik J_k J_k^T],
+
+``A_ik = tau <phi'(x_i) phi'(x_k)>`` (``tau E11``), ``E31 = <phi''' phi'>``, ``E22 = <phi'' phi''>``,
+``E13 = <phi' phi'''>`` at the pair covariance ``tau (Q_ii, Q_kk, Q_ik)``
+(:func:`symphase._generated.fisher.pair_averages`); under BN the same between the projections
+``P_i = I - J_i J_i^T/Q_ii``, scaled by ``h_i h_k``, plus the gain rows. So ``F = A (x) P_perp + (a part inside
+R^K (x) span(J), and the gains)``, and ``(F + eps I)^-1 g`` needs only ``(A + eps I)^-1`` (K x K) and one
+``K^2 (+ K)`` square solve (docs/model.md §14.2):
+
+* plain: ``w_i = sum_k [(A + eps I)^-1]_ik g_k + sum_a Gamma_ia J_a`` with ``Gamma`` (K x K) the solution of
+  ``(A + eps I) Gamma + c(Gamma Q) = -c((A + eps I)^-1 G)``, ``G_ma = J_a . g_m`` (no inverse of ``Q``);
+* BN: the span part in the orthonormal basis ``U = J^T L^-T`` of ``span(J)`` (``Q = L L^T``), where ``F`` is
+  the Fisher of the weights realised with ``K`` inputs (:func:`realized_fisher`).
+
+A step costs ``O(N K^2)`` (the update, the fields and the new ``Q``, fused into one pass over the ``N``
+components as in :func:`symphase._sgd.sgd_steps_with`) plus ``O(K^6)`` for the solve, never an
+``NK x NK`` matrix.
+
+``unitwise`` keeps F's diagonal blocks ``F_ii`` only (one per hidden unit, with its gain): the same formulas
+with the blocks of different units set to zero. The kernel also runs ``F -> 0`` (``mode``
+:data:`DAMPING_ONLY`): SGD at learning rate ``eta/eps``, bit for bit SGD at ``eps = 1`` (the test of its
+plumbing).
+
+Covered: the soft committee machine (erf, second layers fixed at 1, scaling ``"sum"``, no weight decay),
+plain and both BN rules (population statistics; gain learned or fixed), any ``K``, ``M``, batch, output
+noise and ``tau``. Not yet: the two-layer network, BN with the batch's statistics, ``adaptive`` (its
+``G^-1`` is not of the bulk/span form) and the SDE; they refuse by name. The exact chain in overlap space
+is :func:`natural_overlap_steps`, the ODE :mod:`symphase._natural_ode`.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import _overlap_sgd as ov
+from ._generated.fisher import pair_averages
+from ._generated.natural import span_coefficients
+from ._generated.rule import sgd_example
+from ._kernels import TAU
+from ._rng import next_normal
+from ._sgd import rule_constants, step_constants
+
+__all__ = ["DAMPING_ONLY", "MODES", "NATURAL", "UNITWISE", "check_supported", "fisher_factors", "natural_overlap_steps",
+           "natural_steps", "natural_steps_with", "realized_fisher", "span_step", "step_factors", "step_work"]
+
+#: The kernel's ``mode``: F replaced by 0 (SGD at ``eta/eps``), the full F, F's diagonal blocks.
+DAMPING_ONLY, NATURAL, UNITWISE = 0, 1, 2
+#: The preconditioners the weights simulator runs, by the model's name (docs/model.md §14).
+MODES = {"natural": NATURAL, "unitwise": UNITWISE}
+
+#: :func:`symphase._generated.fisher.pair_averages` compiled (it is plain generated Python).
+_pair_averages = numba.njit(cache=True, nogil=True, error_model="numpy")(pair_averages)
+
+
+def check_supported(model, what: str = "simulate(method='weights')"):
+    """Refuse (``ValueError``, one line naming the option) what the preconditioned weights simulator does
+    not run yet: ``preconditioner='adaptive'``, the two-layer network and ReLU (docs/model.md §14)."""
+    if model.preconditioner not in MODES:
+        raise ValueError(f"preconditioner: {what} runs preconditioner='natural' or 'unitwise'; "
+                         f"preconditioner={model.preconditioner!r} is not built yet (docs/model.md §14)")
+    if not model.is_committee:
+        raise ValueError(f"model: {what} with preconditioner={model.preconditioner!r} runs the soft committee "
+                         f"machine only (erf, second layers fixed at 1, scaling 'sum', no weight decay); "
+                         f"got {model.describe()}")
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _solve(A, rhs):
+    """Solve ``A z = rhs`` in place by Gaussian elimination with partial pivoting (``A`` is overwritten,
+    ``rhs`` becomes ``z``). False where a pivot is zero or not finite (``A`` singular numerically)."""
+    n = A.shape[0]
+    for c in range(n):
+        p = c
+        best = abs(A[c, c])
+        for r in range(c + 1, n):
+            if abs(A[r, c]) > best:
+                best, p = abs(A[r, c]), r
+        if not (best > 0.0) or not math.isfinite(best):
+            return False
+        if p != c:
+            for j in range(n):
+                A[c, j], A[p, j] = A[p, j], A[c, j]
+            rhs[c], rhs[p] = rhs[p], rhs[c]
+        for r in range(c + 1, n):
+            f = A[r, c] / A[c, c]
+            if f != 0.0:
+                for j in range(c, n):
+                    A[r, j] -= f * A[c, j]
+                rhs[r] -= f * rhs[c]
+    for c in range(n - 1, -1, -1):
+        acc = rhs[c]
+        for j in range(c + 1, n):
+            acc -= A[c, j] * rhs[j]
+        rhs[c] = acc / A[c, c]
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def fisher_factors(Q, h, tau, mode, damping, span, fac):
+    """The factors of ``(F + eps I)^-1`` at the overlaps ``Q = J J^T`` (docs/model.md §14.2), in place:
+
+    ``Binv = (A + eps I)^-1`` (K, K), the bulk ``A_ik = h_i h_k tau E11_ik`` (``h`` the scale factors: 1
+    plain, ``g_i/(sigma sqrt Q_ii)`` under BN; the pair averages at ``C = tau h Q h``); and, if ``span``
+    (the plain network's closed form), ``E31``, ``E22``, ``E13`` (K, K) the span part's averages times
+    ``tau^2`` and ``Lmat`` (K^2, K^2) the matrix of ``Gamma -> (A + eps I) Gamma + c(Gamma Q)`` (row and
+    column index ``i K + a``). ``mode``: :data:`NATURAL` (all blocks), :data:`UNITWISE` (the diagonal blocks
+    ``i = k`` only) or :data:`DAMPING_ONLY` (``F = 0``: ``Binv = I/eps``, ``Lmat`` unused). ``Y``, ``C``
+    (K, K) are work arrays; ``fac = (Binv, Lmat, E31, E22, E13, Y, C)``. False where ``A + eps I`` is singular
+    numerically.
+    """
+    Binv, Lmat, E31, E22, E13, Y, C = fac
+    K = Q.shape[0]
+    Bm = np.zeros((K, K))
+    for i in range(K):
+        for k in range(K):
+            if mode == DAMPING_ONLY or (mode == UNITWISE and i != k):
+                e11 = e31 = e22 = e13 = 0.0
+            else:
+                e11, e31, e22, e13 = _pair_averages(tau * h[i] * h[i] * Q[i, i], tau * h[k] * h[k] * Q[k, k],
+                                                    tau * h[i] * h[k] * Q[i, k])
+            Bm[i, k] = h[i] * h[k] * tau * e11 + (damping if i == k else 0.0)
+            E31[i, k] = tau * tau * e31
+            E22[i, k] = tau * tau * e22
+            E13[i, k] = tau * tau * e13
+    Binv[:, :] = 0.0
+    if mode == DAMPING_ONLY:
+        for i in range(K):
+            Binv[i, i] = 1.0 / damping
+        return True
+    col = np.empty(K)
+    for j in range(K):
+        work = Bm.copy()
+        for i in range(K):
+            col[i] = 1.0 if i == j else 0.0
+        if not _solve(work, col):
+            return False
+        for i in range(K):
+            Binv[i, j] = col[i]
+    if not span:
+        return True
+    # the matrix of Gamma -> B Gamma + c(Gamma Q), one unit Gamma = e_pq per column
+    for p in range(K):
+        for q in range(K):
+            for k in range(K):
+                for a in range(K):
+                    Y[k, a] = Q[q, a] if k == p else 0.0
+            span_coefficients(Y, E31, E22, E13, C)
+            for i in range(K):
+                for a in range(K):
+                    Lmat[i * K + a, p * K + q] = C[i, a] + (Bm[i, p] if a == q else 0.0)
+    return True
+
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _cholesky(Q, L):
+    """``Q = L L^T`` (``L`` lower triangular, in place); False unless ``Q`` is positive definite numerically."""
+    K = Q.shape[0]
+    L[:, :] = 0.0
+    for i in range(K):
+        for k in range(i + 1):
+            acc = Q[i, k]
+            for m in range(k):
+                acc -= L[i, m] * L[k, m]
+            if i == k:
+                if not (acc > 0.0) or not math.isfinite(acc):
+                    return False
+                L[i, i] = math.sqrt(acc)
+            else:
+                L[i, k] = acc / L[k, k]
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
+    """The Fisher ``F`` of the weights realised in ``span(J)``: rows ``J_i -> L[i]`` (``L L^T = Q``, K inputs),
+    parameter order ``[J_i (K numbers) for each i, g (learned gain)]`` (``K^2 (+ K)`` square, written into
+    ``F``), as :func:`symphase._curvature.fisher_closed_form` (docs/model.md §10, §14.2):
+    ``F_{J_i J_k} = h_i h_k P_i (tau E11 I + tau^2 [h_i^2 E31 J_i J_i^T + h_i h_k E22 (J_i J_k^T + J_k J_i^T)
+    + h_k^2 E13 J_k J_k^T]) P_k`` with ``P_i = I - J_i J_i^T/Q_ii`` under BN (identity plain), and the gain rows.
+    ``unitwise``: the blocks of different units set to zero. This is ``F`` restricted to
+    ``R^K (x) span(J)`` (and the gains), which ``F`` maps to itself."""
+    K = L.shape[0]
+    F[:, :] = 0.0
+    q = np.empty(K)
+    for i in range(K):
+        acc = 0.0
+        for m in range(K):
+            acc += L[i, m] * L[i, m]
+        q[i] = acc
+    Pri = np.zeros((K, K))  # the projections P_i, P_k
+    Prk = np.zeros((K, K))
+    Mt = np.zeros((K, K))
+    vec = np.zeros(K)
+    for i in range(K):
+        for k in range(K):
+            if unitwise and i != k:
+                continue
+            qik = 0.0
+            for m in range(K):
+                qik += L[i, m] * L[k, m]
+            cii, ckk, cik = tau * h[i] * h[i] * q[i], tau * h[k] * h[k] * q[k], tau * h[i] * h[k] * qik
+            e11, e31, e22, e13 = _pair_averages(cii, ckk, cik)
+            for r in range(K):
+                for c in range(K):
+                    Mt[r, c] = (tau * e11 * (1.0 if r == c else 0.0)
+                                + tau * tau * (h[i] * h[i] * e31 * L[i, r] * L[i, c]
+                                               + h[i] * h[k] * e22 * (L[i, r] * L[k, c] + L[k, r] * L[i, c])
+                                               + h[k] * h[k] * e13 * L[k, r] * L[k, c]))
+                    Pri[r, c] = (1.0 if r == c else 0.0) - (L[i, r] * L[i, c] / q[i] if bn else 0.0)
+                    Prk[r, c] = (1.0 if r == c else 0.0) - (L[k, r] * L[k, c] / q[k] if bn else 0.0)
+            for r in range(K):
+                for c in range(K):
+                    acc = 0.0
+                    for m in range(K):
+                        for n in range(K):
+                            acc += Pri[r, m] * Mt[m, n] * Prk[n, c]
+                    F[i * K + r, k * K + c] = h[i] * h[k] * acc
+            if learned:
+                gi, gk = K * K + i, K * K + k
+                F[gi, gk] = ((cik * e11 + cii * cik * e31 + (cii * ckk + cik * cik) * e22 + cik * ckk * e13)
+                             / (gv[i] * gv[k]))
+                for m in range(K):
+                    vec[m] = tau * (h[i] * L[i, m] * (cik * e31 + ckk * e22)
+                                    + h[k] * L[k, m] * (cik * e22 + ckk * e13 + e11))
+                for r in range(K):
+                    acc = 0.0
+                    for m in range(K):
+                        acc += Pri[r, m] * vec[m]
+                    F[i * K + r, gk] = h[i] * acc / gv[k]
+                    F[gk, i * K + r] = h[i] * acc / gv[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def step_work(K, learn):
+    """The work arrays of :func:`step_factors` and :func:`span_step`: ``(Binv, Lmat, E31, E22, E13, Yw, Cw,
+    rhs, Lc, Fr, rr, cvec, tvec)``."""
+    nr = K * K + (K if learn else 0)
+    return (np.zeros((K, K)), np.zeros((K * K, K * K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K)),
+            np.zeros((K, K)), np.zeros((K, K)), np.zeros(K * K), np.zeros((K, K)), np.zeros((nr, nr)), np.zeros(nr),
+            np.zeros((K, K)), np.zeros(K))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
+    """The factors of ``(F + eps I)^-1`` at the state ``(Q, g)`` before a step (docs/model.md §14.2), into
+    ``work`` (:func:`step_work`): the bulk's ``B^-1`` and, plain, the ``K^2 x K^2`` matrix of ``Gamma``
+    (:func:`fisher_factors`); under BN the Cholesky factor ``L`` of ``Q`` and ``F_r + eps I``
+    (:func:`realized_fisher`). False where they do not exist numerically."""
+    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, Lc, Fr, _rr, _cvec, _tvec = work
+    if not fisher_factors(Q, h, tau, mode, damping, not bn, (Binv, Lmat, E31, E22, E13, Yw, Cw)):
+        return False
+    if bn and mode != DAMPING_ONLY:
+        if not _cholesky(Q, Lc):
+            return False
+        realized_fisher(Lc, h, g, tau, True, learn, mode == UNITWISE, Fr)
+        for r in range(Fr.shape[0]):
+            Fr[r, r] += damping
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
+    """The part of a preconditioned step inside ``span(J)`` and the gains (docs/model.md §14.2), from SGD's
+    summed coefficients: ``G[m, a] = sum_u a_um x_ua`` (updated in place to ``J_a . Delta J_m``, i.e. minus
+    ``p_m Q_ma``), ``psum`` (``sum_u p_um``), ``dgsum`` (the gain steps), with :func:`step_factors` in
+    ``work``. Writes ``Pi`` (K, K), ``J_i += sum_a Pi_ia J_a`` (besides the ``xi`` part ``B^-1 a_u``), and
+    the gain step ``dgain``; plain ``Pi = -B^-1 diag(p) + Gamma``, BN ``Pi = -B^-1 diag(p) + L^-T (d_J - B^-1 c)``,
+    ``dgain = d_g``. False where the solve fails or the result is not finite."""
+    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, Lc, Fr, rr, cvec, tvec = work
+    K = Q.shape[0]
+    for m in range(K):
+        for a in range(K):
+            G[m, a] -= psum[m] * Q[m, a]
+    for i in range(K):
+        for a in range(K):
+            Pi[i, a] = -Binv[i, a] * psum[a]
+        dgain[i] = Binv[i, i] * dgsum[i] if mode == DAMPING_ONLY else 0.0
+    if mode != DAMPING_ONLY and not bn:
+        for k in range(K):
+            for a in range(K):
+                acc = 0.0
+                for m in range(K):
+                    acc += Binv[k, m] * G[m, a]
+                Yw[k, a] = acc
+        span_coefficients(Yw, E31, E22, E13, Cw)
+        for i in range(K):
+            for a in range(K):
+                rhs[i * K + a] = -Cw[i, a]
+        if not _solve(Lmat, rhs):
+            return False
+        for i in range(K):
+            for a in range(K):
+                Pi[i, a] += rhs[i * K + a]
+    elif mode != DAMPING_ONLY:
+        # c_m = L^-1 G_m: the coordinates of the step's span part in the basis U = J^T L^-T
+        for m in range(K):
+            for r in range(K):
+                acc = G[m, r]
+                for c in range(r):
+                    acc -= Lc[r, c] * cvec[m, c]
+                cvec[m, r] = acc / Lc[r, r]
+                rr[m * K + r] = cvec[m, r]
+        if learn:
+            for i in range(K):
+                rr[K * K + i] = dgsum[i]
+        if not _solve(Fr, rr):
+            return False
+        for i in range(K):
+            # Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k): back substitution
+            for r in range(K):
+                acc = rr[i * K + r]
+                for k in range(K):
+                    acc -= Binv[i, k] * cvec[k, r]
+                tvec[r] = acc
+            for r in range(K - 1, -1, -1):
+                acc = tvec[r]
+                for c in range(r + 1, K):
+                    acc -= Lc[c, r] * tvec[c]
+                tvec[r] = acc / Lc[r, r]
+            for a in range(K):
+                Pi[i, a] += tvec[a]
+            if learn:
+                dgain[i] = rr[K * K + i]
+    for i in range(K):
+        if not math.isfinite(dgain[i]):
+            return False
+        for a in range(K):
+            if not math.isfinite(Pi[i, a]):
+                return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def natural_steps(Jt, g, v, n_steps, s, wa, mode, damping):
+    """:func:`natural_steps_with` for SGD's coefficients (:func:`symphase._generated.rule.sgd_example`)."""
+    return natural_steps_with(sgd_example, Jt, g, v, n_steps, s, wa, mode, damping)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def natural_steps_with(example, Jt, g, v, n_steps, s, wa, mode, damping):
+    """Advance ``n_steps`` preconditioned steps ``theta += (F + eps I)^-1 Delta theta_SGD`` in place
+    (docs/model.md §14).
+
+    The arguments are :func:`symphase._sgd.sgd_steps_with`'s (``wa`` its :data:`~symphase._sgd.WeightArgs`;
+    the same random stream: the same examples and noise as SGD from the same state), plus ``mode``
+    (:data:`NATURAL`, :data:`UNITWISE`, :data:`DAMPING_ONLY`) and ``damping`` ``eps > 0``. ``F`` is the exact
+    population Fisher at the weights before each step, from ``Q = J J^T`` (and ``g``): ``theta = J`` (plain,
+    BN with a fixed gain) or ``(J, g)`` (BN with a learned gain). Per step, with ``a_ui``, ``p_i``, ``dg_i``
+    SGD's coefficients (``Delta J_i = sum_u a_ui xi_u - p_i J_i``, ``Delta g_i = dg_i``) and ``G_ma = sum_u a_um x_ua - p_m Q_ma``
+    (``= J_a . Delta J_m``): ``J_i += sum_u [B^-1 a_u]_i xi_u + sum_a Pi_ia J_a`` with ``B = A + eps I`` the bulk
+    and ``Pi = -B^-1 diag(p) + Gamma``:
+
+    * plain: ``Gamma`` solves ``B Gamma + c(Gamma Q) = -c(B^-1 G)`` (:func:`fisher_factors`);
+    * BN: in the orthonormal basis ``U = J^T L^-T`` of ``span(J)`` (``Q = L L^T``) the span part of the step
+      is ``d = (F_r + eps I)^-1 (c, dg)`` with ``c_m = L^-1 G_m`` and ``F_r`` :func:`realized_fisher`, and
+      ``Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k)``, ``Delta g = d_g``.
+
+    Returns the number of steps done before the weights became non-finite, some ``|J_i|^2 > blowup`` (or
+    ``<= 0`` under BN), or ``F + eps I`` singular numerically (``n_steps`` if none).
+    """
+    Bt, vt, par, b, blowup, xi, dJ = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.xi, wa.ws.dJ
+    N, K = Jt.shape
+    M = Bt.shape[1]
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
+    tau = par[TAU]
+    consts = rule_constants(par, N, b)
+    x = np.empty(K)
+    y = np.empty(M)
+    h = np.ones(K)
+    inv_s = np.ones(K)
+    qn = np.zeros(K)
+    raw = np.zeros(K)      # SGD's a_i of one example
+    coef = np.zeros(K)     # its preconditioned xi coefficient B^-1 a
+    psum = np.zeros(K)
+    dgsum = np.zeros(K)
+    dgain = np.zeros(K)
+    out = (np.zeros(K), raw, np.zeros(K), np.zeros(K), np.zeros(K))
+    state = (h, inv_s, qn, v, vt)
+    Q = np.zeros((K, K))
+    G = np.zeros((K, K))
+    Pi = np.zeros((K, K))
+    work = step_work(K, learn)
+    Binv = work[0]
+    row = np.zeros(K)
+    if b > 1:
+        dJ[:, :] = 0.0
+    for i in range(K):
+        for k in range(i, K):
+            acc = 0.0
+            for l in range(N):
+                acc += Jt[l, i] * Jt[l, k]
+            Q[i, k] = Q[k, i] = acc
+    pending = False
+    for step in range(n_steps):
+        for u in range(b):
+            for i in range(K):
+                x[i] = 0.0
+            for n in range(M):
+                y[n] = 0.0
+            if u == 0 and pending:
+                # apply the previous step, draw this example, fields and Q with the new weights
+                Q[:, :] = 0.0
+                for l in range(N):
+                    old = xi[l]
+                    z = sigma * next_normal(s)
+                    xi[l] = z
+                    for i in range(K):
+                        w = (1.0 + Pi[i, i]) * Jt[l, i]
+                        for a in range(K):
+                            if a != i:
+                                w += Pi[i, a] * Jt[l, a]
+                        if b == 1:
+                            row[i] = w + coef[i] * old
+                        else:
+                            row[i] = w + (dJ[l, i] + coef[i] * old)
+                            dJ[l, i] = 0.0
+                    for i in range(K):
+                        w = row[i]
+                        Jt[l, i] = w
+                        x[i] += w * z
+                        for k in range(i, K):
+                            Q[i, k] += w * row[k]
+                    for n in range(M):
+                        y[n] += Bt[l, n] * z
+                for i in range(K):
+                    for k in range(i + 1, K):
+                        Q[k, i] = Q[i, k]
+                if learn:
+                    for i in range(K):
+                        g[i] += dgain[i]
+            elif u == 0:
+                for l in range(N):
+                    z = sigma * next_normal(s)
+                    xi[l] = z
+                    for i in range(K):
+                        x[i] += Jt[l, i] * z
+                    for n in range(M):
+                        y[n] += Bt[l, n] * z
+            else:
+                # accumulate the previous example of this batch, draw this one
+                for l in range(N):
+                    old = xi[l]
+                    z = sigma * next_normal(s)
+                    xi[l] = z
+                    for i in range(K):
+                        dJ[l, i] += coef[i] * old
+                        x[i] += Jt[l, i] * z
+                    for n in range(M):
+                        y[n] += Bt[l, n] * z
+            if u == 0:
+                for i in range(K):
+                    if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)):
+                        return step
+                    qn[i] = Q[i, i]
+                    if bn:
+                        inv_s[i] = 1.0 / (sigma * math.sqrt(Q[i, i]))
+                        h[i] = g[i] * inv_s[i]
+                    psum[i] = 0.0
+                    dgsum[i] = 0.0
+                    for a in range(K):
+                        G[i, a] = 0.0
+                if not step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
+                    return step
+            noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            example(x, y, noise, state, consts, out)
+            for i in range(K):
+                acc = 0.0
+                for k in range(K):
+                    acc += Binv[i, k] * raw[k]
+                coef[i] = acc
+                psum[i] += out[2][i]
+                dgsum[i] += out[3][i]
+                for a in range(K):
+                    G[i, a] += raw[i] * x[a]
+        if not span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
+            return step
+        pending = True
+    if pending:  # flush the last step
+        for l in range(N):
+            old = xi[l]
+            for i in range(K):
+                w = (1.0 + Pi[i, i]) * Jt[l, i]
+                for a in range(K):
+                    if a != i:
+                        w += Pi[i, a] * Jt[l, a]
+                row[i] = w + coef[i] * old if b == 1 else w + (dJ[l, i] + coef[i] * old)
+            for i in range(K):
+                Jt[l, i] = row[i]
+        if learn:
+            for i in range(K):
+                g[i] += dgain[i]
+    for i in range(K):
+        acc = 0.0
+        for l in range(N):
+            acc += Jt[l, i] * Jt[l, i]
+        if not (acc <= blowup) or (bn and not (acc > 0.0)) or not math.isfinite(g[i]):
+            return n_steps - 1
+    return n_steps
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def natural_overlap_steps(Q, R, g, v, n_steps, s, ca, mode, damping):
+    """The preconditioned update run exactly on the order parameters (docs/model.md §11, §14): the chain of
+    :func:`symphase._overlap_sgd.overlap_steps` (the same draws of the fields ``Z`` and the products
+    ``S[u, q] = xi^u . xi^q``; ``ca`` its :data:`~symphase._overlap_sgd.ChainArgs`) with the step
+    of :func:`natural_steps_with`, ``J_i -> sum_a C_ia J_a + sum_u coef_ui xi^u``, ``C = I + Pi``,
+    ``coef_u = B^-1 a_u``; so
+
+        R'_in = sum_a C_ia R_an + sum_u coef_ui y_un,
+        Q'_ik = (C Q C^T)_ik + sum_u [(C x_u)_i coef_uk + (C x_u)_k coef_ui] + sum_uq coef_ui coef_qk S_uq,
+
+    and ``g += dgain``. ``F`` depends on the weights only through ``(Q, g)``, so this is exact in distribution
+    at any ``N >= K + M + b``. Returns the steps done before the overlaps became non-finite, some
+    ``Q_ii > blowup`` (or ``<= 0`` under BN) or ``F + eps I`` singular; -1 if the state stopped being a Gram
+    matrix."""
+    T, vt, par, N, b, blowup = ca.T, ca.vt, ca.par, ca.N, ca.b, ca.blowup
+    G, L, used, w, Z, S, A, a, dg, c = ca.ws
+    K, M = R.shape
+    sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
+    consts = rule_constants(par, N, b)
+    tau = par[TAU]
+    h = np.ones(K)
+    inv_s = np.ones(K)
+    qd = np.empty(K)
+    d_e, p_e, dg_e, dv_e = np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+    state = (h, inv_s, qd, v, vt)
+    work = step_work(K, learn)
+    Binv = work[0]
+    Gs = np.zeros((K, K))
+    Pi = np.zeros((K, K))
+    Cm = np.zeros((K, K))
+    dgain = np.zeros(K)
+    coef = np.zeros((b, K))
+    Cx = np.zeros((b, K))
+    Qn = np.zeros((K, K))
+    Rn = np.zeros((K, M))
+    for step in range(n_steps):
+        rank = ov.gram_factor(Q, R, T, G, L, used)
+        if rank < 0:
+            return -1
+        for i in range(K):
+            qd[i] = Q[i, i]
+            if bn:
+                inv_s[i] = 1.0 / (sigma * math.sqrt(Q[i, i]))
+                h[i] = g[i] * inv_s[i]
+        ov.draw_batch(L, used, rank, sigma, tau, N, b, s, w, Z, S, A)
+        if not step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
+            return step
+        for i in range(K):
+            c[i] = 0.0   # sum_u p_ui
+            dg[i] = 0.0  # sum_u dg_ui
+            for k in range(K):
+                Gs[i, k] = 0.0
+        for u in range(b):
+            noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
+            sgd_example(Z[u, :K], Z[u, K:], noise, state, consts, (d_e, a[u], p_e, dg_e, dv_e))
+            for i in range(K):
+                c[i] += p_e[i]
+                dg[i] += dg_e[i]
+                acc = 0.0
+                for k in range(K):
+                    acc += Binv[i, k] * a[u, k]
+                    Gs[i, k] += a[u, i] * Z[u, k]
+                coef[u, i] = acc
+        if not span_step(Q, Gs, c, dg, mode, bn, learn, work, Pi, dgain):
+            return step
+        for i in range(K):
+            for k in range(K):
+                Cm[i, k] = Pi[i, k] + (1.0 if i == k else 0.0)
+        for u in range(b):
+            for i in range(K):
+                acc = 0.0
+                for k in range(K):
+                    acc += Cm[i, k] * Z[u, k]
+                Cx[u, i] = acc
+        for i in range(K):
+            for n in range(M):
+                acc = 0.0
+                for k in range(K):
+                    acc += Cm[i, k] * R[k, n]
+                for u in range(b):
+                    acc += coef[u, i] * Z[u, K + n]
+                Rn[i, n] = acc
+        for i in range(K):
+            for n in range(M):
+                R[i, n] = Rn[i, n]
+        for i in range(K):
+            for k in range(i, K):
+                acc = 0.0
+                for p in range(K):
+                    for q in range(K):
+                        acc += Cm[i, p] * Cm[k, q] * Q[p, q]
+                for u in range(b):
+                    acc += Cx[u, i] * coef[u, k] + Cx[u, k] * coef[u, i]
+                    for q in range(b):
+                        acc += coef[u, i] * coef[q, k] * S[u, q]
+                Qn[i, k] = acc
+        for i in range(K):
+            for k in range(i, K):
+                Q[i, k] = Q[k, i] = Qn[i, k]
+            if learn:
+                g[i] += dgain[i]
+        for i in range(K):
+            if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)) or not math.isfinite(g[i]):
+                return step
+            for n in range(M):
+                if not math.isfinite(R[i, n]):
+                    return step
+    return n_steps

@@ -355,14 +355,14 @@ def natural_steps_with(example, Jt, g, v, n_steps, s, wa, mode, damping):
     """Advance ``n_steps`` preconditioned steps ``theta += (F + eps I)^-1 Delta theta_SGD`` in place
     (docs/model.md §14).
 
-    The arguments are :func:`symphase._sgd.sgd_steps_with`'s (``wa`` its :data:`~symphase._sgd.WeightArgs`;
-    the same random stream: the same examples and noise as SGD from the same state), plus ``mode``
-    (:data:`NATURAL`, :data:`UNITWISE`, :data:`DAMPING_ONLY`) and ``damping`` ``eps > 0``. ``F`` is the exact
-    population Fisher at the weights before each step, from ``Q = J J^T`` (and ``g``): ``theta = J`` (plain,
-    BN with a fixed gain) or ``(J, g)`` (BN with a learned gain). Per step, with ``a_ui``, ``p_i``, ``dg_i``
-    SGD's coefficients (``Delta J_i = sum_u a_ui xi_u - p_i J_i``, ``Delta g_i = dg_i``) and
-    ``G_ma = sum_u a_um x_ua - p_m Q_ma`` (``= J_a . Delta J_m``): ``J_i += sum_u [B^-1 a_u]_i xi_u + sum_a Pi_ia J_a`` with ``B = A + eps I`` the bulk
-    and ``Pi = -B^-1 diag(p) + Gamma``:
+    The arguments are :func:`symphase._sgd.sgd_steps_with`'s (``wa`` its :data:`~symphase._sgd.WeightArgs`; the same
+    random stream: the same examples and noise as SGD from the same state), plus ``mode`` (:data:`NATURAL`,
+    :data:`UNITWISE`, :data:`DAMPING_ONLY`) and ``damping`` ``eps > 0``. ``F`` is the exact population Fisher at the
+    weights before each step, from ``Q = J J^T`` (and ``g``): ``theta = J`` (plain, BN with a fixed gain) or ``(J,
+    g)`` (BN with a learned gain). Per step, with ``a_ui``, ``p_i``, ``dg_i`` SGD's coefficients (``Delta J_i = sum_u
+    a_ui xi_u - p_i J_i``, ``Delta g_i = dg_i``) and ``G_ma = sum_u a_um x_ua - p_m Q_ma`` (``= J_a . Delta J_m``):
+    ``J_i += sum_u [B^-1 a_u]_i xi_u + sum_a Pi_ia J_a`` with ``B = A + eps I`` the bulk and ``Pi = -B^-1 diag(p) +
+    Gamma``:
 
     * plain: ``Gamma`` solves ``B Gamma + c(Gamma Q) = -c(B^-1 G)`` (:func:`fisher_factors`);
     * BN: in the orthonormal basis ``U = J^T L^-T`` of ``span(J)`` (``Q = L L^T``) the span part of the step

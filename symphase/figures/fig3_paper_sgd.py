@@ -17,7 +17,7 @@ from ._style import COLORS, LABELS, subplots
 NAME = "fig3_paper_sgd"
 TITLE = "Paper Fig. 3: simulated eps_g vs iteration, plain vs BN (eta = 1, N = 100, b = 100)"
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 95
+COST_S = 170
 N, ETA, BATCH, ITERATIONS = 100, 1.0, 100, 20_000
 # The paper's "large K" and "large tau" (values not stated): our choices
 PANELS = {"large K (K=M=10, tau=1)": dict(K=10, tau=1.0), "large tau (K=M=2, tau=10)": dict(K=2, tau=10.0)}

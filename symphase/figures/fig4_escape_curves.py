@@ -48,7 +48,7 @@ NAME = "fig4_escape_curves"
 TITLE = ("Plateau and escape, K = M = 2: ODE from each seed's initial overlaps vs simulation, "
          "with the finite-N fluctuation band and escape-time distribution")
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 50
+COST_S = 120
 RULES = {"plain": "plain", "paper": "paper", "exact": "exact"}
 ETA = 1.0
 FRACTION = 0.5       # escape: eps_g below this fraction of the plateau level

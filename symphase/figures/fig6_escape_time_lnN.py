@@ -48,7 +48,7 @@ NAME = "fig6_escape_time_lnN"
 TITLE = ("Plateau escape time vs ln N, plain K = M = 2: simulation against the escape-time distribution of the "
          "diffusion theory up to N = 10^6 and its asymptotic slope")
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 150
+COST_S = 36
 ETA = 1.0
 SERIES = ("plateau", "random")
 FRACTION = 0.5

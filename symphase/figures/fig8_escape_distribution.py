@@ -17,7 +17,7 @@ from ._style import COLORS, LABELS, subplots
 NAME = "fig8_escape_distribution"
 TITLE = "Plateau length (escape alpha) against N from the random start: the diffusion approximation, plain vs BN"
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 250
+COST_S = 45
 RULES = ("plain", "exact")
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 

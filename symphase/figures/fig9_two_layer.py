@@ -26,7 +26,7 @@ from ._style import COLORS, LABELS, subplots
 NAME = "fig9_two_layer"
 TITLE = "Two-layer network: plateau escape with a learned vs fixed second layer, plain and BN, K = 2..6"
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 10
+COST_S = 25
 RULES = ("plain", "paper", "exact")
 LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/K")

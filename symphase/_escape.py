@@ -1,8 +1,8 @@
 """The distribution of plateau lengths at a user's N, from theory (docs/model.md §12.1).
 
 :func:`escape_time` samples the escape time from the diffusion approximation of
-finite-N SGD (``dy = f d alpha + (D/N)^(1/2) dW``, Euler-Maruyama with a step in
-``alpha`` that does not depend on ``N``), started from the random-weights ensemble
+finite-N SGD (``dy = f d alpha + (D/N)^(1/2) dW``, a weak Euler scheme whose noise is drawn
+from the per-example rates, with a step in ``alpha`` that does not depend on ``N``), started from the random-weights ensemble
 drawn exactly in overlap space (no ``O(N)`` work), from a fixed point with the
 ``O(N^-1/2)`` asymmetry a random start leaves, or from given overlaps.
 """
@@ -162,7 +162,7 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         Stop a sample that has not escaped by then (NaN). Default: 20 times the ODE's escape time from
         the first sample's start (at least 100); 1e5 when that ODE does not reach the threshold by then.
     sde_step : float
-        The Euler-Maruyama step in ``alpha``.
+        The step in ``alpha`` of the weak Euler scheme (docs/model.md §12.1).
     workers : int, optional
         Threads (default: all cores).
     announce : callable, optional

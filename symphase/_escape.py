@@ -1,8 +1,9 @@
 """The distribution of plateau lengths at a user's N, from theory (docs/model.md §12.1).
 
 :func:`escape_time` samples the escape time from the diffusion approximation of
-finite-N SGD (``dy = f d alpha + (D/N)^(1/2) dW``, a weak Euler scheme whose noise is drawn
-from the per-example rates, with a step in ``alpha`` that does not depend on ``N``), started from the random-weights ensemble
+finite-N SGD (``dy = f d alpha + (D/N)^(1/2) dW``, a weak Euler scheme whose noise is
+drawn from the per-example rates, with a step in ``alpha`` that does not depend on
+``N``), started from the random-weights ensemble
 drawn exactly in overlap space (no ``O(N)`` work), from a fixed point with the
 ``O(N^-1/2)`` asymmetry a random start leaves, or from given overlaps.
 """

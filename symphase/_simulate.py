@@ -244,7 +244,8 @@ def simulate(model, N, eta, alpha_max, *, start="random", seeds=1, alphas=None, 
         path; it needs ``N >= K + M + batch``. ``"sde"``: the diffusion approximation
         ``dy = f d alpha + (D/N)^(1/2) dW`` (docs/model.md §12.1) by a weak Euler scheme (its
         noise drawn from the per-example rates) with the step ``sde_step`` in ``alpha``, whatever
-        ``N`` is (it reaches ``N = 10^6`` in seconds), for the committee machine (``N >= K + M``); it records at exactly ``alphas``. Batch statistics
+        ``N`` is (it reaches ``N = 10^6`` in seconds), for the committee machine
+        (``N >= K + M``); it records at exactly ``alphas``. Batch statistics
         (``bn_stats="batch"``) run the committee machine only, with either method that has them.
     sde_step : float
         The step in ``alpha`` of ``method="sde"`` (> 0; each record interval is split

@@ -30,3 +30,14 @@ def plateau(K):
 @pytest.fixture
 def committee():
     return sp.Committee
+
+
+def pytest_configure(config):
+    """pytest-xdist's workers start with SIGINT ignored, and a process started with SIGINT ignored keeps
+    ignoring it (Python installs its KeyboardInterrupt handler only where SIGINT is not ignored). The tests
+    of Ctrl-C send SIGINT to this process or to the command-line processes it starts, as a terminal
+    would: give it back its default handler so that they see what a user sees."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)

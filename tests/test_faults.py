@@ -226,7 +226,7 @@ def test_read_only_install_caches_elsewhere(tmp_path_factory):
             d.chmod(mode)
         script = ("import symphase, symphase._numba_cache as c; print(c.LOCATION); m = symphase.Committee(2, 2); "
                   "Q, R, _, _ = symphase.random_initial(m, 50, 0); "
-                  "print(symphase.integrate(m, Q, R, 0.5, 2.0, alphas=[0, 2.0]).status)")
+                  "print(symphase.integrate(m, 0.5, 2.0, start=(Q, R), alphas=[0, 2.0]).status)")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(pkg), "PYTHONDONTWRITEBYTECODE": "1",
                "TMPDIR": str(tmp)}
 

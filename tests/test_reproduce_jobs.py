@@ -43,8 +43,16 @@ def _alive(pid):
 
 @pytest.mark.slow
 def test_jobs_do_not_change_the_numbers(tmp_path, capsys):
-    """The same figures made one at a time and two at once: every data file equal (values and attributes),
-    and the results listed in the order asked for, with their own times."""
+    """The same figures made one at a time and two at once: every data file equal (attributes exactly,
+    values to 1e-12 relative), and the results listed in the order asked for, with their own times.
+
+    Values: ``jobs=1`` runs in this process, with the kernels as this process compiled or loaded them;
+    ``jobs=2`` in fresh processes that load them from the on-disk cache. Numba can serve a call from an
+    already compiled specialization of another array layout, so the last bits of a result can depend on
+    which calls a process made first (measured: fig. 5's rates differ by ~1e-16 relative when pytest-xdist
+    runs other tests in this process first; identical when both sides load the same cache). That is a
+    known finding (README, "Known limitations"), not a dependence on ``jobs``: 1e-12 is far above it and
+    far below any change of method."""
     only = ["fig5", "fig1", "fig2"]
     one = reproduce(tmp_path / "one", quick=True, only=only, jobs=1, progress=False)
     two = reproduce(tmp_path / "two", quick=True, only=only, jobs=2, progress=False)
@@ -54,7 +62,10 @@ def test_jobs_do_not_change_the_numbers(tmp_path, capsys):
     for r in two:
         with xr.open_dataset(tmp_path / "one" / f"{r.name}.nc") as a, \
                 xr.open_dataset(tmp_path / "two" / f"{r.name}.nc") as b:
-            xr.testing.assert_identical(a.load(), b.load())
+            a, b = a.load(), b.load()
+            assert a.attrs == b.attrs and list(a.data_vars) == list(b.data_vars)
+            for name in a.data_vars:
+                xr.testing.assert_allclose(a[name], b[name], rtol=1e-12, atol=0)
 
 
 def test_jobs_below_one_is_a_usage_error(tmp_path, capsys):

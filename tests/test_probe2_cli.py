@@ -250,8 +250,10 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
     model = sp.Committee(2, 2)
     Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
     ref = sp.integrate(model, 1.0, 3000, start=(Q0, R0), alphas=alpha[:k], bands_N=1000, sigma0="random")
-    np.testing.assert_array_equal(ref.eg, eg[:k])
-    np.testing.assert_array_equal(ref.eg_std, std[:k])
+    # the command ran in another process: equal to its last bits only with the same compiled kernels
+    # (README, "Known limitations": measured 7.5e-14 relative on eg_std under pytest-xdist)
+    np.testing.assert_allclose(ref.eg, eg[:k], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(ref.eg_std, std[:k], rtol=1e-12, atol=0)
 
 
 # -- item 6: absurd values are bounded at the boundary ----------------------------------------------

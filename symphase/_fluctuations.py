@@ -62,7 +62,7 @@ def sgd_rates(z, d, h, Q, R, g, eta, switches, psi):
         qi = Q[i, i] if e != 0.0 else 1.0
         for k in range(i, K):
             qk = Q[k, k] if e != 0.0 else 1.0
-            psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], qi, qk, eta, tau, b, e)
+            psi[a] = gen.psi_q(z[i], z[k], d[i], d[k], h[i], h[k], Q[i, k], qi, qk, (eta, tau, b, e))
             a += 1
     for i in range(K):
         qi = Q[i, i] if e != 0.0 else 1.0

@@ -130,8 +130,8 @@ def reduced_rhs(model, Q, C, R, S, g=None, eta=0.0, *, v=None, eta2=None) -> Red
     a = model.teacher_scale * float(model.v_teacher[0])  # the teachers' output weight c_M v*
     with np.errstate(all="ignore"):
         lQ, lC, lR, lS, lg_, lv, qQ, qC, wQ, wC, wR, wS, wg, wv = (float(x) for x in gen.rates(
-            Q, C, R, S, gv, v, h, float(model.K), model.tau, model.noise, float(model.exact),
-            float(model.learns_gain), model.scale, a, model.weight_decay))
+            Q, C, R, S, gv, h, float(model.K), (model.tau, model.noise, float(model.exact), float(model.learns_gain)),
+            (v, model.scale, a, model.weight_decay)))
     lin = {"Q": lQ, "C": lC, "R": lR, "S": lS, "g": lg_, "v": lv}
     if eta == 0:
         out = lin

@@ -14,11 +14,13 @@ from derivations.templates import GENERATED  # template-only
 
 
 @numba.njit(**GENERATED.njit_options)
-def psi_q(x_i, x_k, d_i, d_k, h_i, h_k, Q_ik, Q_ii, Q_kk, eta, tau, b, e):
-    """The per-example rate of ``Q_ik``.
+def psi_q(x_i, x_k, d_i, d_k, h_i, h_k, Q_ik, Q_ii, Q_kk, rc):
+    """The per-example rate of ``Q_ik``; ``rc = (eta, tau, b, e)``: the learning rate, the input
+    variance, the minibatch and the exact-rule switch.
 
     GENERATED.doc_psi_q()
     """
+    eta, tau, b, e = rc
     v = GENERATED.psi_q(Q_ii, Q_ik, Q_kk, b, d_i, d_k, e, eta, h_i, h_k, tau, x_i, x_k)
     return v
 

@@ -10,16 +10,19 @@ from derivations.templates import GENERATED  # template-only
 GENERATED.imports()
 
 
-def rates(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam):
+def rates(Q, C, R, S, g, h, K, rule, second):
     """Reduced rates d/dalpha of (Q, C, R, S, g) = wd + eta * lin + eta^2/b * quad, of v = eta2 * lin_v + wd_v.
 
-    h: 1 (plain) or g/sqrt(tau Q) (BN); e = 1 exact BN rule; lg = 1 learned gain; pass g = 1 for plain.
-    The second layer (docs/model.md §13): students' weight v, scale c, teachers' output weight a,
+    h: 1 (plain) or g/sqrt(tau Q) (BN); pass g = 1 for plain. ``rule = (tau, noise, e, lg)``: the input
+    and output-noise variances, e = 1 exact BN rule, lg = 1 learned gain. ``second = (v, c, a, lam)``:
+    the second layer (docs/model.md §13), students' weight v, scale c, teachers' output weight a,
     weight decay lam; the committee machine is v = c = a = 1, lam = 0. Returns (lin_Q, lin_C, lin_R,
     lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v).
 
     GENERATED.doc_rates()
     """
+    tau, noise, e, lg = rule
+    v, c, a, lam = second
     lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v = GENERATED.rates(Q, C, R, S, g, v, h, K, tau, noise, e, lg, c, a, lam)
     return lin_Q, lin_C, lin_R, lin_S, lin_g, lin_v, quad_Q, quad_C, wd_Q, wd_C, wd_R, wd_S, wd_g, wd_v
 

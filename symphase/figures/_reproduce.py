@@ -414,8 +414,21 @@ def _worker(conn, out, quick, force, replot, log):
     """A worker process of :func:`_run_parallel`: makes each figure it is sent (its name; ``None``
     ends it) exactly as :func:`reproduce` does alone, and sends back the :class:`StepResult`. A Ctrl-C
     during a figure stops it (``"interrupted"``); one between figures is noted, and the next figure
-    sent comes back ``"interrupted"`` at once (the parent sent it before it knew)."""
+    sent comes back ``"interrupted"`` at once (the parent sent it before it knew).
+
+    A worker that was interrupted ends with ``os._exit`` after flushing its output: a Ctrl-C inside a
+    Numba compilation leaves llvmlite objects whose finalizers fail at interpreter shutdown and print
+    "Exception ignored ... Traceback" (seen once in CI); the worker has nothing left to finalize (its
+    files are written atomically or not at all)."""
     stop = []
+    interrupted = []
+
+    def end():
+        if interrupted:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+
     signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
     import matplotlib
     matplotlib.use("Agg")
@@ -426,9 +439,9 @@ def _worker(conn, out, quick, force, replot, log):
         try:
             name = conn.recv()
         except (EOFError, OSError):
-            return
+            return end()
         if name is None:
-            return
+            return end()
         mod = load(name)
         t0 = time.perf_counter()
         interrupts = _Interrupts()
@@ -444,6 +457,7 @@ def _worker(conn, out, quick, force, replot, log):
             step = StepResult(mod.NAME, mod.TITLE, "failed", time.perf_counter() - t0,
                               f"{type(exc).__name__}: {exc}", [])
         if interrupts.hit:
+            interrupted.append(mod.NAME)
             step = StepResult(mod.NAME, mod.TITLE, "interrupted", time.perf_counter() - t0,
                               "Ctrl-C: stopped before its data file was written", [])
         conn.send(step)

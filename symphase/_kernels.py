@@ -96,6 +96,19 @@ def step_constants(par, N, b):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def step_gain_and_v(g, v, dg, dv, decay, learn, learn_v):
+    """The end of one step for the gains and the second layer, in place (docs/model.md §2, §13):
+    ``g_i += dg_i`` when the gain is learned, ``v_i += dv_i - (lam/N) v_i`` when the second layer is
+    (``decay = lam/N``). Shared by the simulators on the weights and on the overlaps."""
+    if learn:
+        for i in range(g.size):
+            g[i] += dg[i]
+    if learn_v:
+        for i in range(v.size):
+            v[i] += dv[i] - decay * v[i]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def rule_constants(par, N, b):
     """The constants ``(lr, lr2, cs, act, exact, learn, learn_v)`` of a rule's per-example kernel
     (:func:`symphase._generated.rule.sgd_example`) from the parameter record ``par``: the learning

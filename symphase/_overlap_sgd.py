@@ -35,7 +35,7 @@ import numba
 import numpy as np
 
 from ._generated.rule import batch_stats_coefficients, sgd_example
-from ._kernels import LEARN_V, TAU, WEIGHT_DECAY, rule_constants, step_constants
+from ._kernels import LEARN_V, TAU, WEIGHT_DECAY, rule_constants, step_constants, step_gain_and_v
 from ._rng import next_normal, next_uniform
 
 #: Work arrays of the chain (:func:`workspace`), with ``n = K + M``: the Gram matrix ``G`` and its
@@ -235,12 +235,7 @@ def overlap_steps_with(example, Q, R, g, v, n_steps, s, ca):
                 dg[i] += dg_e[i]
                 dv[i] += dv_e[i]
         apply_update(Q, R, c, a, Z, S)
-        if learn:
-            for i in range(K):
-                g[i] += dg[i]
-        if learn_v:
-            for i in range(K):
-                v[i] += dv[i] - decay * v[i]
+        step_gain_and_v(g, v, dg, dv, decay, learn, learn_v)
         for i in range(K):
             if not (Q[i, i] <= blowup) or (bn and not (Q[i, i] > 0.0)) or not math.isfinite(v[i]):
                 return step

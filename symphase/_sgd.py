@@ -33,6 +33,7 @@ from ._kernels import (
     WEIGHT_DECAY,
     rule_constants,
     step_constants,
+    step_gain_and_v,
 )
 from ._layout import pack_into
 from ._rng import next_normal
@@ -84,6 +85,33 @@ def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_st
     vt = np.ascontiguousarray(model.system.teacher_weights if vt is None else vt, dtype=float)
     return WeightArgs(ws=workspace(Bt.shape[0], model.K, b, batch_stats), Bt=Bt, vt=vt,
                       par=np.asarray(par, dtype=float), b=b, blowup=float(blowup))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def squared_norms(Jt, qn):
+    """``qn_i = |J_i|^2`` of the transposed weights ``Jt`` (N, K), in place."""
+    N, K = Jt.shape
+    for i in range(K):
+        acc = 0.0
+        for l in range(N):
+            acc += Jt[l, i] * Jt[l, i]
+        qn[i] = acc
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def begin_step(qn, g, sigma, bn, blowup, h, inv_s, sums):
+    """The start of one step on the weights, from ``qn_i = |J_i|^2``: False if some ``qn_i`` exceeds
+    ``blowup`` (or, under BN, is not positive); else the BN scales ``inv_s_i = 1/(sigma sqrt qn_i)`` and
+    ``h_i = g_i inv_s_i`` (BN only) and the step's sums ``sums`` (arrays (K,)) set to zero, in place."""
+    for i in range(qn.size):
+        if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
+            return False
+        if bn:
+            inv_s[i] = 1.0 / (sigma * math.sqrt(qn[i]))
+            h[i] = g[i] * inv_s[i]
+        for a in sums:
+            a[i] = 0.0
+    return True
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -169,12 +197,7 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
                         x[i] += w * z
                     for n in range(M):
                         y[n] += Bt[l, n] * z
-                if learn:
-                    for i in range(K):
-                        g[i] += dg[i]
-                if learn_v:
-                    for i in range(K):
-                        v[i] += dv[i] - decay * v[i]
+                step_gain_and_v(g, v, dg, dv, decay, learn, learn_v)
             elif u == 0:
                 for l in range(N):
                     z = sigma * next_normal(s)
@@ -195,15 +218,8 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
                     for n in range(M):
                         y[n] += Bt[l, n] * z
             if u == 0:
-                for i in range(K):
-                    if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
-                        return step
-                    if bn:
-                        inv_s[i] = 1.0 / (sigma * math.sqrt(qn[i]))
-                        h[i] = g[i] * inv_s[i]
-                    sc[i] = 0.0
-                    dg[i] = 0.0
-                    dv[i] = 0.0
+                if not begin_step(qn, g, sigma, bn, blowup, h, inv_s, (sc, dg, dv)):
+                    return step
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
             example(x, y, noise, state, consts, out)
             for i in range(K):
@@ -225,12 +241,7 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
                     w = keep[i] * Jt[l, i] + (dJ[l, i] + coef[i] * old)
                 Jt[l, i] = w
                 qn[i] += w * w
-        if learn:
-            for i in range(K):
-                g[i] += dg[i]
-        if learn_v:
-            for i in range(K):
-                v[i] += dv[i] - decay * v[i]
+        step_gain_and_v(g, v, dg, dv, decay, learn, learn_v)
     for i in range(K):
         if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)) or not math.isfinite(v[i]):
             return n_steps - 1
@@ -256,19 +267,9 @@ def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
     out = (np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K))
     state = (h, inv_s, qn, v, vt)
     for step in range(n_steps):
-        for i in range(K):
-            acc = 0.0
-            for l in range(N):
-                acc += Jt[l, i] * Jt[l, i]
-            qn[i] = acc
-            if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)):
-                return step
-            if bn:
-                inv_s[i] = 1.0 / (sigma * math.sqrt(qn[i]))
-                h[i] = g[i] * inv_s[i]
-            sc[i] = 0.0
-            dg[i] = 0.0
-            dv[i] = 0.0
+        squared_norms(Jt, qn)
+        if not begin_step(qn, g, sigma, bn, blowup, h, inv_s, (sc, dg, dv)):
+            return step
         for u in range(b):
             for l in range(N):
                 X[u, l] = sigma * next_normal(s)
@@ -286,17 +287,10 @@ def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
         for l in range(N):
             for i in range(K):
                 Jt[l, i] = (1.0 - sc[i] - decay) * Jt[l, i] + dJ[l, i]
-        if learn:
-            for i in range(K):
-                g[i] += dg[i]
-        if learn_v:
-            for i in range(K):
-                v[i] += dv[i] - decay * v[i]
+        step_gain_and_v(g, v, dg, dv, decay, learn, learn_v)
+    squared_norms(Jt, qn)
     for i in range(K):
-        acc = 0.0
-        for l in range(N):
-            acc += Jt[l, i] * Jt[l, i]
-        if not (acc <= blowup) or (bn and not (acc > 0.0)) or not math.isfinite(v[i]):
+        if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)) or not math.isfinite(v[i]):
             return n_steps - 1
     return n_steps
 

@@ -4,9 +4,8 @@ Kernels take their work arrays and constants as named records built in one place
 (``_kernels.KernelArgs`` for the ODE's right-hand side, ``_integrators.StepperArgs``,
 ``_sgd.WeightArgs``, ``_overlap_sgd.ChainArgs``), not as long positional lists. The count is
 ``len(posonlyargs) + len(args)`` of every ``def`` and ``lambda`` in the package (generated code
-included), the derivations, the tests and the benchmarks. ``PENDING`` lists the functions still
-over the limit, by ``path:name``; it may only shrink: an entry that is gone or back within the
-limit fails too, so the list is kept exact.
+included), the derivations, the tests and the benchmarks; none is over the limit (the last two,
+the generated ``psi_q`` and reduced ``rates``, take records since this session).
 """
 from __future__ import annotations
 
@@ -16,12 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 12
 TREES = ("symphase", "derivations", "tests", "benchmarks")
-
-#: Still over the limit (none left; an entry here must be exact, see the module docstring):
-#: path:name -> positional arguments today.
-PENDING = {
-}
-
 
 def positional_arities() -> dict[str, int]:
     """``path:name -> the largest positional arity`` of every function in :data:`TREES`."""
@@ -38,11 +31,6 @@ def positional_arities() -> dict[str, int]:
 
 def test_no_function_takes_more_than_12_positional_arguments():
     arity = positional_arities()
-    over = {key: n for key, n in arity.items() if n > LIMIT and key not in PENDING}
+    over = {key: n for key, n in arity.items() if n > LIMIT}
     assert not over, f"more than {LIMIT} positional arguments (pass a named record instead): {over}"
 
-
-def test_the_pending_list_is_exact():
-    arity = positional_arities()
-    stale = {key: arity.get(key) for key in PENDING if arity.get(key, 0) <= LIMIT}
-    assert not stale, f"back within {LIMIT} positional arguments or gone: remove from PENDING: {stale}"

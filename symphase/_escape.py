@@ -9,7 +9,6 @@ drawn exactly in overlap space (no ``O(N)`` work), from a fixed point with the
 """
 from __future__ import annotations
 
-import functools
 import math
 import os
 
@@ -230,16 +229,16 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
 
     y_first = draw(seed)
 
-    @functools.cache
-    def ode_from_first_start(stop_below=0.0):  # stop_below: stop at the first output point below it
+    def ode_from_first_start(stop_below):  # stop at the first output point below stop_below (0: never)
         return integrate(model, eta, 1e5, start=system.layout.unpack(y_first), eg_tol=stop_below)
 
+    ode = None  # the ODE from the first start, once computed
     if threshold is None:
         try:
             level = symmetric_fixed_point(model).eg
             source = "eps_g at the symmetric fixed point"
         except (ValueError, SymphaseError):  # no symmetric fixed point: read the ODE's plateau
-            ode = ode_from_first_start()
+            ode = ode_from_first_start(0.0)
             level = plateau_value(ode.alpha, ode.eg)
             source = "the plateau of the ODE from the first start"
             if not np.isfinite(level):
@@ -254,7 +253,8 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         raise ValueError(f"threshold must be below the start's eps_g = {eg0:.4g}, got {threshold:.4g}")
     how_max = "given"
     if alpha_max is None:  # the same output points whether the ODE stops at the threshold or runs on
-        ode = ode_from_first_start(0.0 if ode_from_first_start.cache_info().currsize else threshold)
+        if ode is None:
+            ode = ode_from_first_start(threshold)
         below = np.nonzero(ode.eg < threshold)[0]
         alpha_max = max(100.0, 20.0 * float(ode.alpha[below[0]])) if below.size else 1e5
         how_max = "default" if below.size else "unreached"

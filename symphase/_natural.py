@@ -272,6 +272,30 @@ def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
     return True
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def add_span_gamma(rr, Binv, cvec, Lc, learn, target, dgain, tvec):
+    """BN's span part from the solve ``rr = (F_r + eps I)^-1 (c, dg)`` (docs/model.md §14):
+    ``target_i += Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k)`` (back substitution with the Cholesky factor
+    ``Lc`` of ``Q``; ``d_i`` the ``K`` entries of ``rr`` from ``i K``) and, with a learned gain,
+    ``dgain_i = rr[K^2 + i]``; ``tvec`` (K,) is scratch. Shared by the weights' step and its ODE."""
+    K = Binv.shape[0]
+    for i in range(K):
+        for r in range(K):
+            acc = rr[i * K + r]
+            for k in range(K):
+                acc -= Binv[i, k] * cvec[k, r]
+            tvec[r] = acc
+        for r in range(K - 1, -1, -1):
+            acc = tvec[r]
+            for c in range(r + 1, K):
+                acc -= Lc[c, r] * tvec[c]
+            tvec[r] = acc / Lc[r, r]
+        for a in range(K):
+            target[i, a] += tvec[a]
+        if learn:
+            dgain[i] = rr[K * K + i]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
     """The part of a preconditioned step inside ``span(J)`` and the gains (docs/model.md §14.2), from SGD's
@@ -319,22 +343,7 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
                 rr[K * K + i] = dgsum[i]
         if not _solve(Fr, rr):
             return False
-        for i in range(K):
-            # Gamma_i = L^-T (d_i - sum_k B^-1_ik c_k): back substitution
-            for r in range(K):
-                acc = rr[i * K + r]
-                for k in range(K):
-                    acc -= Binv[i, k] * cvec[k, r]
-                tvec[r] = acc
-            for r in range(K - 1, -1, -1):
-                acc = tvec[r]
-                for c in range(r + 1, K):
-                    acc -= Lc[c, r] * tvec[c]
-                tvec[r] = acc / Lc[r, r]
-            for a in range(K):
-                Pi[i, a] += tvec[a]
-            if learn:
-                dgain[i] = rr[K * K + i]
+        add_span_gamma(rr, Binv, cvec, Lc, learn, Pi, dgain, tvec)
     for i in range(K):
         if not math.isfinite(dgain[i]):
             return False

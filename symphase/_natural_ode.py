@@ -35,7 +35,7 @@ from ._generated.natural import natural_rates, span_coefficients
 from ._kernels import BATCH, BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
 from ._layout import pack_into
 from ._model import DEFAULT_DAMPING, check_model
-from ._natural import DAMPING_ONLY, MODES, UNITWISE, _cholesky, _solve, fisher_factors, realized_fisher
+from ._natural import DAMPING_ONLY, MODES, UNITWISE, _cholesky, _solve, add_span_gamma, fisher_factors, realized_fisher
 from ._results import SymphaseError
 from ._validate import check_real
 
@@ -160,22 +160,7 @@ def _bn_rhs(y, out, a, mode, damping, work):
         if not _solve(Fr[:nr, :nr], rr[:nr]):
             out[:] = np.nan
             return False
-        tvec = np.empty(K)
-        for i in range(K):
-            for r in range(K):
-                acc = rr[i * K + r]
-                for k in range(K):
-                    acc -= Binv[i, k] * cvec[k, r]
-                tvec[r] = acc
-            for r in range(K - 1, -1, -1):
-                acc = tvec[r]
-                for c in range(r + 1, K):
-                    acc -= Lc[c, r] * tvec[c]
-                tvec[r] = acc / Lc[r, r]
-            for c in range(K):
-                Cw[i, c] += tvec[c]
-            if learn:
-                dgain[i] = rr[K * K + i]
+        add_span_gamma(rr, Binv, cvec, Lc, learn, Cw, dgain, np.empty(K))
     for k in range(K):
         for c in range(K):  # Y_kc = (B^-1 h G_S)_kc / h_c + (Pi Q)_kc
             acc = 0.0

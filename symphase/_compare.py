@@ -18,6 +18,7 @@ from ._model import check_model
 from ._ode import ATOL, RTOL, integrate
 from ._plateau import escape_alpha
 from ._results import Result, Status, alpha_span
+from ._rule import for_model
 from ._simulate import SimulationResult, old_start_keywords, simulate
 from ._state import old_forms
 from ._validate import check_real
@@ -238,7 +239,9 @@ def _plateau_level(model, eta, plateau):
     if plateau is None or plateau == "median":
         return None
     if plateau == "fixed_point":
-        return float(symmetric_fixed_point(model, eta if not model.has_bn else 0.0).eg)
+        # a preconditioned update's fixed point is SGD's at eta = 0 (docs/model.md §14.6)
+        sgd = model.preconditioner is None and not model.has_bn
+        return float(symmetric_fixed_point(model, eta if sgd else 0.0).eg)
     try:
         return check_real("plateau", plateau, positive=True)
     except ValueError:
@@ -305,7 +308,8 @@ def compare(model, N, eta, alpha_max, seeds, *, start="random", alphas=None, fra
     SymphaseError
         If ``plateau="fixed_point"`` and no fixed point is found.
     """
-    model = check_model(model).require_closed_form("compare (its ODE)").require_sgd("compare (its ODE)")
+    model = check_model(model).require_closed_form("compare (its ODE)")
+    for_model(model, "compare (its ODE)", "ode")  # the model's learning rule has an ODE (docs/model.md §2.4)
     fraction = check_real("fraction", fraction, positive=True)
     if fraction >= 1:
         raise ValueError(f"fraction must be a real number in (0, 1), got {fraction!r}")

@@ -31,6 +31,7 @@ from ._curvature import curvature
 from ._model import STEP
 from ._reduced import reduced_hessian
 from ._results import Result, Status, model_coords
+from ._rule import for_model
 from ._validate import check_real
 from ._weight_space import realise, weight_gradient
 
@@ -234,7 +235,7 @@ class FixedPoint(Result):
             ``eta`` at ``eta = 0`` (the O(eta) part), per unit ``alpha`` at ``eta > 0``.
         """
         e, part = _rate_args(self.eta)
-        return self.model.system.jacobian(self.state, e, part=part)
+        return for_model(self.model).jacobian(self.model, self.state, e, part)  # the model's rule (§2.4)
 
     @cached_property
     def jacobian_eigenvalues(self) -> np.ndarray:
@@ -263,7 +264,7 @@ class FixedPoint(Result):
         float
             Per unit ``eta`` at ``eta = 0``, per unit ``alpha`` at ``eta > 0``.
         """
-        return float(np.max(np.real(self.jacobian_eigenvalues)))
+        return for_model(self.model).escape_rate(self)
 
     @property
     def escape_direction(self) -> np.ndarray:

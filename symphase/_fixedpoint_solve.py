@@ -17,6 +17,7 @@ from scipy import optimize
 from ._fixedpoint import FixedPoint, rates, symmetric_state
 from ._model import STEP, check_model, min_gram_eigenvalue
 from ._results import SymphaseError
+from ._rule import for_model
 from ._validate import NORM_RANGE, check_real
 
 
@@ -54,8 +55,13 @@ def closed_form(model, norm=None):
 
 
 def _check_input(model, eta, norm):
-    model = check_model(model).require_closed_form("symmetric_fixed_point").require_sgd("symmetric_fixed_point")
+    model = check_model(model).require_closed_form("symmetric_fixed_point")
+    rule = for_model(model, "symmetric_fixed_point", "ode")
     eta = check_real("eta", eta, nonnegative=True)
+    if rule.name != "sgd" and eta != 0:
+        raise ValueError(f"eta: the fixed point of preconditioner={model.preconditioner!r} is analysed at eta = 0 "
+                         f"(SGD's, where the gradient vanishes; its Jacobian per unit eta), got eta={eta!r} "
+                         f"(docs/model.md §14.6)")
     if model.K != model.M:
         raise ValueError(f"model: the symmetric fixed point needs K = M (a student as large as the teacher); "
                          f"got K={model.K}, M={model.M}")

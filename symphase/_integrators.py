@@ -85,7 +85,14 @@ def chunk_steps(size: int) -> int:
 
 @numba.njit(cache=True)
 def rk4_steps(y, a0, h, s0, n, sa):
-    """Classical RK4 steps ``s0 .. n-1`` of a segment that starts at ``a0`` with step ``h``.
+    """:func:`rk4_steps_with` SGD's right-hand side (:func:`symphase._kernels.rhs`)."""
+    return rk4_steps_with(kernels.rhs, y, a0, h, s0, n, sa)
+
+
+@numba.njit
+def rk4_steps_with(drift, y, a0, h, s0, n, sa):
+    """Classical RK4 steps ``s0 .. n-1`` of a segment that starts at ``a0`` with step ``h``, of
+    ``dy/dalpha = drift(y)`` (``drift(y, out, sa.ka)``: a rule's right-hand side, :mod:`symphase._rule`).
 
     Advances ``y`` in place; returns ``(code, steps_done)``; on failure ``y`` is
     the last valid state, at ``alpha = a0 + (s0 + steps_done) h``. ``sa`` is the
@@ -95,16 +102,16 @@ def rk4_steps(y, a0, h, s0, n, sa):
     k1, k2, k3, k4, ytmp = sa.ws.k1, sa.ws.k2, sa.ws.k3, sa.ws.k4, sa.ws.ytmp
     m = y.size
     for s in range(s0, n):
-        kernels.rhs(y, k1, ka)
+        drift(y, k1, ka)
         for j in range(m):
             ytmp[j] = y[j] + 0.5 * h * k1[j]
-        kernels.rhs(ytmp, k2, ka)
+        drift(ytmp, k2, ka)
         for j in range(m):
             ytmp[j] = y[j] + 0.5 * h * k2[j]
-        kernels.rhs(ytmp, k3, ka)
+        drift(ytmp, k3, ka)
         for j in range(m):
             ytmp[j] = y[j] + h * k3[j]
-        kernels.rhs(ytmp, k4, ka)
+        drift(ytmp, k4, ka)
         for j in range(m):
             ytmp[j] = y[j] + (h / 6.0) * (k1[j] + 2.0 * k2[j] + 2.0 * k3[j] + k4[j])
         code = kernels.check_state(ytmp, ka, blowup, psd_tol)
@@ -134,8 +141,9 @@ def _rms_py(v, y0, y1, rtol, atol):
     return math.sqrt(s / v.size)
 
 
-def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
-    """Starting step of Hairer, Norsett & Wanner (II.4), as in scipy's ``select_initial_step``.
+def initial_step(y, f0, ka, rtol, atol, ytmp, f1, drift=kernels.rhs):
+    """Starting step of Hairer, Norsett & Wanner (II.4), as in scipy's ``select_initial_step``, for
+    ``dy/dalpha = drift(y)`` (``drift(y, out, ka)``; default SGD's :func:`symphase._kernels.rhs`).
 
     Plain Python around one compiled right-hand side: it runs once per
     integration, so compiling it would only slow the first call down.
@@ -145,7 +153,7 @@ def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
     h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
     for j in range(y.size):
         ytmp[j] = y[j] + h0 * f0[j]
-    kernels.rhs(ytmp, f1, ka)
+    drift(ytmp, f1, ka)
     for j in range(y.size):
         f1[j] -= f0[j]
     d2 = _rms_py(f1, y, y, rtol, atol) / h0
@@ -158,10 +166,16 @@ def initial_step(y, f0, ka, rtol, atol, ytmp, f1):
 
 @numba.njit(cache=True)
 def dopri_segment(y, a, a_end, h, h_min, max_steps, chunk, sa):
-    """Adaptive Dormand-Prince 5(4) from ``a`` to ``a_end`` (the last step is
-    clipped to land on ``a_end``). Advances ``y`` in place; returns
-    ``(code, alpha_reached, h_next, n_rhs, n_steps)``. ``STEP_SIZE`` when the step
-    falls below ``h_min`` or ``max_steps`` steps are spent; ``PAUSED`` after
+    """:func:`dopri_segment_with` SGD's right-hand side (:func:`symphase._kernels.rhs`)."""
+    return dopri_segment_with(kernels.rhs, y, a, a_end, h, h_min, max_steps, chunk, sa)
+
+
+@numba.njit
+def dopri_segment_with(drift, y, a, a_end, h, h_min, max_steps, chunk, sa):
+    """Adaptive Dormand-Prince 5(4) of ``dy/dalpha = drift(y)`` (``drift(y, out, sa.ka)``: a rule's
+    right-hand side, :mod:`symphase._rule`) from ``a`` to ``a_end`` (the last step is clipped to land on
+    ``a_end``). Advances ``y`` in place; returns ``(code, alpha_reached, h_next, n_rhs, n_steps)``.
+    ``STEP_SIZE`` when the step falls below ``h_min`` or ``max_steps`` steps are spent; ``PAUSED`` after
     ``chunk`` steps (call again from ``alpha_reached`` with ``h_next``); on
     failure ``y`` is the last valid state.
 
@@ -179,7 +193,7 @@ def dopri_segment(y, a, a_end, h, h_min, max_steps, chunk, sa):
     n_stages = 7
     nfev = 0
     steps = 0
-    kernels.rhs(y, K[0], ka)
+    drift(y, K[0], ka)
     nfev += 1
     while a < a_end:
         if steps >= max_steps:
@@ -197,7 +211,7 @@ def dopri_segment(y, a, a_end, h, h_min, max_steps, chunk, sa):
                 for j in range(s):
                     acc += (hs * A[s, j]) * K[j, i]
                 ytmp[i] = acc
-            kernels.rhs(ytmp, K[s], ka)
+            drift(ytmp, K[s], ka)
         nfev += n_stages - 1
         # ytmp now holds the 5th-order solution (row 6 of A are the weights b)
         for i in range(m):

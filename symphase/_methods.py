@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _fluctuations as fl
-from . import _natural as nat
 from . import _overlap_sgd as ov
 from . import _sgd as sgd
 from ._driver import INCOMPLETE
 from ._rng import rng_state
+from ._rule import FEATURES as RULE_FEATURES
+from ._rule import for_model
 from ._validate import check_real
 
 #: What a simulator may support: feature -> what it is (the words of the refusal).
@@ -97,8 +98,6 @@ class SimulationMethod:
         Whether it runs the two-layer network (docs/model.md §13), BN with the batch's own
         statistics (``bn_stats="batch"``), a test-set estimate (``n_test > 0``) and ReLU
         (``Committee(activation="relu")``).
-    preconditioners : tuple of str
-        The preconditioned updates it runs (``Committee(preconditioner=...)``, docs/model.md §14).
     uses_weights : bool
         Whether it runs on each seed's weights (else only on their overlaps).
     alpha : ndarray (n_rec,)
@@ -113,8 +112,6 @@ class SimulationMethod:
     name = ""
     two_layer = batch_stats = n_test = relu = False
     uses_weights = False
-    #: The preconditioners of the update it runs (``Committee(preconditioner=...)``, docs/model.md §14).
-    preconditioners: tuple = ()
 
     @classmethod
     def min_N(cls, model) -> tuple:
@@ -147,16 +144,14 @@ class SimulationMethod:
             # the batch-statistics kernels have no two-layer or ReLU terms, whichever method runs them
             raise ValueError(f"bn_stats: bn_stats='batch' runs the committee machine only (erf, second layers "
                              f"fixed at 1, scaling 'sum', no weight decay){needs[0][2]}")
-        if model.preconditioner is not None:
-            if model.preconditioner not in cls.preconditioners:
-                ok = [n for n, m in SIM_METHODS.items() if model.preconditioner in m.preconditioners]
-                where = f"it runs with {_or(ok)}" if ok else "no simulator runs it yet"
-                raise ValueError(f"preconditioner: method={cls.name!r} does not run preconditioner="
-                                 f"{model.preconditioner!r}; {where} (docs/model.md §14)")
-            nat.check_supported(model, f"method={cls.name!r}")
-            if batch_stats:
-                raise ValueError(f"bn_stats: method={cls.name!r} with preconditioner={model.preconditioner!r} "
-                                 f"runs population statistics only")
+        # the learning rule (docs/model.md §2.4): this simulator, and each option it needs, must be among the
+        # features the model's rule declares
+        rule = for_model(model, f"method={cls.name!r}", cls.name if cls.name in RULE_FEATURES else "")
+        for feature, option, here in needs:
+            if feature in RULE_FEATURES and feature not in rule.supports:
+                raise ValueError(f"{option}: method={cls.name!r} with preconditioner={model.preconditioner!r} runs "
+                                 f"the soft committee machine with population statistics only (erf, second layers "
+                                 f"fixed at 1, scaling 'sum', no weight decay; not {FEATURES[feature]}){here}")
         n, formula, why = cls.min_N(model)
         if N < n:
             raise ValueError(f"N must be an integer >= {formula} = {n} for method={cls.name!r} ({why}), got {N}")
@@ -170,6 +165,7 @@ class SimulationMethod:
         self.per_record = np.diff(np.concatenate([[0], self.steps]))
         self.n_rec = self.steps.size
         self.total = len(setup.seeds) * int(self.steps[-1])
+        self.kernels = for_model(setup.model).bind(setup.model)  # the model's learning rule (docs/model.md §2.4)
         self._outputs()
 
     def _outputs(self):
@@ -194,7 +190,6 @@ class Weights(SimulationMethod):
     name = "weights"
     two_layer = batch_stats = n_test = relu = True
     uses_weights = True
-    preconditioners = tuple(nat.MODES)
 
     def __init__(self, setup, alphas):
         super().__init__(setup, alphas)
@@ -231,17 +226,13 @@ class Weights(SimulationMethod):
                 self.eg_test[j, k] = total / st.n_test
             return None
 
+        steps = self.kernels.sgd_steps
         if st.batch_stats:
             def advance(k, n):
                 return sgd.sgd_steps_batch_stats(Jt, g, n, s, wa)
-        elif m.preconditioner is not None:  # docs/model.md §14
-            mode, eps = nat.MODES[m.preconditioner], m.damping
-
-            def advance(k, n):
-                return nat.natural_steps(Jt, g, v, n, s, wa, mode, eps)
         else:
             def advance(k, n):
-                return sgd.sgd_steps(Jt, g, v, n, s, wa)
+                return steps(Jt, g, v, n, s, wa)
         driver.item(j, self.n_rec, self.per_record.__getitem__, self.chunk, advance, record)
 
 
@@ -251,7 +242,6 @@ class Overlaps(SimulationMethod):
 
     name = "overlaps"
     two_layer = batch_stats = relu = True
-    preconditioners = tuple(nat.MODES)
 
     @classmethod
     def min_N(cls, model):
@@ -276,17 +266,13 @@ class Overlaps(SimulationMethod):
             ys[j, k] = lay.pack(Q, R, g if m.has_bn else None, v if m.learns_v else None)
             vs[j, k] = v
 
+        steps = self.kernels.overlap_steps
         if st.batch_stats:
             def advance(k, n):
                 return ov.overlap_steps_batch_stats(Q, R, g, n, s, ca)
-        elif m.preconditioner is not None:  # docs/model.md §14
-            mode, eps = nat.MODES[m.preconditioner], m.damping
-
-            def advance(k, n):
-                return nat.natural_overlap_steps(Q, R, g, v, n, s, ca, mode, eps)
         else:
             def advance(k, n):
-                return ov.overlap_steps(Q, R, g, v, n, s, ca)
+                return steps(Q, R, g, v, n, s, ca)
         driver.item(j, self.n_rec, self.per_record.__getitem__, self.chunk, advance, record)
 
 
@@ -316,6 +302,7 @@ class SDE(SimulationMethod):
         self.counts = np.where(gaps > 0, np.ceil(gaps / sde_step * (1.0 - 1e-12)), 0).astype(np.int64)
         self.h = np.where(self.counts > 0, gaps / np.maximum(self.counts, 1), 0.0)
         self.total = len(setup.seeds) * int(np.ceil(alphas[-1] / sde_step))
+        self.kernels = for_model(setup.model).bind(setup.model)
         self._outputs()
         self.vs = np.ones_like(self.vs)  # the committee machine's fixed second layer
 
@@ -334,8 +321,10 @@ class SDE(SimulationMethod):
         def record(k):
             self.ys[j, k] = y
 
+        steps, args = self.kernels.sde_steps, self.kernels.drift_args(ka)
+
         def advance(k, n):
-            return fl.sde_example_steps(y, ka, s, n, consts._replace(dalpha=h[k]), work)
+            return steps(y, args, s, n, consts._replace(dalpha=h[k]), work)
         driver.item(j, self.n_rec, self.counts.__getitem__, 200, advance, record)
 
     def info(self):

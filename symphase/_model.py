@@ -39,8 +39,10 @@ GAINS = ("learned", "fixed")
 #: The two-layer network (docs/model.md §13): the student's second layer and the output scaling.
 SECOND_LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/sqrt(K)", "1/K")
-#: The preconditioners of the update (docs/model.md §14): ``None`` (``"none"``) is SGD.
-PRECONDITIONERS = ("none", "natural", "unitwise", "adaptive")
+#: The preconditioners of the update (docs/model.md §14): ``None`` (``"none"``) is SGD. Each other name selects
+#: the learning rule registered under it (:data:`symphase._rule.RULES`; registering a rule adds its name
+#: here); ``"adaptive"`` is declared but not built yet.
+PRECONDITIONERS = ["none", "natural", "unitwise", "adaptive"]
 #: The default damping ``eps`` of ``(F + eps I)^-1`` (docs/model.md §14); a model without a preconditioner
 #: keeps it (any other value is refused there).
 DEFAULT_DAMPING = 1e-3
@@ -349,7 +351,7 @@ def fields_doc(fields=MODEL_FIELDS, indent: str = "    ") -> str:
     lines = []
     for f in fields:
         if f.kind == "choice":
-            typ = "{" + ", ".join(map(repr, ((None,) if f.default is None else ()) + f.choices)) + "}"
+            typ = "{" + ", ".join(map(repr, ((None,) if f.default is None else ()) + tuple(f.choices))) + "}"
         else:
             typ = {"int": "int", "real": "float", "vector": "array_like (M,), optional",
                    "matrix": "array_like (M, M), optional"}[f.kind]
@@ -580,8 +582,8 @@ class Committee:
         if self.preconditioner is not None:
             raise ValueError(f"preconditioner: {what} runs SGD only (preconditioner=None), got "
                              f"preconditioner={self.preconditioner!r}; preconditioner='natural' and 'unitwise' "
-                             f"run in simulate(method='weights' or 'overlaps') for the committee machine "
-                             f"(docs/model.md §14)")
+                             f"run in integrate, rhs, compare, symmetric_fixed_point and simulate(method='weights' "
+                             f"or 'overlaps') for the committee machine (docs/model.md §14)")
         return self
 
     # -- derived descriptions ---------------------------------------------------

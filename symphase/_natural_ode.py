@@ -16,12 +16,16 @@ Under BN the same linear map acts on the averages of SGD's BN coefficients, with
 orthonormal basis of ``span(J)`` (:func:`_bn_rhs`, docs/model.md §14.5).
 
 Covered: the committee machine (erf, ``v = v* = 1``, scaling ``"sum"``, no weight decay), plain and both
-BN rules, ``natural`` and ``unitwise``. :func:`natural_rhs` is the right-hand side; :func:`integrate_natural`
-integrates it (SciPy's DOP853); :func:`jacobian`, :func:`weight_space_rates` and :func:`escape_rate` linearise
-it at the plateau (docs/model.md §14.6). The SDE and the escape-time distribution are not built for
-preconditioned updates yet (docs/model.md §14.4).
+BN rules, ``natural`` and ``unitwise``. :func:`natural_rhs_kernel` is the right-hand side and :func:`drift` the
+same with SGD's signature, which the learning rule registers (:mod:`symphase._rule`): ``symphase.integrate``
+steps it with SGD's integrators (:mod:`symphase._natural_integrators`). :func:`jacobian` and
+:func:`weight_space_rates` linearise it at the plateau (docs/model.md §14.6; ``symphase.symmetric_fixed_point``
+reports them). :func:`natural_rhs` and :func:`integrate_natural` (SciPy's DOP853) are the independent
+references of the tests.
 """
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numba
 import numpy as np
@@ -29,7 +33,6 @@ from scipy.integrate import solve_ivp
 
 from . import _kernels as kernels
 from ._curvature import curvature
-from ._fixedpoint_solve import symmetric_fixed_point
 from ._generated import ode_kernels as gen
 from ._generated.natural import natural_rates, span_coefficients
 from ._kernels import BATCH, BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
@@ -39,7 +42,28 @@ from ._natural import DAMPING_ONLY, MODES, UNITWISE, _cholesky, _solve, add_span
 from ._results import SymphaseError
 from ._validate import check_real
 
-__all__ = ["escape_rate", "integrate_natural", "jacobian", "natural_rhs", "natural_rhs_kernel", "weight_space_rates"]
+__all__ = ["NaturalArgs", "drift", "drift_args", "integrate_natural", "jacobian", "natural_rhs", "natural_rhs_kernel",
+           "weight_space_rates"]
+
+#: The preconditioned right-hand side's inputs (:func:`drift`): SGD's :data:`symphase._kernels.KernelArgs`
+#: (``ws``, ``T``, ``par``; the state checks and ``eps_g`` read them) with the preconditioner's ``mode``
+#: (:data:`symphase._natural.MODES`), its ``damping`` and its work arrays (:func:`_workspace`). Built by
+#: :func:`drift_args` only.
+NaturalArgs = namedtuple("NaturalArgs", "ws T par mode damping work")
+
+
+def drift_args(ka, mode: int, damping: float) -> NaturalArgs:
+    """The :data:`NaturalArgs` of the model's kernel arguments ``ka`` (:meth:`symphase.System.args`)."""
+    K, M = ka.ws.R.shape
+    return NaturalArgs(ka.ws, ka.T, ka.par, int(mode), float(damping), _workspace(K, M))
+
+
+@numba.njit(cache=True, error_model="numpy")
+def drift(y, out, a):
+    """``out = dy/dalpha`` of the preconditioned update (:func:`natural_rhs_kernel`), with the signature of
+    SGD's :func:`symphase._kernels.rhs`: ``a`` is a :data:`NaturalArgs`. Where ``F + eps I`` is singular
+    numerically ``out`` is NaN, and the steppers' state check stops the run as diverged."""
+    natural_rhs_kernel(y, out, a, a.mode, a.damping, a.work)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -306,14 +330,25 @@ def integrate_natural(model, Q0, R0, eta, alphas, *, g0=None, rtol=1e-10, atol=1
     return {"alpha": sol.t, "Q": Q, "R": R, "g": g, "eg": eg}
 
 
-def jacobian(model, Q, R, g=None, *, step=1e-7):
-    """The Jacobian of the preconditioned ODE's ``O(eta)`` part per unit ``eta`` at ``(Q, R, g)``, in the flat
-    state layout (docs/model.md §14.6): central differences of :func:`natural_rhs_kernel` with step ``step``
-    (relative error about ``1e-8``) at ``eta = 1`` and batch ``2^53`` (the ``eta^2/b`` part vanishes).
+def jacobian(model, y, *, step=1e-3):
+    """The Jacobian of the preconditioned ODE's ``O(eta)`` part per unit ``eta`` at the flat state ``y``
+    (docs/model.md §14.6), at ``eta = 1`` and batch ``2^53`` (the ``eta^2/b`` part vanishes): the five-point
+    central difference ``[8 (f(y + h e_j) - f(y - h e_j)) - (f(y + 2h e_j) - f(y - 2h e_j))] / 12h`` of
+    :func:`natural_rhs_kernel`, whose truncation error is ``h^4 f^(5)/30`` (about ``1e-13`` at ``h = 1e-3``) and
+    rounding error about ``1e-16 |f| / h`` (``1e-13``).
 
     Its eigenvalues at a symmetric fixed point are the linear rates ``lambda/eta``; in weight space the same
     linearisation is ``-(F + eps I)^-1 H`` (``H`` the Hessian of ``eps_g``), whose escape rate is
-    ``-mu_min`` of ``H v = mu (F + eps I) v`` (:func:`symphase.curvature`).
+    ``-mu_min`` of ``H v = mu (F + eps I) v`` (:func:`weight_space_rates`, :func:`symphase.curvature`).
+
+    Parameters
+    ----------
+    model : Committee
+        With ``preconditioner="natural"`` or ``"unitwise"``.
+    y : ndarray
+        The flat state (``model.layout``).
+    step : float
+        ``h``.
 
     Returns
     -------
@@ -321,28 +356,29 @@ def jacobian(model, Q, R, g=None, *, step=1e-7):
 
     Raises
     ------
-    ValueError
-        As :func:`natural_rhs`.
+    SymphaseError
+        ``F + eps I`` (or, under BN, ``Q``) is singular numerically near ``y``.
     """
     model = _check(model)
     small = model.with_(batch=2**53)
-    y = small.system.state(Q, R, g)
     a = small.system.args(1.0)
     work = _workspace(model.K, model.M)
     mode = MODES[model.preconditioner]
+    y = np.asarray(y, dtype=float)
     n = y.size
     jac = np.empty((n, n))
-    up, down = np.empty(n), np.empty(n)
+    f = np.empty((4, n))
     for j in range(n):
-        yp, ym = y.copy(), y.copy()
-        yp[j] += step
-        ym[j] -= step
-        ok = natural_rhs_kernel(yp, up, a, mode, model.damping, work)
-        ok = natural_rhs_kernel(ym, down, a, mode, model.damping, work) and ok
+        ok = True
+        for r, shift in enumerate((step, -step, 2.0 * step, -2.0 * step)):
+            yp = y.copy()
+            yp[j] += shift
+            ok = natural_rhs_kernel(yp, f[r], a, mode, model.damping, work) and ok
         if not ok:
-            raise SymphaseError(f"the preconditioned ODE: F + eps I is singular numerically near Q = "
-                                f"{np.asarray(Q).tolist()} (damping {model.damping:g})")
-        jac[:, j] = (up - down) / (2.0 * step)
+            Q = model.layout.unpack(y)[0]
+            raise SymphaseError(f"the preconditioned ODE: F + eps I{' or Q' if model.has_bn else ''} is singular "
+                                f"numerically near Q = {np.asarray(Q).tolist()} (damping {model.damping:g})")
+        jac[:, j] = (8.0 * (f[0] - f[1]) - (f[2] - f[3])) / (12.0 * step)
     return jac
 
 
@@ -374,24 +410,3 @@ def weight_space_rates(model, Q, R, g=None):
         F = np.where(keep, F, 0.0)
     mu = np.linalg.eigvals(np.linalg.solve(F + model.damping * np.eye(F.shape[0]), H)).real
     return np.sort(-mu)[::-1]
-
-
-def escape_rate(model) -> float:
-    """The escape rate ``lambda/eta`` (``eta -> 0``) of the preconditioned update from SGD's symmetric fixed
-    point (the plateau ``R = S``, ``C = Q``; the gradient vanishes there, so it is a fixed point of every
-    preconditioned update), docs/model.md §14.6: plain, the largest real part of the ODE's :func:`jacobian`
-    there; exact BN, the weight-space rate of :func:`weight_space_rates` (the students coincide on the plateau,
-    where the BN kernel's basis of ``span(J)`` is rank-deficient). The two agree for plain (to ``1e-6``, the
-    central differences).
-
-    Raises
-    ------
-    ValueError
-        As :func:`natural_rhs` and :func:`symphase.symmetric_fixed_point` (``K = M >= 2``, ``T = I``); the
-        paper's BN rule.
-    """
-    model = _check(model)
-    fp = symmetric_fixed_point(model.with_(preconditioner=None, damping=DEFAULT_DAMPING))
-    if model.has_bn:
-        return float(weight_space_rates(model, fp.Q, fp.R, fp.g)[0])
-    return float(np.max(np.linalg.eigvals(jacobian(model, fp.Q, fp.R, fp.g)).real))

@@ -22,15 +22,14 @@ from ._integrators import (
     STEP_SIZE,
     STIFF_COUNT,
     chunk_steps,
-    dopri_segment,
     initial_step,
-    rk4_steps,
     stepper_args,
 )
 from ._kernels import DIVERGED, INVALID, OK
 from ._methods import ode_method
 from ._model import check_model
-from ._results import Status
+from ._results import Status, SymphaseError
+from ._rule import for_model
 from ._run_checks import _bounded, check_alpha_max, check_alphas, check_eta, check_second_layer, default_alphas
 from ._state import Rates, State, is_array, model_state, old_forms, split_state, state_names
 from ._trajectory import ODEResult
@@ -174,7 +173,8 @@ def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=
     >>> res.status, round(float(res.eg[-1]), 6) < 1e-3
     (<Status.COMPLETED: 'completed'>, True)
     """
-    model = check_model(model).require_closed_form("integrate").require_sgd("integrate")
+    model = check_model(model).require_closed_form("integrate")
+    rule = for_model(model, "integrate", "ode")  # the model's learning rule (docs/model.md §2.4)
     eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
     method = ode_method(method)  # a registered integrator (symphase._methods.ODE_METHODS), by name or class
@@ -202,6 +202,9 @@ def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=
         if isinstance(N, bool) or not isinstance(N, Integral) or not model.K + model.M <= N <= N_LIMIT:
             raise ValueError(f"bands_N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1], got {N!r}")
         N = int(N)
+        if rule.rates is None:
+            raise ValueError(f"bands_N: the fluctuation band needs the per-example rates of the learning rule, "
+                             f"which preconditioner={model.preconditioner!r} has not yet (docs/model.md §12, §14)")
         if not model.is_committee or np.any(v0 != 1.0):
             raise ValueError("bands_N: the fluctuation theory (docs/model.md §12) covers the committee machine "
                              "(erf, second layers fixed at 1, no weight decay, scaling 'sum'); "
@@ -215,7 +218,7 @@ def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=
     system = model.system
     ka = system.args(eta, v=v0, eta2=eta2)
     _check_start_finite(model, y, ka, v0)
-    res = _Driver(system, ka, method.name, dt, rtol, atol, max_steps, blowup, psd_tol).run(
+    res = _Driver(system, rule.bind(model), ka, method.name, dt, rtol, atol, max_steps, blowup, psd_tol).run(
         y, eta, alphas, alpha_max, eg_tol, progress)
     res.eta2 = eta2 if model.learns_v else None
     if N is not None and res.alpha.size:
@@ -307,12 +310,13 @@ def _check_sigma0(model, N, sigma0):
 class _Driver:
     """The stateful part of :func:`integrate`: steps from output point to output point."""
 
-    def __init__(self, system, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol):
-        self.system, self.ka, self.method, self.dt = system, ka, method, dt
+    def __init__(self, system, kernels, ka, method, dt, rtol, atol, max_steps, blowup, psd_tol):
+        self.system, self.kernels, self.ka, self.method, self.dt = system, kernels, ka, method, dt
         self.rtol, self.atol, self.max_steps, self.blowup, self.psd_tol = rtol, atol, max_steps, blowup, psd_tol
         n = system.layout.size
         self.chunk = chunk_steps(n)
-        self.sa = stepper_args(ka, n, rtol=rtol, atol=atol, blowup=blowup, psd_tol=psd_tol)
+        # the rule's integrators step its drift (docs/model.md §2.4); eps_g and the checks read ka
+        self.sa = stepper_args(kernels.drift_args(ka), n, rtol=rtol, atol=atol, blowup=blowup, psd_tol=psd_tol)
         self.ytmp, self.yerr = self.sa.ws.ytmp, self.sa.ws.yerr
         self.h = None
         self.nfev = 0
@@ -341,7 +345,7 @@ class _Driver:
                 if self.steps >= self.max_steps:
                     return BUDGET, a + s * h
                 todo = min(n, s + self.chunk, s + self.max_steps - self.steps)
-                code, did = rk4_steps(y, a, h, s, todo, self.sa)
+                code, did = self.kernels.rk4_steps(y, a, h, s, todo, self.sa)
                 self.nfev += 4 * did
                 self.steps += did
                 s += did
@@ -351,10 +355,11 @@ class _Driver:
             return OK, target
         if self.h is None:
             f0 = np.empty_like(y)
-            kernels.rhs(y, f0, self.ka)
+            self.kernels.drift(y, f0, self.sa.ka)
             try:
                 with np.errstate(all="ignore"):
-                    h = initial_step(y, f0, self.ka, self.rtol, self.atol, self.ytmp, self.yerr)
+                    h = initial_step(y, f0, self.sa.ka, self.rtol, self.atol, self.ytmp, self.yerr,
+                                     self.kernels.drift)
             except (ZeroDivisionError, OverflowError):  # a right-hand side too large to step at all
                 h = 0.0
             self.nfev += 2
@@ -365,7 +370,7 @@ class _Driver:
                 return START, a
             self.h = h
         while True:
-            code, a, self.h, nf, st = dopri_segment(y, a, target, self.h, self.h_min(a),
+            code, a, self.h, nf, st = self.kernels.dopri_segment(y, a, target, self.h, self.h_min(a),
                                                     self.max_steps - self.steps, self.chunk, self.sa)
             self.nfev += nf
             self.steps += st
@@ -542,15 +547,28 @@ def rhs(model, state, eta, *, part="full", eta2=None) -> Rates:
     >>> rates.dQ.shape, rates.dR.shape, rates.dg is None
     ((2, 2), (2, 2), True)
     """
-    model = check_model(model).require_closed_form("rhs").require_sgd("rhs")
+    model = check_model(model).require_closed_form("rhs")
+    rule = for_model(model, "rhs", "ode")  # the model's learning rule (docs/model.md §2.4)
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")
+    if rule.name != "sgd" and part != "full":
+        raise ValueError(f"part: rhs of preconditioner={model.preconditioner!r} is its whole right-hand side "
+                         f"(part='full'), got part={part!r}")
     state = model_state(model, state, "state")
     names = state_names("state")
     eta2, v = check_second_layer(model, eta, eta2, state.v, names=("eta2", names[3]))
     y = model.system.state(state.Q, state.R, state.g, v if model.learns_v else None, names=names)
-    out = model.system.rhs(y, eta, part=part, v=v, eta2=eta2)
+    if rule.name == "sgd":
+        out = model.system.rhs(y, eta, part=part, v=v, eta2=eta2)
+    else:
+        kern = rule.bind(model)
+        out = np.empty_like(y)
+        kern.drift(y, out, kern.drift_args(model.system.args(eta)))
+        if not np.all(np.isfinite(out)):
+            raise SymphaseError(f"rhs: F + eps I{' or Q' if model.has_bn else ''} of preconditioner="
+                                f"{model.preconditioner!r} is singular numerically at Q = {state.Q.tolist()} "
+                                f"(damping {model.damping:g})")
     dQ, dR, dg = model.layout.unpack(out)
     return Rates(dQ, dR, dg, model.layout.unpack_v(out) if model.learns_v else None)
 

@@ -1,6 +1,13 @@
 """The learning rules: each is one entry of :data:`RULES` (docs/model.md §2.4, "Adding a rule").
 
-A rule says how one example moves the weights. It is three Numba kernels:
+A rule says how the examples move the weights. The model names it: ``Committee(preconditioner=None)`` is
+SGD (``RULES["sgd"]``), ``preconditioner=name`` the rule registered as ``name`` (:func:`for_model`). Every
+engine runs a rule through its :class:`Kernels` (:meth:`Rule.bind`): the simulator on the weights, the exact
+chain in overlap space, the diffusion moments and the SDE, and the ODE's right-hand side with its two
+integrators. A rule also declares what it ``supports`` (:data:`FEATURES`); what it does not support is
+refused by name.
+
+An *example rule* (:class:`Rule`) acts example by example in ``span(J, B, xi)``; it is three Numba kernels:
 
 ``example(x, y, noise, state, consts, out) -> Delta``
     The per-example coefficients of the update in ``span(J, B, xi)``: ``J_i += a_i xi - p_i J_i``,
@@ -18,12 +25,15 @@ A rule says how one example moves the weights. It is three Numba kernels:
 For SGD all three come from one derivation (``derivations/rule.py`` derives the coefficients,
 ``derivations/derive.py`` and ``derivations/fluctuations.py`` the rates and the ODE from them). The
 engines take a rule's kernels as their first arguments (``sgd_steps_with``, ``overlap_steps_with``,
-``rate_moments_with``, ``sde_example_steps_with``); :attr:`Rule.kernels` binds them, with the signatures
-of the SGD kernels the drivers call (:func:`symphase._sgd.sgd_steps`,
-:func:`symphase._overlap_sgd.overlap_steps`, :func:`symphase._fluctuations.rate_moments`,
-:func:`symphase._fluctuations.sde_example_steps`). SGD's are those module-level kernels themselves (cached
-on disk); another rule's are compiled on first use in each process (its moments kernel is a
-closure over its ``example`` and ``rates``, which Numba does not cache).
+``rate_moments_with``, ``sde_example_steps_with``, ``rk4_steps_with``, ``dopri_segment_with``);
+:meth:`Rule.bind` binds them, with the signatures of the SGD kernels the drivers call. SGD's are those
+module-level kernels themselves (cached on disk); another example rule's are compiled on first use in each
+process (closures over its kernels, which Numba does not cache).
+
+A *preconditioned rule* (:class:`Preconditioned`, docs/model.md §14) multiplies a whole step of SGD by
+``(F + eps I)^-1``, the damped population Fisher at the current weights: it mixes all of a step's coefficients,
+so it supplies whole-step kernels (:mod:`symphase._natural`, :mod:`symphase._natural_ode`), bound to the
+model's ``damping``.
 """
 from __future__ import annotations
 
@@ -33,21 +43,38 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numba
+import numpy as np
 from numba.core.registry import CPUDispatcher
 
-from ._fluctuations import rate_moments, rate_moments_with, sde_example_steps, sde_example_steps_with, sgd_rates
+from . import _fluctuations as _fl
+from . import _integrators as _int
+from . import _kernels as _kern
+from . import _natural as nat
+from . import _natural_integrators as nat_int
+from . import _natural_ode as nat_ode
+from . import _overlap_sgd as _ov
+from . import _sgd
+from ._fluctuations import rate_moments_with, sde_example_steps_with, sgd_rates
 from ._generated.rule import sgd_example
+from ._integrators import dopri_segment_with, rk4_steps_with
 from ._kernels import rhs
-from ._overlap_sgd import overlap_steps, overlap_steps_with
-from ._sgd import sgd_steps, sgd_steps_with
+from ._model import PRECONDITIONERS
+from ._overlap_sgd import overlap_steps_with
+from ._results import SymphaseError
+from ._sgd import sgd_steps_with
 
-#: What a rule can declare it supports: the simulators (``weights``, ``overlaps``, ``sde``), BN with
-#: the batch's own statistics (``batch_stats``), the two-layer network (``two_layer``) and ReLU.
-FEATURES = frozenset({"weights", "overlaps", "sde", "batch_stats", "two_layer", "relu"})
+#: What a rule can declare it supports: the simulators (``weights``, ``overlaps``, ``sde``), the ODE and
+#: what is built on it (``ode``: ``integrate``, ``rhs``, the fixed points and their spectra), BN with the
+#: batch's own statistics (``batch_stats``), the two-layer network (``two_layer``) and ReLU.
+FEATURES = frozenset({"weights", "overlaps", "sde", "ode", "batch_stats", "two_layer", "relu"})
+
+
+def _same(ka):
+    return ka
 
 
 class Kernels(NamedTuple):
-    """A rule's engine kernels, with the signatures of SGD's.
+    """A rule's engine kernels, with the signatures of SGD's (None: not supported).
 
     Attributes
     ----------
@@ -59,25 +86,39 @@ class Kernels(NamedTuple):
         The moments of the per-example rates (:func:`symphase._fluctuations.rate_moments`).
     sde_steps : callable
         The diffusion approximation (:func:`symphase._fluctuations.sde_example_steps`).
+    drift : callable
+        The ODE's right-hand side ``drift(y, out, args)`` (:func:`symphase._kernels.rhs`).
+    rk4_steps, dopri_segment : callable
+        The ODE's integrators (:func:`symphase._integrators.rk4_steps`,
+        :func:`symphase._integrators.dopri_segment`); their ``sa.ka`` is the drift's ``args``.
+    drift_args : callable
+        ``drift_args(ka)``: the drift's ``args`` from the model's :data:`symphase._kernels.KernelArgs`
+        (:meth:`symphase.System.args`); for SGD ``ka`` itself.
     """
 
     sgd_steps: Callable
     overlap_steps: Callable
     rate_moments: Callable
     sde_steps: Callable
+    drift: Callable = None
+    rk4_steps: Callable = None
+    dopri_segment: Callable = None
+    drift_args: Callable = _same
 
 
 @dataclass(frozen=True, eq=False)
 class Rule:
-    """A learning rule: its kernels and what it supports (module docstring).
+    """An example rule: its kernels and what it supports (module docstring).
 
     Parameters
     ----------
     name : str
-        The registry key (:data:`RULES`).
+        The registry key (:data:`RULES`), and the model's ``preconditioner`` that selects it (``"sgd"``:
+        ``preconditioner=None``).
     example, rates, drift : numba dispatcher
         The per-example coefficient kernel, the per-example rates and the ODE's right-hand side
-        (``numba.njit`` functions; signatures in the module docstring).
+        (``numba.njit`` functions; signatures in the module docstring). ``rates`` may be None for a rule
+        that does not support ``"sde"``.
     supports : frozenset of str
         A subset of :data:`FEATURES`.
     doc : str
@@ -94,41 +135,136 @@ class Rule:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"rule name must be an identifier string, got {self.name!r}")
-        for part in ("example", "rates", "drift"):
-            if not isinstance(getattr(self, part), CPUDispatcher):
-                raise TypeError(f"rule {self.name!r}: {part} must be a numba.njit function, "
-                                f"got {type(getattr(self, part)).__name__}")
         unknown = set(self.supports) - FEATURES
         if unknown:
             raise ValueError(f"rule {self.name!r}: supports has unknown features {sorted(unknown)}; "
                              f"allowed: {sorted(FEATURES)}")
         object.__setattr__(self, "supports", frozenset(self.supports))
+        for part in ("example", "rates", "drift"):
+            if part == "rates" and self.rates is None and "sde" not in self.supports:
+                continue
+            if not isinstance(getattr(self, part), CPUDispatcher):
+                raise TypeError(f"rule {self.name!r}: {part} must be a numba.njit function, "
+                                f"got {type(getattr(self, part)).__name__}")
+
+    @property
+    def kernels(self) -> Kernels:
+        """The engines bound to this rule's kernels (:class:`Kernels`). SGD's are the engines' module-level
+        kernels, read when asked (a test may patch them); another rule's are compiled once."""
+        if self is SGD:
+            return Kernels(_sgd.sgd_steps, _ov.overlap_steps, _fl.rate_moments, _fl.sde_example_steps, _kern.rhs,
+                           _int.rk4_steps, _int.dopri_segment)
+        return self._bound
 
     @functools.cached_property
-    def kernels(self) -> Kernels:
-        """The engines bound to this rule's kernels (:class:`Kernels`)."""
-        if self is SGD:
-            return Kernels(sgd_steps, overlap_steps, rate_moments, sde_example_steps)
-        example, rates = self.example, self.rates
+    def _bound(self) -> Kernels:
+        example, rates, drift = self.example, self.rates, self.drift
+        moments = sde = None
+        if rates is not None:
+            @numba.njit(nogil=True, error_model="numpy")
+            def moments(Q, R, g, T, par, b, has_gain, points, weights, work):
+                return rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, work)
 
-        @numba.njit(nogil=True, error_model="numpy")
-        def moments(Q, R, g, T, par, b, has_gain, points, weights, work):
-            return rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weights, work)
+            sde = functools.partial(sde_example_steps_with, example, rates, drift)
 
-        return Kernels(functools.partial(sgd_steps_with, self.example),
-                       functools.partial(overlap_steps_with, self.example), moments,
-                       functools.partial(sde_example_steps_with, example, rates, self.drift))
+        @numba.njit
+        def rk4(y, a0, h, s0, n, sa):
+            return rk4_steps_with(drift, y, a0, h, s0, n, sa)
+
+        @numba.njit
+        def dopri(y, a, a_end, h, h_min, max_steps, chunk, sa):
+            return dopri_segment_with(drift, y, a, a_end, h, h_min, max_steps, chunk, sa)
+
+        return Kernels(functools.partial(sgd_steps_with, example), functools.partial(overlap_steps_with, example),
+                       moments, sde, drift, rk4, dopri)
+
+    def bind(self, model) -> Kernels:
+        """The kernels that run ``model`` under this rule (:class:`Kernels`; an example rule's do not depend
+        on the model)."""
+        return self.kernels
+
+    def jacobian(self, model, y, eta: float, part: str = "full") -> np.ndarray:
+        """The Jacobian of the rule's ODE at the flat state ``y`` (docs/model.md §5.1): SGD's exactly, by
+        complex-step differentiation (:meth:`symphase.System.jacobian`); another example rule's is not built
+        (``ValueError``)."""
+        if self is not SGD:
+            raise ValueError(f"preconditioner: the fixed points' Jacobian is built for SGD and the preconditioned "
+                             f"rules, not for rule {self.name!r}")
+        return model.system.jacobian(y, eta, part=part)
+
+    def escape_rate(self, fp) -> float:
+        """The escape rate of the fixed point ``fp``: the largest real part of its Jacobian's eigenvalues."""
+        return float(np.max(np.real(fp.jacobian_eigenvalues)))
 
     def __repr__(self):
         return f"Rule({self.name!r})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Preconditioned(Rule):
+    """A preconditioned rule ``Delta theta = (F_p + eps I)^-1 Delta theta_SGD`` (docs/model.md §14): ``F_p`` the
+    population Fisher (``mode`` :data:`symphase._natural.NATURAL`) or its blocks of one unit each
+    (:data:`symphase._natural.UNITWISE`), ``eps`` the model's ``damping``. Its kernels are whole steps
+    (:func:`symphase._natural.natural_steps`, :func:`symphase._natural.natural_overlap_steps`) and its own ODE
+    (:func:`symphase._natural_ode.drift`), bound to the model's damping by :meth:`bind`."""
+
+    mode: int = nat.NATURAL
+
+    @property
+    def kernels(self):
+        raise TypeError(f"rule {self.name!r}: its kernels depend on the model's damping; use bind(model)")
+
+    def bind(self, model) -> Kernels:
+        mode, eps = self.mode, float(model.damping)
+
+        def weights(Jt, g, v, n, s, wa):
+            return nat.natural_steps(Jt, g, v, n, s, wa, mode, eps)
+
+        def chain(Q, R, g, v, n, s, ca):
+            return nat.natural_overlap_steps(Q, R, g, v, n, s, ca, mode, eps)
+
+        return Kernels(weights, chain, None, None, nat_ode.drift, nat_int.rk4_steps, nat_int.dopri_segment,
+                       functools.partial(nat_ode.drift_args, mode=mode, damping=eps))
+
+    def jacobian(self, model, y, eta: float, part: str = "full") -> np.ndarray:
+        """The Jacobian of the ``O(eta)`` part per unit ``eta`` (``part="linear"``;
+        :func:`symphase._natural_ode.jacobian`, five-point differences, about ``1e-13``)."""
+        if part != "linear":
+            raise ValueError(f"eta: the Jacobian of preconditioner={self.name!r} is built for its O(eta) part, per "
+                             f"unit eta (the fixed point at eta = 0), got part={part!r}")
+        return nat_ode.jacobian(model, y)
+
+    def escape_rate(self, fp) -> float:
+        """Plain: the largest real part of the ODE's Jacobian. Under BN, at the plateau where the students
+        coincide (``Q`` singular, so the BN kernel's basis of ``span(J)`` does not exist), the weight-space
+        rate ``-mu_min`` of ``H v = mu (F_p + eps I) v`` (:func:`symphase._natural_ode.weight_space_rates`);
+        the two agree for plain (docs/model.md §14.6)."""
+        if fp.model.has_bn:
+            if fp.model.bn == "paper":
+                raise ValueError("bn: the paper's BN rule is not a gradient; the escape rate of a preconditioned "
+                                 "update at its fixed point is built for plain and bn='exact'")
+            try:
+                return super().escape_rate(fp)
+            except SymphaseError:
+                return float(nat_ode.weight_space_rates(fp.model, fp.Q, fp.R, fp.g)[0])
+        return super().escape_rate(fp)
 
 
 #: Plain SGD, and both BN rules through the model's ``bn`` (docs/model.md §2).
 SGD = Rule("sgd", sgd_example, sgd_rates, rhs, FEATURES,
            "online SGD: J_i += (eta/(N b)) m_i h_i d_i (xi - e x_i J_i/Q_ii) (docs/model.md §2)")
 
+#: The preconditioned rules of docs/model.md §14 (committee machine, plain and both BN rules, population
+#: statistics).
+NATURAL = Preconditioned("natural", sgd_example, None, nat_ode.drift, frozenset({"weights", "overlaps", "ode"}),
+                         "natural gradient: Delta theta = (F + eps I)^-1 Delta theta_SGD, F the population Fisher "
+                         "(docs/model.md §14)", mode=nat.NATURAL)
+UNITWISE = Preconditioned("unitwise", sgd_example, None, nat_ode.drift, frozenset({"weights", "overlaps", "ode"}),
+                          "unit-wise natural gradient: F's diagonal blocks, one per hidden unit with its gain "
+                          "(docs/model.md §14)", mode=nat.UNITWISE)
+
 #: The registered rules by name.
-RULES: dict[str, Rule] = {"sgd": SGD}
+RULES: dict[str, Rule] = {"sgd": SGD, "natural": NATURAL, "unitwise": UNITWISE}
 
 
 def register(rule: Rule) -> Rule:
@@ -155,14 +291,53 @@ def register(rule: Rule) -> Rule:
     if rule.name in RULES:
         raise ValueError(f"rule name {rule.name!r} is already registered ({sorted(RULES)})")
     RULES[rule.name] = rule
+    if rule.name not in PRECONDITIONERS:
+        PRECONDITIONERS.append(rule.name)  # the model's preconditioner now accepts it (symphase._model)
     return rule
 
 
 def unregister(name: str) -> None:
     """Remove the rule ``name`` (not ``"sgd"``) from :data:`RULES`."""
-    if name == "sgd":
-        raise ValueError("rule 'sgd' cannot be unregistered")
-    RULES.pop(name, None)
+    if name in _BUILT_IN:
+        raise ValueError(f"rule {name!r} cannot be unregistered (built in: {sorted(_BUILT_IN)})")
+    if RULES.pop(name, None) is not None and name in PRECONDITIONERS:
+        PRECONDITIONERS.remove(name)
+
+
+_BUILT_IN = frozenset(RULES)
+
+
+def for_model(model, what: str = "", needs: str = "") -> Rule:
+    """The rule that ``model`` names (``preconditioner=None``: SGD), optionally checking that it supports
+    ``needs`` (one of :data:`FEATURES`).
+
+    Parameters
+    ----------
+    model : Committee
+    what : str
+        What asks, as a refusal should say it (e.g. ``"integrate"``).
+    needs : str, optional
+        A feature of :data:`FEATURES`.
+
+    Raises
+    ------
+    ValueError
+        The preconditioner names no registered rule (``"adaptive"`` is not built yet), or its rule does not
+        support ``needs``: one line naming ``preconditioner``, ``what`` and what does support it.
+    """
+    name = "sgd" if model.preconditioner is None else model.preconditioner
+    rule = RULES.get(name)
+    if rule is None:
+        raise ValueError(f"preconditioner: preconditioner={name!r} is not built yet"
+                         f"{' for ' + what if what else ''}; the built rules are "
+                         f"{', '.join(repr(n) for n in RULES)} (docs/model.md §14)")
+    if needs and needs not in rule.supports:
+        ok = sorted(f for f in rule.supports if f in ("weights", "overlaps", "sde", "ode"))
+        runs = {"weights": "simulate(method='weights')", "overlaps": "simulate(method='overlaps')",
+                "sde": "simulate(method='sde')", "ode": "integrate, rhs and the fixed points"}
+        raise ValueError(f"preconditioner: {what or needs} does not run preconditioner={name!r} yet; it runs in "
+                         f"{', '.join(runs[f] for f in ok) or 'nothing yet'} (docs/model.md §14)")
+    return rule
 
 
 def get_rule(name) -> Rule:

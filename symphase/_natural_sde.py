@@ -54,7 +54,7 @@ from ._kernels import BN, LEARN_GAIN, OK, TAU, check_state
 from ._layout import unpack_into
 from ._natural import MODES, check_supported, span_step, step_factors, step_work
 from ._natural_ode import _workspace as ode_workspace
-from ._natural_ode import natural_rhs_kernel
+from ._natural_ode import jacobian, natural_rhs_kernel
 from ._overlap_sgd import gram_factor
 from ._results import SymphaseError
 from ._rng import next_normal
@@ -62,7 +62,7 @@ from ._validate import check_dimension, check_real
 
 __all__ = ["NaturalMomentWork", "NaturalSDEConsts", "NaturalSDEWork", "Preconditioning", "natural_diffusion",
            "natural_moment_workspace", "natural_rate_at", "natural_rate_moments", "natural_sde_setup",
-           "natural_sde_steps", "natural_sde_workspace", "preconditioning"]
+           "natural_sde_step", "natural_sde_steps", "natural_sde_workspace", "preconditioning"]
 
 #: The preconditioner of a kernel: ``mode`` (:data:`symphase._natural.NATURAL`, ``UNITWISE`` or
 #: ``DAMPING_ONLY``) and the damping ``eps > 0``.
@@ -152,6 +152,42 @@ def natural_sde_setup(model, N, eta, *, T=None, dalpha=0.05, blowup=1e6, psd_tol
     consts = NaturalSDEConsts(N=N, b=model.batch, has_gain=model.has_bn, dalpha=dalpha, blowup=blowup,
                               psd_tol=psd_tol, examples=SDE_EXAMPLES, pre=preconditioning(model))
     return ka, consts, natural_sde_workspace(model)
+
+
+#: SGD's step in alpha of the diffusion approximation (``simulate(method="sde")``, ``escape_time``): at
+#: ``eta = 1`` on SGD's plateau it is ``0.05/rho``, ``rho`` the drift Jacobian's spectral radius (0.99 at K = 2).
+BASE_STEP = 0.05
+
+
+def natural_sde_step(model, eta, *states, base=BASE_STEP) -> float:
+    """A step in alpha for :func:`natural_sde_steps` that resolves the preconditioned drift as SGD's default
+    ``base`` resolves SGD's: ``h = base / max(1, eta rho)``, ``rho`` the largest spectral radius of the
+    drift's ``O(eta)`` Jacobian per unit ``eta`` (:func:`symphase._natural_ode.jacobian`) over ``states``
+    (flat states or ``(Q, R[, g])`` tuples; e.g. the start and the plateau it will reach), docs/model.md §14.7.
+
+    The weak Euler scheme's mean is off by ``O(h rho eta)`` (its drift part is Euler's method), and it is
+    unstable for ``h eta rho > 2``. Preconditioning raises ``rho``: along ``F``'s null directions it is SGD's rate
+    over ``eps`` (at the coinciding plateau, K = 2: 0.99 for SGD, 65.7 for ``natural`` at ``eps = 1e-3``), so the
+    step has to shrink with the damping.
+
+    Raises
+    ------
+    ValueError
+        Another preconditioner or model; no state, a bad state, ``eta`` or ``base``.
+    """
+    check_supported(model, "natural_sde_step")
+    eta = check_real("eta", eta, positive=True)
+    base = check_real("base", base, positive=True)
+    if not states:
+        raise ValueError("states: natural_sde_step needs at least one state")
+    rho = 0.0
+    for st in states:
+        if isinstance(st, np.ndarray) and st.ndim == 1:
+            Q, R, g = model.layout.unpack(st)
+        else:
+            Q, R, g = (tuple(st) + (None,))[:3]
+        rho = max(rho, float(np.max(np.abs(np.linalg.eigvals(jacobian(model, Q, R, g))))))
+    return base / max(1.0, eta * rho)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")

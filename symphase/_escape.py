@@ -25,6 +25,7 @@ from ._ode import integrate
 from ._plateau import plateau_value
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
+from ._rule import for_model
 from ._run_checks import check_alpha_max
 from ._state import STATE_FORMS, as_state, committee_state, state_names
 from ._validate import check_dimension, check_int, check_real, check_seed
@@ -130,7 +131,7 @@ class EscapeTime(Result):
 
 
 def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, samples=200, seed=0,
-                alpha_max=None, sde_step=0.05, workers=None, progress=False, announce=None) -> EscapeTime:
+                alpha_max=None, sde_step=None, workers=None, progress=False, announce=None) -> EscapeTime:
     """The distribution of the plateau's escape time at ``N``, from the diffusion approximation of
     finite-N SGD (docs/model.md §12), without ``O(N)`` work.
 
@@ -161,8 +162,10 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     alpha_max : float, optional
         Stop a sample that has not escaped by then (NaN). Default: 20 times the ODE's escape time from
         the first sample's start (at least 100); 1e5 when that ODE does not reach the threshold by then.
-    sde_step : float
-        The step in ``alpha`` of the weak Euler scheme (docs/model.md §12.1).
+    sde_step : float, optional
+        The step in ``alpha`` of the weak Euler scheme (docs/model.md §12.1). Default: the rule's, 0.05 for
+        SGD; for a preconditioned rule ``0.05/max(1, eta rho)``, ``rho`` the spectral radius of its drift's
+        Jacobian at the first start and the plateau (docs/model.md §14.7).
     workers : int, optional
         Threads (default: all cores).
     announce : callable, optional
@@ -187,7 +190,8 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         Bad input (named), or a ``threshold`` at or above the start's ``eps_g``.
     """
 
-    model = check_committee(check_model(model), 'escape_time (docs/model.md §12)').require_sgd('escape_time')
+    model = check_committee(check_model(model), 'escape_time (docs/model.md §12)')
+    kernels = for_model(model, "escape_time", "sde").bind(model)  # the model's learning rule (docs/model.md §2.4)
     N = check_dimension("N", N, minimum=model.K + model.M)
     eta = check_real("eta", eta, positive=True)
     fraction = check_real("fraction", fraction, positive=True)
@@ -195,7 +199,8 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         raise ValueError(f"fraction must be a real number in (0, 1), got {fraction!r}")
     samples = check_int("samples", samples, minimum=2)
     seed = check_seed("seed", seed)
-    sde_step = check_real("sde_step", sde_step, positive=True)
+    if sde_step is not None:
+        sde_step = check_real("sde_step", sde_step, positive=True)
     workers = (os.cpu_count() or 1) if workers is None else check_int("workers", workers, minimum=1)
     system = model.system
     g_one = np.ones(model.K) if model.has_bn else None
@@ -233,9 +238,16 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         return integrate(model, eta, 1e5, start=system.layout.unpack(y_first), eg_tol=stop_below)
 
     ode = None  # the ODE from the first start, once computed
+    fixed = None  # the symmetric fixed point, where there is one
+    try:
+        fixed = symmetric_fixed_point(model)
+    except (ValueError, SymphaseError):
+        pass
     if threshold is None:
         try:
-            level = symmetric_fixed_point(model).eg
+            if fixed is None:
+                raise ValueError("no symmetric fixed point")
+            level = fixed.eg
             source = "eps_g at the symmetric fixed point"
         except (ValueError, SymphaseError):  # no symmetric fixed point: read the ODE's plateau
             ode = ode_from_first_start(0.0)
@@ -262,6 +274,8 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     if announce is not None:
         announce(alpha_max, how_max)
 
+    if sde_step is None:  # the rule's default for paths from the first start through the plateau (SGD: 0.05)
+        sde_step = kernels.sde_step(model, eta, *([y_first] if fixed is None else [y_first, fixed.state]))
     out = np.full(samples, np.nan)
     chunk_alpha = 0.25
     sub = max(1, math.ceil(chunk_alpha / sde_step))
@@ -272,15 +286,13 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     def run(j):
         sd = seed + j
         y = draw(sd)
-        ka = system.args(eta)
+        ka, consts, work = kernels.sde_setup(model, N, eta, dalpha=h)
         s = rng_state(sd)
-        work = fl.sde_example_workspace(model)
-        consts = fl.SDEConsts(N=N, b=model.batch, has_gain=model.has_bn, dalpha=h, blowup=1e6, psd_tol=1e-7,
-                              examples=fl.SDE_EXAMPLES)
         prev = [eg_kernel(y, ka)]
+        steps = kernels.sde_steps
 
         def advance(k, n):  # fewer steps: the state left the valid overlaps (diverged; no escape time)
-            return fl.sde_example_steps(y, ka, s, n, consts, work)
+            return steps(y, ka, s, n, consts, work)
 
         def record(k):  # the end of chunk k: escaped (first crossing, interpolated within the chunk)?
             a, e = k * chunk_alpha, eg_kernel(y, ka)

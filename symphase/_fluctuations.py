@@ -491,3 +491,24 @@ def sde_example_workspace(model) -> SDEWork:
     return SDEWork(f=np.empty(size), acc=np.empty(size), psi=np.empty(size), z=np.empty(n), w=np.empty(n),
                    G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
                    Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.empty(K), h=np.ones(K), qd=np.empty(K))
+
+#: The default step in ``alpha`` of the weak Euler scheme (docs/model.md §12.1).
+SDE_STEP = 0.05
+
+
+def sde_setup(model, N, eta, *, T=None, dalpha=0.0, blowup=1e6, psd_tol=1e-7):
+    """The records of SGD's :func:`sde_example_steps` for ``model`` at input dimension ``N`` and learning rate
+    ``eta``: ``(ka, consts, work)``, called as ``sde_example_steps(y, ka, s, n_steps, consts, work)``
+    (one ``work`` per concurrent path). ``T``: a seed's own teacher overlaps (default the model's). The
+    caller has validated the inputs."""
+    ka = model.system.args(eta)
+    if T is not None:
+        ka = ka._replace(T=np.ascontiguousarray(T, dtype=float))
+    consts = SDEConsts(N=N, b=model.batch, has_gain=model.has_bn, dalpha=dalpha, blowup=blowup, psd_tol=psd_tol,
+                       examples=SDE_EXAMPLES)
+    return ka, consts, sde_example_workspace(model)
+
+
+def sde_step(model, eta, *states) -> float:
+    """SGD's default step of the weak Euler scheme: :data:`SDE_STEP`, whatever the states."""
+    return SDE_STEP

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _fluctuations as fl
 from . import _overlap_sgd as ov
 from . import _sgd as sgd
 from ._driver import INCOMPLETE
@@ -289,12 +288,16 @@ class SDE(SimulationMethod):
         return model.K + model.M, "K + M", "the diffusion approximation of N-dimensional inputs"
 
     @classmethod
-    def check(cls, model, N, *, sde_step=0.05, **kw):
-        sde_step = check_real("sde_step", sde_step, positive=True)
+    def check(cls, model, N, *, sde_step=None, **kw):
+        if sde_step is not None:
+            sde_step = check_real("sde_step", sde_step, positive=True)
         super().check(model, N, **kw)
         return {"sde_step": sde_step}
 
-    def __init__(self, setup, alphas, sde_step=0.05):
+    def __init__(self, setup, alphas, sde_step=None):
+        self.kernels = for_model(setup.model).bind(setup.model)
+        if sde_step is None:  # the rule's default for paths through the first start (SGD: 0.05)
+            sde_step = self.kernels.sde_step(setup.model, setup.eta, setup.y0[0])
         self.setup, self.sde_step = setup, sde_step
         self.alpha = np.unique(alphas)
         self.n_rec = self.alpha.size
@@ -302,29 +305,24 @@ class SDE(SimulationMethod):
         self.counts = np.where(gaps > 0, np.ceil(gaps / sde_step * (1.0 - 1e-12)), 0).astype(np.int64)
         self.h = np.where(self.counts > 0, gaps / np.maximum(self.counts, 1), 0.0)
         self.total = len(setup.seeds) * int(np.ceil(alphas[-1] / sde_step))
-        self.kernels = for_model(setup.model).bind(setup.model)
         self._outputs()
         self.vs = np.ones_like(self.vs)  # the committee machine's fixed second layer
 
     def run_seed(self, j, driver):
         st, m = self.setup, self.setup.model
         y = st.y0[j].copy()
-        ka = m.system.args(st.eta)
-        if not st.exact_teacher:
-            ka = ka._replace(T=np.ascontiguousarray(st.T[j]))
+        ka, consts, work = self.kernels.sde_setup(m, st.N, st.eta, T=None if st.exact_teacher else st.T[j],
+                                                  blowup=st.blowup)
         s = rng_state(int(st.seeds[j]))
-        work = fl.sde_example_workspace(m)
-        consts = fl.SDEConsts(N=st.N, b=m.batch, has_gain=m.has_bn, dalpha=0.0, blowup=st.blowup, psd_tol=1e-7,
-                              examples=fl.SDE_EXAMPLES)
         h = self.h
 
         def record(k):
             self.ys[j, k] = y
 
-        steps, args = self.kernels.sde_steps, self.kernels.drift_args(ka)
+        steps = self.kernels.sde_steps
 
         def advance(k, n):
-            return steps(y, args, s, n, consts._replace(dalpha=h[k]), work)
+            return steps(y, ka, s, n, consts._replace(dalpha=h[k]), work)
         driver.item(j, self.n_rec, self.counts.__getitem__, 200, advance, record)
 
     def info(self):

@@ -54,7 +54,7 @@ from ._kernels import BN, LEARN_GAIN, OK, TAU, check_state
 from ._layout import unpack_into
 from ._natural import MODES, check_supported, span_step, step_factors, step_work
 from ._natural_ode import _workspace as ode_workspace
-from ._natural_ode import jacobian, natural_rhs_kernel
+from ._natural_ode import jacobian, natural_rhs_kernel, weight_space_rates
 from ._overlap_sgd import gram_factor
 from ._results import SymphaseError
 from ._rng import next_normal
@@ -183,10 +183,16 @@ def natural_sde_step(model, eta, *states, base=BASE_STEP) -> float:
     rho = 0.0
     for st in states:
         if isinstance(st, np.ndarray) and st.ndim == 1:
-            Q, R, g = model.layout.unpack(st)
+            y = np.asarray(st, dtype=float)
         else:
             Q, R, g = (tuple(st) + (None,))[:3]
-        rho = max(rho, float(np.max(np.abs(np.linalg.eigvals(jacobian(model, Q, R, g))))))
+            y = model.system.state(Q, R, g)
+        try:
+            rates = np.linalg.eigvals(jacobian(model, y))
+        except SymphaseError:  # BN where the students coincide: the same linearisation in weight space (§14.6)
+            Q, R, g = model.layout.unpack(y)
+            rates = weight_space_rates(model, Q, R, g)
+        rho = max(rho, float(np.max(np.abs(rates))))
     return base / max(1.0, eta * rho)
 
 

@@ -202,9 +202,10 @@ def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=
         if isinstance(N, bool) or not isinstance(N, Integral) or not model.K + model.M <= N <= N_LIMIT:
             raise ValueError(f"bands_N must be an integer in [K + M = {model.K + model.M}, 2^63 - 1], got {N!r}")
         N = int(N)
-        if rule.rates is None:
-            raise ValueError(f"bands_N: the fluctuation band needs the per-example rates of the learning rule, "
-                             f"which preconditioner={model.preconditioner!r} has not yet (docs/model.md §12, §14)")
+        if rule.name != "sgd":
+            raise ValueError(f"bands_N: the fluctuation band (the linear-noise approximation, docs/model.md §12) is "
+                             f"built for SGD, not yet for preconditioner={model.preconditioner!r}; "
+                             f"simulate(method='sde') runs its diffusion")
         if not model.is_committee or np.any(v0 != 1.0):
             raise ValueError("bands_N: the fluctuation theory (docs/model.md §12) covers the committee machine "
                              "(erf, second layers fixed at 1, no weight decay, scaling 'sum'); "

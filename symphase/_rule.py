@@ -52,6 +52,7 @@ from . import _kernels as _kern
 from . import _natural as nat
 from . import _natural_integrators as nat_int
 from . import _natural_ode as nat_ode
+from . import _natural_sde as nat_sde
 from . import _overlap_sgd as _ov
 from . import _sgd
 from ._fluctuations import rate_moments_with, sde_example_steps_with, sgd_rates
@@ -94,6 +95,12 @@ class Kernels(NamedTuple):
     drift_args : callable
         ``drift_args(ka)``: the drift's ``args`` from the model's :data:`symphase._kernels.KernelArgs`
         (:meth:`symphase.System.args`); for SGD ``ka`` itself.
+    sde_setup : callable
+        ``sde_setup(model, N, eta, T=None, dalpha=0.0, blowup=1e6) -> (args, consts, work)``: the records of
+        ``sde_steps`` (:func:`symphase._fluctuations.sde_setup`).
+    sde_step : callable
+        ``sde_step(model, eta, *states)``: the scheme's default step in ``alpha`` for paths through
+        ``states`` (flat states; :func:`symphase._fluctuations.sde_step`).
     """
 
     sgd_steps: Callable
@@ -104,6 +111,8 @@ class Kernels(NamedTuple):
     rk4_steps: Callable = None
     dopri_segment: Callable = None
     drift_args: Callable = _same
+    sde_setup: Callable = None
+    sde_step: Callable = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,8 +150,9 @@ class Rule:
                              f"allowed: {sorted(FEATURES)}")
         object.__setattr__(self, "supports", frozenset(self.supports))
         for part in ("example", "rates", "drift"):
-            if part == "rates" and self.rates is None and "sde" not in self.supports:
-                continue
+            if part == "rates" and self.rates is None and (isinstance(self, Preconditioned) or "sde" not in
+                                                           self.supports):
+                continue  # a preconditioned rule's per-example rates are its own kernels (bind)
             if not isinstance(getattr(self, part), CPUDispatcher):
                 raise TypeError(f"rule {self.name!r}: {part} must be a numba.njit function, "
                                 f"got {type(getattr(self, part)).__name__}")
@@ -153,7 +163,7 @@ class Rule:
         kernels, read when asked (a test may patch them); another rule's are compiled once."""
         if self is SGD:
             return Kernels(_sgd.sgd_steps, _ov.overlap_steps, _fl.rate_moments, _fl.sde_example_steps, _kern.rhs,
-                           _int.rk4_steps, _int.dopri_segment)
+                           _int.rk4_steps, _int.dopri_segment, _same, _fl.sde_setup, _fl.sde_step)
         return self._bound
 
     @functools.cached_property
@@ -176,7 +186,7 @@ class Rule:
             return dopri_segment_with(drift, y, a, a_end, h, h_min, max_steps, chunk, sa)
 
         return Kernels(functools.partial(sgd_steps_with, example), functools.partial(overlap_steps_with, example),
-                       moments, sde, drift, rk4, dopri)
+                       moments, sde, drift, rk4, dopri, _same, _fl.sde_setup, _fl.sde_step)
 
     def bind(self, model) -> Kernels:
         """The kernels that run ``model`` under this rule (:class:`Kernels`; an example rule's do not depend
@@ -223,8 +233,14 @@ class Preconditioned(Rule):
         def chain(Q, R, g, v, n, s, ca):
             return nat.natural_overlap_steps(Q, R, g, v, n, s, ca, mode, eps)
 
-        return Kernels(weights, chain, None, None, nat_ode.drift, nat_int.rk4_steps, nat_int.dopri_segment,
-                       functools.partial(nat_ode.drift_args, mode=mode, damping=eps))
+        pre = nat_sde.Preconditioning(mode, eps)
+
+        def moments(Q, R, g, T, par, b, has_gain, points, weights, work):
+            return nat_sde.natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, work)
+
+        return Kernels(weights, chain, moments, nat_sde.natural_sde_steps, nat_ode.drift, nat_int.rk4_steps,
+                       nat_int.dopri_segment, functools.partial(nat_ode.drift_args, mode=mode, damping=eps),
+                       nat_sde.natural_sde_setup, nat_sde.natural_sde_step)
 
     def jacobian(self, model, y, eta: float, part: str = "full") -> np.ndarray:
         """The Jacobian of the ``O(eta)`` part per unit ``eta`` (``part="linear"``;
@@ -256,10 +272,12 @@ SGD = Rule("sgd", sgd_example, sgd_rates, rhs, FEATURES,
 
 #: The preconditioned rules of docs/model.md §14 (committee machine, plain and both BN rules, population
 #: statistics).
-NATURAL = Preconditioned("natural", sgd_example, None, nat_ode.drift, frozenset({"weights", "overlaps", "ode"}),
+NATURAL = Preconditioned("natural", sgd_example, None, nat_ode.drift,
+                         frozenset({"weights", "overlaps", "sde", "ode"}),
                          "natural gradient: Delta theta = (F + eps I)^-1 Delta theta_SGD, F the population Fisher "
                          "(docs/model.md §14)", mode=nat.NATURAL)
-UNITWISE = Preconditioned("unitwise", sgd_example, None, nat_ode.drift, frozenset({"weights", "overlaps", "ode"}),
+UNITWISE = Preconditioned("unitwise", sgd_example, None, nat_ode.drift,
+                          frozenset({"weights", "overlaps", "sde", "ode"}),
                           "unit-wise natural gradient: F's diagonal blocks, one per hidden unit with its gain "
                           "(docs/model.md §14)", mode=nat.UNITWISE)
 

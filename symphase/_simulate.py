@@ -165,7 +165,7 @@ def old_start_keywords(name):
 @old_forms(old_start_keywords("simulate"))
 def simulate(model, N, eta, alpha_max, *, start="random", seeds=1, alphas=None, workers=None, n_test=0,
              exact_teacher=True, bn_stats="population", blowup=1e6, progress=False,
-             method="weights", sde_step=0.05, eta2=None) -> SimulationResult:
+             method="weights", sde_step=None, eta2=None) -> SimulationResult:
     """Online SGD on the teacher-student committee machine, at finite ``N``, for many seeds.
 
     Per example ``J_i += (eta/N) Delta phi'(x_i) xi`` with ``Delta = sum_n phi(y_n) - sum_i phi(x_i)``
@@ -247,9 +247,11 @@ def simulate(model, N, eta, alpha_max, *, start="random", seeds=1, alphas=None, 
         ``N`` is (it reaches ``N = 10^6`` in seconds), for the committee machine
         (``N >= K + M``); it records at exactly ``alphas``. Batch statistics
         (``bn_stats="batch"``) run the committee machine only, with either method that has them.
-    sde_step : float
+    sde_step : float, optional
         The step in ``alpha`` of ``method="sde"`` (> 0; each record interval is split
-        evenly into steps of at most this).
+        evenly into steps of at most this). Default: the rule's, 0.05 for SGD; for a preconditioned
+        rule ``0.05/max(1, eta rho)``, ``rho`` the spectral radius of its drift's Jacobian at the first
+        start (docs/model.md §14.7).
     eta2 : float, optional
         The second layer's learning rate (> 0; default ``eta``; a learned second
         layer only): ``v_i += (eta2/N) c Delta phi(u_i) - (lam/N) v_i`` (docs/model.md §13).

@@ -22,6 +22,7 @@ from .._natural_ode import integrate_natural
 from .._ode import integrate
 from .._plateau import escape_alpha, plateau_value
 from .._simulate import simulate
+from .._state import State
 from ._reproduce import main_for
 from ._style import COLORS, subplots
 
@@ -40,6 +41,7 @@ CASES = {"sgd": ("plain", None, None), "bn": ("exact", None, None),
 FRACTION = 0.5      # escape: eps_g below this fraction of plain SGD's plateau level
 SPAN = 2.0          # the chain runs to this multiple of the ODE's escape from seed 0's start ...
 ALPHA_MIN = 100.0   # ... and at least this far (a rule that does not escape: this far)
+SYMMETRIC_ALPHAS = (0.0, 25.0, 50.0, 100.0)  # the exactly symmetric start's ODE, recorded here
 
 
 def _model(case):
@@ -47,15 +49,16 @@ def _model(case):
     return Committee(2, 2, bn=bn) if pre is None else Committee(2, 2, bn=bn, preconditioner=pre, damping=eps)
 
 
-def _ode(model, start, alphas):
-    """``eps_g`` of the ODE from ``start`` at ``alphas``: SGD's :func:`integrate`; for a preconditioned model the
-    private :func:`symphase._natural_ode.integrate_natural` (``integrate`` does not take a preconditioner yet):
-    the one place this figure calls the preconditioned ODE."""
+def _ode(model, start, alphas, what="eg"):
+    """``eps_g`` (or ``what``: ``"Q"``) of the ODE from ``start`` at ``alphas``: SGD's :func:`integrate`; for a
+    preconditioned model the private :func:`symphase._natural_ode.integrate_natural` (``integrate`` does not take
+    a preconditioner yet): the one place this figure calls the preconditioned ODE."""
     Q, R, g = start.Q, start.R, start.g
     if model.preconditioner is None:
-        return integrate(model, ETA, float(alphas[-1]), start=(Q, R, g), alphas=alphas, eg_tol=0,
-                         rtol=1e-10, atol=1e-12).raise_for_status().eg
-    return integrate_natural(model, Q, R, ETA, alphas, g0=g)["eg"]
+        res = integrate(model, ETA, float(alphas[-1]), start=(Q, R, g), alphas=alphas, eg_tol=0,
+                        rtol=1e-10, atol=1e-12).raise_for_status()
+        return getattr(res, what)
+    return integrate_natural(model, Q, R, ETA, alphas, g0=g)[what]
 
 
 def _label(case):
@@ -74,6 +77,8 @@ def compute(quick: bool):
     sim = np.full_like(ode, np.nan)
     esc_ode, esc_sim = np.full((len(cases), seeds), np.nan), np.full((len(cases), seeds), np.nan)
     a_sim = np.empty(len(cases))
+    n_sym = len(SYMMETRIC_ALPHAS) - 1
+    sym_eg, sym_Q = np.empty((len(cases), n_sym)), np.empty((len(cases), n_sym, 2, 2))
     level = None
     for c, case in enumerate(cases):
         model = _model(case)
@@ -83,6 +88,9 @@ def compute(quick: bool):
             level = FRACTION * plateau_value(alphas, ode[0, 0])
         esc_ode[c] = [escape_alpha(alphas, e, plateau=level / FRACTION, fraction=FRACTION) for e in ode[c]]
         first = esc_ode[c, 0]
+        sym = State(np.eye(2), np.zeros((2, 2)), np.ones(2) if model.has_bn else None)
+        sym_Q[c] = _ode(model, sym, np.array(SYMMETRIC_ALPHAS), "Q")[1:]
+        sym_eg[c] = _ode(model, sym, np.array(SYMMETRIC_ALPHAS))[1:]
         a_sim[c] = min(alpha_ode, max(ALPHA_MIN, SPAN * first)) if np.isfinite(first) else ALPHA_MIN
         inside = alphas <= a_sim[c]
         res = simulate(model, N, ETA, a_sim[c], seeds=seeds, alphas=alphas[inside],
@@ -97,12 +105,16 @@ def compute(quick: bool):
                      "nan_means": "beyond the end of the chain run (alpha_sim)"}),
          "escape_ode": (("case", "seed"), esc_ode, {"long_name": "escape alpha of the ODE", "nan_means": nan_esc}),
          "escape_sim": (("case", "seed"), esc_sim, {"long_name": "escape alpha of the chain", "nan_means": nan_esc}),
+         "sym_eg": (("case", "alpha_sym"), sym_eg,
+                    {"long_name": "eps_g of the ODE from the exactly symmetric start Q = I, R = 0 (g = 1): the "
+                                  "plateau a random start approaches"}),
+         "sym_Q": (("case", "alpha_sym", "i", "k"), sym_Q, {"long_name": "Q of the ODE from Q = I, R = 0"}),
          "alpha_sim": (("case",), a_sim, {"long_name": "end of the chain runs"}),
          "bn": (("case",), np.array([CASES[k][0] for k in cases], dtype=object)),
          "preconditioner": (("case",), np.array([CASES[k][1] or "none" for k in cases], dtype=object)),
          "damping": (("case",), np.array([np.nan if CASES[k][2] is None else CASES[k][2] for k in cases]),
                      {"nan_means": "SGD (no preconditioner)"})},
-        coords={"case": cases, "seed": np.arange(seeds), "alpha": alphas},
+        coords={"case": cases, "seed": np.arange(seeds), "alpha": alphas, "alpha_sym": list(SYMMETRIC_ALPHAS[1:])},
         attrs={"N": N, "eta": ETA, "K": 2, "M": 2, "escape_level": level, "fraction": FRACTION,
                "not_built": "adaptive (no simulator or theory runs it yet, docs/model.md §14.4)"})
 

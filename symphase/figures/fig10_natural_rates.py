@@ -24,7 +24,7 @@ from ._style import COLORS, LABELS, subplots
 NAME = "fig10_natural_rates"
 TITLE = "Escape rate from the symmetric plateau vs damping: natural, unit-wise and SGD, plain and BN, K = 2..6"
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 3
+COST_S = 5
 RULES = ("plain", "exact")             # preconditioned: the gradient rules
 SGD_RULES = ("plain", "paper", "exact")
 PRECONDITIONERS = ("natural", "unitwise")

@@ -71,7 +71,7 @@ def compute(quick: bool):
     N = 300 if quick else 1000
     seeds = 2 if quick else 4
     alpha_ode = 300.0 if quick else 1000.0
-    alphas = np.concatenate([[0.0], np.geomspace(0.5, alpha_ode, 40 if quick else 70)])
+    alphas = np.concatenate([[0.0], np.geomspace(0.5, alpha_ode, 40 if quick else 160)])
     cases = list(CASES)
     ode = np.full((len(cases), seeds, alphas.size), np.nan)
     sim = np.full_like(ode, np.nan)

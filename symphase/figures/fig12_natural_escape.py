@@ -107,7 +107,8 @@ def compute(quick: bool):
         for j, N in enumerate(Ns):
             e0 = _ode_eg(model, random_initial(model, N, seed=0), a_ode)
             esc_ode[r, j] = escape_alpha(a_ode, e0, fraction=FRACTION, plateau=level)
-            a_max[r, j] = np.ceil(SPAN * esc_ode[r, j] / STEP) * STEP
+            reach = esc_ode[r, j] if np.isfinite(esc_ode[r, j]) else a_ode[-1]  # an ODE that never escapes: all
+            a_max[r, j] = np.ceil(SPAN * reach / STEP) * STEP
             res = simulate(model, N, ETA, a_max[r, j], seeds=runs, alphas=np.arange(0.0, a_max[r, j] + STEP / 2, STEP),
                            method="overlaps").raise_for_status()
             esc[r, j] = [escape_alpha(res.alpha, e, fraction=FRACTION, plateau=level) for e in res.eg]
@@ -123,15 +124,18 @@ def compute(quick: bool):
         {"escape_chain": (("rule", "N", "run"), esc,
                           {"long_name": "escape alpha, SGD's exact overlap chain from the run's random start",
                            "nan_means": nan_esc}),
-         "quantiles_chain": (("rule", "N", "q"), q, {"long_name": "quantiles of escape_chain over the escaped runs"}),
-         "escape_ode": (("rule", "N"), esc_ode, {"long_name": "escape alpha of the ODE from seed 0's start"}),
+         "quantiles_chain": (("rule", "N", "q"), q, {"long_name": "quantiles of escape_chain over the escaped runs",
+                                                     "nan_means": "no run escaped at this N"}),
+         "escape_ode": (("rule", "N"), esc_ode, {"long_name": "escape alpha of the ODE from seed 0's start",
+                                                 "nan_means": "the ODE had not escaped by alpha = 1000"}),
          "alpha_max": (("rule", "N"), a_max, {"long_name": "end of the chain runs"}),
          "escape_theory": (("rule", "N_theory", "sample"), theory,
                            {"long_name": "escape alpha sampled from the diffusion approximation (escape_time)",
                             "nan_means": "not escaped by escape_time's alpha_max, or not built (theory_message)"}),
          "theory_message": (("rule",), np.array(messages, dtype=object)),
-         "slope": (("rule",), slopes[:, 0], {"long_name": "d(mean escape alpha)/d ln N over the chain's N"}),
-         "slope_se": (("rule",), slopes[:, 1], {"long_name": "standard error of slope"})},
+         "slope": (("rule",), slopes[:, 0], {"long_name": "d(mean escape alpha)/d ln N over the chain's N",
+                                                    "nan_means": "fewer than 2 N with 2 escapes"}),
+         "slope_se": (("rule",), slopes[:, 1], {"long_name": "standard error of slope", "nan_means": "as slope"})},
         coords={"rule": list(RULES), "N": Ns, "run": np.arange(runs), "q": list(QUANTILES),
                 "N_theory": Ns_theory, "sample": np.arange(samples)},
         attrs={"K": 2, "M": 2, "eta": ETA, "damping": DAMPING, "escape_level": threshold, "fraction": FRACTION,

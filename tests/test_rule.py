@@ -249,3 +249,49 @@ def test_example_kernel_coefficients_are_the_documented_update():
     assert delta == pytest.approx(want_delta, rel=4e-16, abs=0)
     for got, w in zip(out, want):
         np.testing.assert_allclose(got, w, rtol=1e-15, atol=0)
+
+
+# -- the rule through the public API: the model names it (docs/model.md §2.4) ------------------------------------
+
+def test_a_registered_rule_is_a_value_of_the_models_preconditioner(toy_rules):
+    """Registering a rule adds its name to ``Committee(preconditioner=...)``'s choices (so to the CLI option
+    and the sweep axis, which are read from the field); the model then selects it; unregistering removes it."""
+    name = toy_rules[0.7].name
+    model = sp.Committee(2, 2, preconditioner=name)
+    assert rl.for_model(model) is toy_rules[0.7] and rl.for_model(sp.Committee(2, 2)) is rl.SGD
+    assert name in sp.Committee.FIELDS_BY_NAME["preconditioner"].choices
+    rule = rl.register(preconditioned(0.3))
+    rl.unregister(rule.name)
+    with pytest.raises(ValueError, match=r"^preconditioner must be one of 'none', 'natural', 'unitwise', 'adaptive'"):
+        sp.Committee(2, 2, preconditioner=rule.name)
+    with pytest.raises(ValueError, match="cannot be unregistered"):
+        rl.unregister("natural")
+
+
+@pytest.mark.parametrize("method", ["weights", "overlaps", "sde"])
+def test_the_toy_rule_runs_through_simulate_as_sgd_at_c_eta(toy_rules, method):
+    """``simulate`` runs the rule the model names, with no change to the simulators: SGD with ``0.7 I`` equals
+    SGD at ``0.7 eta`` on every simulator (to rounding, 1e-9 relative: the module docstring's bound; the SDE,
+    whose drift is the toy's own call of ``_kernels.rhs`` rather than the inlined one, the same), and differs
+    from SGD at ``eta`` by far more (the test can fail)."""
+    kw = dict(seeds=2, alphas=np.linspace(0, 3, 4), method=method)
+    toy = sp.simulate(sp.Committee(2, 2, bn="exact", preconditioner=toy_rules[0.7].name), 60, ETA, 3.0, **kw)
+    ref = sp.simulate(sp.Committee(2, 2, bn="exact"), 60, 0.7 * ETA, 3.0, **kw)
+    other = sp.simulate(sp.Committee(2, 2, bn="exact"), 60, ETA, 3.0, **kw)
+    assert toy.status == ref.status == "completed"
+    scale = np.max(np.abs(ref.Q))
+    assert np.max(np.abs(toy.Q - ref.Q)) <= 1e-9 * scale and np.max(np.abs(toy.R - ref.R)) <= 1e-9 * scale
+    assert np.max(np.abs(other.Q - ref.Q)) > 1e-3 * scale
+
+
+def test_the_toy_rule_runs_through_integrate_as_sgd_at_c_eta(toy_rules):
+    """``integrate`` steps the rule's drift with SGD's integrators (``rk4_steps_with``, ``dopri_segment_with``):
+    the same trajectory as SGD's ODE at ``0.7 eta`` to rounding (1e-12 relative: the same double ``c eta`` in
+    the same right-hand side; only the compiled call differs), in both methods."""
+    model = sp.Committee(2, 2, preconditioner=toy_rules[0.7].name)
+    start = sp.random_initial(model, N=200, seed=3)
+    for method in ("adaptive", "rk4"):
+        got = sp.integrate(model, ETA, 40.0, start=start, method=method)
+        ref = sp.integrate(sp.Committee(2, 2), 0.7 * ETA, 40.0, start=start, method=method)
+        assert got.status == ref.status == "completed" and np.array_equal(got.alpha, ref.alpha)
+        assert np.max(np.abs(got.Q - ref.Q)) <= 1e-12 * np.max(np.abs(ref.Q))

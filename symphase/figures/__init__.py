@@ -9,7 +9,8 @@ import importlib
 
 FIGURES = ["fig1_paper_hessian_K", "fig2_paper_hessian_tau", "fig3_paper_sgd", "fig4_escape_curves",
            "fig5_escape_rates", "fig6_escape_time_lnN", "fig7_curvature", "fig8_escape_distribution",
-           "fig9_two_layer"]
+           "fig9_two_layer", "fig10_natural_rates", "fig11_natural_curves",
+           "fig12_natural_escape"]
 
 
 def load(name: str):

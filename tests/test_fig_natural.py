@@ -1,4 +1,4 @@
-"""The findings of the natural-gradient figures (Figs. 10-12, docs/model.md §14.7), each pinned cheaply.
+"""The findings of the natural-gradient figures (Figs. 10-12, docs/model.md §14.8), each pinned cheaply.
 
 Theory through the figures' own helpers (so the figures and these numbers cannot drift apart), and one
 tiny run of the exact overlap chain. Tolerances are stated at each assertion with the reason.

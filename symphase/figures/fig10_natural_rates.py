@@ -17,7 +17,6 @@ import xarray as xr
 
 from .._fixedpoint_solve import symmetric_fixed_point
 from .._model import Committee
-from .._natural_ode import escape_rate
 from ._reproduce import main_for
 from ._style import COLORS, LABELS, subplots
 
@@ -31,12 +30,9 @@ PRECONDITIONERS = ("natural", "unitwise")
 
 
 def _preconditioned_rate(model) -> float:
-    """``lambda/eta`` (``eta -> 0``) of a preconditioned model at SGD's symmetric fixed point.
-
-    The one call of the preconditioned theory in this figure: today the private
-    :func:`symphase._natural_ode.escape_rate` (``symmetric_fixed_point`` does not take a preconditioner yet).
-    """
-    return escape_rate(model)
+    """``lambda/eta`` (``eta -> 0``) of a preconditioned model at SGD's symmetric fixed point
+    (:attr:`symphase.FixedPoint.escape_rate` of :func:`symphase.symmetric_fixed_point`, docs/model.md §14.6)."""
+    return symmetric_fixed_point(model).escape_rate
 
 
 def compute(quick: bool):

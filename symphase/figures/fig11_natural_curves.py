@@ -18,7 +18,6 @@ import xarray as xr
 
 from .._initial import random_initial
 from .._model import Committee
-from .._natural_ode import integrate_natural
 from .._ode import integrate
 from .._plateau import escape_alpha, plateau_value
 from .._simulate import simulate
@@ -50,15 +49,11 @@ def _model(case):
 
 
 def _ode(model, start, alphas, what="eg"):
-    """``eps_g`` (or ``what``: ``"Q"``) of the ODE from ``start`` at ``alphas``: SGD's :func:`integrate`; for a
-    preconditioned model the private :func:`symphase._natural_ode.integrate_natural` (``integrate`` does not take
-    a preconditioner yet): the one place this figure calls the preconditioned ODE."""
-    Q, R, g = start.Q, start.R, start.g
-    if model.preconditioner is None:
-        res = integrate(model, ETA, float(alphas[-1]), start=(Q, R, g), alphas=alphas, eg_tol=0,
-                        rtol=1e-10, atol=1e-12).raise_for_status()
-        return getattr(res, what)
-    return integrate_natural(model, Q, R, ETA, alphas, g0=g)[what]
+    """``eps_g`` (or ``what``: ``"Q"``) of the ODE from ``start`` at ``alphas`` (:func:`integrate`, whichever
+    rule the model names)."""
+    res = integrate(model, ETA, float(alphas[-1]), start=(start.Q, start.R, start.g), alphas=alphas, eg_tol=0,
+                    rtol=1e-10, atol=1e-12).raise_for_status()
+    return getattr(res, what)
 
 
 def _label(case):

@@ -5,10 +5,9 @@ gradient escapes at this eta: Fig. 11). Escape: ``eps_g`` first below half the p
 ODE from the random start (N = 1000, seed 0), as Fig. 11. Measured on SGD's exact overlap chain
 (``simulate(..., method="overlaps")``, docs/model.md §11; each run from its seed's random weights) at
 moderate N, each run recorded every ``STEP`` in alpha to ``SPAN`` times the ODE's escape from seed 0's start
-at that N (a run still on the plateau there is NaN: not escaped). SGD's distribution continues to N = 10^6
-from theory (:func:`symphase.escape_time`, the diffusion approximation, docs/model.md §12.1); the
-preconditioned diffusion is not built yet (``escape_time`` refuses a preconditioner), so natural gradient
-has the chain only, and its theory is NaN with the refusal recorded in ``theory_message``.
+at that N (a run still on the plateau there is NaN: not escaped). Both distributions continue to N = 10^6
+from theory (:func:`symphase.escape_time`, the diffusion approximation: SGD's, docs/model.md §12.1, and the
+preconditioned update's own per-example rates, §14.7); ``theory_message`` keeps each run's message.
 """
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ import xarray as xr
 from .._escape import escape_time
 from .._initial import random_initial
 from .._model import Committee
-from .._natural_ode import integrate_natural
 from .._ode import integrate
 from .._plateau import escape_alpha, plateau_value
 from .._simulate import simulate
@@ -28,7 +26,7 @@ from ._style import subplots
 NAME = "fig12_natural_escape"
 TITLE = "Plateau length vs N from the random start: natural gradient (damping 0.1) against SGD, K = M = 2, eta = 0.5"
 #: Rough seconds of the full figure on an idle 2-core machine: orders the queue of ``reproduce --jobs`` only.
-COST_S = 20
+COST_S = 25
 ETA = 0.5
 DAMPING = 0.1
 RULES = {"sgd": None, "natural": "natural"}
@@ -45,29 +43,15 @@ def _model(rule):
 
 
 def _ode_eg(model, start, alphas):
-    """``eps_g`` of the ODE from ``start``: :func:`integrate` for SGD, the private
-    :func:`symphase._natural_ode.integrate_natural` for a preconditioned model (``integrate`` does not take a
-    preconditioner yet): the one call of the preconditioned ODE in this figure."""
-    if model.preconditioner is None:
-        return integrate(model, ETA, float(alphas[-1]), start=start, alphas=alphas, eg_tol=0, rtol=1e-10,
-                         atol=1e-12).raise_for_status().eg
-    return integrate_natural(model, start.Q, start.R, ETA, alphas, g0=start.g)["eg"]
+    """``eps_g`` of the ODE from ``start`` (:func:`integrate`, whichever rule the model names)."""
+    return integrate(model, ETA, float(alphas[-1]), start=start, alphas=alphas, eg_tol=0, rtol=1e-10,
+                     atol=1e-12).raise_for_status().eg
 
 
 def _escape_theory(model, N, threshold, samples):
-    """Escape alphas sampled from the diffusion approximation (:func:`symphase.escape_time`, random start) and its
-    message: the one call of the escape-time theory in this figure.
-
-    ``escape_time`` refuses a preconditioned model today (``ValueError`` naming ``preconditioner``: the
-    preconditioned diffusion is not built yet, docs/model.md §14.4); for such a model that refusal is returned
-    as the message with NaN samples, so the figure shows the chain alone. Any other error propagates.
-    """
-    try:
-        et = escape_time(model, N, ETA, start="random", threshold=threshold, samples=samples, seed=0)
-    except ValueError as err:
-        if model.preconditioner is None or "preconditioner" not in str(err):
-            raise
-        return np.full(samples, np.nan), f"not built: {err}"
+    """Escape alphas sampled from the diffusion approximation (:func:`symphase.escape_time`, random start; for a
+    preconditioned model its own per-example rates and step, docs/model.md §14.7) and its message."""
+    et = escape_time(model, N, ETA, start="random", threshold=threshold, samples=samples, seed=0)
     return np.asarray(et.samples, dtype=float), et.message
 
 
@@ -131,7 +115,7 @@ def compute(quick: bool):
          "alpha_max": (("rule", "N"), a_max, {"long_name": "end of the chain runs"}),
          "escape_theory": (("rule", "N_theory", "sample"), theory,
                            {"long_name": "escape alpha sampled from the diffusion approximation (escape_time)",
-                            "nan_means": "not escaped by escape_time's alpha_max, or not built (theory_message)"}),
+                            "nan_means": "not escaped by escape_time's alpha_max (theory_message)"}),
          "theory_message": (("rule",), np.array(messages, dtype=object)),
          "slope": (("rule",), slopes[:, 0], {"long_name": "d(mean escape alpha)/d ln N over the chain's N",
                                                     "nan_means": "fewer than 2 N with 2 escapes"}),
@@ -192,8 +176,13 @@ def summary(ds):
         m = np.nanmean(ds["escape_chain"].sel(rule=rule).values, axis=-1)
         parts.append(f"{rule}: mean {m[0]:.0f}->{m[-1]:.0f}, slope {float(ds['slope'].sel(rule=rule)):.1f}"
                      f"+-{float(ds['slope_se'].sel(rule=rule)):.1f}")
-    N = ds["N"].values
-    return f"chain, N = {N[0]}..{N[-1]}: " + "; ".join(parts)
+    N, Nt = ds["N"].values, ds["N_theory"].values if "N_theory" in ds else None
+    theory = ""
+    if Nt is not None:
+        th = [f"{rule} {np.nanmean(ds['escape_theory'].sel(rule=rule).values[0]):.0f}->"
+              f"{np.nanmean(ds['escape_theory'].sel(rule=rule).values[-1]):.0f}" for rule in ds["rule"].values]
+        theory = f"; theory, N = {Nt[0]:.0e}..{Nt[-1]:.0e}: " + ", ".join(th)
+    return f"chain, N = {N[0]}..{N[-1]}: " + "; ".join(parts) + theory
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ the figures (``symphase.figures``) stand beside this module, and the CLI
 ``docs/vocabulary.md`` is the API's vocabulary (a state or a start is one
 argument, :class:`State`; ``eta`` positional; one set of ODE tolerances).
 """
-from . import _numba_cache  # noqa: F401  (before any kernel: a read-only install still caches)
+from . import (
+    _numba_cache,  # noqa: F401  (before any kernel: a read-only install still caches)
+    _rule,  # noqa: F401  (registers the built-in learning rules, docs/model.md §2.4)
+)
 from ._compare import Comparison, compare
 from ._curvature import Curvature, CurvatureTrajectory, curvature, curvature_along
 from ._escape import EscapeTime, escape_time

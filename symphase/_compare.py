@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._fixedpoint_solve import symmetric_fixed_point
-from ._model import check_model
+from ._model import check_model, rule_for
 from ._ode import ATOL, RTOL, integrate
 from ._plateau import escape_alpha
 from ._results import Result, Status, alpha_span
-from ._rule import for_model
 from ._simulate import SimulationResult, old_start_keywords, simulate
 from ._state import old_forms
 from ._validate import check_real
@@ -309,7 +308,7 @@ def compare(model, N, eta, alpha_max, seeds, *, start="random", alphas=None, fra
         If ``plateau="fixed_point"`` and no fixed point is found.
     """
     model = check_model(model).require_closed_form("compare (its ODE)")
-    for_model(model, "compare (its ODE)", "ode")  # the model's learning rule has an ODE (docs/model.md §2.4)
+    rule_for(model, "compare (its ODE)", "ode")  # the model's learning rule has an ODE (docs/model.md §2.4)
     fraction = check_real("fraction", fraction, positive=True)
     if fraction >= 1:
         raise ValueError(f"fraction must be a real number in (0, 1), got {fraction!r}")

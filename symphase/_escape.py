@@ -20,12 +20,11 @@ from ._fixedpoint import FixedPoint
 from ._fixedpoint_solve import symmetric_fixed_point
 from ._initial import near_fixed_point
 from ._kernels import eg as eg_kernel
-from ._model import check_committee, check_model
+from ._model import check_committee, check_model, rule_for
 from ._ode import integrate
 from ._plateau import plateau_value
 from ._results import Result, Status, SymphaseError
 from ._rng import rng_state
-from ._rule import for_model
 from ._run_checks import check_alpha_max
 from ._state import STATE_FORMS, as_state, committee_state, state_names
 from ._validate import check_dimension, check_int, check_real, check_seed
@@ -191,7 +190,7 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
     """
 
     model = check_committee(check_model(model), 'escape_time (docs/model.md §12)')
-    kernels = for_model(model, "escape_time", "sde").bind(model)  # the model's learning rule (docs/model.md §2.4)
+    kernels = rule_for(model, "escape_time", "sde").bind(model)  # the model's learning rule (docs/model.md §2.4)
     N = check_dimension("N", N, minimum=model.K + model.M)
     eta = check_real("eta", eta, positive=True)
     fraction = check_real("fraction", fraction, positive=True)

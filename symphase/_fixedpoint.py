@@ -28,10 +28,9 @@ from functools import cached_property
 import numpy as np
 
 from ._curvature import curvature
-from ._model import STEP
+from ._model import STEP, rule_for
 from ._reduced import reduced_hessian
 from ._results import Result, Status, model_coords
-from ._rule import for_model
 from ._validate import check_real
 from ._weight_space import realise, weight_gradient
 
@@ -235,7 +234,7 @@ class FixedPoint(Result):
             ``eta`` at ``eta = 0`` (the O(eta) part), per unit ``alpha`` at ``eta > 0``.
         """
         e, part = _rate_args(self.eta)
-        return for_model(self.model).jacobian(self.model, self.state, e, part)  # the model's rule (§2.4)
+        return rule_for(self.model).jacobian(self.model, self.state, e, part)  # the model's rule (§2.4)
 
     @cached_property
     def jacobian_eigenvalues(self) -> np.ndarray:
@@ -264,7 +263,7 @@ class FixedPoint(Result):
         float
             Per unit ``eta`` at ``eta = 0``, per unit ``alpha`` at ``eta > 0``.
         """
-        return for_model(self.model).escape_rate(self)
+        return rule_for(self.model).escape_rate(self)
 
     @property
     def escape_direction(self) -> np.ndarray:

@@ -15,9 +15,8 @@ import numpy as np
 from scipy import optimize
 
 from ._fixedpoint import FixedPoint, rates, symmetric_state
-from ._model import STEP, check_model, min_gram_eigenvalue
+from ._model import STEP, check_model, min_gram_eigenvalue, rule_for
 from ._results import SymphaseError
-from ._rule import for_model
 from ._validate import NORM_RANGE, check_real
 
 
@@ -56,7 +55,7 @@ def closed_form(model, norm=None):
 
 def _check_input(model, eta, norm):
     model = check_model(model).require_closed_form("symmetric_fixed_point")
-    rule = for_model(model, "symmetric_fixed_point", "ode")
+    rule = rule_for(model, "symmetric_fixed_point", "ode")
     eta = check_real("eta", eta, nonnegative=True)
     if rule.name != "sgd" and eta != 0:
         raise ValueError(f"eta: the fixed point of preconditioner={model.preconditioner!r} is analysed at eta = 0 "

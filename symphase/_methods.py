@@ -22,9 +22,8 @@ import numpy as np
 from . import _overlap_sgd as ov
 from . import _sgd as sgd
 from ._driver import INCOMPLETE
+from ._model import RULE_FEATURES, rule_for
 from ._rng import rng_state
-from ._rule import FEATURES as RULE_FEATURES
-from ._rule import for_model
 from ._validate import check_real
 
 #: What a simulator may support: feature -> what it is (the words of the refusal).
@@ -145,7 +144,7 @@ class SimulationMethod:
                              f"fixed at 1, scaling 'sum', no weight decay){needs[0][2]}")
         # the learning rule (docs/model.md §2.4): this simulator, and each option it needs, must be among the
         # features the model's rule declares
-        rule = for_model(model, f"method={cls.name!r}", cls.name if cls.name in RULE_FEATURES else "")
+        rule = rule_for(model, f"method={cls.name!r}", cls.name if cls.name in RULE_FEATURES else "")
         for feature, option, here in needs:
             if feature in RULE_FEATURES and feature not in rule.supports:
                 raise ValueError(f"{option}: method={cls.name!r} with preconditioner={model.preconditioner!r} runs "
@@ -164,7 +163,7 @@ class SimulationMethod:
         self.per_record = np.diff(np.concatenate([[0], self.steps]))
         self.n_rec = self.steps.size
         self.total = len(setup.seeds) * int(self.steps[-1])
-        self.kernels = for_model(setup.model).bind(setup.model)  # the model's learning rule (docs/model.md §2.4)
+        self.kernels = rule_for(setup.model).bind(setup.model)  # the model's learning rule (docs/model.md §2.4)
         self._outputs()
 
     def _outputs(self):
@@ -201,7 +200,7 @@ class Weights(SimulationMethod):
         st, m = self.setup, self.setup.model
         K, M, lay, ys, vs = m.K, m.M, m.layout, self.ys, self.vs
         J, B, g = st.weights[j]
-        wa = sgd.weight_args(m, st.par, B, blowup=st.blowup, batch_stats=st.batch_stats)
+        wa = self.kernels.weight_args(m, st.par, B, blowup=st.blowup, batch_stats=st.batch_stats)
         Jt = np.ascontiguousarray(J.T)
         g = g.copy()
         v = st.v0.copy()
@@ -295,7 +294,7 @@ class SDE(SimulationMethod):
         return {"sde_step": sde_step}
 
     def __init__(self, setup, alphas, sde_step=None):
-        self.kernels = for_model(setup.model).bind(setup.model)
+        self.kernels = rule_for(setup.model).bind(setup.model)
         if sde_step is None:  # the rule's default for paths through the first start (SGD: 0.05)
             sde_step = self.kernels.sde_step(setup.model, setup.eta, setup.y0[0])
         self.setup, self.sde_step = setup, sde_step

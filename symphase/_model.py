@@ -43,6 +43,14 @@ SCALINGS = ("sum", "1/sqrt(K)", "1/K")
 #: the learning rule registered under it (:data:`symphase._rule.RULES`; registering a rule adds its name
 #: here); ``"adaptive"`` is declared but not built yet.
 PRECONDITIONERS = ["none", "natural", "unitwise", "adaptive"]
+#: The learning rules by name (docs/model.md §2.4): ``"sgd"`` and each preconditioner's rule. Filled by
+#: :func:`symphase._rule.register` (the registry's entries import the engines, so they are registered from
+#: above; ``symphase`` registers the built-in rules on import); :func:`rule_for` reads it.
+LEARNING_RULES: dict = {}
+#: What a rule can declare it supports: the simulators (``weights``, ``overlaps``, ``sde``), the ODE and
+#: what is built on it (``ode``: ``integrate``, ``rhs``, the fixed points and their spectra), BN with the
+#: batch's own statistics (``batch_stats``), the two-layer network (``two_layer``) and ReLU.
+RULE_FEATURES = frozenset({"weights", "overlaps", "sde", "ode", "batch_stats", "two_layer", "relu"})
 #: The default damping ``eps`` of ``(F + eps I)^-1`` (docs/model.md §14); a model without a preconditioner
 #: keeps it (any other value is refused there).
 DEFAULT_DAMPING = 1e-3
@@ -283,6 +291,43 @@ def _stored_preconditioner(value):
 
 def _spelled_preconditioner(value):
     return "none" if value is None else value
+
+
+def rule_for(model, what: str = "", needs: str = ""):
+    """The learning rule that ``model`` names (``preconditioner=None``: SGD; :data:`LEARNING_RULES`), optionally
+    checking that it supports ``needs`` (one of :data:`RULE_FEATURES`).
+
+    Parameters
+    ----------
+    model : Committee
+    what : str
+        What asks, as a refusal should say it (e.g. ``"integrate"``).
+    needs : str, optional
+        A feature of :data:`RULE_FEATURES`.
+
+    Returns
+    -------
+    symphase._rule.Rule
+
+    Raises
+    ------
+    ValueError
+        The preconditioner names no registered rule (``"adaptive"`` is not built yet), or its rule does not
+        support ``needs``: one line naming ``preconditioner``, ``what`` and what does support it.
+    """
+    name = "sgd" if model.preconditioner is None else model.preconditioner
+    rule = LEARNING_RULES.get(name)
+    if rule is None:
+        raise ValueError(f"preconditioner: preconditioner={name!r} is not built yet"
+                         f"{' for ' + what if what else ''}; the built rules are "
+                         f"{', '.join(repr(n) for n in LEARNING_RULES)} (docs/model.md §14)")
+    if needs and needs not in rule.supports:
+        runs = {"weights": "simulate(method='weights')", "overlaps": "simulate(method='overlaps')",
+                "sde": "simulate(method='sde') and escape_time", "ode": "integrate, rhs and the fixed points"}
+        ok = [runs[f] for f in ("ode", "weights", "overlaps", "sde") if f in rule.supports]
+        raise ValueError(f"preconditioner: {what or needs} does not run preconditioner={name!r} yet; it runs in "
+                         f"{', '.join(ok) or 'nothing yet'} (docs/model.md §14)")
+    return rule
 
 
 #: The model's fields, declared once (docs/model.md §13.2): the order is ``Committee``'s, its

@@ -27,9 +27,8 @@ from ._integrators import (
 )
 from ._kernels import DIVERGED, INVALID, OK
 from ._methods import ode_method
-from ._model import check_model
+from ._model import check_model, rule_for
 from ._results import Status, SymphaseError
-from ._rule import for_model
 from ._run_checks import _bounded, check_alpha_max, check_alphas, check_eta, check_second_layer, default_alphas
 from ._state import Rates, State, is_array, model_state, old_forms, split_state, state_names
 from ._trajectory import ODEResult
@@ -174,7 +173,7 @@ def integrate(model, eta, alpha_max, *, start, method="adaptive", dt=None, rtol=
     (<Status.COMPLETED: 'completed'>, True)
     """
     model = check_model(model).require_closed_form("integrate")
-    rule = for_model(model, "integrate", "ode")  # the model's learning rule (docs/model.md §2.4)
+    rule = rule_for(model, "integrate", "ode")  # the model's learning rule (docs/model.md §2.4)
     eta = check_eta("eta", eta)
     alpha_max = check_alpha_max(alpha_max)
     method = ode_method(method)  # a registered integrator (symphase._methods.ODE_METHODS), by name or class
@@ -549,7 +548,7 @@ def rhs(model, state, eta, *, part="full", eta2=None) -> Rates:
     ((2, 2), (2, 2), True)
     """
     model = check_model(model).require_closed_form("rhs")
-    rule = for_model(model, "rhs", "ode")  # the model's learning rule (docs/model.md §2.4)
+    rule = rule_for(model, "rhs", "ode")  # the model's learning rule (docs/model.md §2.4)
     eta = check_real("eta", eta, positive=True)
     if part not in ("full", "linear", "quadratic"):
         raise ValueError(f"part must be 'full', 'linear' or 'quadratic', got {part!r}")

@@ -59,15 +59,13 @@ from ._fluctuations import rate_moments_with, sde_example_steps_with, sgd_rates
 from ._generated.rule import sgd_example
 from ._integrators import dopri_segment_with, rk4_steps_with
 from ._kernels import rhs
-from ._model import PRECONDITIONERS
+from ._model import LEARNING_RULES, PRECONDITIONERS, RULE_FEATURES, rule_for
 from ._overlap_sgd import overlap_steps_with
 from ._results import SymphaseError
 from ._sgd import sgd_steps_with
 
-#: What a rule can declare it supports: the simulators (``weights``, ``overlaps``, ``sde``), the ODE and
-#: what is built on it (``ode``: ``integrate``, ``rhs``, the fixed points and their spectra), BN with the
-#: batch's own statistics (``batch_stats``), the two-layer network (``two_layer``) and ReLU.
-FEATURES = frozenset({"weights", "overlaps", "sde", "ode", "batch_stats", "two_layer", "relu"})
+#: What a rule can declare it supports (:data:`symphase._model.RULE_FEATURES`).
+FEATURES = RULE_FEATURES
 
 
 def _same(ka):
@@ -101,6 +99,10 @@ class Kernels(NamedTuple):
     sde_step : callable
         ``sde_step(model, eta, *states)``: the scheme's default step in ``alpha`` for paths through
         ``states`` (flat states; :func:`symphase._fluctuations.sde_step`).
+    weight_args : callable
+        ``weight_args(model, par, B, *, blowup, batch_stats)``: one seed's record of ``sgd_steps``
+        (:func:`symphase._sgd.weight_args`); a rule with a state of its own per seed (``adaptive``'s
+        ``G^-1``) returns a record that carries it.
     """
 
     sgd_steps: Callable
@@ -113,6 +115,7 @@ class Kernels(NamedTuple):
     drift_args: Callable = _same
     sde_setup: Callable = None
     sde_step: Callable = None
+    weight_args: Callable = _sgd.weight_args
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,8 +284,10 @@ UNITWISE = Preconditioned("unitwise", sgd_example, None, nat_ode.drift,
                           "unit-wise natural gradient: F's diagonal blocks, one per hidden unit with its gain "
                           "(docs/model.md §14)", mode=nat.UNITWISE)
 
-#: The registered rules by name.
-RULES: dict[str, Rule] = {"sgd": SGD, "natural": NATURAL, "unitwise": UNITWISE}
+#: The registered rules by name: the model's registry (:data:`symphase._model.LEARNING_RULES`), which
+#: :func:`symphase._model.rule_for` reads for every driver.
+RULES: dict[str, Rule] = LEARNING_RULES
+RULES.update({"sgd": SGD, "natural": NATURAL, "unitwise": UNITWISE})
 
 
 def register(rule: Rule) -> Rule:
@@ -326,36 +331,8 @@ _BUILT_IN = frozenset(RULES)
 
 
 def for_model(model, what: str = "", needs: str = "") -> Rule:
-    """The rule that ``model`` names (``preconditioner=None``: SGD), optionally checking that it supports
-    ``needs`` (one of :data:`FEATURES`).
-
-    Parameters
-    ----------
-    model : Committee
-    what : str
-        What asks, as a refusal should say it (e.g. ``"integrate"``).
-    needs : str, optional
-        A feature of :data:`FEATURES`.
-
-    Raises
-    ------
-    ValueError
-        The preconditioner names no registered rule (``"adaptive"`` is not built yet), or its rule does not
-        support ``needs``: one line naming ``preconditioner``, ``what`` and what does support it.
-    """
-    name = "sgd" if model.preconditioner is None else model.preconditioner
-    rule = RULES.get(name)
-    if rule is None:
-        raise ValueError(f"preconditioner: preconditioner={name!r} is not built yet"
-                         f"{' for ' + what if what else ''}; the built rules are "
-                         f"{', '.join(repr(n) for n in RULES)} (docs/model.md §14)")
-    if needs and needs not in rule.supports:
-        ok = sorted(f for f in rule.supports if f in ("weights", "overlaps", "sde", "ode"))
-        runs = {"weights": "simulate(method='weights')", "overlaps": "simulate(method='overlaps')",
-                "sde": "simulate(method='sde')", "ode": "integrate, rhs and the fixed points"}
-        raise ValueError(f"preconditioner: {what or needs} does not run preconditioner={name!r} yet; it runs in "
-                         f"{', '.join(runs[f] for f in ok) or 'nothing yet'} (docs/model.md §14)")
-    return rule
+    """:func:`symphase._model.rule_for`: the rule that ``model`` names, checked to support ``needs``."""
+    return rule_for(model, what, needs)
 
 
 def get_rule(name) -> Rule:

@@ -19,7 +19,8 @@ import numpy as np
 from _timing import best_of
 
 import symphase as sp
-from symphase import _kernels, _natural, _natural_ode, _rng, _sgd
+from symphase import _integrators, _kernels, _natural, _natural_ode, _rng, _rule, _sgd
+from symphase import _overlap_sgd as _ov
 
 
 def per_step(model, N, J, B, kind, work=2e7, repeats=5):
@@ -62,6 +63,45 @@ def rhs_times(K, calls=2000, repeats=5):
     return times
 
 
+def rk4_rhs_times(K, steps=2000, repeats=5):
+    """Seconds per right-hand side inside the compiled RK4 stepper (4 per step; no Python call per
+    evaluation), SGD's and the preconditioned rules', at a generic state, K = M: each rule's own
+    ``Kernels.rk4_steps`` (:meth:`symphase._rule.Rule.bind`), as ``integrate(method="rk4")`` runs it."""
+    Q, R = 0.5 * np.eye(K) + 0.1, 0.3 * np.eye(K) + 0.05
+    times = {}
+    for name, pre in (("SGD", None), ("natural", "natural"), ("unitwise", "unitwise")):
+        model = sp.Committee(K, K, preconditioner=pre, damping=1e-3)
+        kern = _rule.for_model(model).bind(model)
+        y0 = model.system.state(Q, R)
+        sa = _integrators.stepper_args(kern.drift_args(model.system.args(0.5)), y0.size)
+
+        def run(kern=kern, y0=y0, sa=sa):
+            y = y0.copy()
+            code, did = kern.rk4_steps(y, 0.0, 1e-4, 0, steps, sa)
+            assert did == steps, (code, did)
+        run()
+        times[name] = best_of(run, repeats=repeats) / (4 * steps)
+    return times
+
+
+def chain_times(K, N=1000, steps=2000, repeats=5):
+    """Seconds per step of the exact chain in overlap space (docs/model.md §11), SGD's and the preconditioned
+    rules' (:func:`symphase._natural.natural_overlap_steps`), K = M, b = 1, from a random start."""
+    times = {}
+    for name, pre in (("SGD", None), ("natural", "natural"), ("unitwise", "unitwise")):
+        model = sp.Committee(K, K, preconditioner=pre)
+        kern = _rule.for_model(model).bind(model)
+        start = sp.random_initial(model, N, seed=0)
+        ca = _ov.chain_args(model, model.system.params(0.5), N)
+
+        def run(kern=kern, start=start, ca=ca):
+            Q, R, g, v = start.Q.copy(), start.R.copy(), np.ones(K), np.ones(K)
+            assert kern.overlap_steps(Q, R, g, v, steps, _rng.rng_state(1), ca) == steps
+        run()
+        times[name] = best_of(run, repeats=repeats) / steps
+    return times
+
+
 def rows(quick=False):
     """The table rows of benchmarks/run.py: ``(benchmark, case, seconds, note)``."""
     out = []
@@ -70,6 +110,14 @@ def rows(quick=False):
         for name, sec in t.items():
             note = "one call from Python" if name == "SGD" else f"{sec / t['SGD']:.2f}x SGD's (target <= 3x)"
             out.append(("ODE right-hand side", f"{name}, K = M = {K}", sec, note))
+        t = rk4_rhs_times(K, *((200, 2) if quick else ()))
+        for name, sec in t.items():
+            note = "inside the compiled RK4 stepper" if name == "SGD" else f"{sec / t['SGD']:.2f}x SGD's (target <= 3x)"
+            out.append(("ODE right-hand side, in RK4", f"{name}, K = M = {K}", sec, note))
+        t = chain_times(K, *((1000, 200, 2) if quick else ()))
+        for name, sec in t.items():
+            note = "N = 1000, b = 1" if name == "SGD" else f"{sec / t['SGD']:.2f}x SGD's (target <= 3x)"
+            out.append(("exact chain step", f"{name}, K = M = {K}", sec, note))
     for K, bn in (((2, None),) if quick else ((2, None), (4, None), (2, "exact"))):
         model = sp.Committee(K, K, bn=bn)
         rule = "" if bn is None else f", BN {bn}"

@@ -435,6 +435,21 @@ def sde_example_steps(y, ka, s, n_steps, c, work):
     return sde_example_steps_with(sgd_example, sgd_rates, rhs, y, ka, s, n_steps, c, work)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def draw_fields(s, L, used, sigma, w, z):
+    """One example's fields ``z = sigma L w`` in place, ``w ~ N(0, I)`` on the directions ``used`` (``L`` the
+    Gram factor of :func:`symphase._overlap_sgd.gram_factor`), drawn from the RNG state ``s`` in order: the
+    SDE schemes' examples (SGD's and the preconditioned rules')."""
+    n = z.size
+    for q in range(n):
+        w[q] = next_normal(s) if used[q] else 0.0
+    for p in range(n):
+        t = 0.0
+        for q in range(p + 1):
+            t += L[p, q] * w[q]
+        z[p] = sigma * t
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")  # the wrappers bind the rule statically
 def sde_example_steps_with(example, rates, drift, y, ka, s, n_steps, c, work):
     """``n_steps`` Euler steps of the diffusion approximation ``dy = f d alpha + (D/N)^(1/2) dW``
@@ -452,7 +467,7 @@ def sde_example_steps_with(example, rates, drift, y, ka, s, n_steps, c, work):
     semi-definiteness."""
     f, acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd = work
     K, M = Rw.shape
-    n, size = K + M, y.size
+    size = y.size
     scale = math.sqrt(c.dalpha / (c.N * c.b * c.examples))
     ones_k, ones_m = np.ones(K), np.ones(M)  # the committee machine: v = 1, v* = 1
     out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
@@ -466,13 +481,7 @@ def sde_example_steps_with(example, rates, drift, y, ka, s, n_steps, c, work):
         for p in range(size):
             acc[p] = 0.0
         for _ in range(c.examples):
-            for q in range(n):
-                w[q] = next_normal(s) if used[q] else 0.0
-            for p in range(n):
-                t = 0.0
-                for q in range(p + 1):
-                    t += L[p, q] * w[q]
-                z[p] = sigma * t
+            draw_fields(s, L, used, sigma, w, z)
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
             rate_at(example, rates, z, noise, Qw, Rw, gw, (h, eta, switches, state, consts), out, psi)
             for p in range(size):

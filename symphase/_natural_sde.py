@@ -48,7 +48,7 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from ._fluctuations import SDE_EXAMPLES, MomentWork, SDEConsts, SDEWork, normal_rule, rate_setup
+from ._fluctuations import SDE_EXAMPLES, MomentWork, SDEConsts, SDEWork, draw_fields, normal_rule, rate_setup
 from ._generated.rule import sgd_example
 from ._kernels import BN, LEARN_GAIN, OK, TAU, check_state
 from ._layout import unpack_into
@@ -289,7 +289,7 @@ def natural_sde_steps(y, ka, s, n_steps, c, work):
     """
     f, _acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd, inv_s, fac, ode, sums, coef, Pi, dgain = work
     K, M = Rw.shape
-    n, size = K + M, y.size
+    size = y.size
     mode, damping = c.pre.mode, c.pre.damping
     par = ka.par
     bn, learn, tau = par[BN] != 0.0, par[LEARN_GAIN] != 0.0, par[TAU]
@@ -311,13 +311,7 @@ def natural_sde_steps(y, ka, s, n_steps, c, work):
         rs = ((h, inv_s, qd, ones_k, ones_m), consts, tau / c.b)
         _zero_sums(sums)
         for _ in range(c.examples):
-            for q in range(n):
-                w[q] = next_normal(s) if used[q] else 0.0
-            for p in range(n):
-                t = 0.0
-                for q in range(p + 1):
-                    t += L[p, q] * w[q]
-                z[p] = sigma * t
+            draw_fields(s, L, used, sigma, w, z)
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
             _add_example(z, noise, rs, Binv, out, coef, sums)
         if not _finish(Qw, Rw, sums, mode, (bn, learn, c.has_gain), fac, Pi, dgain, psi):

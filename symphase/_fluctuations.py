@@ -135,7 +135,6 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
     committee machine with erf."""
     mean, second, psi, z, G, L, used = work
     K, M = R.shape
-    n = K + M
     size = mean.size
     for a in range(size):
         mean[a] = 0.0
@@ -149,30 +148,14 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
     dims = rank + (1 if noise_sd > 0.0 else 0)
     if points.shape[1] < dims:
         return False
-    cols = np.empty(rank, dtype=np.int64)
-    r = 0
-    for j in range(n):
-        if used[j]:
-            cols[r] = j
-            r += 1
+    cols = used_columns(used, rank)
     state = (h, h, qd, np.ones(K), np.ones(M))
     out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     for pt in range(points.shape[0]):
-        wgt = weights[pt]
-        for p in range(n):
-            acc = 0.0
-            for t in range(rank):
-                acc += L[p, cols[t]] * points[pt, t]
-            z[p] = sigma * acc
-        noise = noise_sd * points[pt, rank] if noise_sd > 0.0 else 0.0
+        noise = cubature_fields(L, cols, sigma, noise_sd, points[pt], z)
         rate_at(example, rates, z, noise, Q, R, g, (h, eta, switches, state, consts), out, psi)
-        for p in range(size):
-            mean[p] += wgt * psi[p]
-            for q in range(p, size):
-                second[p, q] += wgt * psi[p] * psi[q]
-    for p in range(size):
-        for q in range(p):
-            second[p, q] = second[q, p]
+        add_moments(weights[pt], psi, mean, second)
+    symmetrize_upper(second)
     return True
 
 
@@ -433,6 +416,49 @@ def sde_example_steps(y, ka, s, n_steps, c, work):
     """:func:`sde_example_steps_with` for SGD (its per-example kernel, :func:`sgd_rates` and the ODE's
     right-hand side)."""
     return sde_example_steps_with(sgd_example, sgd_rates, rhs, y, ka, s, n_steps, c, work)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def used_columns(used, rank):
+    """The indices of the ``rank`` directions ``used`` by the Gram factor (:func:`cubature_fields`)."""
+    cols = np.empty(rank, dtype=np.int64)
+    r = 0
+    for j in range(used.size):
+        if used[j]:
+            cols[r] = j
+            r += 1
+    return cols
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def cubature_fields(L, cols, sigma, noise_sd, point, z):
+    """One cubature point's fields ``z = sigma L[:, cols] point[:rank]`` in place, and its output noise
+    ``noise_sd point[rank]`` (returned): the diffusion moments' examples (SGD's and the preconditioned rules')."""
+    rank = cols.size
+    for p in range(z.size):
+        acc = 0.0
+        for t in range(rank):
+            acc += L[p, cols[t]] * point[t]
+        z[p] = sigma * acc
+    return noise_sd * point[rank] if noise_sd > 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def add_moments(wgt, psi, mean, second):
+    """``mean += wgt psi`` and the upper triangle of ``second += wgt psi psi^T`` (:func:`symmetrize_upper`)."""
+    size = psi.size
+    for p in range(size):
+        mean[p] += wgt * psi[p]
+        for q in range(p, size):
+            second[p, q] += wgt * psi[p] * psi[q]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def symmetrize_upper(second):
+    """Copy the upper triangle of ``second`` into its lower one."""
+    for p in range(second.shape[0]):
+        for q in range(p):
+            second[p, q] = second[q, p]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")

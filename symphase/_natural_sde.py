@@ -48,7 +48,19 @@ from collections import namedtuple
 import numba
 import numpy as np
 
-from ._fluctuations import SDE_EXAMPLES, MomentWork, SDEConsts, SDEWork, draw_fields, normal_rule, rate_setup
+from ._fluctuations import (
+    SDE_EXAMPLES,
+    MomentWork,
+    SDEConsts,
+    SDEWork,
+    add_moments,
+    cubature_fields,
+    draw_fields,
+    normal_rule,
+    rate_setup,
+    symmetrize_upper,
+    used_columns,
+)
 from ._generated.rule import sgd_example
 from ._kernels import BN, LEARN_GAIN, OK, TAU, check_state
 from ._layout import unpack_into
@@ -367,8 +379,6 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
     mean, second, psi, z, G, L, used = work[:7]
     h, inv_s, qd, fac, saved, sums, coef, Pi, dgain = work[7:]
     K, M = R.shape
-    n = K + M
-    size = mean.size
     mean[:] = 0.0
     second[:, :] = 0.0
     rank = gram_factor(Q, R, T, G, L, used)
@@ -385,33 +395,17 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
         return SINGULAR
     saved[0][:, :] = fac[1]
     saved[1][:, :] = fac[9]
-    cols = np.empty(rank, dtype=np.int64)
-    r = 0
-    for j in range(n):
-        if used[j]:
-            cols[r] = j
-            r += 1
+    cols = used_columns(used, rank)
     out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     rs = ((h, inv_s, qd, np.ones(K), np.ones(M)), consts, tau / b)
     rc = (rs, pre.mode, (bn, learn, has_gain))
     rw = (fac, saved, sums, coef, Pi, dgain, out)
     for pt in range(points.shape[0]):
-        wgt = weights[pt]
-        for p in range(n):
-            acc = 0.0
-            for t in range(rank):
-                acc += L[p, cols[t]] * points[pt, t]
-            z[p] = sigma * acc
-        noise = noise_sd * points[pt, rank] if noise_sd > 0.0 else 0.0
+        noise = cubature_fields(L, cols, sigma, noise_sd, points[pt], z)
         if not natural_rate_at(z, noise, Q, R, rc, rw, psi):
             return SINGULAR
-        for p in range(size):
-            mean[p] += wgt * psi[p]
-            for q in range(p, size):
-                second[p, q] += wgt * psi[p] * psi[q]
-    for p in range(size):
-        for q in range(p):
-            second[p, q] = second[q, p]
+        add_moments(weights[pt], psi, mean, second)
+    symmetrize_upper(second)
     return MOMENTS_OK
 
 

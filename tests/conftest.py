@@ -43,10 +43,35 @@ def pytest_configure(config):
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(scope="session")
+def quick_figures(tmp_path_factory):
+    """``symphase reproduce --quick --out DIR`` through the command line, once per test process:
+    ``(DIR, exit status, printed summary)``. The quick figures take about a minute; three files check
+    them (tests/test_reproduce.py end to end, tests/test_reproduce_jobs.py against ``--jobs 2``,
+    tests/test_fig_theory.py the theory variables), and :data:`SHARED_SCOPES` keeps those files on one
+    pytest-xdist worker, so they are computed once. Read only: a test that changes files copies DIR."""
+    import contextlib
+    import io
+
+    from symphase.cli import main
+
+    out = tmp_path_factory.mktemp("quick_figures") / "figs"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rc = main(["reproduce", "--quick", "--out", str(out)])
+    return out, rc, printed.getvalue()
+
+
+#: Test files that share a session fixture too costly to compute twice (``quick_figures``): the
+#: pytest-xdist scheduler below sends each group whole to one worker.
+SHARED_SCOPES = {f"tests/{name}": "quick_figures"
+                 for name in ("test_reproduce.py", "test_reproduce_jobs.py", "test_fig_theory.py")}
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """With pytest-xdist (``-n``), send each test file whole to one worker (xdist's ``loadfile``) unless
-    ``--dist`` is given.
+    """With pytest-xdist (``-n``), send each test file whole to one worker (xdist's ``loadfile``), and the
+    files of a :data:`SHARED_SCOPES` group together, unless ``--dist`` is given.
 
     Why: the kernels compile on first use (Numba), and with the default per-test ``load`` both workers
     run tests of the same file at the same time, so both compile the same kernels before either has
@@ -58,4 +83,10 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadFileScheduling
-    return LoadFileScheduling(config, log)
+
+    class FileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            scope = super()._split_scope(nodeid)
+            return SHARED_SCOPES.get(scope, scope)
+
+    return FileScheduling(config, log)

@@ -2,7 +2,8 @@
 
 Two kinds of check:
 
-- the quick variants of both figures are computed here (about 15 s together): the theory variables
+- the quick variants of both figures, as ``reproduce --quick`` saves them (the ``quick_figures`` fixture of
+  tests/conftest.py, computed once for this file and the two reproduce test files): the theory variables
   exist, carry a long_name, are finite where no NaN is declared, and have the shape of the theory
   (a band that starts at the random start's spread, escape times after the start, the plateau
   start drawing the simulation's own starts);
@@ -38,14 +39,20 @@ def _mean_se(x):
     return x.mean(), x.std(ddof=1) / np.sqrt(x.size)
 
 
-@pytest.fixture(scope="module")
-def quick4():
-    return fig4.compute(True)
+def _quick(quick_figures, name):
+    """The quick dataset ``name`` as ``reproduce --quick`` saved it (the ``quick_figures`` fixture)."""
+    with xr.open_dataset(quick_figures[0] / f"{name}.nc") as ds:
+        return ds.load()
 
 
 @pytest.fixture(scope="module")
-def quick6():
-    return fig6.compute(True)
+def quick4(quick_figures):
+    return _quick(quick_figures, fig4.NAME)
+
+
+@pytest.fixture(scope="module")
+def quick6(quick_figures):
+    return _quick(quick_figures, fig6.NAME)
 
 
 @pytest.mark.slow

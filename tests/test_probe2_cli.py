@@ -94,10 +94,15 @@ def test_full_disk_prints_the_result_saves_it_elsewhere_and_exits_1(tmp_path, ti
     assert "# status: completed" in out  # the result is printed
     saved = list(spare.glob("a.*.nc"))
     assert len(saved) == 1 and str(saved[0]) in err
-    ref = sp.integrate(sp.Committee(2, 2), 0.5, 100, start=sp.random_initial(sp.Committee(2, 2), 1000, 0)[:2],
+    # the run's numbers: bit for bit those of the same command saved on a good disk (a fresh process, as this
+    # one), and the API's to 1e-12 (this process may have compiled or loaded its kernels in another order,
+    # which moves the last bits: README, "Known limitations")
+    assert symphase("ode", "--alpha-max", "100", "--points", "3001", "--out", str(tmp_path / "good.nc"))[0] == 0
+    api = sp.integrate(sp.Committee(2, 2), 0.5, 100, start=sp.random_initial(sp.Committee(2, 2), 1000, 0)[:2],
                        alphas=sp.default_alphas(100, 3000))
-    with xr.open_dataset(saved[0], engine="h5netcdf") as ds:
-        np.testing.assert_array_equal(ds["eg"].values, ref.eg)  # the run's numbers, bit for bit
+    with xr.open_dataset(saved[0], engine="h5netcdf") as ds, xr.open_dataset(tmp_path / "good.nc") as good:
+        np.testing.assert_array_equal(ds["eg"].values, good["eg"].values)
+        np.testing.assert_allclose(ds["eg"].values, api.eg, rtol=1e-12, atol=0)
     assert list(tiny_disk.iterdir()) == []  # no temporary left on the full disk
 
 

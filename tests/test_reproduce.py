@@ -1,4 +1,6 @@
 """``symphase reproduce --quick`` end to end: every expected file, finite numbers, skip and redo."""
+import shutil
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -9,10 +11,13 @@ from symphase.figures._reproduce import SUFFIXES
 
 
 @pytest.mark.slow
-def test_quick_reproduce_end_to_end(tmp_path, capsys):
+def test_quick_reproduce_end_to_end(tmp_path, capsys, quick_figures):
+    """``reproduce --quick`` (the run of the ``quick_figures`` fixture, shared with tests/test_fig_theory.py and
+    tests/test_reproduce_jobs.py), then skip, --force and --replot on a copy of its folder."""
+    made, rc, text = quick_figures
+    assert rc == 0
     out = tmp_path / "figs"
-    assert main(["reproduce", "--quick", "--out", str(out)]) == 0
-    text = capsys.readouterr().out
+    shutil.copytree(made, out)
     for name in FIGURES:
         for suffix in SUFFIXES:
             path = out / f"{name}{suffix}"

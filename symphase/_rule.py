@@ -46,6 +46,7 @@ import numba
 import numpy as np
 from numba.core.registry import CPUDispatcher
 
+from . import _adaptive as ada
 from . import _fluctuations as _fl
 from . import _integrators as _int
 from . import _kernels as _kern
@@ -156,6 +157,8 @@ class Rule:
             if part == "rates" and self.rates is None and (isinstance(self, Preconditioned) or "sde" not in
                                                            self.supports):
                 continue  # a preconditioned rule's per-example rates are its own kernels (bind)
+            if part == "drift" and self.drift is None and "ode" not in self.supports:
+                continue  # a rule without an ODE (adaptive: simulation on the weights only)
             if not isinstance(getattr(self, part), CPUDispatcher):
                 raise TypeError(f"rule {self.name!r}: {part} must be a numba.njit function, "
                                 f"got {type(getattr(self, part)).__name__}")
@@ -269,6 +272,25 @@ class Preconditioned(Rule):
         return super().escape_rate(fp)
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class Adaptive(Rule):
+    """Amari, Park & Fukumizu's (2000) adaptive natural gradient on the weights (docs/model.md §14.9): the step
+    ``Delta theta = G^-1 Delta theta_SGD`` with an online estimate ``G^-1`` of ``F^-1`` that each example updates,
+    ``G^-1 <- (1 + e_t) G^-1 - e_t (G^-1 grad s)(G^-1 grad s)^T`` (:mod:`symphase._adaptive`). ``G^-1`` is a state
+    of each seed (``P x P``, ``P = N K (+ K)``), carried in the record of
+    :func:`symphase._adaptive.adaptive_weight_args`; simulation on the weights only (no order-parameter theory),
+    so it supports ``{"weights"}``."""
+
+    @property
+    def kernels(self):
+        raise TypeError(f"rule {self.name!r}: its kernels take a per-seed record; use bind(model)")
+
+    def bind(self, model) -> Kernels:
+        """The weights kernel :func:`symphase._adaptive.adaptive_steps` and its per-seed record
+        :func:`symphase._adaptive.adaptive_weight_args` (the other engines: None, not supported)."""
+        return Kernels(ada.adaptive_steps, None, None, None, weight_args=ada.adaptive_weight_args)
+
+
 #: Plain SGD, and both BN rules through the model's ``bn`` (docs/model.md §2).
 SGD = Rule("sgd", sgd_example, sgd_rates, rhs, FEATURES,
            "online SGD: J_i += (eta/(N b)) m_i h_i d_i (xi - e x_i J_i/Q_ii) (docs/model.md §2)")
@@ -284,10 +306,16 @@ UNITWISE = Preconditioned("unitwise", sgd_example, None, nat_ode.drift,
                           "unit-wise natural gradient: F's diagonal blocks, one per hidden unit with its gain "
                           "(docs/model.md §14)", mode=nat.UNITWISE)
 
+#: Adaptive natural gradient (docs/model.md §14.9; committee machine, plain and both BN rules, population
+#: statistics; simulation on the weights only).
+ADAPTIVE = Adaptive("adaptive", sgd_example, None, None, frozenset({"weights"}),
+                    "adaptive natural gradient: Delta theta = G^-1 Delta theta_SGD, G^-1 <- (1 + e) G^-1 "
+                    "- e (G^-1 grad s)(G^-1 grad s)^T per example (Amari, Park & Fukumizu 2000; docs/model.md §14.9)")
+
 #: The registered rules by name: the model's registry (:data:`symphase._model.LEARNING_RULES`), which
 #: :func:`symphase._model.rule_for` reads for every driver.
 RULES: dict[str, Rule] = LEARNING_RULES
-RULES.update({"sgd": SGD, "natural": NATURAL, "unitwise": UNITWISE})
+RULES.update({"sgd": SGD, "natural": NATURAL, "unitwise": UNITWISE, "adaptive": ADAPTIVE})
 
 
 def register(rule: Rule) -> Rule:

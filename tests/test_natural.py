@@ -215,9 +215,9 @@ def test_engines_without_a_preconditioner_refuse_it(what):
     (NATURAL, "sde", r"^preconditioner: method='sde' does not run preconditioner='natural' yet; it runs in "
                      r"integrate, rhs and the fixed points, simulate\(method='overlaps'\), "
                      r"simulate\(method='weights'\)"),
-    (NATURAL.with_(preconditioner="adaptive"), "weights",
-     r"^preconditioner: preconditioner='adaptive' is not built yet for method='weights'; the built rules are "
-     r"'sgd', 'natural', 'unitwise'"),
+    (NATURAL.with_(preconditioner="adaptive"), "overlaps",
+     r"^preconditioner: method='overlaps' does not run preconditioner='adaptive' yet; it runs in "
+     r"simulate\(method='weights'\)"),
     (NATURAL.with_(bn="exact", batch=2), "weights", r"^bn_stats: method='weights' with preconditioner='natural' "
                                                     r"runs the soft committee machine with population statistics only"),
     (NATURAL.with_(weight_decay=0.1), "weights", r"^model: method='weights' with preconditioner='natural' runs the "

@@ -45,11 +45,13 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def quick_figures(tmp_path_factory):
-    """``symphase reproduce --quick --out DIR`` through the command line, once per test process:
-    ``(DIR, exit status, printed summary)``. The quick figures take about a minute; three files check
-    them (tests/test_reproduce.py end to end, tests/test_reproduce_jobs.py against ``--jobs 2``,
-    tests/test_fig_theory.py the theory variables), and :data:`SHARED_SCOPES` keeps those files on one
-    pytest-xdist worker, so they are computed once. Read only: a test that changes files copies DIR."""
+    """``symphase reproduce --quick --jobs 1 --out DIR`` through the command line, once per test process:
+    ``(DIR, exit status, printed summary)``. One figure at a time, in this process (the default is one per
+    core): tests/test_reproduce_jobs.py compares it with ``--jobs 2``. The quick figures take about a
+    minute; three files check them (tests/test_reproduce.py end to end, tests/test_reproduce_jobs.py
+    against ``--jobs 2``, tests/test_fig_theory.py the theory variables), and :data:`SHARED_SCOPES`
+    keeps those files on one pytest-xdist worker, so they are computed once. Read only: a test that
+    changes files copies DIR."""
     import contextlib
     import io
 
@@ -58,7 +60,7 @@ def quick_figures(tmp_path_factory):
     out = tmp_path_factory.mktemp("quick_figures") / "figs"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        rc = main(["reproduce", "--quick", "--out", str(out)])
+        rc = main(["reproduce", "--quick", "--jobs", "1", "--out", str(out)])
     return out, rc, printed.getvalue()
 
 

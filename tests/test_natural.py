@@ -196,7 +196,6 @@ def test_unknown_preconditioner(value):
 NATURAL = sp.Committee(2, 2, preconditioner="natural")
 I2 = np.eye(2)
 REFUSED = {
-    "escape_time": lambda: sp.escape_time(NATURAL, 1000, 0.5),
     "diffusion_matrix": lambda: sp.diffusion_matrix(NATURAL, (0.5 * I2, 0.1 * I2), 0.5),
     "reduced_rhs": lambda: sp.reduced_rhs(NATURAL, 0.5, 0.1, 0.3, 0.1),
 }
@@ -212,9 +211,9 @@ def test_engines_without_a_preconditioner_refuse_it(what):
 
 
 @pytest.mark.parametrize("model, method, pattern", [
-    (NATURAL, "sde", r"^preconditioner: method='sde' does not run preconditioner='natural' yet; it runs in "
-                     r"integrate, rhs and the fixed points, simulate\(method='overlaps'\), "
-                     r"simulate\(method='weights'\)"),
+    (NATURAL.with_(preconditioner="adaptive"), "sde",
+     r"^preconditioner: method='sde' does not run preconditioner='adaptive' yet; it runs in "
+     r"simulate\(method='weights'\)"),
     (NATURAL.with_(preconditioner="adaptive"), "overlaps",
      r"^preconditioner: method='overlaps' does not run preconditioner='adaptive' yet; it runs in "
      r"simulate\(method='weights'\)"),
@@ -226,6 +225,13 @@ def test_engines_without_a_preconditioner_refuse_it(what):
 def test_simulators_refuse_what_they_do_not_run(model, method, pattern):
     with pytest.raises(ValueError, match=pattern) as info:
         sp.simulate(model, 100, 0.5, 1.0, method=method, bn_stats="batch" if model.has_bn else "population")
+    assert "\n" not in str(info.value)
+
+
+def test_escape_time_refuses_a_rule_without_a_diffusion():
+    with pytest.raises(ValueError, match=r"^preconditioner: escape_time does not run preconditioner='adaptive' yet; "
+                                         r"it runs in simulate\(method='weights'\)") as info:
+        sp.escape_time(NATURAL.with_(preconditioner="adaptive"), 1000, 0.5)
     assert "\n" not in str(info.value)
 
 

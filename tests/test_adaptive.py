@@ -136,12 +136,15 @@ def test_simulate_escapes_the_plateau():
                                                           r"preconditioner='adaptive' yet"),
     (lambda m: sp.integrate(m, 0.5, 1.0, start="random"), r"^preconditioner: .* does not run "
                                                           r"preconditioner='adaptive' yet"),
+    (lambda m: sp.symmetric_fixed_point(m, 0.5), r"^preconditioner: symmetric_fixed_point does not run "
+                                                 r"preconditioner='adaptive' yet"),
+    (lambda m: sp.escape_time(m, 100, 0.5), r"^preconditioner: escape_time does not run preconditioner='adaptive' yet"),
     (lambda m: sp.simulate(m, 2049, 0.5, 0.01), r"^N: preconditioner='adaptive' keeps a P x P estimate .* "
                                                 r"N <= 2048 at K = 2; got N = 2049"),
     (lambda m: sp.simulate(m.with_(bn="exact", batch=2), 50, 0.5, 1.0, bn_stats="batch"),
      r"^bn_stats: method='weights' with preconditioner='adaptive' runs the soft committee machine with "
      r"population statistics only"),
-], ids=["overlaps", "sde", "integrate", "too-large-N", "batch-stats"])
+], ids=["overlaps", "sde", "integrate", "fixed-point", "escape-time", "too-large-N", "batch-stats"])
 def test_refusals(call, pattern):
     with pytest.raises(ValueError, match=pattern) as info:
         call(sp.Committee(2, 2, preconditioner="adaptive"))

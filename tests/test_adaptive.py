@@ -46,7 +46,7 @@ def _reference(model, J, B, g, eta, n_steps, seed):
     Ginv = np.eye(P)
     rate = ada.ADAPTIVE_RATE / P
     lr = eta / (N * b)
-    s = rng_state(seed)
+    s, tick = rng_state(seed), 0
     for _ in range(n_steps):
         q = np.sum(J * J, axis=1)
         inv_s = 1.0 / (sigma * np.sqrt(q)) if bn else np.ones(K)
@@ -69,13 +69,14 @@ def _reference(model, J, B, g, eta, n_steps, seed):
         if learn:
             g += step[N * K:]
         for grad in grads:
-            w = Ginv @ grad
-            Ginv = (1.0 + rate) * Ginv - rate * np.outer(w, w)
+            w, col = Ginv @ grad, Ginv @ np.eye(P)[tick % P]
+            Ginv = (1.0 + rate) * Ginv - rate * np.outer(w, w) - rate * model.damping * P * np.outer(col, col)
+            tick += 1
     return J, g, Ginv
 
 
 @pytest.mark.parametrize("model", [
-    sp.Committee(2, 2, preconditioner="adaptive"),
+    sp.Committee(2, 2, preconditioner="adaptive", damping=0.05),
     sp.Committee(2, 3, bn="exact", batch=2, noise=0.1, tau=1.3, preconditioner="adaptive"),
     sp.Committee(2, 2, bn="paper", gain="fixed", preconditioner="adaptive"),
 ], ids=["plain", "exact-learned-b2-noise-tau", "paper-fixed"])

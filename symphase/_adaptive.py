@@ -1,8 +1,8 @@
 """Adaptive natural gradient on the weights (Amari, Park & Fukumizu 2000; docs/model.md §14.9).
 
 ``Committee(..., preconditioner="adaptive")`` keeps, per seed, an explicit estimate ``G^-1`` (P x P) of the
-inverse Fisher ``F^-1`` of the parameters ``theta`` and steps with it instead of the population Fisher of
-:mod:`symphase._natural`:
+damped inverse Fisher ``(F + eps I)^-1`` of the parameters ``theta`` and steps with it instead of the
+population Fisher of :mod:`symphase._natural`:
 
     Delta theta = G^-1_t Delta theta_SGD,                                   (the step, theta before it)
     G^-1_{t+1} = (1 + e_t) G^-1_t - e_t (G^-1_t grad s)(G^-1_t grad s)^T    (one example at a time)
@@ -123,7 +123,7 @@ def adaptive_weight_args(model, par, B, *, blowup: float = 1e6, batch_stats: boo
     P = n_parameters(model, N)
     if P > MAX_PARAMETERS:
         extra = model.K if P != N * model.K else 0
-        raise ValueError(f"N: preconditioner='adaptive' keeps a P x P estimate of F^-1 (P = N K"
+        raise ValueError(f"N: preconditioner='adaptive' keeps a P x P estimate of (F + eps I)^-1 (P = N K"
                          f"{' + K' if extra else ''}) at O(P^2) per example, built for P <= {MAX_PARAMETERS}, "
                          f"i.e. N <= {(MAX_PARAMETERS - extra) // model.K} at K = {model.K}; got N = {N}")
     wa = weight_args(model, par, B, blowup=blowup)

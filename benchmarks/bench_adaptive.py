@@ -3,7 +3,7 @@
     python benchmarks/bench_adaptive.py [--quick]
 
 Committee machine, plain K = M = 2, b = 1, eta = 0.5: the best-of-3 time per step of
-``symphase._adaptive.adaptive_steps`` (a fresh estimate ``G^-1 = I`` per call; about ``3 P^2`` multiply-adds
+``symphase._adaptive.adaptive_steps`` (a fresh estimate ``G^-1 = I`` per call; about ``4 P^2`` multiply-adds
 per step, ``P = N K``), of ``natural`` (``symphase._natural.natural_steps``, damping 0.1, ``O(N K)``) and of SGD
 at N = 100, 200, 400 (quick: 100, 200), with the time per ``P^2`` (flat in N if the step is ``O(P^2)``) and
 the ratio to ``natural`` (growing like N). One core, ours against ours.
@@ -23,7 +23,7 @@ def per_step(model, N, J, B, kind, work, repeats=3):
     """Seconds per step of ``kind`` (``"adaptive"``, ``"natural"`` or ``"sgd"``) from the weights ``J``, ``B``."""
     par = model.system.params(0.5)
     K = model.K
-    cost = 3 * (N * K) ** 2 if kind == "adaptive" else N * K
+    cost = 4 * (N * K) ** 2 if kind == "adaptive" else N * K
     steps = max(20, int(work // cost))
 
     def run():

@@ -1,16 +1,22 @@
 """Adaptive natural gradient on the weights (Amari, Park & Fukumizu 2000; docs/model.md §14.9).
 
 ``Committee(..., preconditioner="adaptive")`` keeps, per seed, an explicit estimate ``G^-1`` (P x P) of the
-inverse Fisher ``F^-1`` of the parameters ``theta`` and steps with it instead of the population Fisher of
-:mod:`symphase._natural`:
+damped inverse Fisher ``(F + eps I)^-1`` of the parameters ``theta`` and steps with it instead of the
+population Fisher of :mod:`symphase._natural`:
 
     Delta theta = G^-1_t Delta theta_SGD,                                   (the step, theta before it)
-    G^-1_{t+1} = (1 + e_t) G^-1_t - e_t (G^-1_t grad s)(G^-1_t grad s)^T,   (one example at a time)
+    G^-1_{t+1} = (1 + e_t) G^-1_t - e_t (G^-1_t grad s)(G^-1_t grad s)^T    (one example at a time)
+                 - e_t eps P (G^-1_t e_k)(G^-1_t e_k)^T,                    (the damping, k = t mod P)
 
 (Amari, Park & Fukumizu, Neural Comput. 12, 1399 (2000); Park, Amari & Fukumizu, Neural Netw. 13, 755
-(2000)). The averaged update has the fixed point ``G^-1 = F^-1`` with ``F = <grad s grad s^T>`` the
-population Fisher for unit output-noise variance (docs/model.md §14.1), reached on the time scale
-``1/(e_t lambda)`` in the direction of an eigenvalue ``lambda`` of ``F``.
+(2000); the last term is ours). Averaged over the inputs and over a cycle of ``P`` examples (``P e_k e_k^T``
+averages to ``I``) the update is ``G^-1 <- G^-1 + e_t (G^-1 - G^-1 (F + eps I) G^-1)``, with the fixed point
+``G^-1 = (F + eps I)^-1``: ``F = <grad s grad s^T>`` the population Fisher for unit output-noise variance and
+``eps`` the model's ``damping`` (docs/model.md §14.1), reached on the time scale ``1/(e_t (lambda + eps))`` in the
+direction of an eigenvalue ``lambda`` of ``F``. Without the damping term (APF's update) ``G^-1`` grows like
+``(1 + e_t)^t`` along a null direction of ``F``: under BN, along each ``J_i`` (measured at ``N = 100``, exact BN:
+``J_1^T G^-1 J_1/|J_1|^2`` from 1 to ``2e8`` by ``alpha = 200``, ``e^(0.1 alpha)``), until the seed diverges. The
+damping term is a rank-one update on a column of ``G^-1`` (no product, no random numbers): ``O(P^2)``, as APF's.
 
 * ``theta`` is ``J`` (``N K`` numbers, index ``l K + i`` for component ``l`` of student ``i``: the order of
   the transposed weights ``Jt.ravel()``), and under BN with a learned gain also ``g`` (index ``N K + i``);
@@ -35,9 +41,9 @@ population Fisher for unit output-noise variance (docs/model.md §14.1), reached
   seed to ``alpha = 300``; ``0.3`` escapes and then diverges; ``0.4`` and above diverge. A smaller ratio adapts
   more slowly (``0.06``: escape at ``alpha ~ 50`` against ``29``). The estimate follows the Fisher on the time
   scale ``alpha ~ K/(ADAPTIVE_RATE lambda)``, independent of ``N``. No model field: the issue leaves ``e_t``
-  open, and the model's ``damping`` is not used (``G^-1`` estimates ``F^-1`` undamped; docs/model.md §14.9).
+  open; the model's ``damping`` is the damping term's ``eps`` (docs/model.md §14.9).
 
-The cost is ``O(P^2)`` per example (one product ``G^-1 grad s`` and one rank-one update) plus ``O(P^2)`` per
+The cost is ``O(P^2)`` per example (one product ``G^-1 grad s`` and one update of rank two) plus ``O(P^2)`` per
 step (``G^-1 Delta theta_SGD``), against ``O(N K)`` for SGD and ``natural``; the ``P x P`` estimate takes
 ``8 P^2`` bytes. :func:`adaptive_weight_args` refuses ``P >`` :data:`MAX_PARAMETERS`.
 
@@ -67,14 +73,15 @@ __all__ = ["ADAPTIVE_RATE", "MAX_PARAMETERS", "AdaptiveArgs", "adaptive_rate", "
 #: ``e_t = ADAPTIVE_RATE / P`` (module docstring, docs/model.md §14.9).
 ADAPTIVE_RATE = 0.2
 #: The largest ``P = N K (+ K)`` :func:`adaptive_weight_args` builds: a ``P x P`` estimate of 128 MiB and
-#: about ``3 P^2 = 5e7`` multiply-adds per example.
+#: about ``4 P^2 = 7e7`` multiply-adds per example.
 MAX_PARAMETERS = 4096
 
 #: One seed's record of :func:`adaptive_steps`: the fields of :data:`symphase._sgd.WeightArgs` (``ws Bt vt par b
-#: blowup``), the estimate ``Ginv`` (P, P), its rate ``rate`` (``e_t``) and the work arrays ``gs`` (b, P, the
-#: batch's output gradients), ``dth`` (P, the batch's SGD step) and ``w`` (P). Built by
+#: blowup``), the estimate ``Ginv`` (P, P), its rate ``rate`` (``e_t``), the model's ``damping`` ``eps``, the
+#: examples seen ``tick`` (1,) (int64: the damping's coordinate ``k = tick mod P``) and the work arrays ``gs``
+#: (b, P, the batch's output gradients), ``dth`` (P, the batch's SGD step), ``w`` and ``col`` (P). Built by
 #: :func:`adaptive_weight_args`.
-AdaptiveArgs = namedtuple("AdaptiveArgs", "ws Bt vt par b blowup Ginv rate gs dth w")
+AdaptiveArgs = namedtuple("AdaptiveArgs", "ws Bt vt par b blowup Ginv rate damping tick gs dth w col")
 
 
 def n_parameters(model, N: int) -> int:
@@ -116,12 +123,13 @@ def adaptive_weight_args(model, par, B, *, blowup: float = 1e6, batch_stats: boo
     P = n_parameters(model, N)
     if P > MAX_PARAMETERS:
         extra = model.K if P != N * model.K else 0
-        raise ValueError(f"N: preconditioner='adaptive' keeps a P x P estimate of F^-1 (P = N K"
+        raise ValueError(f"N: preconditioner='adaptive' keeps a P x P estimate of (F + eps I)^-1 (P = N K"
                          f"{' + K' if extra else ''}) at O(P^2) per example, built for P <= {MAX_PARAMETERS}, "
                          f"i.e. N <= {(MAX_PARAMETERS - extra) // model.K} at K = {model.K}; got N = {N}")
     wa = weight_args(model, par, B, blowup=blowup)
-    return AdaptiveArgs(*wa, Ginv=np.eye(P), rate=adaptive_rate(P), gs=np.zeros((wa.b, P)), dth=np.zeros(P),
-                        w=np.zeros(P))
+    return AdaptiveArgs(*wa, Ginv=np.eye(P), rate=adaptive_rate(P), damping=float(model.damping),
+                        tick=np.zeros(1, dtype=np.int64), gs=np.zeros((wa.b, P)), dth=np.zeros(P), w=np.zeros(P),
+                        col=np.zeros(P))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -139,9 +147,10 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
     ``Delta theta_SGD = sum_u (a_u xi_u - p_u J, dg_u)`` and keep each example's ``grad s``; then
 
         theta += G^-1 Delta theta_SGD,
-        G^-1 <- (1 + e) G^-1 - e (G^-1 grad s_u)(G^-1 grad s_u)^T   for u = 1..b,
+        G^-1 <- (1 + e) G^-1 - e (G^-1 grad s_u)(G^-1 grad s_u)^T - e eps P (G^-1 e_k)(G^-1 e_k)^T   for u = 1..b,
 
-    with ``e = wa.rate``.
+    with ``e = wa.rate``, ``eps = wa.damping`` and ``k = tick mod P`` (``tick`` counts the examples, kept in
+    ``wa.tick`` across calls; both rank-one terms from ``G^-1`` before this example's update).
 
     Parameters
     ----------
@@ -164,7 +173,8 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
         (or ``<= 0`` under BN); ``n_steps`` if none.
     """
     Bt, vt, par, b, blowup, xi = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.xi
-    Ginv, rate, gs, dth, w = wa.Ginv, wa.rate, wa.gs, wa.dth, wa.w
+    Ginv, rate, gs, dth, w, col, tick = wa.Ginv, wa.rate, wa.gs, wa.dth, wa.w, wa.col, wa.tick
+    rate_d = rate * wa.damping * Ginv.shape[0]  # e eps P
     N, K = Jt.shape
     M = Bt.shape[1]
     P = Ginv.shape[0]
@@ -241,10 +251,14 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
                 if not math.isfinite(acc):
                     return step
                 w[r] = acc
+            k = tick[0] % P  # the damping's coordinate: G^-1 e_k is row k of the symmetric G^-1
+            tick[0] += 1
+            for c in range(P):
+                col[c] = Ginv[k, c]
             for r in range(P):
-                wr = w[r]
-                for c in range(P):
-                    Ginv[r, c] = keep * Ginv[r, c] - rate * (wr * w[c])  # symmetric bit for bit
+                wr, cr = w[r], col[r]
+                for c in range(P):  # symmetric bit for bit
+                    Ginv[r, c] = keep * Ginv[r, c] - rate * (wr * w[c]) - rate_d * (cr * col[c])
     squared_norms(Jt, qn)
     for i in range(K):
         if not (qn[i] <= blowup) or (bn and not (qn[i] > 0.0)) or not math.isfinite(g[i]):

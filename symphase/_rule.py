@@ -275,8 +275,9 @@ class Preconditioned(Rule):
 @dataclass(frozen=True, eq=False, repr=False)
 class Adaptive(Rule):
     """Amari, Park & Fukumizu's (2000) adaptive natural gradient on the weights (docs/model.md §14.9): the step
-    ``Delta theta = G^-1 Delta theta_SGD`` with an online estimate ``G^-1`` of ``F^-1`` that each example updates,
-    ``G^-1 <- (1 + e_t) G^-1 - e_t (G^-1 grad s)(G^-1 grad s)^T`` (:mod:`symphase._adaptive`). ``G^-1`` is a state
+    ``Delta theta = G^-1 Delta theta_SGD`` with an online estimate ``G^-1`` of ``(F + eps I)^-1`` that each example
+    updates, ``G^-1 <- (1 + e_t) G^-1 - e_t (G^-1 grad s)(G^-1 grad s)^T`` and a damping term on a row of ``G^-1``
+    (:mod:`symphase._adaptive`; ``eps`` the model's ``damping``). ``G^-1`` is a state
     of each seed (``P x P``, ``P = N K (+ K)``), carried in the record of
     :func:`symphase._adaptive.adaptive_weight_args`; simulation on the weights only (no order-parameter theory),
     so it supports ``{"weights"}``."""
@@ -310,7 +311,8 @@ UNITWISE = Preconditioned("unitwise", sgd_example, None, nat_ode.drift,
 #: statistics; simulation on the weights only).
 ADAPTIVE = Adaptive("adaptive", sgd_example, None, None, frozenset({"weights"}),
                     "adaptive natural gradient: Delta theta = G^-1 Delta theta_SGD, G^-1 <- (1 + e) G^-1 "
-                    "- e (G^-1 grad s)(G^-1 grad s)^T per example (Amari, Park & Fukumizu 2000; docs/model.md §14.9)")
+                    "- e (G^-1 grad s)(G^-1 grad s)^T - e eps P (G^-1 e_k)(G^-1 e_k)^T per example (Amari, Park & "
+                    "Fukumizu 2000; docs/model.md §14.9)")
 
 #: The registered rules by name: the model's registry (:data:`symphase._model.LEARNING_RULES`), which
 #: :func:`symphase._model.rule_for` reads for every driver.

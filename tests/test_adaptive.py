@@ -46,7 +46,7 @@ def _reference(model, J, B, g, eta, n_steps, seed):
     Ginv = np.eye(P)
     rate = ada.ADAPTIVE_RATE / P
     lr = eta / (N * b)
-    s = rng_state(seed)
+    s, tick = rng_state(seed), 0
     for _ in range(n_steps):
         q = np.sum(J * J, axis=1)
         inv_s = 1.0 / (sigma * np.sqrt(q)) if bn else np.ones(K)
@@ -69,13 +69,14 @@ def _reference(model, J, B, g, eta, n_steps, seed):
         if learn:
             g += step[N * K:]
         for grad in grads:
-            w = Ginv @ grad
-            Ginv = (1.0 + rate) * Ginv - rate * np.outer(w, w)
+            w, col = Ginv @ grad, Ginv @ np.eye(P)[tick % P]
+            Ginv = (1.0 + rate) * Ginv - rate * np.outer(w, w) - rate * model.damping * P * np.outer(col, col)
+            tick += 1
     return J, g, Ginv
 
 
 @pytest.mark.parametrize("model", [
-    sp.Committee(2, 2, preconditioner="adaptive"),
+    sp.Committee(2, 2, preconditioner="adaptive", damping=0.05),
     sp.Committee(2, 3, bn="exact", batch=2, noise=0.1, tau=1.3, preconditioner="adaptive"),
     sp.Committee(2, 2, bn="paper", gain="fixed", preconditioner="adaptive"),
 ], ids=["plain", "exact-learned-b2-noise-tau", "paper-fixed"])
@@ -136,12 +137,15 @@ def test_simulate_escapes_the_plateau():
                                                           r"preconditioner='adaptive' yet"),
     (lambda m: sp.integrate(m, 0.5, 1.0, start="random"), r"^preconditioner: .* does not run "
                                                           r"preconditioner='adaptive' yet"),
+    (lambda m: sp.symmetric_fixed_point(m, 0.5), r"^preconditioner: symmetric_fixed_point does not run "
+                                                 r"preconditioner='adaptive' yet"),
+    (lambda m: sp.escape_time(m, 100, 0.5), r"^preconditioner: escape_time does not run preconditioner='adaptive' yet"),
     (lambda m: sp.simulate(m, 2049, 0.5, 0.01), r"^N: preconditioner='adaptive' keeps a P x P estimate .* "
                                                 r"N <= 2048 at K = 2; got N = 2049"),
     (lambda m: sp.simulate(m.with_(bn="exact", batch=2), 50, 0.5, 1.0, bn_stats="batch"),
      r"^bn_stats: method='weights' with preconditioner='adaptive' runs the soft committee machine with "
      r"population statistics only"),
-], ids=["overlaps", "sde", "integrate", "too-large-N", "batch-stats"])
+], ids=["overlaps", "sde", "integrate", "fixed-point", "escape-time", "too-large-N", "batch-stats"])
 def test_refusals(call, pattern):
     with pytest.raises(ValueError, match=pattern) as info:
         call(sp.Committee(2, 2, preconditioner="adaptive"))

@@ -193,7 +193,8 @@ class Weights(SimulationMethod):
         super().__init__(setup, alphas)
         m = setup.model
         # steps per kernel call: about 1e7 multiply-adds, so Ctrl-C and the bar respond within ~0.1 s
-        self.chunk = max(1, int(1e7 // (setup.N * m.batch * (m.K + m.M + 2))))
+        cost = self.kernels.step_cost(m, setup.N) if self.kernels.step_cost else setup.N * m.batch * (m.K + m.M + 2)
+        self.chunk = max(1, int(1e7 // cost))
         self.test_chunk = max(1, int(1e7 // (setup.N * (m.K + m.M + 2))))  # test inputs per kernel call
 
     def run_seed(self, j, driver):

@@ -104,6 +104,9 @@ class Kernels(NamedTuple):
         ``weight_args(model, par, B, *, blowup, batch_stats)``: one seed's record of ``sgd_steps``
         (:func:`symphase._sgd.weight_args`); a rule with a state of its own per seed (``adaptive``'s
         ``G^-1``) returns a record that carries it.
+    step_cost : callable, optional
+        ``step_cost(model, N)``: multiply-adds of one step of ``sgd_steps``, where it is not SGD's
+        ``N b (K + M + 2)`` (the simulator sizes its kernel calls by it: Ctrl-C and progress every ~0.1 s).
     """
 
     sgd_steps: Callable
@@ -117,6 +120,7 @@ class Kernels(NamedTuple):
     sde_setup: Callable = None
     sde_step: Callable = None
     weight_args: Callable = _sgd.weight_args
+    step_cost: Callable = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -272,6 +276,12 @@ class Preconditioned(Rule):
         return super().escape_rate(fp)
 
 
+def _adaptive_cost(model, N):
+    """Multiply-adds of one adaptive step: about ``4 P^2`` per example (docs/model.md §14.9)."""
+    P = ada.n_parameters(model, N)
+    return 4 * P * P * model.batch
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Adaptive(Rule):
     """Amari, Park & Fukumizu's (2000) adaptive natural gradient on the weights (docs/model.md §14.9): the step
@@ -289,7 +299,8 @@ class Adaptive(Rule):
     def bind(self, model) -> Kernels:
         """The weights kernel :func:`symphase._adaptive.adaptive_steps` and its per-seed record
         :func:`symphase._adaptive.adaptive_weight_args` (the other engines: None, not supported)."""
-        return Kernels(ada.adaptive_steps, None, None, None, weight_args=ada.adaptive_weight_args)
+        return Kernels(ada.adaptive_steps, None, None, None, weight_args=ada.adaptive_weight_args,
+                       step_cost=_adaptive_cost)
 
 
 #: Plain SGD, and both BN rules through the model's ``bn`` (docs/model.md §2).

@@ -90,7 +90,8 @@ def test_what_a_preconditioned_rule_does_not_run_is_refused_in_one_line():
         (lambda: sp.integrate(model, 0.5, 10.0, start=start, bands_N=1000), r"^bands_N: the fluctuation band"),
         (lambda: sp.rhs(model, start, 0.5, part="linear"), r"^part: rhs of preconditioner='natural'"),
         (lambda: sp.integrate(model.with_(preconditioner="adaptive"), 0.5, 10.0, start=start),
-         r"^preconditioner: preconditioner='adaptive' is not built yet for integrate"),
+         r"^preconditioner: integrate does not run preconditioner='adaptive' yet; it runs in "
+         r"simulate\(method='weights'\)"),
     ]:
         with pytest.raises(ValueError, match=pattern) as info:
             call()

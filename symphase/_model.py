@@ -41,7 +41,7 @@ SECOND_LAYERS = ("fixed", "learned")
 SCALINGS = ("sum", "1/sqrt(K)", "1/K")
 #: The preconditioners of the update (docs/model.md §14): ``None`` (``"none"``) is SGD. Each other name selects
 #: the learning rule registered under it (:data:`symphase._rule.RULES`; registering a rule adds its name
-#: here); ``"adaptive"`` is declared but not built yet.
+#: here; ``"adaptive"`` runs on the weights only, docs/model.md §14.9).
 PRECONDITIONERS = ["none", "natural", "unitwise", "adaptive"]
 #: The learning rules by name (docs/model.md §2.4): ``"sgd"`` and each preconditioner's rule. Filled by
 #: :func:`symphase._rule.register` (the registry's entries import the engines, so they are registered from
@@ -312,7 +312,7 @@ def rule_for(model, what: str = "", needs: str = ""):
     Raises
     ------
     ValueError
-        The preconditioner names no registered rule (``"adaptive"`` is not built yet), or its rule does not
+        The preconditioner names no registered rule, or its rule does not
         support ``needs``: one line naming ``preconditioner``, ``what`` and what does support it.
     """
     name = "sgd" if model.preconditioner is None else model.preconditioner

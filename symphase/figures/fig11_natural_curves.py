@@ -4,12 +4,13 @@ plain and BN (exact rule): the ODE from each seed's own start against SGD on the
 K = M = 2, T = I, eta = 0.5, N = 1000: SGD, BN with the exact gradient, and ``natural`` and ``unitwise``
 (plain) and ``natural`` (exact BN) at the dampings 0.1 and 1e-3 (docs/model.md §14). Each seed starts from
 the overlaps of its random weights (:func:`symphase.random_initial`: the same start in the ODE and in the
-chain); the ODE is integrated from each seed's start (SGD: :func:`symphase.integrate`; preconditioned: the
-order-parameter ODE of docs/model.md §14.5) and the simulation is the exact chain
+chain); the ODE is integrated from each seed's start (:func:`symphase.integrate`, the rule's own ODE,
+docs/model.md §14.5) and the simulation is the exact chain
 (``simulate(..., method="overlaps")``), run to twice the ODE's escape from seed 0's start (at least
 ``ALPHA_MIN``). Escape: ``eps_g`` first below half the plateau level of plain SGD's ODE from seed 0's start,
-one threshold for every rule. ``adaptive`` (Amari-Park-Fukumizu's online estimate of F^-1) is not built in
-symphase (no simulator runs it yet: docs/model.md §14.4), so it is not in the figure.
+one threshold for every rule. ``adaptive`` (Amari-Park-Fukumizu's online estimate of F^-1, docs/model.md §14.9)
+has no order-parameter theory and costs O((N K)^2) per example: it is simulated on the weights at
+``ADAPTIVE_N`` = 100 (crosses, left panel), the same seeds' random starts at that N.
 """
 from __future__ import annotations
 
@@ -41,6 +42,9 @@ FRACTION = 0.5      # escape: eps_g below this fraction of plain SGD's plateau l
 SPAN = 2.0          # the chain runs to this multiple of the ODE's escape from seed 0's start ...
 ALPHA_MIN = 100.0   # ... and at least this far (a rule that does not escape: this far)
 SYMMETRIC_ALPHAS = (0.0, 25.0, 50.0, 100.0)  # the exactly symmetric start's ODE, recorded here
+#: adaptive natural gradient (docs/model.md §14.9): simulation on the weights only, O((N K)^2) per example, so
+#: at this N (not the figure's N), with this damping, to this alpha
+ADAPTIVE_N, ADAPTIVE_DAMPING, ADAPTIVE_ALPHA = 100, 1e-3, 200.0
 
 
 def _model(case):
@@ -92,6 +96,13 @@ def compute(quick: bool):
                        method="overlaps").raise_for_status()
         sim[c][:, inside] = res.eg
         esc_sim[c] = [escape_alpha(res.alpha, e, plateau=level / FRACTION, fraction=FRACTION) for e in res.eg]
+    adaptive = Committee(2, 2, preconditioner="adaptive", damping=ADAPTIVE_DAMPING)
+    a_ad = alphas[alphas <= (60.0 if quick else ADAPTIVE_ALPHA)]
+    res = simulate(adaptive, ADAPTIVE_N, ETA, float(a_ad[-1]), seeds=seeds, alphas=a_ad,
+                   method="weights").raise_for_status()
+    eg_ad = np.full((seeds, alphas.size), np.nan)
+    eg_ad[:, :a_ad.size] = res.eg
+    esc_ad = np.array([escape_alpha(res.alpha, e, plateau=level / FRACTION, fraction=FRACTION) for e in res.eg])
     nan_esc = "no escape (eps_g never below the threshold) by the end of the run"
     return xr.Dataset(
         {"eg_ode": (("case", "seed", "alpha"), ode, {"long_name": "eps_g, ODE from the seed's initial overlaps"}),
@@ -108,10 +119,16 @@ def compute(quick: bool):
          "bn": (("case",), np.array([CASES[k][0] for k in cases], dtype=object)),
          "preconditioner": (("case",), np.array([CASES[k][1] or "none" for k in cases], dtype=object)),
          "damping": (("case",), np.array([np.nan if CASES[k][2] is None else CASES[k][2] for k in cases]),
-                     {"nan_means": "SGD (no preconditioner)"})},
+                     {"nan_means": "SGD (no preconditioner)"}),
+         "eg_adaptive": (("seed", "alpha"), eg_ad,
+                         {"long_name": f"eps_g, adaptive natural gradient (damping {ADAPTIVE_DAMPING:g}) on the "
+                                       f"weights at N = {ADAPTIVE_N} from the seed's random start",
+                          "nan_means": "beyond the end of the run"}),
+         "escape_adaptive": (("seed",), esc_ad, {"long_name": "escape alpha of adaptive", "nan_means": nan_esc})},
         coords={"case": cases, "seed": np.arange(seeds), "alpha": alphas, "alpha_sym": list(SYMMETRIC_ALPHAS[1:])},
         attrs={"N": N, "eta": ETA, "K": 2, "M": 2, "escape_level": level, "fraction": FRACTION,
-               "not_built": "adaptive (no simulator or theory runs it yet, docs/model.md §14.4)"})
+               "adaptive": f"simulation on the weights only (no order-parameter theory), N = {ADAPTIVE_N}: its "
+                           f"O((N K)^2) cost per example (docs/model.md §14.9)"})
 
 
 _STYLE = {"sgd": ("C0", "-"), "bn": (COLORS["exact"], "-"),
@@ -137,6 +154,12 @@ def plot(ds):
             ok = np.all(np.isfinite(sim), axis=0) & (a > 0)
             ax.errorbar(a[ok], sim[:, ok].mean(0), yerr=sim[:, ok].std(0, ddof=1) / np.sqrt(n), fmt="o", ms=2.5,
                         color=c, mfc="none" if ls == "--" else c, elinewidth=0.6)
+        if group[1] == "natural_0.1" and "eg_adaptive" in ds:
+            ad = ds["eg_adaptive"].values
+            ok = np.all(np.isfinite(ad), axis=0) & (a > 0)
+            ax.errorbar(a[ok], ad[:, ok].mean(0), yerr=ad[:, ok].std(0, ddof=1) / np.sqrt(n), fmt="x", ms=3,
+                        color="0.3", elinewidth=0.6,
+                        label=rf"adaptive, $\varepsilon$ = {ADAPTIVE_DAMPING:g} (weights, N = {ADAPTIVE_N})")
         ax.axhline(ds.attrs["escape_level"], color="0.5", lw=0.6, ls=":")
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -146,8 +169,8 @@ def plot(ds):
         ax.set_title(f"{title}\nlines: ODE (mean over the seeds' starts); points: exact chain, N = {ds.attrs['N']}, "
                      f"{n} seeds ±1 s.e.", fontsize=8)
         ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle(rf"K = M = 2, $\eta$ = {ds.attrs['eta']:g}, from random weights (adaptive: not built, not shown)",
-                 fontsize=9)
+    fig.suptitle(rf"K = M = 2, $\eta$ = {ds.attrs['eta']:g}, from random weights (adaptive: simulation on the "
+                 rf"weights at N = {ADAPTIVE_N}, no theory)", fontsize=9)
     return fig
 
 
@@ -157,6 +180,10 @@ def summary(ds):
         eo, es = ds["escape_ode"].sel(case=case).values, ds["escape_sim"].sel(case=case).values
         fmt = (lambda x: f"{np.nanmean(x):.0f}" if np.isfinite(x).any() else "none")  # noqa: E731
         parts.append(f"{case} {fmt(eo)}/{fmt(es)}")
+    if "escape_adaptive" in ds:
+        e = ds["escape_adaptive"].values
+        parts.append(f"adaptive (weights, N = {ADAPTIVE_N}) {np.nanmean(e):.0f}" if np.isfinite(e).any()
+                     else "adaptive none")
     return "escape alpha ODE/chain (mean over seeds): " + ", ".join(parts)
 
 

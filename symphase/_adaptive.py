@@ -65,7 +65,7 @@ import numpy as np
 from ._generated.rule import error_signal, sgd_example
 from ._kernels import ACTIVATION, SCALE, rule_constants, step_constants
 from ._rng import next_normal
-from ._sgd import begin_step, squared_norms, weight_args
+from ._sgd import begin_step, draw_input, squared_norms, weight_args
 
 __all__ = ["ADAPTIVE_RATE", "MAX_PARAMETERS", "AdaptiveArgs", "adaptive_rate", "adaptive_steps",
            "adaptive_steps_with", "adaptive_weight_args", "n_parameters"]
@@ -206,13 +206,7 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
                 x[i] = 0.0
             for n in range(M):
                 y[n] = 0.0
-            for l in range(N):
-                z = sigma * next_normal(s)
-                xi[l] = z
-                for i in range(K):
-                    x[i] += Jt[l, i] * z
-                for n in range(M):
-                    y[n] += Bt[l, n] * z
+            draw_input(s, sigma, Jt, Bt, xi, x, y)
             noise = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
             example(x, y, noise, state, consts, out)
             for i in range(K):

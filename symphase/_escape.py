@@ -237,23 +237,23 @@ def escape_time(model, N, eta, *, start="random", threshold=None, fraction=0.5, 
         return integrate(model, eta, 1e5, start=system.layout.unpack(y_first), eg_tol=stop_below)
 
     ode = None  # the ODE from the first start, once computed
-    fixed = None  # the symmetric fixed point, where there is one
-    try:
-        fixed = symmetric_fixed_point(model)
-    except (ValueError, SymphaseError):
-        pass
-    if threshold is None:
+
+    def symmetric_point():  # the symmetric fixed point, or None where there is none (K != M, T != I, ...)
         try:
-            if fixed is None:
-                raise ValueError("no symmetric fixed point")
-            level = fixed.eg
-            source = "eps_g at the symmetric fixed point"
-        except (ValueError, SymphaseError):  # no symmetric fixed point: read the ODE's plateau
+            return symmetric_fixed_point(model)
+        except (ValueError, SymphaseError):
+            return None
+
+    fixed = symmetric_point() if threshold is None or sde_step is None else None
+    if threshold is None:
+        if fixed is not None:
+            level, source = fixed.eg, "eps_g at the symmetric fixed point"
+        else:  # no symmetric fixed point: read the ODE's plateau
             ode = ode_from_first_start(0.0)
             level = plateau_value(ode.alpha, ode.eg)
             source = "the plateau of the ODE from the first start"
             if not np.isfinite(level):
-                raise ValueError("threshold: the ODE from the start shows no plateau; give threshold") from None
+                raise ValueError("threshold: the ODE from the start shows no plateau; give threshold")
         threshold = fraction * level
         level_text = f"{fraction:g} x {source} ({level:.4g})"
     else:

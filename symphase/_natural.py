@@ -51,7 +51,7 @@ from ._generated.natural import span_coefficients
 from ._generated.rule import sgd_example
 from ._kernels import TAU
 from ._rng import next_normal
-from ._sgd import rule_constants, step_constants
+from ._sgd import draw_input, rule_constants, step_constants
 
 __all__ = ["DAMPING_ONLY", "MODES", "NATURAL", "UNITWISE", "check_supported", "fisher_factors", "natural_overlap_steps",
            "natural_steps", "natural_steps_with", "realized_fisher", "span_step", "step_factors", "step_work"]
@@ -452,13 +452,7 @@ def natural_steps_with(example, Jt, g, v, n_steps, s, wa, mode, damping):
                     for i in range(K):
                         g[i] += dgain[i]
             elif u == 0:
-                for l in range(N):
-                    z = sigma * next_normal(s)
-                    xi[l] = z
-                    for i in range(K):
-                        x[i] += Jt[l, i] * z
-                    for n in range(M):
-                        y[n] += Bt[l, n] * z
+                draw_input(s, sigma, Jt, Bt, xi, x, y)
             else:
                 # accumulate the previous example of this batch, draw this one
                 for l in range(N):

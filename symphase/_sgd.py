@@ -88,6 +88,23 @@ def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_st
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def draw_input(s, sigma, Jt, Bt, xi, x, y):
+    """One input ``xi ~ N(0, sigma^2 I_N)`` from the RNG state ``s`` into ``xi``, and its fields added to
+    ``x_i += J_i . xi`` and ``y_n += B_n . xi`` (``x``, ``y`` zeroed by the caller): the one pass over the
+    ``N`` components that every weights kernel (SGD's, the preconditioned and the adaptive one) starts a
+    step with when there is no pending update to fuse into it."""
+    N, K = Jt.shape
+    M = Bt.shape[1]
+    for l in range(N):
+        z = sigma * next_normal(s)
+        xi[l] = z
+        for i in range(K):
+            x[i] += Jt[l, i] * z
+        for n in range(M):
+            y[n] += Bt[l, n] * z
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def squared_norms(Jt, qn):
     """``qn_i = |J_i|^2`` of the transposed weights ``Jt`` (N, K), in place."""
     N, K = Jt.shape
@@ -199,13 +216,7 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
                         y[n] += Bt[l, n] * z
                 step_gain_and_v(g, v, dg, dv, decay, learn, learn_v)
             elif u == 0:
-                for l in range(N):
-                    z = sigma * next_normal(s)
-                    xi[l] = z
-                    for i in range(K):
-                        x[i] += Jt[l, i] * z
-                    for n in range(M):
-                        y[n] += Bt[l, n] * z
+                draw_input(s, sigma, Jt, Bt, xi, x, y)
             else:
                 # accumulate the previous example of this batch, draw this one
                 for l in range(N):

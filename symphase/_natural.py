@@ -272,6 +272,22 @@ def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
     return True
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def span_coordinates(Lc, G, cvec, rr):
+    """``cvec_m = L^-1 G_m`` by forward substitution (``Q = L L^T``, ``Lc`` = L; ``G_m`` the rows of the first
+    ``K`` columns of ``G``): the coordinates of a step's span part in the orthonormal basis ``U = J^T L^-T``
+    (module docstring), also written row by row into ``rr[:K^2]``, the right-hand side of the span solve.
+    Shared by the weights' step and its ODE (:func:`symphase._natural_ode._bn_rhs`)."""
+    K = Lc.shape[0]
+    for m in range(K):
+        for r in range(K):
+            acc = G[m, r]
+            for c in range(r):
+                acc -= Lc[r, c] * cvec[m, c]
+            cvec[m, r] = acc / Lc[r, r]
+            rr[m * K + r] = cvec[m, r]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def add_span_gamma(rr, Binv, cvec, Lc, learn, target, dgain, tvec):
     """BN's span part from the solve ``rr = (F_r + eps I)^-1 (c, dg)`` (docs/model.md §14):
@@ -331,13 +347,7 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
                 Pi[i, a] += rhs[i * K + a]
     elif mode != DAMPING_ONLY:
         # c_m = L^-1 G_m: the coordinates of the step's span part in the basis U = J^T L^-T
-        for m in range(K):
-            for r in range(K):
-                acc = G[m, r]
-                for c in range(r):
-                    acc -= Lc[r, c] * cvec[m, c]
-                cvec[m, r] = acc / Lc[r, r]
-                rr[m * K + r] = cvec[m, r]
+        span_coordinates(Lc, G, cvec, rr)
         if learn:
             for i in range(K):
                 rr[K * K + i] = dgsum[i]

@@ -38,7 +38,17 @@ from ._generated.natural import natural_rates, span_coefficients
 from ._kernels import BATCH, BN, ETA, EXACT, LEARN_GAIN, NOISE, TAU
 from ._layout import pack_into
 from ._model import DEFAULT_DAMPING, check_model
-from ._natural import DAMPING_ONLY, MODES, UNITWISE, _cholesky, _solve, add_span_gamma, fisher_factors, realized_fisher
+from ._natural import (
+    DAMPING_ONLY,
+    MODES,
+    UNITWISE,
+    _cholesky,
+    _solve,
+    add_span_gamma,
+    fisher_factors,
+    realized_fisher,
+    span_coordinates,
+)
 from ._results import SymphaseError
 from ._validate import check_real
 
@@ -172,13 +182,7 @@ def _bn_rhs(y, out, a, mode, damping, work):
         realized_fisher(Lc, ws.h, ws.g, tau, True, learn, mode == UNITWISE, Fr[:nr, :nr])
         for r in range(nr):
             Fr[r, r] += damping
-        for m in range(K):
-            for r in range(K):
-                acc = Gbar[m, r]
-                for c in range(r):
-                    acc -= Lc[r, c] * cvec[m, c]
-                cvec[m, r] = acc / Lc[r, r]
-                rr[m * K + r] = cvec[m, r]
+        span_coordinates(Lc, Gbar, cvec, rr)
         for i in range(K):
             rr[K * K + i] = gbar[i] if learn else 0.0
         if not _solve(Fr[:nr, :nr], rr[:nr]):

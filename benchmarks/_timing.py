@@ -12,3 +12,12 @@ def best_of(f, repeats=15):
         f()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def print_table(rows, argv):
+    """Print ``rows(quick)`` (``(benchmark, case, seconds per step, note)``; ``quick`` when ``--quick`` is in
+    ``argv``) as the markdown table of a benchmark's own ``main``."""
+    print("| benchmark | case | time per step | note |")
+    print("|---|---|---|---|")
+    for bench, case, t, note in rows("--quick" in argv):
+        print(f"| {bench} | {case} | {t * 1e6:.3g} us | {note} |")

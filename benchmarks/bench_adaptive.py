@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-from _timing import best_of
+from _timing import best_of, print_table
 
 import symphase as sp
 from symphase import _adaptive, _natural, _rng, _sgd
@@ -59,11 +59,7 @@ def rows(quick=False):
 
 
 def main(argv=None):
-    quick = "--quick" in (sys.argv[1:] if argv is None else argv)
-    print("| benchmark | case | time per step | note |")
-    print("|---|---|---|---|")
-    for bench, case, t, note in rows(quick):
-        print(f"| {bench} | {case} | {t * 1e6:.3g} us | {note} |")
+    print_table(rows, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,16 @@ PREFERRED = "preferred"  # simplify(expr) is 0, or else every point holds
 SKIP = "skip"            # the points only (a numeric check, e.g. a sign)
 
 
+def root_simplify(expr):
+    """Simplify an algebraic expression whose square roots SymPy leaves unsplit: factor
+    each root's argument and split it over the factors (``force``: valid where every
+    factor is positive, which the numerical points of :func:`check_algebraic` back up)."""
+    expr = sp.together(expr)
+    expr = expr.replace(lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
+                        lambda x: sp.Pow(sp.factor(x.base), x.exp))
+    return sp.simplify(sp.powdenest(sp.expand_power_base(expr, force=True), force=True))
+
+
 class CheckFailed(AssertionError):
     """A derivation step did not hold: the generator stops before writing."""
 

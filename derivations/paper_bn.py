@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from derivations import derive as base
-from derivations._checks import PREFERRED, SKIP, Checks
+from derivations._checks import SKIP, Checks, root_simplify
 
 # --------------------------------------------------------------------------
 # Symbols of the paper's notation
@@ -210,25 +210,26 @@ def check_symmetric_fixed_point(checks: Checks, findings: list[str], sym_rates: 
     points = [{Ks: kk, tau: tt} for kk in (2, 3, 7) for tt in (1, sp.Rational(5, 2), 10)]
     for name, rate in sym_rates.items():
         checks.check(f"paper fixed point (docs/model.md §4): {name}/dalpha = 0 for all K, tau (eta -> 0)",
-                     rate.subs(fp), points=points, symbolic=PREFERRED)
+                     rate.subs(fp), points=points, simplify=root_simplify)
     checks.check("paper fixed point: Q* = 1/g*^2", fp[Qs] - 1 / fp[gs]**2)
     checks.check("paper fixed point is a Gram matrix on its boundary: Q* - K R*^2 = 0 (all J_i equal, rank 1)",
                  fp[Qs] - Ks * fp[Rs]**2)
     eff = {"Q'": a_.subs(fp), "C'": c_.subs(fp), "R'": rho.subs(fp), "S'": s_.subs(fp)}
     checks.check("effective fixed point: Q' = C' = tau/(K + (K-1) tau)", eff["Q'"] - tau / A)
     checks.check("effective fixed point: R' = S' = tau/sqrt(K (K + (K-1) tau))", eff["R'"] - tau / sp.sqrt(Ks * A),
-                 points=points, symbolic=PREFERRED)
+                 points=points, simplify=root_simplify)
     checks.check("at tau = 1 the effective point is Saad & Solla's Q = 1/(2K-1), R = 1/sqrt(K(2K-1))",
                  (eff["Q'"] - 1 / (2 * Ks - 1)).subs(tau, 1)
                  + (eff["R'"] - 1 / sp.sqrt(Ks * (2 * Ks - 1))).subs(tau, 1),
-                 points=[{Ks: kk} for kk in range(2, 10)], symbolic=PREFERRED)
+                 points=[{Ks: kk} for kk in range(2, 10)], simplify=root_simplify)
     # The fixed point is a one-parameter family: the rates vanish at any norm Q = C (R/sqrt Q fixed, g = g*).
     lam = sp.Symbol("lambda", positive=True)
     fam = {Qs: lam, Cs: lam, Rs: sp.sqrt(lam) * fp[Rs] / sp.sqrt(fp[Qs]),
            Ss: sp.sqrt(lam) * fp[Rs] / sp.sqrt(fp[Qs]), gs: fp[gs]}
     for name, rate in sym_rates.items():
         checks.check(f"the fixed point is a family in the norm Q = lambda: {name}/dalpha = 0",
-                     rate.subs(fam), points=[{**pt, lam: sp.Rational(3, 7)} for pt in points], symbolic=PREFERRED)
+                     rate.subs(fam), points=[{**pt, lam: sp.Rational(3, 7)} for pt in points],
+                     simplify=root_simplify)
     findings.append(
         "Symmetric fixed point (docs/model.md §4): with the derived paper-rule equations, dQ, dC, dR, dS and dg "
         "all vanish at Q* = C* = (K+(K-1)tau)/tau, R* = S* = sqrt((K+(K-1)tau)/(tau K)), g* = sqrt(tau/(K+(K-1)tau)) "

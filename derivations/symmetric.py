@@ -45,7 +45,7 @@ import sympy as sp
 
 from derivations import _codegen as cg
 from derivations import derive as base
-from derivations._checks import Checks
+from derivations._checks import Checks, root_simplify
 
 MODULE = "derivations.symmetric"
 TARGET = cg.GENERATED_DIR / "symmetric.py"
@@ -278,16 +278,6 @@ def eq13_form(a_, c_, r_, s_):
 # --------------------------------------------------------------------------
 # Fixed points (docs/model.md §4): the O(eta) rates vanish there, K and tau symbolic
 # --------------------------------------------------------------------------
-def root_simplify(expr):
-    """Simplify an algebraic expression whose square roots SymPy leaves unsplit: factor
-    each root's argument and split it over the factors (``force``: valid where every
-    factor is positive, which the numerical points of :func:`check_algebraic` back up)."""
-    expr = sp.together(expr)
-    expr = expr.replace(lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
-                        lambda x: sp.Pow(sp.factor(x.base), x.exp))
-    return sp.simplify(sp.powdenest(sp.expand_power_base(expr, force=True), force=True))
-
-
 ALGEBRAIC_POINTS = ((2, 1), (3, sp.Rational(5, 2)), (7, 10), (9, sp.Rational(1, 3)))
 
 

@@ -275,18 +275,27 @@ def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
     ``unitwise``: the blocks of different units set to zero. This is ``F`` restricted to
     ``R^K (x) span(J)`` (and the gains), which ``F`` maps to itself."""
     K = L.shape[0]
-    _realized_into(L, h, gv, tau, bn, learned, unitwise, F,
+    _realized_into(L, h, gv, tau, bn, learned, unitwise, False, F,
                    (np.empty(K), np.empty((K, K, K)), np.empty((K, K)), np.empty((K, K)), np.empty(K)))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _realized_into(L, h, gv, tau, bn, learned, unitwise, F, rw):
+def _realized_into(L, h, gv, tau, bn, learned, unitwise, compact, F, rw):
     """:func:`realized_fisher` with its scratch ``rw = (q (K,), P (K, K, K), Mt (K, K), T (K, K), vec (K,))``:
     the projections ``P_i`` once per call, each block ``P_i M P_k`` as two ``K x K`` products
-    (``T = P_i M``, then ``T P_k``), the blocks ``k < i`` as the transposes of ``(k, i)`` (F is symmetric)."""
+    (``T = P_i M``, then ``T P_k``), the blocks ``k < i`` as the transposes of ``(k, i)`` (F is symmetric).
+    ``compact`` (with ``unitwise``): unit ``i``'s block alone (its ``J_i`` then its gain, ``nb = K (+ 1)``
+    square) in ``F[i nb:(i + 1) nb, :nb]``, the rest of ``F`` untouched (:func:`_unitwise_solve`)."""
     q, P, Mt, T, vec = rw
     K = L.shape[0]
-    _zero(F)
+    nb = K + (1 if learned else 0)
+    compact = compact and unitwise
+    if compact:
+        for r in range(K * nb):
+            for c in range(nb):
+                F[r, c] = 0.0
+    else:
+        _zero(F)
     for i in range(K):
         acc = 0.0
         for m in range(K):
@@ -305,6 +314,9 @@ def _realized_into(L, h, gv, tau, bn, learned, unitwise, F, rw):
                 qik += L[i, m] * L[k, m]
             cii, ckk, cik = tau * h[i] * h[i] * q[i], tau * h[k] * h[k] * q[k], tau * h[i] * h[k] * qik
             e11, e31, e22, e13 = _pair_averages(cii, ckk, cik)
+            ri, rk = (i * nb, k * nb) if compact else (i * K, k * K)  # rows of J_i, J_k
+            ci, ck = (0, 0) if compact else (i * K, k * K)  # their columns
+            gi, gk = (i * nb + K, K) if compact else (K * K + i, K * K + k)  # the row of g_i, the column of g_k
             if k >= i:
                 for r in range(K):
                     for c in range(K):
@@ -323,9 +335,8 @@ def _realized_into(L, h, gv, tau, bn, learned, unitwise, F, rw):
                         acc = 0.0
                         for n in range(K):
                             acc += T[r, n] * P[k, n, c]
-                        F[i * K + r, k * K + c] = F[k * K + c, i * K + r] = h[i] * h[k] * acc
+                        F[ri + r, ck + c] = F[rk + c, ci + r] = h[i] * h[k] * acc
             if learned:
-                gi, gk = K * K + i, K * K + k
                 F[gi, gk] = ((cik * e11 + cii * cik * e31 + (cii * ckk + cik * cik) * e22 + cik * ckk * e13)
                              / (gv[i] * gv[k]))
                 for m in range(K):
@@ -335,22 +346,22 @@ def _realized_into(L, h, gv, tau, bn, learned, unitwise, F, rw):
                     acc = 0.0
                     for m in range(K):
                         acc += P[i, r, m] * vec[m]
-                    F[i * K + r, gk] = h[i] * acc / gv[k]
-                    F[gk, i * K + r] = h[i] * acc / gv[k]
+                    F[ri + r, gk] = h[i] * acc / gv[k]
+                    F[(k * nb + K) if compact else gk, ci + r] = h[i] * acc / gv[k]
 
 
 @numba.njit(cache=True, nogil=True)
 def step_work(K, learn):
     """The work arrays of :func:`step_factors` and :func:`span_step`: ``(Binv, Lmat, E31, E22, E13, Yw, Cw,
-    rhs, Lc, Fr, rr, cvec, tvec, rw, Fb, rb)``, ``rw`` the scratch of :func:`realized_fisher` (``q``, ``P``,
-    ``Mt``, ``T``, ``vec``) and ``Fb`` (K + 1, K + 1), ``rb`` (K + 1,) one unit's block of the unitwise BN solve;
+    rhs, Lc, Fr, rr, cvec, tvec, rw, rb)``, ``rw`` the scratch of :func:`realized_fisher` (``q``, ``P``,
+    ``Mt``, ``T``, ``vec``) and ``rb`` (K + 1,) the right-hand side of one unit's block of the unitwise BN solve;
     allocated once per kernel call, nothing in the step allocates. The solves overwrite ``Lmat`` and ``Fr`` only
     (:mod:`symphase._natural_sde` restores those two)."""
     nr = K * K + (K if learn else 0)
     rw = (np.zeros(K), np.zeros((K, K, K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros(K))
     return (np.zeros((K, K)), np.zeros((K * K, K * K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K)),
             np.zeros((K, K)), np.zeros((K, K)), np.zeros(K * K), np.zeros((K, K)), np.zeros((nr, nr)), np.zeros(nr),
-            np.zeros((K, K)), np.zeros(K), rw, np.zeros((K + 1, K + 1)), np.zeros(K + 1))
+            np.zeros((K, K)), np.zeros(K), rw, np.zeros(K + 1))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -360,16 +371,23 @@ def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
     (:func:`fisher_factors`); under BN the Cholesky factor ``L`` of ``Q`` and ``F_r + eps I``
     (:func:`realized_fisher`). False where they do not exist numerically. Under :data:`UNITWISE` (plain) the
     ``Gamma`` matrix is not built: its solve is in closed form (:func:`_unitwise_gamma`)."""
-    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, Lc, Fr, _rr, _cvec, _tvec, rw, _Fb, _rb = work
+    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, Lc, Fr, _rr, _cvec, _tvec, rw, _rb = work
     lmat = 0 if bn else (2 if mode == UNITWISE else 1)
     if not _factors_into(Q, h, tau, mode, damping, lmat, (Binv, Lmat, E31, E22, E13, Yw, Cw)):
         return False
     if bn and mode != DAMPING_ONLY:
         if not _cholesky(Q, Lc):
             return False
-        _realized_into(Lc, h, g, tau, True, learn, mode == UNITWISE, Fr, rw)
-        for r in range(Fr.shape[0]):
-            Fr[r, r] += damping
+        unitwise = mode == UNITWISE
+        _realized_into(Lc, h, g, tau, True, learn, unitwise, True, Fr, rw)
+        if unitwise:  # the blocks of the units, compact (_unitwise_solve)
+            nb = Fr.shape[0] // Q.shape[0]
+            for i in range(Q.shape[0]):
+                for r in range(nb):
+                    Fr[i * nb + r, r] += damping
+        else:
+            for r in range(Fr.shape[0]):
+                Fr[r, r] += damping
     return True
 
 
@@ -440,19 +458,17 @@ def _unitwise_gamma(Q, Lmat, E31, E22, E13, rhs):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _unitwise_solve(Fr, rr, K, learn, Fb, rb):
-    """``rr <- (F_r + eps I)^-1 rr`` for the block-diagonal unitwise ``F_r`` (:func:`realized_fisher`): unit
-    ``i``'s block (rows ``i K .. i K + K - 1`` and, with a learned gain, ``K^2 + i``, in that order) gathered
-    into ``Fb``, ``rb`` and solved alone, ``O(K^4)`` for all ``K`` (the dense solve of the whole matrix does the
-    same operations on each block: its other entries are zero). False where a block is singular numerically."""
+def _unitwise_solve(Fr, rr, K, learn, rb):
+    """``rr <- (F_r + eps I)^-1 rr`` for the block-diagonal unitwise ``F_r``, its blocks compact in ``Fr``
+    (:func:`_realized_into`): unit ``i``'s (``J_i`` then, with a learned gain, ``g_i``: ``nb = K (+ 1)``
+    square, ``Fr[i nb:(i + 1) nb, :nb]``) solved alone against ``rr``'s entries ``i K .. i K + K - 1`` (and
+    ``K^2 + i``) gathered in ``rb``; ``O(K^4)`` for all ``K`` (the dense solve of the whole matrix does the same
+    operations on each block: its other entries are zero). False where a block is singular numerically."""
     nb = K + (1 if learn else 0)
     for i in range(K):
         for r in range(nb):
-            ir = i * K + r if r < K else K * K + i
-            rb[r] = rr[ir]
-            for c in range(nb):
-                Fb[r, c] = Fr[ir, i * K + c if c < K else K * K + i]
-        if not _solve(Fb[:nb, :nb], rb[:nb]):
+            rb[r] = rr[i * K + r if r < K else K * K + i]
+        if not _solve(Fr[i * nb:(i + 1) * nb, :nb], rb[:nb]):
             return False
         for r in range(nb):
             rr[i * K + r if r < K else K * K + i] = rb[r]
@@ -467,7 +483,7 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
     ``work``. Writes ``Pi`` (K, K), ``J_i += sum_a Pi_ia J_a`` (besides the ``xi`` part ``B^-1 a_u``), and
     the gain step ``dgain``; plain ``Pi = -B^-1 diag(p) + Gamma``, BN ``Pi = -B^-1 diag(p) + L^-T (d_J - B^-1 c)``,
     ``dgain = d_g``. False where the solve fails or the result is not finite."""
-    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, Lc, Fr, rr, cvec, tvec, _rw, Fb, rb = work
+    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, Lc, Fr, rr, cvec, tvec, _rw, rb = work
     K = Q.shape[0]
     for m in range(K):
         for a in range(K):
@@ -502,7 +518,7 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
             for i in range(K):
                 rr[K * K + i] = dgsum[i]
         if mode == UNITWISE:
-            if not _unitwise_solve(Fr, rr, K, learn, Fb, rb):
+            if not _unitwise_solve(Fr, rr, K, learn, rb):
                 return False
         elif not _solve(Fr, rr):
             return False

@@ -25,7 +25,9 @@ R^K (x) span(J), and the gains)``, and ``(F + eps I)^-1 g`` needs only ``(A + ep
 
 A step costs ``O(N K^2)`` (the update, the fields and the new ``Q``, fused into one pass over the ``N``
 components as in :func:`symphase._sgd.sgd_steps_with`) plus ``O(K^6)`` for the solve, never an
-``NK x NK`` matrix.
+``NK x NK`` matrix; nothing in a step allocates (:func:`step_work`). ``B^-1`` comes from one ``L D L^T``
+factorisation; ``unitwise``'s system decouples by unit: ``O(K^2)`` in closed form plain
+(:func:`_unitwise_gamma`), one ``K (+ 1)`` square block per unit under BN (:func:`_unitwise_solve`).
 
 ``unitwise`` keeps F's diagonal blocks ``F_ii`` only (one per hidden unit, with its gain): the same formulas
 with the blocks of different units set to zero. The kernel also runs ``F -> 0`` (``mode``

@@ -25,7 +25,9 @@ R^K (x) span(J), and the gains)``, and ``(F + eps I)^-1 g`` needs only ``(A + ep
 
 A step costs ``O(N K^2)`` (the update, the fields and the new ``Q``, fused into one pass over the ``N``
 components as in :func:`symphase._sgd.sgd_steps_with`) plus ``O(K^6)`` for the solve, never an
-``NK x NK`` matrix.
+``NK x NK`` matrix; nothing in a step allocates (:func:`step_work`). ``B^-1`` comes from one ``L D L^T``
+factorisation; ``unitwise``'s system decouples by unit: ``O(K^2)`` in closed form plain
+(:func:`_unitwise_gamma`), one ``K (+ 1)`` square block per unit under BN (:func:`_unitwise_solve`).
 
 ``unitwise`` keeps F's diagonal blocks ``F_ii`` only (one per hidden unit, with its gain): the same formulas
 with the blocks of different units set to zero. The kernel also runs ``F -> 0`` (``mode``
@@ -108,6 +110,126 @@ def _solve(A, rhs):
     return True
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _zero(A):
+    """``A[:, :] = 0.0`` as a plain loop (the slice assignment costs more than the loop at these sizes)."""
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            A[i, j] = 0.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _lmat_entry(i, a, p, q, Q, Bm, E31, E22, E13):
+    """The entry ``(i K + a, p K + q)`` of the matrix of ``Gamma -> B Gamma + c(Gamma Q)``: its column for a unit
+    ``Gamma = e_pq`` (``Y = Gamma Q``, ``Y[k, a] = delta_kp Q[q, a]``) through
+    :func:`symphase._generated.natural.span_coefficients`'s expression (the same operations, the zero terms of
+    its sums dropped). Nonzero only for ``a`` in ``{i, p, q}``."""
+    yaa = Q[q, a] if a == p else 0.0
+    yai = Q[q, i] if a == p else 0.0
+    c = E13[i, a] * yaa + E22[i, a] * yai
+    if a == i:
+        c += E22[i, p] * Q[q, p] + E31[i, p] * Q[q, i]
+    return c + (Bm[i, p] if a == q else 0.0)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _inverse_by_columns(B, work, Binv):
+    """``Binv = B^-1`` column by column, each by :func:`_solve` on a fresh copy of ``B`` in ``work`` (partial
+    pivoting: any ``B`` that is not singular numerically). False where it is."""
+    K = B.shape[0]
+    for j in range(K):
+        for i in range(K):
+            for k in range(K):
+                work[i, k] = B[i, k]
+            Binv[i, j] = 1.0 if i == j else 0.0
+        if not _solve(work, Binv[:, j]):
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _factors_into(Q, h, tau, mode, damping, lmat, fac):
+    """:func:`fisher_factors` with the span operator's form chosen by ``lmat``: 0 none, 1 the full ``K^2 x K^2``
+    matrix ``Lmat``, 2 (:data:`UNITWISE` only) ``B``'s diagonal in ``Lmat[:K, 0]``, all that the unitwise solve
+    needs besides ``E``, ``Q`` (:func:`_unitwise_gamma`). ``Y``, ``C`` are scratch; nothing is allocated."""
+    Binv, Lmat, E31, E22, E13, Bm, C = fac
+    K = Q.shape[0]
+    # the pair averages of (i, k) give those of (k, i) with E31 and E13 exchanged (pair_averages(b, a, c)
+    # computes the same products in another order: t0 t1 = t1 t0)
+    for i in range(K):
+        for k in range(i, K):
+            if mode == DAMPING_ONLY or (mode == UNITWISE and i != k):
+                e11 = e31 = e22 = e13 = 0.0
+            else:
+                e11, e31, e22, e13 = _pair_averages(tau * h[i] * h[i] * Q[i, i], tau * h[k] * h[k] * Q[k, k],
+                                                    tau * h[i] * h[k] * Q[i, k])
+            Bm[i, k] = h[i] * h[k] * tau * e11 + (damping if i == k else 0.0)
+            Bm[k, i] = Bm[i, k]
+            E31[i, k] = tau * tau * e31
+            E22[i, k] = E22[k, i] = tau * tau * e22
+            E13[i, k] = tau * tau * e13
+            E31[k, i] = E13[i, k]
+            E13[k, i] = E31[i, k]
+    if mode == DAMPING_ONLY:
+        _zero(Binv)
+        for i in range(K):
+            Binv[i, i] = 1.0 / damping
+        return True
+    if lmat == 1:
+        _zero(Lmat)
+        for p in range(K):
+            for q in range(K):
+                for i in range(K):
+                    Lmat[i * K + i, p * K + q] = _lmat_entry(i, i, p, q, Q, Bm, E31, E22, E13)
+                    if p != i:
+                        Lmat[i * K + p, p * K + q] = _lmat_entry(i, p, p, q, Q, Bm, E31, E22, E13)
+                    if q != i and q != p:
+                        Lmat[i * K + q, p * K + q] = _lmat_entry(i, q, p, q, Q, Bm, E31, E22, E13)
+    elif lmat == 2:  # unitwise: the solve (span_step) needs B's diagonal besides the E's and Q
+        for i in range(K):
+            Lmat[i, 0] = Bm[i, i]
+    if mode == UNITWISE:  # B diagonal
+        _zero(Binv)
+        for i in range(K):
+            if not (abs(Bm[i, i]) > 0.0) or not math.isfinite(Bm[i, i]):
+                return False
+            Binv[i, i] = 1.0 / Bm[i, i]
+        return True
+    # B = A + eps I is symmetric positive definite at a Gram matrix Q: B = L D L^T (L unit lower triangular,
+    # strictly below C's diagonal, D on it; no square roots: at K = 1, or B diagonal, B^-1 = 1/B_ii as unitwise),
+    # B^-1 = L^-T D^-1 L^-1. Elsewhere (an ODE's finite-difference Jacobian steps off the Gram matrices) B may be
+    # indefinite: then one elimination with partial pivoting per column (_inverse_by_columns).
+    for j in range(K):
+        acc = Bm[j, j]
+        for m in range(j):
+            acc -= C[j, m] * C[j, m] * C[m, m]
+        if not (acc > 0.0) or not math.isfinite(acc):
+            return _inverse_by_columns(Bm, C, Binv)
+        C[j, j] = acc
+        for i in range(j + 1, K):
+            acc = Bm[i, j]
+            for m in range(j):
+                acc -= C[i, m] * C[j, m] * C[m, m]
+            C[i, j] = acc / C[j, j]
+    for j in range(K):  # Binv's upper triangle holds L^-1 transposed: Binv[j, r] = (L^-1)[r, j], r >= j
+        Binv[j, j] = 1.0
+        for r in range(j + 1, K):
+            acc = -C[r, j]
+            for m in range(j + 1, r):
+                acc -= C[r, m] * Binv[j, m]
+            Binv[j, r] = acc
+    for i in range(K):  # (L^-T D^-1 L^-1)_ik = sum_{m >= i} (L^-1)_mi (L^-1)_mk / D_m, k <= i, into Bm
+        for k in range(i + 1):
+            acc = 0.0
+            for m in range(i, K):
+                acc += Binv[i, m] * Binv[k, m] / C[m, m]
+            Bm[i, k] = acc
+    for i in range(K):
+        for k in range(i + 1):
+            Binv[i, k] = Binv[k, i] = Bm[i, k]
+    return True
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def fisher_factors(Q, h, tau, mode, damping, span, fac):
     """The factors of ``(F + eps I)^-1`` at the overlaps ``Q = J J^T`` (docs/model.md §14.2), in place:
@@ -117,59 +239,20 @@ def fisher_factors(Q, h, tau, mode, damping, span, fac):
     (the plain network's closed form), ``E31``, ``E22``, ``E13`` (K, K) the span part's averages times
     ``tau^2`` and ``Lmat`` (K^2, K^2) the matrix of ``Gamma -> (A + eps I) Gamma + c(Gamma Q)`` (row and
     column index ``i K + a``). ``mode``: :data:`NATURAL` (all blocks), :data:`UNITWISE` (the diagonal blocks
-    ``i = k`` only) or :data:`DAMPING_ONLY` (``F = 0``: ``Binv = I/eps``, ``Lmat`` unused). ``Y``, ``C``
-    (K, K) are work arrays; ``fac = (Binv, Lmat, E31, E22, E13, Y, C)``. False where ``A + eps I`` is singular
-    numerically.
+    ``i = k`` only) or :data:`DAMPING_ONLY` (``F = 0``: ``Binv = I/eps``, ``Lmat`` unused).
+    ``fac = (Binv, Lmat, E31, E22, E13, Y, C)``, ``Y`` and ``C`` (K, K) scratch. False where ``A + eps I`` is
+    singular numerically (not positive definite: it is ``A``, a covariance, plus ``eps I``). ``B^-1`` from one
+    factorisation ``B = L D L^T`` (``1/B_ii`` where ``B`` is diagonal, as under :data:`UNITWISE`); nothing is
+    allocated (:func:`_factors_into`).
     """
-    Binv, Lmat, E31, E22, E13, Y, C = fac
-    K = Q.shape[0]
-    Bm = np.zeros((K, K))
-    for i in range(K):
-        for k in range(K):
-            if mode == DAMPING_ONLY or (mode == UNITWISE and i != k):
-                e11 = e31 = e22 = e13 = 0.0
-            else:
-                e11, e31, e22, e13 = _pair_averages(tau * h[i] * h[i] * Q[i, i], tau * h[k] * h[k] * Q[k, k],
-                                                    tau * h[i] * h[k] * Q[i, k])
-            Bm[i, k] = h[i] * h[k] * tau * e11 + (damping if i == k else 0.0)
-            E31[i, k] = tau * tau * e31
-            E22[i, k] = tau * tau * e22
-            E13[i, k] = tau * tau * e13
-    Binv[:, :] = 0.0
-    if mode == DAMPING_ONLY:
-        for i in range(K):
-            Binv[i, i] = 1.0 / damping
-        return True
-    col = np.empty(K)
-    for j in range(K):
-        work = Bm.copy()
-        for i in range(K):
-            col[i] = 1.0 if i == j else 0.0
-        if not _solve(work, col):
-            return False
-        for i in range(K):
-            Binv[i, j] = col[i]
-    if not span:
-        return True
-    # the matrix of Gamma -> B Gamma + c(Gamma Q), one unit Gamma = e_pq per column
-    for p in range(K):
-        for q in range(K):
-            for k in range(K):
-                for a in range(K):
-                    Y[k, a] = Q[q, a] if k == p else 0.0
-            span_coefficients(Y, E31, E22, E13, C)
-            for i in range(K):
-                for a in range(K):
-                    Lmat[i * K + a, p * K + q] = C[i, a] + (Bm[i, p] if a == q else 0.0)
-    return True
-
+    return _factors_into(Q, h, tau, mode, damping, 1 if span else 0, fac)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _cholesky(Q, L):
     """``Q = L L^T`` (``L`` lower triangular, in place); False unless ``Q`` is positive definite numerically."""
     K = Q.shape[0]
-    L[:, :] = 0.0
+    _zero(L)
     for i in range(K):
         for k in range(i + 1):
             acc = Q[i, k]
@@ -194,17 +277,36 @@ def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
     ``unitwise``: the blocks of different units set to zero. This is ``F`` restricted to
     ``R^K (x) span(J)`` (and the gains), which ``F`` maps to itself."""
     K = L.shape[0]
-    F[:, :] = 0.0
-    q = np.empty(K)
+    _realized_into(L, h, gv, tau, bn, learned, unitwise, False, F,
+                   (np.empty(K), np.empty((K, K, K)), np.empty((K, K)), np.empty((K, K)), np.empty(K)))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _realized_into(L, h, gv, tau, bn, learned, unitwise, compact, F, rw):
+    """:func:`realized_fisher` with its scratch ``rw = (q (K,), P (K, K, K), Mt (K, K), T (K, K), vec (K,))``:
+    the projections ``P_i`` once per call, each block ``P_i M P_k`` as two ``K x K`` products
+    (``T = P_i M``, then ``T P_k``), the blocks ``k < i`` as the transposes of ``(k, i)`` (F is symmetric).
+    ``compact`` (with ``unitwise``): unit ``i``'s block alone (its ``J_i`` then its gain, ``nb = K (+ 1)``
+    square) in ``F[i nb:(i + 1) nb, :nb]``, the rest of ``F`` untouched (:func:`_unitwise_solve`)."""
+    q, P, Mt, T, vec = rw
+    K = L.shape[0]
+    nb = K + (1 if learned else 0)
+    compact = compact and unitwise
+    if compact:
+        for r in range(K * nb):
+            for c in range(nb):
+                F[r, c] = 0.0
+    else:
+        _zero(F)
     for i in range(K):
         acc = 0.0
         for m in range(K):
             acc += L[i, m] * L[i, m]
         q[i] = acc
-    Pri = np.zeros((K, K))  # the projections P_i, P_k
-    Prk = np.zeros((K, K))
-    Mt = np.zeros((K, K))
-    vec = np.zeros(K)
+    for i in range(K):
+        for r in range(K):
+            for c in range(K):
+                P[i, r, c] = (1.0 if r == c else 0.0) - (L[i, r] * L[i, c] / q[i] if bn else 0.0)
     for i in range(K):
         for k in range(K):
             if unitwise and i != k:
@@ -214,23 +316,29 @@ def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
                 qik += L[i, m] * L[k, m]
             cii, ckk, cik = tau * h[i] * h[i] * q[i], tau * h[k] * h[k] * q[k], tau * h[i] * h[k] * qik
             e11, e31, e22, e13 = _pair_averages(cii, ckk, cik)
-            for r in range(K):
-                for c in range(K):
-                    Mt[r, c] = (tau * e11 * (1.0 if r == c else 0.0)
-                                + tau * tau * (h[i] * h[i] * e31 * L[i, r] * L[i, c]
-                                               + h[i] * h[k] * e22 * (L[i, r] * L[k, c] + L[k, r] * L[i, c])
-                                               + h[k] * h[k] * e13 * L[k, r] * L[k, c]))
-                    Pri[r, c] = (1.0 if r == c else 0.0) - (L[i, r] * L[i, c] / q[i] if bn else 0.0)
-                    Prk[r, c] = (1.0 if r == c else 0.0) - (L[k, r] * L[k, c] / q[k] if bn else 0.0)
-            for r in range(K):
-                for c in range(K):
-                    acc = 0.0
-                    for m in range(K):
+            ri, rk = (i * nb, k * nb) if compact else (i * K, k * K)  # rows of J_i, J_k
+            ci, ck = (0, 0) if compact else (i * K, k * K)  # their columns
+            gi, gk = (i * nb + K, K) if compact else (K * K + i, K * K + k)  # the row of g_i, the column of g_k
+            if k >= i:
+                for r in range(K):
+                    for c in range(K):
+                        Mt[r, c] = (tau * e11 * (1.0 if r == c else 0.0)
+                                    + tau * tau * (h[i] * h[i] * e31 * L[i, r] * L[i, c]
+                                                   + h[i] * h[k] * e22 * (L[i, r] * L[k, c] + L[k, r] * L[i, c])
+                                                   + h[k] * h[k] * e13 * L[k, r] * L[k, c]))
+                for r in range(K):
+                    for c in range(K):
+                        acc = 0.0
+                        for m in range(K):
+                            acc += P[i, r, m] * Mt[m, c]
+                        T[r, c] = acc
+                for r in range(K):
+                    for c in range(K):
+                        acc = 0.0
                         for n in range(K):
-                            acc += Pri[r, m] * Mt[m, n] * Prk[n, c]
-                    F[i * K + r, k * K + c] = h[i] * h[k] * acc
+                            acc += T[r, n] * P[k, n, c]
+                        F[ri + r, ck + c] = F[rk + c, ci + r] = h[i] * h[k] * acc
             if learned:
-                gi, gk = K * K + i, K * K + k
                 F[gi, gk] = ((cik * e11 + cii * cik * e31 + (cii * ckk + cik * cik) * e22 + cik * ckk * e13)
                              / (gv[i] * gv[k]))
                 for m in range(K):
@@ -239,36 +347,49 @@ def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
                 for r in range(K):
                     acc = 0.0
                     for m in range(K):
-                        acc += Pri[r, m] * vec[m]
-                    F[i * K + r, gk] = h[i] * acc / gv[k]
-                    F[gk, i * K + r] = h[i] * acc / gv[k]
+                        acc += P[i, r, m] * vec[m]
+                    F[ri + r, gk] = h[i] * acc / gv[k]
+                    F[(k * nb + K) if compact else gk, ci + r] = h[i] * acc / gv[k]
 
 
 @numba.njit(cache=True, nogil=True)
 def step_work(K, learn):
     """The work arrays of :func:`step_factors` and :func:`span_step`: ``(Binv, Lmat, E31, E22, E13, Yw, Cw,
-    rhs, Lc, Fr, rr, cvec, tvec)``."""
+    rhs, Lc, Fr, rr, cvec, tvec, rw, rb)``, ``rw`` the scratch of :func:`realized_fisher` (``q``, ``P``,
+    ``Mt``, ``T``, ``vec``) and ``rb`` (K + 1,) the right-hand side of one unit's block of the unitwise BN solve;
+    allocated once per kernel call, nothing in the step allocates. The solves overwrite ``Lmat`` and ``Fr`` only
+    (:mod:`symphase._natural_sde` restores those two)."""
     nr = K * K + (K if learn else 0)
+    rw = (np.zeros(K), np.zeros((K, K, K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros(K))
     return (np.zeros((K, K)), np.zeros((K * K, K * K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K)),
             np.zeros((K, K)), np.zeros((K, K)), np.zeros(K * K), np.zeros((K, K)), np.zeros((nr, nr)), np.zeros(nr),
-            np.zeros((K, K)), np.zeros(K))
+            np.zeros((K, K)), np.zeros(K), rw, np.zeros(K + 1))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
     """The factors of ``(F + eps I)^-1`` at the state ``(Q, g)`` before a step (docs/model.md §14.2), into
     ``work`` (:func:`step_work`): the bulk's ``B^-1`` and, plain, the ``K^2 x K^2`` matrix of ``Gamma``
     (:func:`fisher_factors`); under BN the Cholesky factor ``L`` of ``Q`` and ``F_r + eps I``
-    (:func:`realized_fisher`). False where they do not exist numerically."""
-    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, Lc, Fr, _rr, _cvec, _tvec = work
-    if not fisher_factors(Q, h, tau, mode, damping, not bn, (Binv, Lmat, E31, E22, E13, Yw, Cw)):
+    (:func:`realized_fisher`). False where they do not exist numerically. Under :data:`UNITWISE` (plain) the
+    ``Gamma`` matrix is not built: its solve is in closed form (:func:`_unitwise_gamma`)."""
+    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, Lc, Fr, _rr, _cvec, _tvec, rw, _rb = work
+    lmat = 0 if bn else (2 if mode == UNITWISE else 1)
+    if not _factors_into(Q, h, tau, mode, damping, lmat, (Binv, Lmat, E31, E22, E13, Yw, Cw)):
         return False
     if bn and mode != DAMPING_ONLY:
         if not _cholesky(Q, Lc):
             return False
-        realized_fisher(Lc, h, g, tau, True, learn, mode == UNITWISE, Fr)
-        for r in range(Fr.shape[0]):
-            Fr[r, r] += damping
+        unitwise = mode == UNITWISE
+        _realized_into(Lc, h, g, tau, True, learn, unitwise, True, Fr, rw)
+        if unitwise:  # the blocks of the units, compact (_unitwise_solve)
+            nb = Fr.shape[0] // Q.shape[0]
+            for i in range(Q.shape[0]):
+                for r in range(nb):
+                    Fr[i * nb + r, r] += damping
+        else:
+            for r in range(Fr.shape[0]):
+                Fr[r, r] += damping
     return True
 
 
@@ -312,7 +433,51 @@ def add_span_gamma(rr, Binv, cvec, Lc, learn, target, dgain, tvec):
             dgain[i] = rr[K * K + i]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _unitwise_gamma(Q, Lmat, E31, E22, E13, rhs):
+    """``rhs <- Gamma``, the solution of ``B Gamma + c(Gamma Q) = rhs`` (row and column index ``i K + a``) for
+    :data:`UNITWISE` (``B`` and the ``E``'s diagonal; ``B_ii = Lmat[i, 0]``, :func:`_factors_into`): unit ``i``
+    couples with itself only, so each row ``Gamma_i`` solves its own ``K x K`` system
+    ``B_ii Gamma_ia + delta_ia sum_q s_iq Gamma_iq = rhs_ia``, ``s_iq = (E13_ii + 2 E22_ii + E31_ii) Q_qi`` (the
+    matrix of :func:`_lmat_entry`'s block ``(i, i)``: ``B_ii I`` plus one row), in closed form:
+    ``Gamma_ia = rhs_ia/B_ii`` (``a != i``), ``Gamma_ii = (rhs_ii - sum_{q != i} s_iq Gamma_iq)/(B_ii + s_ii)``.
+    ``O(K^2)`` for all ``K`` rows, against ``O(K^6)`` for the dense ``K^2 x K^2`` solve. False where a
+    denominator is zero or not finite (the system singular numerically)."""
+    K = Q.shape[0]
+    for i in range(K):
+        bii = Lmat[i, 0]
+        acc = rhs[i * K + i]
+        for q in range(K):
+            if q != i:
+                x = rhs[i * K + q] / bii
+                rhs[i * K + q] = x
+                acc -= ((E13[i, i] * Q[q, i] + E22[i, i] * Q[q, i]) + (E22[i, i] * Q[q, i] + E31[i, i] * Q[q, i])) * x
+        den = (E13[i, i] * Q[i, i] + E22[i, i] * Q[i, i]) + (E22[i, i] * Q[i, i] + E31[i, i] * Q[i, i]) + bii
+        if not (abs(den) > 0.0) or not math.isfinite(den):
+            return False
+        rhs[i * K + i] = acc / den
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _unitwise_solve(Fr, rr, K, learn, rb):
+    """``rr <- (F_r + eps I)^-1 rr`` for the block-diagonal unitwise ``F_r``, its blocks compact in ``Fr``
+    (:func:`_realized_into`): unit ``i``'s (``J_i`` then, with a learned gain, ``g_i``: ``nb = K (+ 1)``
+    square, ``Fr[i nb:(i + 1) nb, :nb]``) solved alone against ``rr``'s entries ``i K .. i K + K - 1`` (and
+    ``K^2 + i``) gathered in ``rb``; ``O(K^4)`` for all ``K`` (the dense solve of the whole matrix does the same
+    operations on each block: its other entries are zero). False where a block is singular numerically."""
+    nb = K + (1 if learn else 0)
+    for i in range(K):
+        for r in range(nb):
+            rb[r] = rr[i * K + r if r < K else K * K + i]
+        if not _solve(Fr[i * nb:(i + 1) * nb, :nb], rb[:nb]):
+            return False
+        for r in range(nb):
+            rr[i * K + r if r < K else K * K + i] = rb[r]
+    return True
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
     """The part of a preconditioned step inside ``span(J)`` and the gains (docs/model.md §14.2), from SGD's
     summed coefficients: ``G[m, a] = sum_u a_um x_ua`` (updated in place to ``J_a . Delta J_m``, i.e. minus
@@ -320,7 +485,7 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
     ``work``. Writes ``Pi`` (K, K), ``J_i += sum_a Pi_ia J_a`` (besides the ``xi`` part ``B^-1 a_u``), and
     the gain step ``dgain``; plain ``Pi = -B^-1 diag(p) + Gamma``, BN ``Pi = -B^-1 diag(p) + L^-T (d_J - B^-1 c)``,
     ``dgain = d_g``. False where the solve fails or the result is not finite."""
-    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, Lc, Fr, rr, cvec, tvec = work
+    Binv, Lmat, E31, E22, E13, Yw, Cw, rhs, Lc, Fr, rr, cvec, tvec, _rw, rb = work
     K = Q.shape[0]
     for m in range(K):
         for a in range(K):
@@ -340,7 +505,10 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
         for i in range(K):
             for a in range(K):
                 rhs[i * K + a] = -Cw[i, a]
-        if not _solve(Lmat, rhs):
+        if mode == UNITWISE:
+            if not _unitwise_gamma(Q, Lmat, E31, E22, E13, rhs):
+                return False
+        elif not _solve(Lmat, rhs):
             return False
         for i in range(K):
             for a in range(K):
@@ -351,7 +519,10 @@ def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
         if learn:
             for i in range(K):
                 rr[K * K + i] = dgsum[i]
-        if not _solve(Fr, rr):
+        if mode == UNITWISE:
+            if not _unitwise_solve(Fr, rr, K, learn, rb):
+                return False
+        elif not _solve(Fr, rr):
             return False
         add_span_gamma(rr, Binv, cvec, Lc, learn, Pi, dgain, tvec)
     for i in range(K):
@@ -556,6 +727,7 @@ def natural_overlap_steps(Q, R, g, v, n_steps, s, ca, mode, damping):
     Gs = np.zeros((K, K))
     Pi = np.zeros((K, K))
     Cm = np.zeros((K, K))
+    CQ = np.zeros((K, K))
     dgain = np.zeros(K)
     coef = np.zeros((b, K))
     Cx = np.zeros((b, K))
@@ -611,12 +783,17 @@ def natural_overlap_steps(Q, R, g, v, n_steps, s, ca, mode, damping):
         for i in range(K):
             for n in range(M):
                 R[i, n] = Rn[i, n]
+        for i in range(K):  # CQ = C Q, then (C Q C^T)_ik = sum_q CQ_iq C_kq: O(K^3)
+            for q in range(K):
+                acc = 0.0
+                for p in range(K):
+                    acc += Cm[i, p] * Q[p, q]
+                CQ[i, q] = acc
         for i in range(K):
             for k in range(i, K):
                 acc = 0.0
-                for p in range(K):
-                    for q in range(K):
-                        acc += Cm[i, p] * Cm[k, q] * Q[p, q]
+                for q in range(K):
+                    acc += CQ[i, q] * Cm[k, q]
                 for u in range(b):
                     acc += Cx[u, i] * coef[u, k] + Cx[u, k] * coef[u, i]
                     for q in range(b):

@@ -75,6 +75,7 @@ CASES = [  # K, M, N, batch, tau, noise
     (2, 2, 8, 1, 1.0, 0.0),
     (2, 3, 6, 2, 0.5, 0.1),
     (3, 2, 10, 3, 1.7, 0.0),
+    (5, 2, 9, 1, 1.0, 0.0),  # K > 3: every pattern of the sparse K^2 x K^2 matrix, the blocks of K > 3 units
 ]
 RULES = [(None, "learned"), ("paper", "learned"), ("paper", "fixed"), ("exact", "learned"), ("exact", "fixed")]
 
@@ -458,3 +459,90 @@ def test_simulate_runs_the_chain():
     assert nat.natural_overlap_steps(Q, R, g, np.ones(K), steps, rng_state(4), ca, nat.NATURAL, 0.05) == steps
     assert np.allclose(res.Q[0, -1], Q, rtol=0, atol=1e-12) and np.allclose(res.R[0, -1], R, rtol=0, atol=1e-12)
     assert np.allclose(res.g[0, -1], g, rtol=0, atol=1e-12)
+
+
+# -- the per-step factors and solves against dense linear algebra ---------------------------------------------------
+
+def _gram(K, seed, n=None):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(K, n or 2 * K))
+    return X @ X.T / X.shape[1] + 0.3 * np.ones((K, K)) / K
+
+
+def _bulk(Q, tau, eps, mode):
+    """``B = A + eps I``, ``A_ik = tau E11`` at ``C = tau Q`` (plain), from the closed form of E11 (docs/model.md
+    §10); unitwise its diagonal."""
+    C = tau * Q
+    d = np.diag(C)
+    A = tau * 2.0 / (np.pi * np.sqrt((1.0 + d[:, None]) * (1.0 + d[None, :]) - C**2))
+    return (np.diag(np.diag(A)) if mode == nat.UNITWISE else A) + eps * np.eye(len(d))
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 5])
+def test_bulk_inverse_and_unitwise_solve_are_the_dense_ones(K):
+    """``B^-1`` (one ``L D L^T`` factorisation; at a state off the Gram matrices, where ``B`` is indefinite, one
+    pivoted elimination per column) is ``numpy.linalg.inv(B)``; unitwise, the closed-form solve of the ``K``
+    decoupled systems (:func:`symphase._natural._unitwise_gamma`) and BN's per-unit block solve are the dense
+    solves of the whole ``K^2 (+ K)`` square matrix (:func:`symphase._natural.fisher_factors`,
+    :func:`symphase._natural.realized_fisher`). Tolerance: 1e-12 relative, the conditioning (< 1e3 at
+    eps = 1e-3) times a few ulps (measured below 1e-14)."""
+    tau, eps = 1.3, 1e-3
+    rng = np.random.default_rng(K)
+    indefinite = False
+    for Q in (_gram(K, K), _gram(K, K) + (0.6 * (np.ones((K, K)) - np.eye(K)) if K > 1 else 0.0)):
+        for mode in (nat.NATURAL, nat.UNITWISE):
+            fac = tuple(np.zeros(sh) for sh in ((K, K), (K * K, K * K), (K, K), (K, K), (K, K), (K, K), (K, K)))
+            assert nat.fisher_factors(Q, np.ones(K), tau, mode, eps, True, fac)
+            Binv, Lmat = fac[0], fac[1].copy()
+            B = _bulk(Q, tau, eps, mode)
+            indefinite |= np.linalg.eigvalsh(B).min() < 0.0
+            assert np.max(np.abs(Binv - np.linalg.inv(B))) <= 1e-12 * np.max(np.abs(Binv))
+            work = nat.step_work(K, False)
+            assert nat.step_factors(Q, np.ones(K), np.ones(K), tau, mode, eps, False, False, work)
+            assert np.max(np.abs(work[0] - Binv)) <= 1e-13 * np.max(np.abs(Binv))
+            G, psum = rng.normal(size=(K, K)), rng.normal(size=K)
+            Pi, dgain = np.zeros((K, K)), np.zeros(K)
+            assert nat.span_step(Q, G.copy(), psum, np.zeros(K), mode, False, False, work, Pi, dgain)
+            # the same from the dense K^2 x K^2 solve: Gamma solves B Gamma + c(Gamma Q) = -c(B^-1 G')
+            Gp = G - psum[:, None] * Q
+            C = np.zeros((K, K))
+            nat.span_coefficients(Binv @ Gp, fac[2], fac[3], fac[4], C)
+            Gamma = np.linalg.solve(Lmat, -C.ravel()).reshape(K, K)
+            want = -Binv * psum[None, :] + Gamma
+            assert np.max(np.abs(Pi - want)) <= 1e-12 * np.max(np.abs(want)), mode
+    assert indefinite == (K == 5)  # the second state of K = 5 takes the pivoted path
+    # BN, unitwise: the per-unit blocks against the dense solve of F_r + eps I
+    for learn in (False, True):
+        Q, h, g = _gram(K, 7), np.linspace(0.7, 1.2, K), np.linspace(0.9, 1.1, K)
+        work = nat.step_work(K, learn)
+        assert nat.step_factors(Q, h, g, tau, nat.UNITWISE, eps, True, learn, work)
+        Lc, Binv = work[8].copy(), work[0].copy()
+        Fr = np.zeros((K * K + K * learn,) * 2)
+        nat.realized_fisher(Lc, h, g, tau, True, learn, True, Fr)
+        Fr += eps * np.eye(len(Fr))
+        G, dgsum = rng.normal(size=(K, K)), rng.normal(size=K)
+        Pi, dgain = np.zeros((K, K)), np.zeros(K)
+        assert nat.span_step(Q, G.copy(), np.zeros(K), dgsum, nat.UNITWISE, True, learn, work, Pi, dgain)
+        c = np.linalg.solve(Lc, G.T).T  # c_m = L^-1 G_m
+        d = np.linalg.solve(Fr, np.concatenate([c.ravel()] + ([dgsum] if learn else [])))
+        want = np.linalg.solve(Lc.T, (d[:K * K].reshape(K, K) - Binv @ c).T).T
+        assert np.max(np.abs(Pi - want)) <= 1e-12 * np.max(np.abs(want))
+        if learn:
+            assert np.max(np.abs(dgain - d[K * K:])) <= 1e-12 * np.max(np.abs(d[K * K:]))
+
+
+def test_a_failed_factorisation_stops_the_kernels_with_their_step_count():
+    """Where ``B`` or the span solve is singular numerically (here ``Q`` not finite) the factors report it, and
+    the chain stops with the steps done, never NaN overlaps."""
+    K = 3
+    Q = _gram(K, 1)
+    Q[1, 1] = np.nan
+    for mode in (nat.NATURAL, nat.UNITWISE):
+        for bn in (False, True):
+            assert not nat.step_factors(Q, np.ones(K), np.ones(K), 1.0, mode, 1e-3, bn, False, nat.step_work(K, False))
+    model = sp.Committee(K, K)
+    start = sp.random_initial(model, 100, seed=0)
+    ca = ov.chain_args(model, model.system.params(0.5), 100)
+    Qs, R = start.Q.copy(), start.R.copy()
+    Qs[0, 0] = np.inf
+    assert nat.natural_overlap_steps(Qs, R, np.ones(K), np.ones(K), 10, rng_state(0), ca, nat.NATURAL, 1e-3) in (-1, 0)

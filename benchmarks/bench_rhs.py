@@ -36,10 +36,12 @@ TARGET_US = {2: 0.5, 4: 6.0, 8: 70.0}
 CPP_US = {2: 1.0, 4: 11.0, 8: 137.0}
 #: The environment variable naming a built nn2pp ``scmpp_ode`` executable (the baseline column).
 NN2PP_ENV = "SYMPHASE_NN2PP"
-#: nn2pp runs per K: its Euler step dt and two lengths (``--steps``, in alpha) whose difference is
-#: timed: ~2e5, 3e4 and 3e3 steps apart (about 0.2-0.4 s), alpha < 100 so that nn2pp does not stop at
-#: convergence (``eg < 1e-14 and t > 100``) and its printed time (6 digits) gives the exact step count.
-NN2PP_RUNS = {2: (1e-4, 1.0, 21.0), 4: (1e-4, 1.0, 4.0), 8: (1e-3, 1.0, 4.0)}
+#: nn2pp runs per K: its Euler step dt and two lengths (``--steps``, in alpha) whose difference is timed:
+#: 1e5, 1e4 and 8e2 steps apart, about 0.1 s of its stepping (a machine shared with other work preempts
+#: long runs more often, against nn2pp: ours is timed in runs of ~10 ms); alpha < 100 so that it does not
+#: stop at convergence (``eg < 1e-14 and t > 100``) and its printed time (6 digits) gives the exact step
+#: count.
+NN2PP_RUNS = {2: (1e-4, 0.5, 10.5), 4: (1e-4, 0.5, 1.5), 8: (1e-3, 0.5, 1.3)}
 
 
 # ---------------------------------------------------------------- baseline
@@ -92,9 +94,10 @@ def _loop_euler(y, out, ka, dt, n):
 
 
 def _nn2pp_run(exe, K, dt, steps, cwd):
-    """Wall-clock seconds of one ``scmpp_ode`` run (committee machine: K = M, lr 0.5, erf, first layer only)
-    and its number of Euler steps, read from the time ``t = steps * dt`` on its last output line."""
-    cmd = [exe, "-K", str(K), "-M", str(K), "--lr", "0.5", "--dt", repr(dt), "--steps", repr(steps)]
+    """Wall-clock seconds of one ``scmpp_ode`` run (committee machine: K = M, lr 0.5, erf, first layer only,
+    from the initial conditions ``ic_*.dat`` in ``cwd``) and its number of Euler steps, read from the time
+    ``t = steps * dt`` on its last output line."""
+    cmd = [exe, "-K", str(K), "-M", str(K), "--lr", "0.5", "--dt", repr(dt), "--steps", repr(steps), "--prefix", "ic"]
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False, timeout=600)
     wall = time.perf_counter() - t0
@@ -107,26 +110,33 @@ def _nn2pp_run(exe, K, dt, steps, cwd):
     return wall, n
 
 
-def nn2pp_step(exe, K, ours, repeats=5):
-    """One Euler step of nn2pp's ``scmpp_ode`` (seconds), and the best of each of ``ours`` timed in turn with it.
+def nn2pp_step(exe, Q, R, ours, repeats=5):
+    """One Euler step of nn2pp's ``scmpp_ode`` (seconds) from ``(Q, R)``, and the best of each of ``ours``
+    timed in turn with it.
 
-    ``ours`` maps names to functions returning seconds. nn2pp is run for two lengths
-    (:data:`NN2PP_RUNS`), each ``repeats`` times, every run preceded by one call of each of
-    ``ours``; its step is the difference of the two lengths' best wall-clock times over the
-    difference of their step counts, so that start-up, its 300 output lines and its error
-    evaluations (the same in both) cancel. Returns ``(nn2pp_step, {name: best seconds})``.
+    nn2pp starts from the state ours is timed at (``Q``, ``R``, ``T = I``, second layers of ones: the
+    committee machine), written as its ``--prefix`` files. It is run for two lengths
+    (:data:`NN2PP_RUNS`), each ``repeats`` times; its step is the difference of the two lengths' best
+    wall-clock times over the difference of their step counts, so that start-up, its 300 output lines
+    and its error evaluations (the same in both) cancel. ``ours`` maps names to functions
+    ``f(steps) -> seconds per step``; each is called before every nn2pp run, for the step count of
+    nn2pp's timed difference (the same work). Returns ``(nn2pp_step, {name: best seconds per step})``.
     """
+    K = R.shape[0]
     dt, a_short, a_long = NN2PP_RUNS[K]
     best = dict.fromkeys(("short", "long", *ours), float("inf"))
-    steps = {}
-    with tempfile.TemporaryDirectory() as cwd:  # it writes its log file into the working directory
+    with tempfile.TemporaryDirectory() as cwd:  # it reads ic_*.dat and writes its log file there
+        for name, a in (("Q0", Q), ("R0", R), ("T0", np.eye(R.shape[1])), ("A0", np.ones((R.shape[1], 1))),
+                        ("v0", np.ones((K, 1)))):  # Armadillo's raw ASCII: one row a line
+            np.savetxt(os.path.join(cwd, f"ic_{name}.dat"), a, fmt="%.17g")
+        steps = {run: _nn2pp_run(exe, K, dt, alpha, cwd)[1] for run, alpha in (("short", a_short), ("long", a_long))}
+        n = steps["long"] - steps["short"]
         for _ in range(repeats):
             for run, alpha in (("short", a_short), ("long", a_long)):
                 for name, f in ours.items():
-                    best[name] = min(best[name], f())
-                w, steps[run] = _nn2pp_run(exe, K, dt, alpha, cwd)
-                best[run] = min(best[run], w)
-    return (best["long"] - best["short"]) / (steps["long"] - steps["short"]), {name: best[name] for name in ours}
+                    best[name] = min(best[name], f(n))
+                best[run] = min(best[run], _nn2pp_run(exe, K, dt, alpha, cwd)[0])
+    return (best["long"] - best["short"]) / n, {name: best[name] for name in ours}
 
 
 def state(K, seed=0):
@@ -147,9 +157,6 @@ def measure(K, repeats=15, quick=False):
     T = np.eye(K)
     n = max(200, int(200000 / K**3))
     _loop_rhs(y, out, ka, 1)
-
-    def run_rhs():
-        return best_of(lambda: _loop_rhs(y, out, ka, n), 3) / n
     t_rhs = best_of(lambda: _loop_rhs(y, out, ka, n), repeats) / n
     dQ_np, dR_np = rhs_numpy(Q, R, T, 0.5)
     dQ, dR, _ = model.layout.unpack(out)
@@ -166,19 +173,23 @@ def measure(K, repeats=15, quick=False):
         rk4_steps(y1, 0.0, 1e-4, 0, steps, sa)
     t_rk4 = best_of(run_rk4, repeats) / steps
 
-    def run_euler():
+    def run_euler(steps):
         y1 = y.copy()
         t0 = time.perf_counter()
-        _loop_euler(y1, out, ka, 1e-4, n)
-        return (time.perf_counter() - t0) / n
+        _loop_euler(y1, out, ka, 1e-4, steps)
+        return (time.perf_counter() - t0) / steps
+
+    def run_rhs(steps):
+        t0 = time.perf_counter()
+        _loop_rhs(y, out, ka, steps)
+        return (time.perf_counter() - t0) / steps
     _loop_euler(y.copy(), out, ka, 1e-4, 1)
-    t_euler = min(run_euler() for _ in range(repeats))
+    t_euler = min(run_euler(n) for _ in range(repeats))
     r = {"rhs": t_rhs, "numpy": t_np, "rk4": t_rk4, "euler": t_euler, "diff": diff, "nn2pp": None}
     exe = os.environ.get(NN2PP_ENV)
     if exe:
-        r["nn2pp"], alt = nn2pp_step(exe, K, {"rhs": run_rhs, "euler": lambda: min(run_euler() for _ in range(3))},
-                                     3 if quick else 5)
-        r["rhs"], r["euler"] = min(t_rhs, alt["rhs"]), min(t_euler, alt["euler"])
+        r["nn2pp"], alt = nn2pp_step(exe, Q, R, {"rhs": run_rhs, "euler": run_euler}, 3 if quick else 7)
+        r["rhs_same_run"], r["euler_same_run"] = alt["rhs"], alt["euler"]
     return r
 
 
@@ -193,8 +204,8 @@ def rows(quick=False):
         out.append(("ODE RK4 step", f"K = M = {K}", r["rk4"], ""))
         if r["nn2pp"] is not None:
             out.append(("nn2pp scmpp_ode Euler step", f"K = M = {K}", r["nn2pp"],
-                        f"same run, ${NN2PP_ENV}; ours/nn2pp: rhs {r['rhs'] / r['nn2pp']:.2f}, "
-                        f"Euler step {r['euler'] / r['nn2pp']:.2f}"))
+                        f"${NN2PP_ENV}; ours/nn2pp, timed in turn on the same work: rhs "
+                        f"{r['rhs_same_run'] / r['nn2pp']:.2f}, Euler step {r['euler_same_run'] / r['nn2pp']:.2f}"))
     return out
 
 
@@ -206,14 +217,17 @@ def main():
     for K in (2, 4, 8):
         r = measure(K)
         t_rhs, t_np = r["rhs"], r["numpy"]
-        base = (f"{r['nn2pp'] * 1e6:>11.3f} {t_rhs / r['nn2pp']:>10.3f} {r['euler'] / r['nn2pp']:>12.3f}"
-                if r["nn2pp"] is not None else f"{'-':>11} {'-':>10} {'-':>12}")
+        base = f"{'-':>11} {'-':>10} {'-':>12}"
+        if r["nn2pp"] is not None:
+            base = (f"{r['nn2pp'] * 1e6:>11.3f} {r['rhs_same_run'] / r['nn2pp']:>10.3f} "
+                    f"{r['euler_same_run'] / r['nn2pp']:>12.3f}")
         print(f"{K:>4} {t_rhs * 1e6:>10.3f} {TARGET_US[K]:>8.1f} {CPP_US[K]:>8.1f} {t_np * 1e6:>11.1f} "
               f"{t_np / t_rhs:>11.0f} {r['euler'] * 1e6:>11.3f} {r['rk4'] * 1e6:>14.3f} {r['diff']:>11.1e} {base}")
     if not exe:
         print(f"(nn2pp column skipped: set {NN2PP_ENV} to a built nn2pp scmpp_ode executable to time it in this run)")
     else:
-        print(f"(nn2pp: {exe}; each step the best of alternating repeats with ours, two run lengths differenced)")
+        print(f"(nn2pp: {exe}, from the same state; its step: two run lengths differenced, best of repeats; the "
+              "ratios: ours timed in turn with it on the same number of steps)")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ The field's reference C++ integrator, ``scmpp_ode`` of sgoldt/nn2pp (Goldt et al
 nn2pp code is in this repository), is timed in the same run when ``SYMPHASE_NN2PP`` names a
 build of it (e.g. ``g++ -std=c++11 -O3 -march=native -o scmpp_ode.exe scmpp_ode.cpp
 -larmadillo``): one of its explicit Euler steps (the whole update of Q and R: its integrals
-and the increment) against ours, ``rhs`` plus ``y += dt * dy``, the two timed in turn
-(:func:`nn2pp_step`). Without it that column is skipped with a note.
+and the increment) against ours, ``rhs`` plus ``y += dt * dy``, from the same state, the two
+timed in turn on the same number of steps (:func:`nn2pp_step`). Without it that column is
+skipped with a note. On a machine shared with other work all these numbers scatter (tens of
+per cent at K = 2): compare ratios of one run, on an idle machine.
 """
 from __future__ import annotations
 
@@ -37,10 +39,8 @@ CPP_US = {2: 1.0, 4: 11.0, 8: 137.0}
 #: The environment variable naming a built nn2pp ``scmpp_ode`` executable (the baseline column).
 NN2PP_ENV = "SYMPHASE_NN2PP"
 #: nn2pp runs per K: its Euler step dt and two lengths (``--steps``, in alpha) whose difference is timed:
-#: 1e5, 1e4 and 8e2 steps apart, about 0.1 s of its stepping (a machine shared with other work preempts
-#: long runs more often, against nn2pp: ours is timed in runs of ~10 ms); alpha < 100 so that it does not
-#: stop at convergence (``eg < 1e-14 and t > 100``) and its printed time (6 digits) gives the exact step
-#: count.
+#: 1e5, 1e4 and 8e2 steps apart, about 0.1 s of its stepping; alpha < 100 so that it does not stop at
+#: convergence (``eg < 1e-14 and t > 100``) and its printed time (6 digits) gives the exact step count.
 NN2PP_RUNS = {2: (1e-4, 0.5, 10.5), 4: (1e-4, 0.5, 1.5), 8: (1e-3, 0.5, 1.3)}
 
 

@@ -191,7 +191,7 @@ class StateLayout:
         return y[..., self.size - self.n_v:].copy() if self.has_v else None
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)  # allocates nothing: no reference counting (symphase._kernels.NO_NRT)
 def unpack_into(y, Q, R, g, has_gain):
     """Kernel form of :meth:`StateLayout.unpack`: writes into ``Q``, ``R``, ``g``."""
     K, M = R.shape
@@ -212,7 +212,7 @@ def unpack_into(y, Q, R, g, has_gain):
             g[i] = 1.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)  # allocates nothing: no reference counting (symphase._kernels.NO_NRT)
 def pack_into(Q, R, g, has_gain, y):
     """Kernel form of :meth:`StateLayout.pack`: writes ``(Q, R, g)`` into ``y``."""
     K, M = R.shape

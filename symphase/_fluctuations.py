@@ -36,8 +36,8 @@ import numpy as np
 from ._generated import diffusion as gend
 from ._generated import fluctuations as gen
 from ._generated import ode_kernels as gen_ode
-from ._generated.rule import ERF, sgd_example
-from ._kernels import ETA, OK, TAU, check_state, covariance, rhs, step_constants
+from ._generated.rule import sgd_example
+from ._kernels import ACTIVATION, ETA, LEARN_V, OK, TAU, check_state, covariance, rhs, step_constants
 from ._layout import unpack_into
 from ._model import check_committee, check_model
 from ._overlap_sgd import gram_factor
@@ -106,7 +106,9 @@ def rate_setup(Q, g, par, b, has_gain, h, qd):
         qd[i] = Q[i, i]
         h[i] = g[i] / (sigma * math.sqrt(Q[i, i])) if bn else 1.0
     switches = (par[TAU], b, 1.0 if exact else 0.0, 1.0 if learn else 0.0, has_gain)
-    consts = (eta, eta, 1.0, ERF, exact, learn, False)
+    # the committee's activation (erf) and fixed second layer, read from par so that they are typed as at
+    # run time (literal constants here would compile a second sgd_example)
+    consts = (eta, eta, 1.0, int(par[ACTIVATION]), exact, learn, par[LEARN_V] != 0.0)
     return sigma, noise_sd, eta, switches, consts
 
 
@@ -131,7 +133,8 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
     ``weights`` (n_points,): a rule for
     the standard normal in ``dims`` dimensions, at least the rank of ``G`` (plus one for output noise):
     column ``t`` drives the ``t``-th independent field, the last one the noise. The rule's kernels:
-    ``example`` (per example: the error signals ``d``) and ``rates`` (``psi`` from them). The
+    ``example`` (per example: the error signals ``d``) and ``rates`` (``psi`` from them). ``b``: the
+    minibatch as a float (``inf`` switches the ``O(eta^2/b)`` part off; one type, one compile). The
     committee machine with erf."""
     mean, second, psi, z, G, L, used = work
     K, M = R.shape
@@ -206,7 +209,7 @@ def diffusion(model, y, eta, *, rule=None, T=None):
     n = model.K + model.M
     P, w = normal_rule(n + 1) if rule is None else rule
     work = moment_workspace(system.layout.size, n)
-    ok = rate_moments(Q, R, g, Tm, system.params(eta), model.batch, model.has_bn, np.ascontiguousarray(P),
+    ok = rate_moments(Q, R, g, Tm, system.params(eta), float(model.batch), model.has_bn, np.ascontiguousarray(P),
                       np.ascontiguousarray(w), work)
     mean, second = work.mean, work.second
     if not ok:

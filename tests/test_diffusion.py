@@ -106,7 +106,7 @@ def test_the_order_one_over_N_drift_correction_of_plain_sgd():
     predicted = [np.sum(Gp * M4[i, k]) - 4 * ws.D[i, k] for i, k in [(0, 0), (0, 1), (1, 1)]]
 
     @numba.njit
-    def mean_step(N, states, per_seed, ca):
+    def mean_step(N, states, per_seed, ca, one):  # one = 1 step, passed in: a literal 1 would compile a second chain
         acc = np.zeros(7)
         acc2 = np.zeros(7)
         ones = np.ones(2)
@@ -115,7 +115,7 @@ def test_the_order_one_over_N_drift_correction_of_plain_sgd():
             s = states[seed]
             for _ in range(per_seed):
                 Q, R, g = Q0.copy(), R0.copy(), np.ones(2)
-                ov.overlap_steps(Q, R, g, ones, 1, s, ca)
+                ov.overlap_steps(Q, R, g, ones, one, s, ca)
                 dy[0], dy[1], dy[2] = Q[0, 0] - Q0[0, 0], Q[0, 1] - Q0[0, 1], Q[1, 1] - Q0[1, 1]
                 dy[3], dy[4], dy[5], dy[6] = R[0, 0] - R0[0, 0], R[0, 1] - R0[0, 1], R[1, 0] - R0[1, 0], \
                     R[1, 1] - R0[1, 1]
@@ -126,7 +126,7 @@ def test_the_order_one_over_N_drift_correction_of_plain_sgd():
 
     N, n = 30, 400_000
     states = np.array([_rng.rng_state(seed) for seed in range(400)])
-    acc, acc2 = mean_step(N, states, 1000, ov.chain_args(model, model.system.params(1.0), N, vt=np.ones(2), b=1))
+    acc, acc2 = mean_step(N, states, 1000, ov.chain_args(model, model.system.params(1.0), N, vt=np.ones(2), b=1), 1)
     mean = acc / n
     se = np.sqrt((acc2 / n - mean**2) / n)
     measured = N * (mean - f)

@@ -28,6 +28,9 @@ components as in :func:`symphase._sgd.sgd_steps_with`) plus ``O(K^6)`` for the s
 ``NK x NK`` matrix; nothing in a step allocates (:func:`step_work`). ``B^-1`` comes from one ``L D L^T``
 factorisation; ``unitwise``'s system decouples by unit: ``O(K^2)`` in closed form plain
 (:func:`_unitwise_gamma`), one ``K (+ 1)`` square block per unit under BN (:func:`_unitwise_solve`).
+The per-step helpers are called, not inlined by Numba (``inline="always"`` doubled the compile of the four
+kernels that use them, 59 s to 116 s), and compiled without Numba's reference counting (``NO_NRT``: they
+allocate nothing), which took the same time off a call as inlining did.
 
 ``unitwise`` keeps F's diagonal blocks ``F_ii`` only (one per hidden unit, with its gain): the same formulas
 with the blocks of different units set to zero. The kernel also runs ``F -> 0`` (``mode``
@@ -51,7 +54,7 @@ from . import _overlap_sgd as ov
 from ._generated.fisher import pair_averages
 from ._generated.natural import span_coefficients
 from ._generated.rule import sgd_example
-from ._kernels import TAU
+from ._kernels import NO_NRT, TAU
 from ._rng import next_normal
 from ._sgd import draw_input, rule_constants, step_constants
 
@@ -147,7 +150,7 @@ def _inverse_by_columns(B, work, Binv):
     return True
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def _factors_into(Q, h, tau, mode, damping, lmat, fac):
     """:func:`fisher_factors` with the span operator's form chosen by ``lmat``: 0 none, 1 the full ``K^2 x K^2``
     matrix ``Lmat``, 2 (:data:`UNITWISE` only) ``B``'s diagonal in ``Lmat[:K, 0]``, all that the unitwise solve
@@ -281,7 +284,7 @@ def realized_fisher(L, h, gv, tau, bn, learned, unitwise, F):
                    (np.empty(K), np.empty((K, K, K)), np.empty((K, K)), np.empty((K, K)), np.empty(K)))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def _realized_into(L, h, gv, tau, bn, learned, unitwise, compact, F, rw):
     """:func:`realized_fisher` with its scratch ``rw = (q (K,), P (K, K, K), Mt (K, K), T (K, K), vec (K,))``:
     the projections ``P_i`` once per call, each block ``P_i M P_k`` as two ``K x K`` products
@@ -366,7 +369,7 @@ def step_work(K, learn):
             np.zeros((K, K)), np.zeros(K), rw, np.zeros(K + 1))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def step_factors(Q, h, g, tau, mode, damping, bn, learn, work):
     """The factors of ``(F + eps I)^-1`` at the state ``(Q, g)`` before a step (docs/model.md §14.2), into
     ``work`` (:func:`step_work`): the bulk's ``B^-1`` and, plain, the ``K^2 x K^2`` matrix of ``Gamma``
@@ -433,7 +436,7 @@ def add_span_gamma(rr, Binv, cvec, Lc, learn, target, dgain, tvec):
             dgain[i] = rr[K * K + i]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def _unitwise_gamma(Q, Lmat, E31, E22, E13, rhs):
     """``rhs <- Gamma``, the solution of ``B Gamma + c(Gamma Q) = rhs`` (row and column index ``i K + a``) for
     :data:`UNITWISE` (``B`` and the ``E``'s diagonal; ``B_ii = Lmat[i, 0]``, :func:`_factors_into`): unit ``i``
@@ -459,7 +462,7 @@ def _unitwise_gamma(Q, Lmat, E31, E22, E13, rhs):
     return True
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def _unitwise_solve(Fr, rr, K, learn, rb):
     """``rr <- (F_r + eps I)^-1 rr`` for the block-diagonal unitwise ``F_r``, its blocks compact in ``Fr``
     (:func:`_realized_into`): unit ``i``'s (``J_i`` then, with a learned gain, ``g_i``: ``nb = K (+ 1)``
@@ -477,7 +480,7 @@ def _unitwise_solve(Fr, rr, K, learn, rb):
     return True
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def span_step(Q, G, psum, dgsum, mode, bn, learn, work, Pi, dgain):
     """The part of a preconditioned step inside ``span(J)`` and the gains (docs/model.md §14.2), from SGD's
     summed coefficients: ``G[m, a] = sum_u a_um x_ua`` (updated in place to ``J_a . Delta J_m``, i.e. minus

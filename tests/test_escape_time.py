@@ -6,6 +6,12 @@ exact runs (seeds 5000..5149) with escape read at the same threshold on a grid o
 must agree within 5 % or 3 standard errors of the difference (whichever is larger), the standard
 deviation within 20 % (its standard error from 150 samples is about 6 %). Measured: 98.6 and 98.6,
 std 16.1 against 17.6.
+
+The chain runs every seed to 1.3 x the theory's mean and only the seeds not escaped by then on to
+``alpha_max`` (``chain_escape_times``: from their overlaps, with a fresh stream; the chain is Markov in the
+overlaps). Measured against running every seed to ``alpha_max``: K = 2 mean 98.55 against 98.56 (s.e. 1.44),
+std 17.58 against 17.61; K = 3 78.47 against 78.56 (s.e. 2.3), std 25.0 against 25.5; the two tests take
+29 s of CPU instead of 70 s.
 """
 from __future__ import annotations
 
@@ -18,11 +24,31 @@ import symphase as sp
 from symphase._escape import random_start_overlaps
 
 
-def chain_escape_times(model, N, eta, level, seeds, alpha_max, start="random"):
-    alpha_max = float(np.ceil(alpha_max / 0.25) * 0.25)
-    alphas = np.arange(0.0, alpha_max + 0.125, 0.25)
-    o = sp.simulate(model, N, eta, alpha_max, seeds=seeds, alphas=alphas, method="overlaps", start=start)
-    return np.array([o.alpha[np.argmax(e < level)] if np.any(e < level) else np.nan for e in o.eg])
+def chain_escape_times(model, N, eta, level, seeds, alpha_max, start="random", first=None):
+    """Escape times of the exact chain (eps_g below ``level``, read on a grid of step 0.25) up to
+    ``alpha_max``. All seeds run to ``first`` (default ``alpha_max``); each seed not escaped by then
+    goes on from its overlaps at ``first`` with a fresh stream (seed + 10^7) up to ``alpha_max``. The
+    chain is Markov in the overlaps, so this is the same process in distribution; it spares running
+    the escaped seeds long past their escape."""
+    step = 0.25
+    alpha_max = float(np.ceil(alpha_max / step) * step)
+    first = alpha_max if first is None else min(alpha_max, float(np.ceil(first / step) * step))
+    seeds = list(seeds)
+    o = sp.simulate(model, N, eta, first, seeds=seeds, alphas=np.arange(0.0, first + step / 2, step),
+                    method="overlaps", start=start)
+    out = []
+    for j, e in enumerate(o.eg):
+        if np.any(e < level):
+            out.append(o.alpha[np.argmax(e < level)])
+        elif first >= alpha_max or not np.isfinite(e[-1]):
+            out.append(np.nan)
+        else:
+            rest = alpha_max - first
+            c = sp.simulate(model, N, eta, rest, seeds=[seeds[j] + 10**7], method="overlaps",
+                            alphas=np.arange(0.0, rest + step / 2, step), start=(o.Q[j, -1], o.R[j, -1]))
+            e2 = c.eg[0]
+            out.append(first + c.alpha[np.argmax(e2 < level)] if np.any(e2 < level) else np.nan)
+    return np.array(out)
 
 
 @pytest.mark.slow
@@ -30,7 +56,7 @@ def test_escape_time_from_the_random_start_matches_the_exact_chain():
     model = sp.Committee(2, 2)
     et = sp.escape_time(model, 1000, 1.0, samples=150)
     assert et.status == "completed" and np.all(np.isfinite(et.samples))
-    ch = chain_escape_times(model, 1000, 1.0, et.level, range(5000, 5150), 200.0)
+    ch = chain_escape_times(model, 1000, 1.0, et.level, range(5000, 5150), 200.0, first=1.3 * et.mean)
     ch = ch[np.isfinite(ch)]
     se = np.sqrt(et.std**2 / et.samples.size + ch.var(ddof=1) / ch.size)
     assert abs(et.mean - ch.mean()) < max(0.05 * ch.mean(), 3 * se)
@@ -44,8 +70,9 @@ def test_escape_time_from_the_plateau_K3():
     model = sp.Committee(3, 3)
     fp = sp.symmetric_fixed_point(model)
     et = sp.escape_time(model, 1000, 1.0, start=fp, samples=120)
+    # simulate's start=fp: near_fixed_point(fp, N, seed) per seed, as escape_time
     ch = chain_escape_times(model, 1000, 1.0, et.level, range(120), float(np.nanmax(et.samples)) * 1.5,
-                            start=fp)  # simulate's start=fp: near_fixed_point(fp, N, seed) per seed, as escape_time
+                            start=fp, first=1.3 * et.mean)
     assert np.mean(np.isfinite(ch)) > 0.95
     ch = ch[np.isfinite(ch)]
     se = np.sqrt(et.std**2 / et.samples.size + ch.var(ddof=1) / ch.size)

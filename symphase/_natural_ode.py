@@ -43,10 +43,10 @@ from ._natural import (
     MODES,
     UNITWISE,
     _cholesky,
+    _realized_into,
     _solve,
     add_span_gamma,
     fisher_factors,
-    realized_fisher,
     span_coordinates,
 )
 from ._results import SymphaseError
@@ -68,7 +68,7 @@ def drift_args(ka, mode: int, damping: float) -> NaturalArgs:
     return NaturalArgs(ka.ws, ka.T, ka.par, int(mode), float(damping), _workspace(K, M))
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", **kernels.NO_NRT)
 def drift(y, out, a):
     """``out = dy/dalpha`` of the preconditioned update (:func:`natural_rhs_kernel`), with the signature of
     SGD's :func:`symphase._kernels.rhs`: ``a`` is a :data:`NaturalArgs`. Where ``F + eps I`` is singular
@@ -76,7 +76,7 @@ def drift(y, out, a):
     natural_rhs_kernel(y, out, a, a.mode, a.damping, a.work)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", **kernels.NO_NRT)
 def natural_rhs_kernel(y, out, a, mode, damping, work):
     """``out = dy/dalpha`` of the preconditioned update at the flat state ``y`` (docs/model.md §14.5):
     :func:`_plain_rhs` for the plain network, :func:`_bn_rhs` under BN. ``work``: :func:`_workspace`.
@@ -86,7 +86,7 @@ def natural_rhs_kernel(y, out, a, mode, damping, work):
     return _plain_rhs(y, out, a, mode, damping, work)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", **kernels.NO_NRT)
 def _plain_rhs(y, out, a, mode, damping, work):
     """``out = dy/dalpha`` of the preconditioned update at the flat state ``y``, plain network:
     SGD's field sums (:func:`symphase._kernels.covariance`, the generated ``field_sums``), the factors of
@@ -146,7 +146,7 @@ def _plain_rhs(y, out, a, mode, damping, work):
     return True
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", **kernels.NO_NRT)
 def _bn_rhs(y, out, a, mode, damping, work):
     """The BN rates (docs/model.md §14.5): with ``a_m = (eta/N) h_m d_m``, ``p_m = e a_m x_m/Q_mm`` and
     ``dg_m = l_g (eta/N) d_m u_m/g_m`` SGD's coefficients, their averages are ``N <G_ma> = eta Gbar_ma``,
@@ -159,7 +159,7 @@ def _bn_rhs(y, out, a, mode, damping, work):
     ws, par = a.ws, a.par
     kernels.covariance(y, a)
     K, M = ws.R.shape
-    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, W, U, V, _h, Lc, Fr, rr, cvec, Gbar, pbar, gbar, dgain = work
+    Binv, Lmat, E31, E22, E13, Yw, Cw, _rhs, W, U, V, _h, Lc, Fr, rr, cvec, Gbar, pbar, gbar, dgain, tvec, rw = work
     tau, exact, learn = par[TAU], par[EXACT] != 0.0, par[LEARN_GAIN] != 0.0
     nr = K * K + (K if learn else 0)
     gen.field_sums(ws.C, ws.w, K, ws.G, ws.D, ws.J2, ws.P, ws.Pc, ws.A, ws.B, ws.r)
@@ -179,7 +179,7 @@ def _bn_rhs(y, out, a, mode, damping, work):
             Cw[i, c] = -Binv[i, c] * pbar[c]  # Pi, first part
         dgain[i] = Binv[i, i] * gbar[i] if mode == DAMPING_ONLY else 0.0
     if mode != DAMPING_ONLY:
-        realized_fisher(Lc, ws.h, ws.g, tau, True, learn, mode == UNITWISE, Fr[:nr, :nr])
+        _realized_into(Lc, ws.h, ws.g, tau, True, learn, mode == UNITWISE, False, Fr[:nr, :nr], rw)
         for r in range(nr):
             Fr[r, r] += damping
         span_coordinates(Lc, Gbar, cvec, rr)
@@ -188,7 +188,7 @@ def _bn_rhs(y, out, a, mode, damping, work):
         if not _solve(Fr[:nr, :nr], rr[:nr]):
             out[:] = np.nan
             return False
-        add_span_gamma(rr, Binv, cvec, Lc, learn, Cw, dgain, np.empty(K))
+        add_span_gamma(rr, Binv, cvec, Lc, learn, Cw, dgain, tvec)
     for k in range(K):
         for c in range(K):  # Y_kc = (B^-1 h G_S)_kc / h_c + (Pi Q)_kc
             acc = 0.0
@@ -221,11 +221,16 @@ def _bn_rhs(y, out, a, mode, damping, work):
 
 
 def _workspace(K, M):
+    """The work arrays of :func:`natural_rhs_kernel` (the last: :func:`symphase._natural._realized_into`'s
+    scratch). The right-hand side allocates nothing, so it runs without Numba's reference counting
+    (``NO_NRT``): with it, every call between its layers counted the references of the ~45 arrays of
+    :data:`NaturalArgs`, 2.5 of its 4 us at K = 2."""
     nr = K * K + K
     return (np.zeros((K, K)), np.zeros((K * K, K * K)), np.zeros((K, K)), np.zeros((K, K)), np.zeros((K, K)),
             np.zeros((K, K)), np.zeros((K, K)), np.zeros(K * K), np.zeros((K, K)), np.zeros((K, M)),
             np.zeros((K, M)), np.ones(K), np.zeros((K, K)), np.zeros((nr, nr)), np.zeros(nr), np.zeros((K, K)),
-            np.zeros((K, K)), np.zeros(K), np.zeros(K), np.zeros(K))
+            np.zeros((K, K)), np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K),
+            (np.empty(K), np.empty((K, K, K)), np.empty((K, K)), np.empty((K, K)), np.empty(K)))
 
 
 def _check(model):

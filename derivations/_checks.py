@@ -21,7 +21,7 @@ SKIP = "skip"            # the points only (a numeric check, e.g. a sign)
 def root_simplify(expr):
     """Simplify an algebraic expression whose square roots SymPy leaves unsplit: factor
     each root's argument and split it over the factors (``force``: valid where every
-    factor is positive, which the numerical points of :func:`check_algebraic` back up)."""
+    factor is positive, which the exact points given with the same check back up)."""
     expr = sp.together(expr)
     expr = expr.replace(lambda x: x.is_Pow and x.exp.is_Rational and x.exp.q == 2,
                         lambda x: sp.Pow(sp.factor(x.base), x.exp))

@@ -479,6 +479,29 @@ def _bulk(Q, tau, eps, mode):
 
 
 @pytest.mark.parametrize("K", [1, 2, 3, 5])
+def test_span_matrix_is_the_generated_operator(K):
+    """``Lmat`` (:func:`symphase._natural.fisher_factors`, filled entry by entry from the nonzeros of
+    ``_lmat_entry``, written by hand) is the matrix of ``Gamma -> B Gamma + c(Gamma Q)`` with ``c`` the generated
+    :func:`symphase._generated.natural.span_coefficients`: column ``p K + q`` is that operator at ``Gamma = e_pq``.
+    Tolerance: 1e-14 of the largest entry (the same products, the zero terms dropped: measured bit for bit)."""
+    tau, eps = 1.3, 1e-3
+    Q = _gram(K, K)
+    fac = tuple(np.zeros(sh) for sh in ((K, K), (K * K, K * K), (K, K), (K, K), (K, K), (K, K), (K, K)))
+    assert nat.fisher_factors(Q, np.ones(K), tau, nat.NATURAL, eps, True, fac)
+    Lmat, E31, E22, E13 = fac[1], fac[2], fac[3], fac[4]
+    B = _bulk(Q, tau, eps, nat.NATURAL)
+    want = np.empty((K * K, K * K))
+    for p in range(K):
+        for q in range(K):
+            Gamma = np.zeros((K, K))
+            Gamma[p, q] = 1.0
+            C = np.zeros((K, K))
+            nat.span_coefficients(Gamma @ Q, E31, E22, E13, C)
+            want[:, p * K + q] = (B @ Gamma + C).ravel()
+    assert np.max(np.abs(Lmat - want)) <= 1e-14 * np.max(np.abs(want))
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 5])
 def test_bulk_inverse_and_unitwise_solve_are_the_dense_ones(K):
     """``B^-1`` (one ``L D L^T`` factorisation; at a state off the Gram matrices, where ``B`` is indefinite, one
     pivoted elimination per column) is ``numpy.linalg.inv(B)``; unitwise, the closed-form solve of the ``K``

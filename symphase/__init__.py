@@ -20,6 +20,7 @@ argument, :class:`State`; ``eta`` positional; one set of ODE tolerances).
 """
 from . import (
     _numba_cache,  # noqa: F401  (before any kernel: a read-only install still caches)
+    _numba_inline,  # noqa: F401  (Numba's inliner without its quadratic copy: compile time only)
     _rule,  # noqa: F401  (registers the built-in learning rules, docs/model.md §2.4)
 )
 from ._compare import Comparison, compare

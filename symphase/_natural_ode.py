@@ -72,8 +72,10 @@ def drift_args(ka, mode: int, damping: float) -> NaturalArgs:
 def drift(y, out, a):
     """``out = dy/dalpha`` of the preconditioned update (:func:`natural_rhs_kernel`), with the signature of
     SGD's :func:`symphase._kernels.rhs`: ``a`` is a :data:`NaturalArgs`. Where ``F + eps I`` is singular
-    numerically ``out`` is NaN, and the steppers' state check stops the run as diverged."""
-    natural_rhs_kernel(y, out, a, a.mode, a.damping, a.work)
+    numerically ``out`` is NaN, and the steppers' state check stops the run as diverged. The kernel gets the
+    model's :data:`~symphase._kernels.KernelArgs` back, as from every other caller (the SDE, :func:`natural_rhs`):
+    one compiled :func:`natural_rhs_kernel`, not one per argument type."""
+    natural_rhs_kernel(y, out, kernels.KernelArgs(a.ws, a.T, a.par), a.mode, a.damping, a.work)
 
 
 @numba.njit(cache=True, error_model="numpy", **kernels.NO_NRT)

@@ -350,6 +350,15 @@ def natural_moment_workspace(model) -> NaturalMomentWork:
                              sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
 
 
+@numba.njit(cache=True, nogil=True)
+def _copy2(src, dst):
+    """``dst[:, :] = src`` for two matrices of one shape, as a loop: the slice assignment would compile
+    Numba's shape-mismatch message (string formatting, about 4 s of the first compile)."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = src[i, j]
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def natural_rate_at(z, noise, Q, R, rc, rw, psi):
     """The per-example rate ``psi`` (flat layout; module docstring) of the preconditioned update at the raw
@@ -360,8 +369,8 @@ def natural_rate_at(z, noise, Q, R, rc, rw, psi):
     solve's two matrices (restored here: the solve overwrites them). False where the solve fails."""
     rs, mode, switches = rc
     fac, saved, sums, coef, Pi, dgain, out = rw
-    fac[1][:, :] = saved[0]
-    fac[9][:, :] = saved[1]
+    _copy2(saved[0], fac[1])
+    _copy2(saved[1], fac[9])
     _zero_sums(sums)
     _add_example(z, noise, rs, fac[0], out, coef, sums)
     return _finish(Q, R, sums, mode, switches, fac, Pi, dgain, psi)
@@ -393,8 +402,8 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
         return NOT_GRAM
     if not step_factors(Q, h, g, tau, pre.mode, pre.damping, bn, learn, fac):
         return SINGULAR
-    saved[0][:, :] = fac[1]
-    saved[1][:, :] = fac[9]
+    _copy2(fac[1], saved[0])
+    _copy2(fac[9], saved[1])
     cols = used_columns(used, rank)
     out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     rs = ((h, inv_s, qd, np.ones(K), np.ones(M)), consts, tau / b)

@@ -226,7 +226,7 @@ def test_read_only_install_caches_elsewhere(tmp_path_factory):
             d.chmod(mode)
         script = ("import symphase, symphase._numba_cache as c; print(c.LOCATION); m = symphase.Committee(2, 2); "
                   "Q, R, _, _ = symphase.random_initial(m, 50, 0); "
-                  "print(symphase.integrate(m, 0.5, 2.0, start=(Q, R), alphas=[0, 2.0]).status)")
+                  "print(symphase.generalization_error(m, (Q, R)))")  # compiles (and caches) the eps_g kernels
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(pkg), "PYTHONDONTWRITEBYTECODE": "1",
                "TMPDIR": str(tmp)}
 
@@ -241,8 +241,8 @@ def test_read_only_install_caches_elsewhere(tmp_path_factory):
         proc = subprocess.run(prefix + [sys.executable, "-c", script], env={**env, "HOME": str(ro_home)},
                               capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=work, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
-        where, status = proc.stdout.split()
-        assert status == "completed"
+        where, eg = proc.stdout.split()
+        assert 0 < float(eg) < 1
         assert Path(where).parent == tmp and Path(where).name.startswith("symphase-numba-cache-")
         assert list(Path(where).rglob("*.nbi"))                # the kernels were cached there
         assert not list(pkg.rglob("__pycache__"))              # and nothing was written into the package

@@ -36,8 +36,8 @@ AFTER_START = 0.5    # s into the computation before the signal
 COMMANDS = {
     # ~2 s of RK4 steps (dt = 2e-5 over 10), 11 output points
     "ode": ["ode", "--method", "rk4", "--dt", "2e-5", "--alpha-max", "10", "--points", "11", "--seed", "3"],
-    # ~2 s of SGD: 2 seeds at N = 2000 up to alpha = 60 on 2 threads
-    "simulate": ["simulate", "--N", "2000", "--seeds", "2", "--workers", "2", "--alpha-max", "60",
+    # ~2 s of SGD: 2 seeds at N = 2000 up to alpha = 30 on 2 threads
+    "simulate": ["simulate", "--N", "2000", "--seeds", "2", "--workers", "2", "--alpha-max", "30",
                  "--points", "21"],
 }
 

@@ -113,7 +113,7 @@ def test_out_folder_removed_mid_run_keeps_the_result(tmp_path):
     exists, said in one line), exit 1."""
     folder = tmp_path / "DIR"
     folder.mkdir()
-    run = Run(["simulate", "--N", "2000", "--alpha-max", "40", "--seeds", "2", "--workers", "2", "--points", "11",
+    run = Run(["simulate", "--N", "2000", "--alpha-max", "20", "--seeds", "2", "--workers", "2", "--points", "11",
                "--out", str(folder / "r.nc")], cwd=tmp_path)
     wait_for(run, b"%|")
     folder.rmdir()
@@ -240,7 +240,7 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
     out = tmp_path / "fl.nc"
     run = Run(["ode", "--alpha-max", "3000", "--eta", "1", "--bands-N", "1000", "--out", str(out)], cwd=tmp_path)
     wait_for(run, b"eg_std:")  # the band's own bar: the ODE is done, the band is being computed
-    time.sleep(3.0)
+    time.sleep(1.0)
     run.proc.send_signal(signal.SIGINT)
     rc, _, err, took = finish(run, 30)
     assert rc == 130, (rc, err)
@@ -325,7 +325,7 @@ def test_reproduce_stops_at_once_on_ctrl_c_and_exits_130(tmp_path):
     out = tmp_path / "figs"
     run = Run(["reproduce", "--quick", "--only", "fig3,fig5", "--jobs", "1", "--out", str(out)], cwd=tmp_path)
     wait_for(run, b"%|")
-    time.sleep(3.0)  # inside fig3's simulations (it takes about 30 s)
+    time.sleep(1.0)  # inside fig3's simulations (the quick fig. 3 takes about 4 s)
     run.proc.send_signal(signal.SIGINT)
     rc, stdout, err, took = finish(run, 60)
     assert rc == 130, (rc, stdout, err)

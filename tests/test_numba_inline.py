@@ -3,6 +3,8 @@ compiled results, and the scope copied once per inlined call rather than once pe
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -61,18 +63,28 @@ def _compile(fixed: bool):
 def test_the_fix_applies_to_the_installed_numba():
     """The text it replaces is in this Numba's ``inline_ir`` exactly once, and the fix is in place (a Numba
     whose source differs is left alone: then this test fails and says so, and the fix must be redone)."""
-    assert ni.APPLIED, f"Numba {numba.__version__}: inline_ir is not the source symphase._numba_inline fixes"
     import inspect
     import textwrap
+    assert ni.apply(), f"Numba {numba.__version__}: inline_ir is not the source symphase._numba_inline fixes"
     source = textwrap.dedent(inspect.getsource(icc.InlineWorker.inline_ir.__wrapped_original__))
     assert source.count(ni._ORIGINAL) == 1
-    assert ni.apply() is True  # idempotent
+    assert ni.apply() is True and icc.InlineWorker.inline_ir.__wrapped_original__ is not icc.InlineWorker.inline_ir
+
+
+def test_the_fix_waits_for_the_first_compile():
+    """``import symphase`` does not import and rewrite Numba's inliner (77 ms, needless for a command that stops at
+    its arguments); the process's first compile applies the fix, before that compile inlines anything."""
+    code = ("import sys, numba, symphase; from symphase import _numba_inline as ni; "
+            "print('numba.core.inline_closurecall' in sys.modules, ni.APPLIED); "
+            "numba.njit(lambda x: x + 1)(1); print(ni.APPLIED)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
+    assert out.split() == ["False", "False", "True"], out
 
 
 def test_inlined_code_computes_the_same_and_copies_the_scope_once():
     """Numba's inliner and the fixed one compile the same function to the same numbers (bit for bit); the fixed
     one deep-copies far fewer variables (each block's copy no longer copies the shared scope again)."""
-    if not ni.APPLIED:
+    if not ni.apply():
         pytest.skip("the fix is not applied to this Numba (test_the_fix_applies_to_the_installed_numba says why)")
     got, got_out, fixed_copies = _compile(True)
     want, want_out, numba_copies = _compile(False)

@@ -715,7 +715,8 @@ def natural_overlap_steps(Q, R, g, v, n_steps, s, ca, mode, damping):
     ``Q_ii > blowup`` (or ``<= 0`` under BN) or ``F + eps I`` singular; -1 if the state stopped being a Gram
     matrix."""
     T, vt, par, N, b, blowup = ca.T, ca.vt, ca.par, ca.N, ca.b, ca.blowup
-    G, L, used, w, Z, S, A, a, dg, c = ca.ws
+    ws = ca.ws
+    G, L, used, w, Z, S, A, a, dg, c = ws.G, ws.L, ws.used, ws.w, ws.Z, ws.S, ws.A, ws.a, ws.dg, ws.c
     K, M = R.shape
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     consts = rule_constants(par, N, b)

@@ -35,14 +35,14 @@ import numba
 import numpy as np
 
 from ._generated.rule import batch_stats_coefficients, sgd_example
-from ._kernels import LEARN_V, TAU, WEIGHT_DECAY, rule_constants, step_constants, step_gain_and_v
+from ._kernels import LEARN_V, NO_NRT, TAU, WEIGHT_DECAY, rule_constants, step_constants, step_gain_and_v
 from ._rng import next_normal, next_uniform
 
 #: Work arrays of the chain (:func:`workspace`), with ``n = K + M``: the Gram matrix ``G`` and its
 #: factor ``L`` (n, n), the independent columns ``used`` (n,) bool, the batch's normal draws ``w`` and
 #: fields ``Z`` (b, n), the products ``S`` and the Bartlett factor ``A`` (b, b), the coefficients
 #: ``a`` (b, K), the gain increments ``dg`` and the factors ``c`` (K,).
-ChainWorkspace = namedtuple("ChainWorkspace", "G L used w Z S A a dg c")
+ChainWorkspace = namedtuple("ChainWorkspace", "G L used w Z S A a dg c dv h inv_s qd d_e p_e dg_e dv_e mean sd noise")
 #: Everything the chain's kernels need besides the overlaps they advance and the random stream:
 #: the work arrays ``ws``, the teacher overlaps ``T`` (M, M) and output weights ``vt`` (M,), the
 #: parameter record ``par``, the input dimension ``N``, the minibatch ``b`` and the blow-up bound.
@@ -50,7 +50,7 @@ ChainWorkspace = namedtuple("ChainWorkspace", "G L used w Z S A a dg c")
 ChainArgs = namedtuple("ChainArgs", "ws T vt par N b blowup")
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **NO_NRT)
 def gamma(s, k):
     """A Gamma(k, 1) variate from the xoshiro256** state ``s`` (Marsaglia & Tsang 2000; k < 1 by
     ``Gamma(k) = Gamma(k + 1) U^(1/k)``). Exact: rejection sampling, no approximation."""
@@ -75,7 +75,7 @@ def gamma(s, k):
             return d * v * boost
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **NO_NRT)
 def chi2(s, nu):
     """A chi-squared variate with ``nu >= 0`` degrees of freedom."""
     return 2.0 * gamma(s, 0.5 * nu)
@@ -183,7 +183,7 @@ def apply_update(Q, R, c, a, Z, S):
             Q[k, i] = acc
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def overlap_steps(Q, R, g, v, n_steps, s, ca):
     """:func:`overlap_steps_with` for SGD (the rule's kernel :func:`symphase._generated.rule.sgd_example`)."""
     return overlap_steps_with(sgd_example, Q, R, g, v, n_steps, s, ca)
@@ -206,11 +206,10 @@ def overlap_steps_with(example, Q, R, g, v, n_steps, s, ca):
     consts = rule_constants(par, N, b)
     tau = par[TAU]
     learn_v, decay = par[LEARN_V] != 0.0, par[WEIGHT_DECAY] / N
-    dv = np.zeros(K)
-    h = np.ones(K)
-    inv_s = np.ones(K)
-    qd = np.empty(K)
-    d_e, p_e, dg_e, dv_e = np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+    dv, h, inv_s, qd, d_e, p_e, dg_e, dv_e = ws.dv, ws.h, ws.inv_s, ws.qd, ws.d_e, ws.p_e, ws.dg_e, ws.dv_e
+    for i in range(K):
+        h[i] = 1.0
+        inv_s[i] = 1.0
     state = (h, inv_s, qd, v, vt)
     for step in range(n_steps):
         rank = gram_factor(Q, R, T, G, L, used)
@@ -245,7 +244,7 @@ def overlap_steps_with(example, Q, R, g, v, n_steps, s, ca):
     return n_steps
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def overlap_steps_batch_stats(Q, R, g, n_steps, s, ca):
     """:func:`overlap_steps` for BN with the batch's own statistics (the rule of
     :func:`symphase._sgd.batch_stats_step`): per unit the batch mean ``m_i`` and standard deviation
@@ -262,9 +261,9 @@ def overlap_steps_batch_stats(Q, R, g, n_steps, s, ca):
     K = R.shape[0]
     sigma, noise_sd, _, exact, learn, lr = step_constants(par, N, b)  # the rule's lr = eta/(N b)
     tau = par[TAU]
-    mean = np.zeros(K)
-    sd = np.zeros(K)
-    noise = np.zeros(b)
+    mean, sd, noise = ws.mean, ws.sd, ws.noise
+    for u in range(b):
+        noise[u] = 0.0
     for step in range(n_steps):
         rank = gram_factor(Q, R, T, G, L, used)
         if rank < 0:
@@ -294,7 +293,9 @@ def workspace(K: int, M: int, b: int) -> ChainWorkspace:
     n = K + M
     return ChainWorkspace(G=np.zeros((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
                           w=np.zeros((b, n)), Z=np.zeros((b, n)), S=np.zeros((b, b)), A=np.zeros((b, b)),
-                          a=np.zeros((b, K)), dg=np.zeros(K), c=np.zeros(K))
+                          a=np.zeros((b, K)), dg=np.zeros(K), c=np.zeros(K), dv=np.zeros(K), h=np.ones(K),
+                          inv_s=np.ones(K), qd=np.zeros(K), d_e=np.zeros(K), p_e=np.zeros(K), dg_e=np.zeros(K),
+                          dv_e=np.zeros(K), mean=np.zeros(K), sd=np.zeros(K), noise=np.zeros(b))
 
 
 def chain_args(model, par, N: int, *, T=None, vt=None, b=None, blowup: float = 1e6) -> ChainArgs:

@@ -37,7 +37,7 @@ from ._generated import diffusion as gend
 from ._generated import fluctuations as gen
 from ._generated import ode_kernels as gen_ode
 from ._generated.rule import sgd_example
-from ._kernels import ACTIVATION, ETA, LEARN_V, OK, TAU, check_state, covariance, rhs, step_constants
+from ._kernels import ACTIVATION, ETA, LEARN_V, NO_NRT, OK, TAU, check_state, covariance, rhs, step_constants
 from ._layout import unpack_into
 from ._model import check_committee, check_model
 from ._overlap_sgd import gram_factor
@@ -76,17 +76,31 @@ def sgd_rates(z, d, h, Q, R, g, eta, switches, psi):
 
 
 #: Work arrays of :func:`rate_moments` (built by :func:`moment_workspace`): the moments ``mean``
-#: (size,) and ``second`` (size, size) it writes, and scratch.
-MomentWork = namedtuple("MomentWork", "mean second psi z G L used")
+#: (size,) and ``second`` (size, size) it writes, and scratch: the per-example rate ``psi``, the fields
+#: ``z`` and their Gram matrix ``G``, factor ``L`` and independent directions ``used`` and ``cols`` (n,),
+#: the scale factors ``h`` and ``diag Q`` ``qd``, the committee's second layers ``ones_k`` (K,) and
+#: ``ones_m`` (M,), and ``ex``, the per-example kernel's five outputs (K,) each. The kernels allocate
+#: nothing (they run without reference counting, :data:`symphase._kernels.NO_NRT`).
+MomentWork = namedtuple("MomentWork", "mean second psi z G L used cols h qd ones_k ones_m ex")
 
 
-def moment_workspace(size: int, n: int) -> MomentWork:
-    """The work arrays of :func:`rate_moments` for a flat state of ``size`` entries and ``n = K + M`` fields."""
+def example_outputs(K: int) -> tuple:
+    """The per-example kernel's outputs ``(d, a, p, dg, dv)``, (K,) each
+    (:func:`symphase._generated.rule.sgd_example`)."""
+    return tuple(np.zeros(K) for _ in range(5))
+
+
+def moment_workspace(model) -> MomentWork:
+    """The work arrays of :func:`rate_moments` for ``model`` (its flat state's ``size`` entries, ``K``
+    students and ``n = K + M`` fields)."""
+    size, K, n = model.layout.size, model.K, model.K + model.M
     return MomentWork(mean=np.empty(size), second=np.empty((size, size)), psi=np.empty(size), z=np.empty(n),
-                      G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_))
+                      G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
+                      cols=np.zeros(n, dtype=np.int64), h=np.ones(K), qd=np.zeros(K), ones_k=np.ones(K),
+                      ones_m=np.ones(n - K), ex=example_outputs(K))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def rate_moments(Q, R, g, T, par, b, has_gain, points, weights, work):
     """:func:`rate_moments_with` for SGD (its per-example kernel and :func:`sgd_rates`)."""
     return rate_moments_with(sgd_example, sgd_rates, Q, R, g, T, par, b, has_gain, points, weights, work)
@@ -136,8 +150,8 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
     ``example`` (per example: the error signals ``d``) and ``rates`` (``psi`` from them). ``b``: the
     minibatch as a float (``inf`` switches the ``O(eta^2/b)`` part off; one type, one compile). The
     committee machine with erf."""
-    mean, second, psi, z, G, L, used = work
-    K, M = R.shape
+    mean, second, psi, z, G, L, used = work.mean, work.second, work.psi, work.z, work.G, work.L, work.used
+    h, qd, out = work.h, work.qd, work.ex
     size = mean.size
     for a in range(size):
         mean[a] = 0.0
@@ -146,14 +160,12 @@ def rate_moments_with(example, rates, Q, R, g, T, par, b, has_gain, points, weig
     rank = gram_factor(Q, R, T, G, L, used)
     if rank < 0:
         return False
-    h, qd = np.ones(K), np.empty(K)
     sigma, noise_sd, eta, switches, consts = rate_setup(Q, g, par, b, has_gain, h, qd)
     dims = rank + (1 if noise_sd > 0.0 else 0)
     if points.shape[1] < dims:
         return False
-    cols = used_columns(used, rank)
-    state = (h, h, qd, np.ones(K), np.ones(M))
-    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
+    cols = used_columns(used, rank, work.cols)
+    state = (h, h, qd, work.ones_k, work.ones_m)
     for pt in range(points.shape[0]):
         noise = cubature_fields(L, cols, sigma, noise_sd, points[pt], z)
         rate_at(example, rates, z, noise, Q, R, g, (h, eta, switches, state, consts), out, psi)
@@ -208,7 +220,7 @@ def diffusion(model, y, eta, *, rule=None, T=None):
     Tm = system.T if T is None else np.ascontiguousarray(T, dtype=float)
     n = model.K + model.M
     P, w = normal_rule(n + 1) if rule is None else rule
-    work = moment_workspace(system.layout.size, n)
+    work = moment_workspace(model)
     ok = rate_moments(Q, R, g, Tm, system.params(eta), float(model.batch), model.has_bn, np.ascontiguousarray(P),
                       np.ascontiguousarray(w), work)
     mean, second = work.mean, work.second
@@ -403,8 +415,13 @@ def _eg_gradient(system, y):
     return out
 
 
-#: Work arrays of :func:`sde_example_steps` (built by :func:`sde_example_workspace`).
-SDEWork = namedtuple("SDEWork", "f acc psi z w G L used Qw Rw gw h qd")
+#: Work arrays of :func:`sde_example_steps` (built by :func:`sde_example_workspace`): the drift ``f``, the
+#: noise sum ``acc`` and the per-example rate ``psi`` (size,), an example's normals ``w`` and fields ``z``,
+#: their Gram matrix ``G``, factor ``L`` and independent directions ``used``, the state's ``Qw``, ``Rw``,
+#: ``gw``, the scale factors ``h`` and ``diag Q`` ``qd``, the committee's second layers ``ones_k`` (K,) and
+#: ``ones_m`` (M,), and ``ex``, the per-example kernel's five outputs (K,) each. The kernel allocates
+#: nothing (it runs without reference counting, :data:`symphase._kernels.NO_NRT`).
+SDEWork = namedtuple("SDEWork", "f acc psi z w G L used Qw Rw gw h qd ones_k ones_m ex")
 #: The constants of :func:`sde_example_steps`: input dimension, minibatch, whether the state has
 #: gains, the step in alpha, the divergence bound, the Gram tolerance and the examples per step.
 SDEConsts = namedtuple("SDEConsts", "N b has_gain dalpha blowup psd_tol examples")
@@ -414,7 +431,7 @@ SDEConsts = namedtuple("SDEConsts", "N b has_gain dalpha blowup psd_tol examples
 SDE_EXAMPLES = 4
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def sde_example_steps(y, ka, s, n_steps, c, work):
     """:func:`sde_example_steps_with` for SGD (its per-example kernel, :func:`sgd_rates` and the ODE's
     right-hand side)."""
@@ -422,15 +439,15 @@ def sde_example_steps(y, ka, s, n_steps, c, work):
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def used_columns(used, rank):
-    """The indices of the ``rank`` directions ``used`` by the Gram factor (:func:`cubature_fields`)."""
-    cols = np.empty(rank, dtype=np.int64)
+def used_columns(used, rank, cols):
+    """The indices of the ``rank`` directions ``used`` by the Gram factor (:func:`cubature_fields`): written
+    into ``cols`` (int64, at least ``rank`` long), and returned as its first ``rank`` entries (a view)."""
     r = 0
     for j in range(used.size):
         if used[j]:
             cols[r] = j
             r += 1
-    return cols
+    return cols[:rank]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -494,12 +511,11 @@ def sde_example_steps_with(example, rates, drift, y, ka, s, n_steps, c, work):
     RNG state; ``c`` an :data:`SDEConsts`, ``work`` an :data:`SDEWork`. Returns the steps done before the
     state stopped being valid (``check_state``), -1 if the Gram matrix lost positive
     semi-definiteness."""
-    f, acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd = work
-    K, M = Rw.shape
+    f, acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd = (work.f, work.acc, work.psi, work.z, work.w, work.G, work.L,
+                                                        work.used, work.Qw, work.Rw, work.gw, work.h, work.qd)
+    ones_k, ones_m, out = work.ones_k, work.ones_m, work.ex  # the committee machine: v = 1, v* = 1
     size = y.size
     scale = math.sqrt(c.dalpha / (c.N * c.b * c.examples))
-    ones_k, ones_m = np.ones(K), np.ones(M)  # the committee machine: v = 1, v* = 1
-    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     for step in range(n_steps):
         drift(y, f, ka)
         unpack_into(y, Qw, Rw, gw, c.has_gain)
@@ -528,7 +544,8 @@ def sde_example_workspace(model) -> SDEWork:
     n = K + M
     return SDEWork(f=np.empty(size), acc=np.empty(size), psi=np.empty(size), z=np.empty(n), w=np.empty(n),
                    G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
-                   Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.empty(K), h=np.ones(K), qd=np.empty(K))
+                   Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.empty(K), h=np.ones(K), qd=np.empty(K),
+                   ones_k=np.ones(K), ones_m=np.ones(M), ex=example_outputs(K))
 
 #: The default step in ``alpha`` of the weak Euler scheme (docs/model.md §12.1).
 SDE_STEP = 0.05

@@ -83,7 +83,7 @@ def chunk_steps(size: int) -> int:
     return max(100, 500_000 // (size * size))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **kernels.NO_NRT)
 def rk4_steps(y, a0, h, s0, n, sa):
     """:func:`rk4_steps_with` SGD's right-hand side (:func:`symphase._kernels.rhs`)."""
     return rk4_steps_with(kernels.rhs, y, a0, h, s0, n, sa)
@@ -122,7 +122,7 @@ def rk4_steps_with(drift, y, a0, h, s0, n, sa):
     return OK, n - s0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **kernels.NO_NRT)
 def _rms(v, y0, y1, rtol, atol):
     s = 0.0
     for j in range(v.size):
@@ -164,7 +164,7 @@ def initial_step(y, f0, ka, rtol, atol, ytmp, f1, drift=kernels.rhs):
     return min(100 * h0, h1)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **kernels.NO_NRT)
 def dopri_segment(y, a, a_end, h, h_min, max_steps, chunk, sa):
     """:func:`dopri_segment_with` SGD's right-hand side (:func:`symphase._kernels.rhs`)."""
     return dopri_segment_with(kernels.rhs, y, a, a_end, h, h_min, max_steps, chunk, sa)

@@ -56,6 +56,7 @@ from ._fluctuations import (
     add_moments,
     cubature_fields,
     draw_fields,
+    example_outputs,
     normal_rule,
     rate_setup,
     symmetrize_upper,
@@ -91,11 +92,11 @@ NaturalSDEConsts = namedtuple("NaturalSDEConsts", SDEConsts._fields + ("pre",))
 NaturalSDEWork = namedtuple("NaturalSDEWork", SDEWork._fields + ("inv_s", "fac", "ode", "sums", "coef", "Pi",
                                                                  "dgain"))
 #: Work arrays of :func:`natural_rate_moments` (:func:`natural_moment_workspace`): SGD's
-#: :data:`symphase._fluctuations.MomentWork` (``mean``, ``second`` the moments written), and the per-example
-#: rate's (:func:`natural_rate_at`): ``h``, ``inv_s``, ``qd`` (K,), ``fac``, ``saved`` (copies of the two
+#: :data:`symphase._fluctuations.MomentWork` (``mean``, ``second`` the moments written; ``h``, ``qd``), and the
+#: per-example rate's (:func:`natural_rate_at`): ``inv_s`` (K,), ``fac``, ``saved`` (copies of the two
 #: matrices the span solve overwrites), ``sums``, ``coef``, ``Pi``, ``dgain``.
-NaturalMomentWork = namedtuple("NaturalMomentWork", MomentWork._fields + ("h", "inv_s", "qd", "fac", "saved", "sums",
-                                                                          "coef", "Pi", "dgain"))
+NaturalMomentWork = namedtuple("NaturalMomentWork", MomentWork._fields + ("inv_s", "fac", "saved", "sums", "coef", "Pi",
+                                                                          "dgain"))
 
 
 def preconditioning(model) -> Preconditioning:
@@ -114,7 +115,8 @@ def natural_sde_workspace(model) -> NaturalSDEWork:
     return NaturalSDEWork(f=np.empty(size), acc=np.empty(size), psi=np.empty(size), z=np.empty(n), w=np.empty(n),
                           G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
                           Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.ones(K), h=np.ones(K), qd=np.empty(K),
-                          inv_s=np.ones(K), fac=step_work(K, model.learns_gain), ode=ode_workspace(K, M),
+                          ones_k=np.ones(K), ones_m=np.ones(M), ex=example_outputs(K), inv_s=np.ones(K),
+                          fac=step_work(K, model.learns_gain), ode=ode_workspace(K, M),
                           sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
 
 
@@ -299,7 +301,10 @@ def natural_sde_steps(y, ka, s, n_steps, c, work):
     stopped being valid (:func:`symphase._kernels.check_state`) or ``F + eps I`` (or, under BN, ``Q``) was singular
     numerically; -1 if the Gram matrix lost positive semi-definiteness.
     """
-    f, _acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd, inv_s, fac, ode, sums, coef, Pi, dgain = work
+    f, psi, z, w, G, L, used = work.f, work.psi, work.z, work.w, work.G, work.L, work.used
+    Qw, Rw, gw = work.Qw, work.Rw, work.gw
+    h, qd, inv_s, fac, ode, sums, coef, Pi, dgain = (work.h, work.qd, work.inv_s, work.fac, work.ode, work.sums,
+                                                     work.coef, work.Pi, work.dgain)
     K, M = Rw.shape
     size = y.size
     mode, damping = c.pre.mode, c.pre.damping
@@ -345,8 +350,10 @@ def natural_moment_workspace(model) -> NaturalMomentWork:
     n = K + M
     fac = step_work(K, model.learns_gain)
     return NaturalMomentWork(mean=np.empty(size), second=np.empty((size, size)), psi=np.empty(size), z=np.empty(n),
-                             G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_), h=np.ones(K),
-                             inv_s=np.ones(K), qd=np.empty(K), fac=fac, saved=(fac[1].copy(), fac[9].copy()),
+                             G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
+                             cols=np.zeros(n, dtype=np.int64), h=np.ones(K), qd=np.empty(K), ones_k=np.ones(K),
+                             ones_m=np.ones(M), ex=example_outputs(K), inv_s=np.ones(K), fac=fac,
+                             saved=(fac[1].copy(), fac[9].copy()),
                              sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
 
 
@@ -385,8 +392,9 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
     ``pre`` a :data:`Preconditioning`, ``work`` a :data:`NaturalMomentWork`. Returns :data:`MOMENTS_OK`,
     :data:`NOT_GRAM` (``[[Q, R], [R^T, T]]`` not positive semi-definite, or too few dimensions) or
     :data:`SINGULAR` (``F + eps I``, or under BN ``Q``, singular numerically)."""
-    mean, second, psi, z, G, L, used = work[:7]
-    h, inv_s, qd, fac, saved, sums, coef, Pi, dgain = work[7:]
+    mean, second, psi, z, G, L, used = work.mean, work.second, work.psi, work.z, work.G, work.L, work.used
+    h, inv_s, qd, fac, saved, sums = work.h, work.inv_s, work.qd, work.fac, work.saved, work.sums
+    coef, Pi, dgain = work.coef, work.Pi, work.dgain
     K, M = R.shape
     mean[:] = 0.0
     second[:, :] = 0.0
@@ -404,7 +412,7 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
         return SINGULAR
     _copy2(fac[1], saved[0])
     _copy2(fac[9], saved[1])
-    cols = used_columns(used, rank)
+    cols = used_columns(used, rank, work.cols)
     out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     rs = ((h, inv_s, qd, np.ones(K), np.ones(M)), consts, tau / b)
     rc = (rs, pre.mode, (bn, learn, has_gain))

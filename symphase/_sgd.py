@@ -27,6 +27,7 @@ from ._kernels import (
     EXACT,
     LEARN_GAIN,
     LEARN_V,
+    NO_NRT,
     NOISE,
     SCALE,
     TAU,
@@ -43,8 +44,13 @@ __all__ = ["WeightArgs", "WeightWorkspace", "batch_stats_coefficients", "error_s
 
 #: Work arrays of the simulator on the weights (:func:`workspace`): the current example ``xi`` (N,),
 #: the batch's summed update ``dJ`` (N, K) for ``b > 1`` (else (1, K), unused), and the batch ``X``
-#: (b, N) of BN with the batch's own statistics (else (0, N)).
-WeightWorkspace = namedtuple("WeightWorkspace", "xi dJ X")
+#: (b, N) of a minibatch or of BN with the batch's own statistics (else (0, N)); per unit (K,) an
+#: example's fields ``x``, the scale factors ``h`` and ``inv_s``, the squared norms ``qn``, the factors
+#: ``keep``, the step's sums ``sc``, ``dg``, ``dv`` and the batch statistics ``mean``, ``sd``; the teacher's
+#: fields ``y`` (M,); ``ex``, the per-example kernel's five outputs (K,) each; and per minibatch the fields
+#: ``xs`` (b, K), ``ys`` (b, M), the coefficients ``A`` (b, K) and the output noise ``noise`` (b,). The
+#: kernels allocate nothing: they run without reference counting (:data:`symphase._kernels.NO_NRT`).
+WeightWorkspace = namedtuple("WeightWorkspace", "xi dJ X x y h inv_s qn keep sc dg dv mean sd ex xs ys A noise")
 #: Everything the simulator's kernels need besides the weights they advance (``Jt``, ``g``, ``v``) and
 #: the random stream: the work arrays ``ws``, the teacher's transposed weights ``Bt`` (N, M) and
 #: output weights ``vt`` (M,), the parameter record ``par``, the minibatch ``b`` and the blow-up
@@ -52,11 +58,15 @@ WeightWorkspace = namedtuple("WeightWorkspace", "xi dJ X")
 WeightArgs = namedtuple("WeightArgs", "ws Bt vt par b blowup")
 
 
-def workspace(N: int, K: int, b: int, batch_stats: bool = False) -> WeightWorkspace:
-    """A fresh :data:`WeightWorkspace` for input dimension ``N``, ``K`` students, minibatch ``b``
+def workspace(N: int, K: int, b: int, batch_stats: bool = False, M: int = 0) -> WeightWorkspace:
+    """A fresh :data:`WeightWorkspace` for input dimension ``N``, ``K`` students, ``M`` teachers, minibatch ``b``
     (``b > 1`` or ``batch_stats``, BN with the batch's own statistics: it keeps the batch ``X``)."""
+    nb = b if b > 1 or batch_stats else 0
     return WeightWorkspace(xi=np.empty(N), dJ=np.empty((N, K) if b > 1 and not batch_stats else (1, K)),
-                           X=np.empty((b if b > 1 or batch_stats else 0, N)))
+                           X=np.empty((nb, N)), x=np.zeros(K), y=np.zeros(M), h=np.ones(K), inv_s=np.ones(K),
+                           qn=np.zeros(K), keep=np.ones(K), sc=np.zeros(K), dg=np.zeros(K), dv=np.zeros(K),
+                           mean=np.zeros(K), sd=np.zeros(K), ex=tuple(np.zeros(K) for _ in range(5)),
+                           xs=np.zeros((nb, K)), ys=np.zeros((nb, M)), A=np.zeros((nb, K)), noise=np.zeros(nb))
 
 
 def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_stats: bool = False) -> WeightArgs:
@@ -83,7 +93,7 @@ def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_st
     Bt = np.ascontiguousarray(np.asarray(B, dtype=float).T)
     b = model.batch if b is None else int(b)
     vt = np.ascontiguousarray(model.system.teacher_weights if vt is None else vt, dtype=float)
-    return WeightArgs(ws=workspace(Bt.shape[0], model.K, b, batch_stats), Bt=Bt, vt=vt,
+    return WeightArgs(ws=workspace(Bt.shape[0], model.K, b, batch_stats, Bt.shape[1]), Bt=Bt, vt=vt,
                       par=np.asarray(par, dtype=float), b=b, blowup=float(blowup))
 
 
@@ -131,7 +141,28 @@ def begin_step(qn, g, sigma, bn, blowup, h, inv_s, sums):
     return True
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, _nrt=True)  # set, not inherited from the caller (NO_NRT)
+def _dot_into(a, b, out):
+    """``out = a b`` by BLAS (``np.dot``'s form with ``out``). Compiled with reference counting, apart from the
+    kernels that call it: ``np.dot`` returns its ``out``, which a kernel without it may not."""
+    np.dot(a, b, out)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _reset(h, inv_s, keep, coef, sc, dg, dv):
+    """The start of a call of the weights kernels: the scale factors and ``keep`` at one, the coefficients and
+    the step's sums at zero (as fresh arrays would be; the workspace is reused from call to call)."""
+    for i in range(h.size):
+        h[i] = 1.0
+        inv_s[i] = 1.0
+        keep[i] = 1.0
+        coef[i] = 0.0
+        sc[i] = 0.0
+        dg[i] = 0.0
+        dv[i] = 0.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def sgd_steps(Jt, g, v, n_steps, s, wa):
     """:func:`sgd_steps_with` for SGD (the rule's kernel :func:`symphase._generated.rule.sgd_example`)."""
     return sgd_steps_with(sgd_example, Jt, g, v, n_steps, s, wa)
@@ -162,24 +193,18 @@ def sgd_steps_with(example, Jt, g, v, n_steps, s, wa):
     """
     if wa.b > 1:
         return minibatch_steps_with(example, Jt, g, v, n_steps, s, wa)
-    Bt, vt, par, b, blowup, xi, dJ = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.xi, wa.ws.dJ
+    Bt, vt, par, b, blowup, ws = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws
+    xi, dJ, x, y, h, inv_s, qn, keep, sc, dg, dv = (ws.xi, ws.dJ, ws.x, ws.y, ws.h, ws.inv_s, ws.qn, ws.keep,
+                                                    ws.sc, ws.dg, ws.dv)
     N, K = Jt.shape
     M = Bt.shape[1]
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     consts = rule_constants(par, N, b)
     learn_v, decay = par[LEARN_V] != 0.0, par[WEIGHT_DECAY] / N
-    dv = np.zeros(K)
-    x = np.empty(K)
-    y = np.empty(M)
-    h = np.ones(K)
-    inv_s = np.ones(K)
-    qn = np.zeros(K)
-    coef = np.zeros(K)
-    keep = np.ones(K)
-    sc = np.zeros(K)
-    dg = np.zeros(K)
-    # one example's coefficients: d, a (into coef), p, dg, dv
-    out = (np.zeros(K), coef, np.zeros(K), np.zeros(K), np.zeros(K))
+    # one example's coefficients: d, a (its coefficient of xi, coef), p, dg, dv
+    out = ws.ex
+    coef = out[1]
+    _reset(h, inv_s, keep, coef, sc, dg, dv)
     state = (h, inv_s, qn, v, vt)
     if b > 1:
         dJ[:, :] = 0.0
@@ -267,15 +292,14 @@ def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
     ``J <- keep J + A^T X`` (``A`` (b, K) the examples' coefficients ``a_i``) by BLAS. The same
     update as the one-pass kernel to rounding (another order of the same sums); about 5 times
     faster at ``N = b = 100``, ``K = M = 10`` (Fig. 3). Returns as :func:`sgd_steps_with`."""
-    Bt, vt, par, b, blowup, X = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws.X
+    Bt, vt, par, b, blowup, ws = wa.Bt, wa.vt, wa.par, wa.b, wa.blowup, wa.ws
+    X, dJ, h, inv_s, qn, sc, dg, dv = ws.X, ws.dJ, ws.h, ws.inv_s, ws.qn, ws.sc, ws.dg, ws.dv
+    xs, ys, A, noise, out = ws.xs, ws.ys, ws.A, ws.noise, ws.ex
     N, K = Jt.shape
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     consts = rule_constants(par, N, b)
     learn_v, decay = par[LEARN_V] != 0.0, par[WEIGHT_DECAY] / N
-    h, inv_s, qn = np.ones(K), np.ones(K), np.zeros(K)
-    sc, dg, dv = np.zeros(K), np.zeros(K), np.zeros(K)
-    A, noise = np.empty((b, K)), np.empty(b)
-    out = (np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K), np.zeros(K))
+    _reset(h, inv_s, ws.keep, out[1], sc, dg, dv)
     state = (h, inv_s, qn, v, vt)
     for step in range(n_steps):
         squared_norms(Jt, qn)
@@ -285,8 +309,8 @@ def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
             for l in range(N):
                 X[u, l] = sigma * next_normal(s)
             noise[u] = noise_sd * next_normal(s) if noise_sd > 0.0 else 0.0
-        xs = np.dot(X, Jt)
-        ys = np.dot(X, Bt)
+        _dot_into(X, Jt, xs)
+        _dot_into(X, Bt, ys)
         for u in range(b):
             example(xs[u], ys[u], noise[u], state, consts, out)
             for i in range(K):
@@ -294,7 +318,7 @@ def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
                 sc[i] += out[2][i]
                 dg[i] += out[3][i]
                 dv[i] += out[4][i]
-        dJ = np.dot(X.T, A)
+        _dot_into(X.T, A, dJ)
         for l in range(N):
             for i in range(K):
                 Jt[l, i] = (1.0 - sc[i] - decay) * Jt[l, i] + dJ[l, i]
@@ -306,7 +330,7 @@ def minibatch_steps_with(example, Jt, g, v, n_steps, s, wa):
     return n_steps
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def test_error_sum(Jt, g, v, n_test, s, wa, total):
     """``total`` plus ``sum (t - s)^2/2`` over ``n_test`` fresh inputs (no output noise), added one input at
     a time: a test set drawn in pieces, each continuing the last one's sum and random stream, gives the
@@ -318,15 +342,15 @@ def test_error_sum(Jt, g, v, n_test, s, wa, total):
     cs, act = par[SCALE], int(par[ACTIVATION])
     sigma = math.sqrt(par[TAU])
     bn = par[BN] != 0.0
-    h = np.ones(K)
+    h, x, y = wa.ws.h, wa.ws.x, wa.ws.y
+    for i in range(K):
+        h[i] = 1.0
     if bn:
         for i in range(K):
             acc = 0.0
             for l in range(N):
                 acc += Jt[l, i] * Jt[l, i]
             h[i] = g[i] / (sigma * math.sqrt(acc))
-    x = np.empty(K)
-    y = np.empty(M)
     for _ in range(n_test):
         for i in range(K):
             x[i] = 0.0
@@ -343,17 +367,18 @@ def test_error_sum(Jt, g, v, n_test, s, wa, total):
     return total
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def test_error(Jt, g, v, n_test, s, wa):
     """Test-set estimate of ``eps_g = <(t - s)^2>/2`` over ``n_test`` fresh inputs (no output noise)."""
     return test_error_sum(Jt, g, v, n_test, s, wa, 0.0) / n_test
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
+def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup, stats):
     """One BN step with the batch's own statistics on the given batch ``X`` (b, N) (inputs of
     variance tau) and teacher-output noise ``noise`` (b,). ``x`` (b, K), ``y`` (b, M), ``coef``
-    (b, K) are work arrays. ``xhat_ui = g_i (x_ui - m_i)/s_i`` with the batch mean ``m_i`` and
+    (b, K) and ``stats`` (three arrays (K,): the gain's increment, the batch mean and standard deviation) are
+    work arrays. ``xhat_ui = g_i (x_ui - m_i)/s_i`` with the batch mean ``m_i`` and
     standard deviation ``s_i`` (1/b normalization, as BN layers use), ``d_ui = Delta_u phi'(xhat_ui)``:
     ``g_i += (eta/N) <d_ui z_ui>_u`` (``z = (x - m)/s``); the paper's rule (statistics held fixed)
     ``J_i += (eta/N) (g_i/s_i) <d_ui xi_u>_u``; the exact rule (the true gradient of the batch
@@ -376,8 +401,8 @@ def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
                 x[u, i] += Jt[l, i] * v
             for n in range(M):
                 y[u, n] += Bt[l, n] * v
-    dg = np.zeros(K)
-    if not batch_stats_coefficients(x, y, noise, g, lr, exact, learn, x, coef, dg, np.zeros(K), np.zeros(K)):
+    dg, mean, sd = stats
+    if not batch_stats_coefficients(x, y, noise, g, lr, exact, learn, x, coef, dg, mean, sd):
         return False
     for i in range(K):
         g[i] += dg[i]
@@ -396,32 +421,30 @@ def batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
     return True
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def sgd_steps_batch_stats(Jt, g, n_steps, s, wa):
     """``n_steps`` BN steps with batch statistics (:func:`batch_stats_step`) on fresh batches
     ``X = wa.ws.X`` (b, N) drawn from the RNG state ``s``; returns the number of steps done. ``wa``
     is the :data:`WeightArgs` (:func:`weight_args` with ``batch_stats=True``)."""
-    Bt, par, b, blowup, X = wa.Bt, wa.par, wa.b, wa.blowup, wa.ws.X
-    N, K = Jt.shape
-    M = Bt.shape[1]
+    Bt, par, b, blowup, ws = wa.Bt, wa.par, wa.b, wa.blowup, wa.ws
+    X, x, y, coef, noise = ws.X, ws.xs, ws.ys, ws.A, ws.noise
+    N = Jt.shape[0]
     sigma = math.sqrt(par[TAU])
     noise_sd = math.sqrt(par[NOISE])
-    x = np.empty((b, K))
-    y = np.empty((b, M))
-    coef = np.empty((b, K))
-    noise = np.zeros(b)
+    for u in range(b):
+        noise[u] = 0.0
     for step in range(n_steps):
         for u in range(b):
             for l in range(N):
                 X[u, l] = sigma * next_normal(s)
             if noise_sd > 0.0:
                 noise[u] = noise_sd * next_normal(s)
-        if not batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup):
+        if not batch_stats_step(Jt, Bt, g, par, X, noise, x, y, coef, blowup, (ws.dg, ws.mean, ws.sd)):
             return step
     return n_steps
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **NO_NRT)
 def record_state(Jt, Bt, g, has_gain, Q, R, y):
     """Pack the overlaps ``Q = J J^T``, ``R = J B^T`` (and ``g``) of the weights into ``y``."""
     N, K = Jt.shape

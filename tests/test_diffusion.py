@@ -33,7 +33,7 @@ def _qmc_linear(model, y, n_points):
     g = np.ones(model.K) if g is None else g
     n = model.K + model.M
     P, w = fl.normal_rule(n + 1, n_points)
-    work = fl.moment_workspace(sysm.layout.size, n)
+    work = fl.moment_workspace(model)
     assert fl.rate_moments(np.ascontiguousarray(Q), np.ascontiguousarray(R), g, sysm.T, sysm.params(1.0), np.inf,
                            model.has_bn, P, w, work)
     return (work.second - np.outer(work.mean, work.mean)) / model.batch

@@ -121,7 +121,7 @@ def test_per_example_rate_without_the_fisher_is_sgds(rule):
     work = ns.natural_moment_workspace(model)
     pre = ns.Preconditioning(nat.DAMPING_ONLY, 1.0)
     assert ns.natural_rate_moments(Q0, R0, g, model.system.T, par, model.batch, model.has_bn, pre, P, w, work) == 0
-    ref = fl.moment_workspace(model.layout.size, model.K + model.M)
+    ref = fl.moment_workspace(model)
     assert fl.rate_moments(Q0, R0, g, model.system.T, par, float(model.batch), model.has_bn, P, w, ref)
     assert np.allclose(work.mean, ref.mean, rtol=0, atol=1e-13 * np.abs(ref.mean).max())
     assert np.allclose(work.second, ref.second, rtol=0, atol=1e-13 * np.abs(ref.second).max())

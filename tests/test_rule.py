@@ -222,7 +222,7 @@ def test_toy_rule_diffusion_moments_are_sgd_at_c_eta(toy_rules):
     P, W = fl.normal_rule(5, 4096)
     out = []
     for kern, eta in ((rl.SGD.kernels, 0.7 * ETA), (toy_rules[0.7].kernels, ETA)):
-        work = fl.moment_workspace(model.layout.size, 4)
+        work = fl.moment_workspace(model)
         assert kern.rate_moments(Q, R, g, model.system.T, model.system.params(eta), 1.0, True, P, W, work)
         out.append((work.mean, work.second))
     assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])

@@ -158,7 +158,7 @@ def test_batch_statistics_step_is_the_gradient(rule):
     par = model.system.params(eta)
     Jt, g1 = np.ascontiguousarray(J.T), g.copy()
     ok = _sgd.batch_stats_step(Jt, np.ascontiguousarray(B.T), g1, par, X, noise, np.empty((b, K)),
-                                 np.empty((b, M)), np.empty((b, K)), 1e6)
+                                 np.empty((b, M)), np.empty((b, K)), 1e6, (np.zeros(K), np.zeros(K), np.zeros(K)))
     assert ok
     x = X @ J.T
     frozen = None if rule == "exact" else (x.mean(0), x.std(0))

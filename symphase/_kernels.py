@@ -201,7 +201,7 @@ def eg(y, a):
     return gen.generalization_error(a.ws.C, a.ws.w, a.ws.P)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, **NO_NRT)
 def eg_clipped(y, a):
     """``(max(eps_g, 0), eps_g)`` at state ``y``: the error reported, and the closed form as computed.
 

@@ -59,10 +59,9 @@ from ._fluctuations import (
     normal_rule,
     rate_setup,
     symmetrize_upper,
-    used_columns,
 )
 from ._generated.rule import sgd_example
-from ._kernels import BN, LEARN_GAIN, OK, TAU, check_state
+from ._kernels import BN, LEARN_GAIN, NO_NRT, OK, TAU, check_state
 from ._layout import unpack_into
 from ._natural import MODES, check_supported, span_step, step_factors, step_work
 from ._natural_ode import _workspace as ode_workspace
@@ -87,15 +86,18 @@ NaturalSDEConsts = namedtuple("NaturalSDEConsts", SDEConsts._fields + ("pre",))
 #: :data:`symphase._fluctuations.SDEWork`, and ``inv_s`` (BN's ``1/(sigma sqrt Q_ii)``), ``fac`` the factors of
 #: ``(F + eps I)^-1`` (:func:`symphase._natural.step_work`), ``ode`` the drift's
 #: (:func:`symphase._natural_ode._workspace`), ``sums`` (``G`` (K, K), ``sum p``, ``sum dg``, the direct part of
-#: ``psi``), ``coef`` (K,), ``Pi`` (K, K), ``dgain`` (K,).
+#: ``psi``), ``coef`` (K,), ``Pi`` (K, K), ``dgain`` (K,), the second layers ``v`` (K,) and ``vt`` (M,) (the
+#: committee machine's: reset to 1 by the kernel) and SGD's per-example coefficients ``out`` (five (K,)).
 NaturalSDEWork = namedtuple("NaturalSDEWork", SDEWork._fields + ("inv_s", "fac", "ode", "sums", "coef", "Pi",
-                                                                 "dgain"))
+                                                                 "dgain", "v", "vt", "out"))
 #: Work arrays of :func:`natural_rate_moments` (:func:`natural_moment_workspace`): SGD's
 #: :data:`symphase._fluctuations.MomentWork` (``mean``, ``second`` the moments written), and the per-example
 #: rate's (:func:`natural_rate_at`): ``h``, ``inv_s``, ``qd`` (K,), ``fac``, ``saved`` (copies of the two
-#: matrices the span solve overwrites), ``sums``, ``coef``, ``Pi``, ``dgain``.
+#: matrices the span solve overwrites), ``sums``, ``coef``, ``Pi``, ``dgain``, ``v``, ``vt``, ``out`` (as in
+#: :data:`NaturalSDEWork`) and ``cols`` (K + M,) int64, the Gram factor's directions (the first ``rank``).
 NaturalMomentWork = namedtuple("NaturalMomentWork", MomentWork._fields + ("h", "inv_s", "qd", "fac", "saved", "sums",
-                                                                          "coef", "Pi", "dgain"))
+                                                                          "coef", "Pi", "dgain", "v", "vt", "out",
+                                                                          "cols"))
 
 
 def preconditioning(model) -> Preconditioning:
@@ -107,6 +109,11 @@ def _sums(K, size):
     return (np.zeros((K, K)), np.zeros(K), np.zeros(K), np.zeros(size))
 
 
+def _out(K):
+    """SGD's per-example coefficients ``(d, a, p, dg, dv)`` (:func:`symphase._generated.rule.sgd_example`)."""
+    return (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
+
+
 def natural_sde_workspace(model) -> NaturalSDEWork:
     """The work arrays of :func:`natural_sde_steps` for ``model`` (one per seed or sample)."""
     size, K, M = model.layout.size, model.K, model.M
@@ -115,7 +122,8 @@ def natural_sde_workspace(model) -> NaturalSDEWork:
                           G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
                           Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.ones(K), h=np.ones(K), qd=np.empty(K),
                           inv_s=np.ones(K), fac=step_work(K, model.learns_gain), ode=ode_workspace(K, M),
-                          sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
+                          sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K),
+                          v=np.ones(K), vt=np.ones(M), out=_out(K))
 
 
 def natural_sde_setup(model, N, eta, *, T=None, dalpha=0.05, blowup=1e6, psd_tol=1e-7):
@@ -274,6 +282,15 @@ def _finish(Q, R, sums, mode, switches, fac, Pi, dgain, psi):
     return True
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ones(v, vt):
+    """``v = 1``, ``vt = 1``: the committee machine's second layers (SGD's per-example kernel reads them)."""
+    for i in range(v.size):
+        v[i] = 1.0
+    for n in range(vt.size):
+        vt[n] = 1.0
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _zero_sums(sums):
     G, psum, dgsum, direct = sums
@@ -283,7 +300,7 @@ def _zero_sums(sums):
     direct[:] = 0.0
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def natural_sde_steps(y, ka, s, n_steps, c, work):
     """``n_steps`` weak Euler steps of the preconditioned update's diffusion approximation on the flat state
     ``y`` in place (docs/model.md §14.7): ``y += f h + (h/(N b m))^(1/2) sum_{j<m} (psi(z_j) - f)`` with ``f``
@@ -297,17 +314,18 @@ def natural_sde_steps(y, ka, s, n_steps, c, work):
     SGD's scheme), ``c`` a :data:`NaturalSDEConsts` (``c.pre``: the preconditioner and damping), ``work`` a
     :data:`NaturalSDEWork` (:func:`natural_sde_setup` builds all three). Returns the steps done before the state
     stopped being valid (:func:`symphase._kernels.check_state`) or ``F + eps I`` (or, under BN, ``Q``) was singular
-    numerically; -1 if the Gram matrix lost positive semi-definiteness.
+    numerically; -1 if the Gram matrix lost positive semi-definiteness. Nothing is allocated (no reference
+    counting either, ``NO_NRT``): the scratch is ``work``'s.
     """
-    f, _acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd, inv_s, fac, ode, sums, coef, Pi, dgain = work
-    K, M = Rw.shape
+    f, _acc, psi, z, w, G, L, used, Qw, Rw, gw, h, qd = work[:13]
+    inv_s, fac, ode, sums, coef, Pi, dgain, ones_k, ones_m, out = work[13:]
+    K = Rw.shape[0]
     size = y.size
     mode, damping = c.pre.mode, c.pre.damping
     par = ka.par
     bn, learn, tau = par[BN] != 0.0, par[LEARN_GAIN] != 0.0, par[TAU]
     scale = math.sqrt(c.dalpha / (c.N * c.b * c.examples))
-    ones_k, ones_m = np.ones(K), np.ones(M)  # the committee machine: v = 1, v* = 1
-    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
+    _ones(ones_k, ones_m)  # the committee machine: v = 1, v* = 1
     Binv = fac[0]
     for step in range(n_steps):
         if not natural_rhs_kernel(y, f, ka, mode, damping, ode):
@@ -347,10 +365,11 @@ def natural_moment_workspace(model) -> NaturalMomentWork:
     return NaturalMomentWork(mean=np.empty(size), second=np.empty((size, size)), psi=np.empty(size), z=np.empty(n),
                              G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_), h=np.ones(K),
                              inv_s=np.ones(K), qd=np.empty(K), fac=fac, saved=(fac[1].copy(), fac[9].copy()),
-                             sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
+                             sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K),
+                             v=np.ones(K), vt=np.ones(M), out=_out(K), cols=np.zeros(n, dtype=np.int64))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **NO_NRT)
 def _copy2(src, dst):
     """``dst[:, :] = src`` for two matrices of one shape, as a loop: the slice assignment would compile
     Numba's shape-mismatch message (string formatting, about 4 s of the first compile)."""
@@ -359,7 +378,7 @@ def _copy2(src, dst):
             dst[i, j] = src[i, j]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def natural_rate_at(z, noise, Q, R, rc, rw, psi):
     """The per-example rate ``psi`` (flat layout; module docstring) of the preconditioned update at the raw
     fields ``z`` (K + M) and the output ``noise``, at the state ``(Q, R)`` whose factors of ``(F + eps I)^-1``
@@ -376,7 +395,7 @@ def natural_rate_at(z, noise, Q, R, rc, rw, psi):
     return _finish(Q, R, sums, mode, switches, fac, Pi, dgain, psi)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, work):
     """Cubature of the first two moments of the preconditioned per-example rate ``psi`` (:func:`natural_rate_at`)
     over the fields ``z ~ N(0, tau G)`` and the output noise: ``work.mean = E[psi]``, ``work.second =
@@ -384,10 +403,11 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
     ``weights``: a rule for the standard normal in at least ``rank G`` (+ 1 with output noise) dimensions).
     ``pre`` a :data:`Preconditioning`, ``work`` a :data:`NaturalMomentWork`. Returns :data:`MOMENTS_OK`,
     :data:`NOT_GRAM` (``[[Q, R], [R^T, T]]`` not positive semi-definite, or too few dimensions) or
-    :data:`SINGULAR` (``F + eps I``, or under BN ``Q``, singular numerically)."""
+    :data:`SINGULAR` (``F + eps I``, or under BN ``Q``, singular numerically). Nothing is allocated (no reference
+    counting either, ``NO_NRT``): the scratch is ``work``'s."""
     mean, second, psi, z, G, L, used = work[:7]
-    h, inv_s, qd, fac, saved, sums, coef, Pi, dgain = work[7:]
-    K, M = R.shape
+    h, inv_s, qd, fac, saved, sums, coef, Pi, dgain, ones_k, ones_m, out, cols = work[7:]
+    K = R.shape[0]
     mean[:] = 0.0
     second[:, :] = 0.0
     rank = gram_factor(Q, R, T, G, L, used)
@@ -404,13 +424,18 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
         return SINGULAR
     _copy2(fac[1], saved[0])
     _copy2(fac[9], saved[1])
-    cols = used_columns(used, rank)
-    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
-    rs = ((h, inv_s, qd, np.ones(K), np.ones(M)), consts, tau / b)
+    r = 0  # the directions used by the Gram factor (symphase._fluctuations.used_columns, into cols)
+    for j in range(used.size):
+        if used[j]:
+            cols[r] = j
+            r += 1
+    dirs = cols[:rank]
+    _ones(ones_k, ones_m)
+    rs = ((h, inv_s, qd, ones_k, ones_m), consts, tau / b)
     rc = (rs, pre.mode, (bn, learn, has_gain))
     rw = (fac, saved, sums, coef, Pi, dgain, out)
     for pt in range(points.shape[0]):
-        noise = cubature_fields(L, cols, sigma, noise_sd, points[pt], z)
+        noise = cubature_fields(L, dirs, sigma, noise_sd, points[pt], z)
         if not natural_rate_at(z, noise, Q, R, rc, rw, psi):
             return SINGULAR
         add_moments(weights[pt], psi, mean, second)

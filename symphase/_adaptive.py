@@ -63,7 +63,7 @@ import numba
 import numpy as np
 
 from ._generated.rule import error_signal, sgd_example
-from ._kernels import ACTIVATION, SCALE, rule_constants, step_constants
+from ._kernels import ACTIVATION, NO_NRT, SCALE, rule_constants, step_constants
 from ._rng import next_normal
 from ._sgd import begin_step, draw_input, squared_norms, weight_args
 
@@ -79,9 +79,12 @@ MAX_PARAMETERS = 4096
 #: One seed's record of :func:`adaptive_steps`: the fields of :data:`symphase._sgd.WeightArgs` (``ws Bt vt par b
 #: blowup``), the estimate ``Ginv`` (P, P), its rate ``rate`` (``e_t``), the model's ``damping`` ``eps``, the
 #: examples seen ``tick`` (1,) (int64: the damping's coordinate ``k = tick mod P``) and the work arrays ``gs``
-#: (b, P, the batch's output gradients), ``dth`` (P, the batch's SGD step), ``w`` and ``col`` (P). Built by
-#: :func:`adaptive_weight_args`.
-AdaptiveArgs = namedtuple("AdaptiveArgs", "ws Bt vt par b blowup Ginv rate damping tick gs dth w col")
+#: (b, P, the batch's output gradients), ``dth`` (P, the batch's SGD step), ``w`` and ``col`` (P), one example's
+#: fields ``x`` (K,) and ``y`` (M,), SGD's state ``h``, ``inv_s``, ``qn`` (K,; ``h``, ``inv_s`` reset to 1 by the
+#: kernel), the step's (unused) sums ``sums`` (K,), the output gradient's factors ``gJ``, ``pJ`` (K,) and SGD's
+#: per-example coefficients ``out = (d, a, p, dg, dv)`` (K,) each. Built by :func:`adaptive_weight_args`.
+AdaptiveArgs = namedtuple("AdaptiveArgs", "ws Bt vt par b blowup Ginv rate damping tick gs dth w col x y h inv_s qn "
+                                          "sums gJ pJ out")
 
 
 def n_parameters(model, N: int) -> int:
@@ -127,14 +130,17 @@ def adaptive_weight_args(model, par, B, *, blowup: float = 1e6, batch_stats: boo
                          f"{' + K' if extra else ''}) at O(P^2) per example, built for P <= {MAX_PARAMETERS}, "
                          f"i.e. N <= {(MAX_PARAMETERS - extra) // model.K} at K = {model.K}; got N = {N}")
     wa = weight_args(model, par, B, blowup=blowup)
+    K, M = model.K, wa.Bt.shape[1]
     return AdaptiveArgs(*wa, Ginv=np.eye(P), rate=adaptive_rate(P), damping=float(model.damping),
                         tick=np.zeros(1, dtype=np.int64), gs=np.zeros((wa.b, P)), dth=np.zeros(P), w=np.zeros(P),
-                        col=np.zeros(P))
+                        col=np.zeros(P), x=np.empty(K), y=np.empty(M), h=np.ones(K), inv_s=np.ones(K), qn=np.zeros(K),
+                        sums=np.zeros(K), gJ=np.zeros(K), pJ=np.zeros(K), out=tuple(np.zeros(K) for _ in range(5)))
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def adaptive_steps(Jt, g, v, n_steps, s, wa):
-    """:func:`adaptive_steps_with` for SGD's coefficients (:func:`symphase._generated.rule.sgd_example`)."""
+    """:func:`adaptive_steps_with` for SGD's coefficients (:func:`symphase._generated.rule.sgd_example`). It
+    allocates nothing (the scratch is ``wa``'s), so it runs without Numba's reference counting (``NO_NRT``)."""
     return adaptive_steps_with(sgd_example, Jt, g, v, n_steps, s, wa)
 
 
@@ -164,7 +170,7 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
     s : ndarray
         The RNG state (:func:`symphase._rng.rng_state`).
     wa : AdaptiveArgs
-        :func:`adaptive_weight_args`; its ``Ginv`` is advanced in place.
+        :func:`adaptive_weight_args`; its ``Ginv`` is advanced in place, its work arrays are the scratch.
 
     Returns
     -------
@@ -182,17 +188,12 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     consts = rule_constants(par, N, b)
     cs, act = par[SCALE], int(par[ACTIVATION])
-    x = np.empty(K)
-    y = np.empty(M)
-    h = np.ones(K)
-    inv_s = np.ones(K)
-    qn = np.zeros(K)
-    sums = np.zeros(K)
-    a_c = np.zeros(K)
-    p_c = np.zeros(K)
-    gJ = np.zeros(K)   # grad_{J_i} s = gJ_i xi - pJ_i J_i
-    pJ = np.zeros(K)
-    out = (np.zeros(K), a_c, p_c, np.zeros(K), np.zeros(K))
+    x, y, h, inv_s, qn, sums, out = wa.x, wa.y, wa.h, wa.inv_s, wa.qn, wa.sums, wa.out
+    gJ, pJ = wa.gJ, wa.pJ  # grad_{J_i} s = gJ_i xi - pJ_i J_i
+    a_c, p_c = out[1], out[2]
+    for i in range(K):
+        h[i] = 1.0
+        inv_s[i] = 1.0
     state = (h, inv_s, qn, v, vt)
     keep = 1.0 + rate
     for step in range(n_steps):

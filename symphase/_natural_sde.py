@@ -63,7 +63,7 @@ from ._fluctuations import (
     used_columns,
 )
 from ._generated.rule import sgd_example
-from ._kernels import BN, LEARN_GAIN, OK, TAU, check_state
+from ._kernels import BN, LEARN_GAIN, NO_NRT, OK, TAU, check_state
 from ._layout import unpack_into
 from ._natural import MODES, check_supported, span_step, step_factors, step_work
 from ._natural_ode import _workspace as ode_workspace
@@ -92,9 +92,10 @@ NaturalSDEConsts = namedtuple("NaturalSDEConsts", SDEConsts._fields + ("pre",))
 NaturalSDEWork = namedtuple("NaturalSDEWork", SDEWork._fields + ("inv_s", "fac", "ode", "sums", "coef", "Pi",
                                                                  "dgain"))
 #: Work arrays of :func:`natural_rate_moments` (:func:`natural_moment_workspace`): SGD's
-#: :data:`symphase._fluctuations.MomentWork` (``mean``, ``second`` the moments written; ``h``, ``qd``), and the
-#: per-example rate's (:func:`natural_rate_at`): ``inv_s`` (K,), ``fac``, ``saved`` (copies of the two
-#: matrices the span solve overwrites), ``sums``, ``coef``, ``Pi``, ``dgain``.
+#: :data:`symphase._fluctuations.MomentWork` (``mean``, ``second`` the moments written; its scratch ``h``, ``qd``,
+#: ``cols``, ``ones_k``, ``ones_m``, ``ex``), and the per-example rate's (:func:`natural_rate_at`): ``inv_s`` (K,),
+#: ``fac``, ``saved`` (copies of the two matrices the span solve overwrites), ``sums``, ``coef``, ``Pi``,
+#: ``dgain``.
 NaturalMomentWork = namedtuple("NaturalMomentWork", MomentWork._fields + ("inv_s", "fac", "saved", "sums", "coef", "Pi",
                                                                           "dgain"))
 
@@ -276,6 +277,7 @@ def _finish(Q, R, sums, mode, switches, fac, Pi, dgain, psi):
     return True
 
 
+
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _zero_sums(sums):
     G, psum, dgsum, direct = sums
@@ -285,7 +287,7 @@ def _zero_sums(sums):
     direct[:] = 0.0
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def natural_sde_steps(y, ka, s, n_steps, c, work):
     """``n_steps`` weak Euler steps of the preconditioned update's diffusion approximation on the flat state
     ``y`` in place (docs/model.md §14.7): ``y += f h + (h/(N b m))^(1/2) sum_{j<m} (psi(z_j) - f)`` with ``f``
@@ -299,20 +301,19 @@ def natural_sde_steps(y, ka, s, n_steps, c, work):
     SGD's scheme), ``c`` a :data:`NaturalSDEConsts` (``c.pre``: the preconditioner and damping), ``work`` a
     :data:`NaturalSDEWork` (:func:`natural_sde_setup` builds all three). Returns the steps done before the state
     stopped being valid (:func:`symphase._kernels.check_state`) or ``F + eps I`` (or, under BN, ``Q``) was singular
-    numerically; -1 if the Gram matrix lost positive semi-definiteness.
+    numerically; -1 if the Gram matrix lost positive semi-definiteness. Nothing is allocated (no reference
+    counting either, ``NO_NRT``): the scratch is ``work``'s.
     """
     f, psi, z, w, G, L, used = work.f, work.psi, work.z, work.w, work.G, work.L, work.used
-    Qw, Rw, gw = work.Qw, work.Rw, work.gw
-    h, qd, inv_s, fac, ode, sums, coef, Pi, dgain = (work.h, work.qd, work.inv_s, work.fac, work.ode, work.sums,
-                                                     work.coef, work.Pi, work.dgain)
-    K, M = Rw.shape
+    Qw, Rw, gw, h, qd, inv_s = work.Qw, work.Rw, work.gw, work.h, work.qd, work.inv_s
+    fac, ode, sums, coef, Pi, dgain = work.fac, work.ode, work.sums, work.coef, work.Pi, work.dgain
+    ones_k, ones_m, out = work.ones_k, work.ones_m, work.ex  # the committee machine: v = 1, v* = 1
+    K = Rw.shape[0]
     size = y.size
     mode, damping = c.pre.mode, c.pre.damping
     par = ka.par
     bn, learn, tau = par[BN] != 0.0, par[LEARN_GAIN] != 0.0, par[TAU]
     scale = math.sqrt(c.dalpha / (c.N * c.b * c.examples))
-    ones_k, ones_m = np.ones(K), np.ones(M)  # the committee machine: v = 1, v* = 1
-    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
     Binv = fac[0]
     for step in range(n_steps):
         if not natural_rhs_kernel(y, f, ka, mode, damping, ode):
@@ -357,7 +358,7 @@ def natural_moment_workspace(model) -> NaturalMomentWork:
                              sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, **NO_NRT)
 def _copy2(src, dst):
     """``dst[:, :] = src`` for two matrices of one shape, as a loop: the slice assignment would compile
     Numba's shape-mismatch message (string formatting, about 4 s of the first compile)."""
@@ -366,7 +367,7 @@ def _copy2(src, dst):
             dst[i, j] = src[i, j]
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def natural_rate_at(z, noise, Q, R, rc, rw, psi):
     """The per-example rate ``psi`` (flat layout; module docstring) of the preconditioned update at the raw
     fields ``z`` (K + M) and the output ``noise``, at the state ``(Q, R)`` whose factors of ``(F + eps I)^-1``
@@ -383,7 +384,7 @@ def natural_rate_at(z, noise, Q, R, rc, rw, psi):
     return _finish(Q, R, sums, mode, switches, fac, Pi, dgain, psi)
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
 def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, work):
     """Cubature of the first two moments of the preconditioned per-example rate ``psi`` (:func:`natural_rate_at`)
     over the fields ``z ~ N(0, tau G)`` and the output noise: ``work.mean = E[psi]``, ``work.second =
@@ -391,11 +392,12 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
     ``weights``: a rule for the standard normal in at least ``rank G`` (+ 1 with output noise) dimensions).
     ``pre`` a :data:`Preconditioning`, ``work`` a :data:`NaturalMomentWork`. Returns :data:`MOMENTS_OK`,
     :data:`NOT_GRAM` (``[[Q, R], [R^T, T]]`` not positive semi-definite, or too few dimensions) or
-    :data:`SINGULAR` (``F + eps I``, or under BN ``Q``, singular numerically)."""
+    :data:`SINGULAR` (``F + eps I``, or under BN ``Q``, singular numerically). Nothing is allocated (no reference
+    counting either, ``NO_NRT``): the scratch is ``work``'s."""
     mean, second, psi, z, G, L, used = work.mean, work.second, work.psi, work.z, work.G, work.L, work.used
     h, inv_s, qd, fac, saved, sums = work.h, work.inv_s, work.qd, work.fac, work.saved, work.sums
-    coef, Pi, dgain = work.coef, work.Pi, work.dgain
-    K, M = R.shape
+    coef, Pi, dgain, out = work.coef, work.Pi, work.dgain, work.ex
+    K = R.shape[0]
     mean[:] = 0.0
     second[:, :] = 0.0
     rank = gram_factor(Q, R, T, G, L, used)
@@ -412,13 +414,12 @@ def natural_rate_moments(Q, R, g, T, par, b, has_gain, pre, points, weights, wor
         return SINGULAR
     _copy2(fac[1], saved[0])
     _copy2(fac[9], saved[1])
-    cols = used_columns(used, rank, work.cols)
-    out = (np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K))
-    rs = ((h, inv_s, qd, np.ones(K), np.ones(M)), consts, tau / b)
+    dirs = used_columns(used, rank, work.cols)
+    rs = ((h, inv_s, qd, work.ones_k, work.ones_m), consts, tau / b)
     rc = (rs, pre.mode, (bn, learn, has_gain))
     rw = (fac, saved, sums, coef, Pi, dgain, out)
     for pt in range(points.shape[0]):
-        noise = cubature_fields(L, cols, sigma, noise_sd, points[pt], z)
+        noise = cubature_fields(L, dirs, sigma, noise_sd, points[pt], z)
         if not natural_rate_at(z, noise, Q, R, rc, rw, psi):
             return SINGULAR
         add_moments(weights[pt], psi, mean, second)

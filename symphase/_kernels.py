@@ -56,10 +56,14 @@ KernelArgs = namedtuple("KernelArgs", "ws T par")
 #: learning rate, the output scale and the switch of the learned second layer (``lv``).
 RateConstants = namedtuple("RateConstants", "eta tau b noise e lg lam eta2 cs lv")
 
-# LLVM may fuse multiply-adds, reassociate sums and use reciprocals (about 20%
-# faster at K = 2); no "nnan"/"ninf", so NaN and inf still propagate and are
-# caught, and no approximate functions ("afn").
-FASTMATH = {"contract", "arcp", "reassoc", "nsz"}
+# No kernel is compiled with fastmath. The right-hand side once was ({"contract", "arcp", "reassoc", "nsz"},
+# about 20% faster at K = 2 then), but Numba links a copy of a callee into every kernel that calls it, LLVM
+# optimises each copy again in its caller's module, and under fastmath a copy may round differently; which
+# copy a call lands on depends on which kernel the process compiled or loaded from the cache first (the
+# JIT resolves the shared, weak symbol to the first definition). So the same seed gave results differing
+# by about 1e-16 from one process to the next (docs/model.md §11), amplified at the plateau. IEEE
+# arithmetic optimises to the same bits in every module. Without fastmath the right-hand side measured
+# 0.39 against 0.50 us at K = 2, 2.26 against 2.24 us at K = 4, 21.0 against 22.8 us at K = 8.
 
 # The ODE's per-call kernels (rhs, covariance, eg, check_state) allocate nothing: they only read and
 # write the caller's arrays, which the caller keeps alive. Compiled without Numba's runtime (NRT) they
@@ -154,7 +158,7 @@ def rate_constants(par):
                          par[ETA2], par[SCALE], par[LEARN_V])
 
 
-@numba.njit(cache=True, error_model="numpy", fastmath=FASTMATH, **NO_NRT)
+@numba.njit(cache=True, error_model="numpy", **NO_NRT)
 def rhs(y, out, a):
     """``out = dy/dalpha`` at state ``y``: the order-parameter ODEs (docs/model.md §3).
 

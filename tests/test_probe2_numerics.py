@@ -32,13 +32,15 @@ def test_bn_curvature_is_scale_invariant_in_the_norm(norm):
     """Exact-rule BN at the fixed point with ``norm = n``, N = 100: ``stats()["min"] * n`` stays
     -0.0219 (eps_g depends on J_i only through J_i/|J_i|, and the escape direction does not couple
     to the gains). Before: -0.000217 at 1e8, +0.16 at 1e9 (a saddle called a minimum), -2257 at
-    1e10, all "completed". Tolerance 1e-5 relative: the eigensolver resolves the smallest
-    eigenvalue to EPS * condition = 6e-5 at 1e10 (condition 2.7e11); measured 3e-7."""
+    1e10, all "completed". Tolerance 6e-5 relative: the eigensolver resolves the smallest
+    eigenvalue to EPS * condition = 6e-5 at 1e10 (condition 2.7e11). The fixed point's last bit moves
+    that much: measured 3e-7 with the right-hand side compiled with fastmath, 1.8e-5 without (the
+    fixed points differ by one ulp in R and g); the tolerance was 1e-5 then, below its own bound."""
     model = sp.Committee(2, 2, bn="exact")
     fp = sp.symmetric_fixed_point(model, norm=norm)
     c = sp.curvature(model, (fp.Q, fp.R, fp.g), N=100)
     assert c.status == "completed"
-    assert c.stats("hessian")["min"] * norm == pytest.approx(MU_MIN_TIMES_NORM, rel=1e-5)
+    assert c.stats("hessian")["min"] * norm == pytest.approx(MU_MIN_TIMES_NORM, rel=6e-5)
 
 
 def test_realisation_keeps_small_rows_exact():

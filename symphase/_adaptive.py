@@ -79,12 +79,11 @@ MAX_PARAMETERS = 4096
 #: One seed's record of :func:`adaptive_steps`: the fields of :data:`symphase._sgd.WeightArgs` (``ws Bt vt par b
 #: blowup``), the estimate ``Ginv`` (P, P), its rate ``rate`` (``e_t``), the model's ``damping`` ``eps``, the
 #: examples seen ``tick`` (1,) (int64: the damping's coordinate ``k = tick mod P``) and the work arrays ``gs``
-#: (b, P, the batch's output gradients), ``dth`` (P, the batch's SGD step), ``w`` and ``col`` (P), one example's
-#: fields ``x`` (K,) and ``y`` (M,), SGD's state ``h``, ``inv_s``, ``qn`` (K,; ``h``, ``inv_s`` reset to 1 by the
-#: kernel), the step's (unused) sums ``sums`` (K,), the output gradient's factors ``gJ``, ``pJ`` (K,) and SGD's
-#: per-example coefficients ``out = (d, a, p, dg, dv)`` (K,) each. Built by :func:`adaptive_weight_args`.
-AdaptiveArgs = namedtuple("AdaptiveArgs", "ws Bt vt par b blowup Ginv rate damping tick gs dth w col x y h inv_s qn "
-                                          "sums gJ pJ out")
+#: (b, P, the batch's output gradients), ``dth`` (P, the batch's SGD step), ``w`` and ``col`` (P), and the output
+#: gradient's factors ``gJ``, ``pJ`` (K,); one example's fields, SGD's state and its per-example coefficients are
+#: the :data:`~symphase._sgd.WeightWorkspace`'s (``ws.x``, ``ws.y``, ``ws.h``, ``ws.inv_s``, ``ws.qn``, ``ws.sc``,
+#: ``ws.ex``; ``h``, ``inv_s`` reset to 1 by the kernel). Built by :func:`adaptive_weight_args`.
+AdaptiveArgs = namedtuple("AdaptiveArgs", "ws Bt vt par b blowup Ginv rate damping tick gs dth w col gJ pJ")
 
 
 def n_parameters(model, N: int) -> int:
@@ -130,11 +129,9 @@ def adaptive_weight_args(model, par, B, *, blowup: float = 1e6, batch_stats: boo
                          f"{' + K' if extra else ''}) at O(P^2) per example, built for P <= {MAX_PARAMETERS}, "
                          f"i.e. N <= {(MAX_PARAMETERS - extra) // model.K} at K = {model.K}; got N = {N}")
     wa = weight_args(model, par, B, blowup=blowup)
-    K, M = model.K, wa.Bt.shape[1]
     return AdaptiveArgs(*wa, Ginv=np.eye(P), rate=adaptive_rate(P), damping=float(model.damping),
                         tick=np.zeros(1, dtype=np.int64), gs=np.zeros((wa.b, P)), dth=np.zeros(P), w=np.zeros(P),
-                        col=np.zeros(P), x=np.empty(K), y=np.empty(M), h=np.ones(K), inv_s=np.ones(K), qn=np.zeros(K),
-                        sums=np.zeros(K), gJ=np.zeros(K), pJ=np.zeros(K), out=tuple(np.zeros(K) for _ in range(5)))
+                        col=np.zeros(P), gJ=np.zeros(model.K), pJ=np.zeros(model.K))
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", **NO_NRT)
@@ -188,7 +185,7 @@ def adaptive_steps_with(example, Jt, g, v, n_steps, s, wa):
     sigma, noise_sd, bn, _, learn, _ = step_constants(par, N, b)
     consts = rule_constants(par, N, b)
     cs, act = par[SCALE], int(par[ACTIVATION])
-    x, y, h, inv_s, qn, sums, out = wa.x, wa.y, wa.h, wa.inv_s, wa.qn, wa.sums, wa.out
+    x, y, h, inv_s, qn, sums, out = wa.ws.x, wa.ws.y, wa.ws.h, wa.ws.inv_s, wa.ws.qn, wa.ws.sc, wa.ws.ex
     gJ, pJ = wa.gJ, wa.pJ  # grad_{J_i} s = gJ_i xi - pJ_i J_i
     a_c, p_c = out[1], out[2]
     for i in range(K):

@@ -58,7 +58,7 @@ WeightWorkspace = namedtuple("WeightWorkspace", "xi dJ X x y h inv_s qn keep sc 
 WeightArgs = namedtuple("WeightArgs", "ws Bt vt par b blowup")
 
 
-def workspace(N: int, K: int, b: int, batch_stats: bool = False, M: int = 0) -> WeightWorkspace:
+def workspace(N: int, K: int, b: int, batch_stats: bool = False, *, M: int) -> WeightWorkspace:
     """A fresh :data:`WeightWorkspace` for input dimension ``N``, ``K`` students, ``M`` teachers, minibatch ``b``
     (``b > 1`` or ``batch_stats``, BN with the batch's own statistics: it keeps the batch ``X``)."""
     nb = b if b > 1 or batch_stats else 0
@@ -93,7 +93,7 @@ def weight_args(model, par, B, *, vt=None, b=None, blowup: float = 1e6, batch_st
     Bt = np.ascontiguousarray(np.asarray(B, dtype=float).T)
     b = model.batch if b is None else int(b)
     vt = np.ascontiguousarray(model.system.teacher_weights if vt is None else vt, dtype=float)
-    return WeightArgs(ws=workspace(Bt.shape[0], model.K, b, batch_stats, Bt.shape[1]), Bt=Bt, vt=vt,
+    return WeightArgs(ws=workspace(Bt.shape[0], model.K, b, batch_stats, M=Bt.shape[1]), Bt=Bt, vt=vt,
                       par=np.asarray(par, dtype=float), b=b, blowup=float(blowup))
 
 

@@ -95,8 +95,8 @@ def test_full_disk_prints_the_result_saves_it_elsewhere_and_exits_1(tmp_path, ti
     saved = list(spare.glob("a.*.nc"))
     assert len(saved) == 1 and str(saved[0]) in err
     # the run's numbers: bit for bit those of the same command saved on a good disk (a fresh process, as this
-    # one), and the API's to 1e-12 (this process may have compiled or loaded its kernels in another order,
-    # which moves the last bits: README, "Known limitations")
+    # one), and the API's to 1e-12 (the last bits used to depend on the order in which a process compiled or
+    # loaded its kernels, fastmath copies of the right-hand side: docs/model.md §11, tests/test_bits.py)
     assert symphase("ode", "--alpha-max", "100", "--points", "3001", "--out", str(tmp_path / "good.nc"))[0] == 0
     api = sp.integrate(sp.Committee(2, 2), 0.5, 100, start=sp.random_initial(sp.Committee(2, 2), 1000, 0)[:2],
                        alphas=sp.default_alphas(100, 3000))
@@ -255,8 +255,9 @@ def test_ctrl_c_during_fluct_N_saves_the_ode_and_exits_130(tmp_path):
     model = sp.Committee(2, 2)
     Q0, R0, _, _ = sp.random_initial(model, 1000, 0)
     ref = sp.integrate(model, 1.0, 3000, start=(Q0, R0), alphas=alpha[:k], bands_N=1000, sigma0="random")
-    # the command ran in another process: equal to its last bits only with the same compiled kernels
-    # (README, "Known limitations": measured 7.5e-14 relative on eg_std under pytest-xdist)
+    # the command ran in another process; its last bits used to depend on the kernels that process compiled
+    # or loaded first (7.5e-14 relative on eg_std under pytest-xdist, with the fastmath right-hand side:
+    # docs/model.md §11, tests/test_bits.py)
     np.testing.assert_allclose(ref.eg, eg[:k], rtol=1e-12, atol=0)
     np.testing.assert_allclose(ref.eg_std, std[:k], rtol=1e-12, atol=0)
 

@@ -40,9 +40,9 @@ def check_against_api(ds, curves=None):
 @pytest.fixture(scope="module")
 def fresh_process_curves(tmp_path_factory):
     """``api_curve`` at every grid point, computed in a fresh Python process, as the sweep's worker processes
-    compute them. Not in this process: the last bits depend on which kernels a process compiled or loaded
-    first (Numba may serve a call from a specialization for another array layout: README, "Known
-    limitations"), and a pytest-xdist worker has run other tests first (seen: 6 of 21 points 1 ulp apart)."""
+    compute them. Not in this process: the last bits used to depend on which kernels a process compiled or
+    loaded first (the fastmath copies of the right-hand side, docs/model.md §11, tests/test_bits.py), and a
+    pytest-xdist worker has run other tests first (seen then: 6 of 21 points 1 ulp apart)."""
     path = tmp_path_factory.mktemp("api") / "curves.npy"
     code = ("import sys; import numpy as np; sys.path.insert(0, sys.argv[2]); import test_sweep as t; "
             "np.save(sys.argv[1], np.array([[t.api_curve(e, b) for b in t.GRID['bn']] for e in t.GRID['eta']]))")

@@ -37,7 +37,19 @@ from ._generated import diffusion as gend
 from ._generated import fluctuations as gen
 from ._generated import ode_kernels as gen_ode
 from ._generated.rule import sgd_example
-from ._kernels import ACTIVATION, ETA, LEARN_V, NO_NRT, OK, TAU, check_state, covariance, rhs, step_constants
+from ._kernels import (
+    ACTIVATION,
+    ETA,
+    LEARN_V,
+    NO_NRT,
+    OK,
+    TAU,
+    check_state,
+    covariance,
+    example_outputs,
+    rhs,
+    step_constants,
+)
 from ._layout import unpack_into
 from ._model import check_committee, check_model
 from ._overlap_sgd import gram_factor
@@ -82,12 +94,6 @@ def sgd_rates(z, d, h, Q, R, g, eta, switches, psi):
 #: ``ones_m`` (M,), and ``ex``, the per-example kernel's five outputs (K,) each. The kernels allocate
 #: nothing (they run without reference counting, :data:`symphase._kernels.NO_NRT`).
 MomentWork = namedtuple("MomentWork", "mean second psi z G L used cols h qd ones_k ones_m ex")
-
-
-def example_outputs(K: int) -> tuple:
-    """The per-example kernel's outputs ``(d, a, p, dg, dv)``, (K,) each
-    (:func:`symphase._generated.rule.sgd_example`)."""
-    return tuple(np.zeros(K) for _ in range(5))
 
 
 def moment_workspace(model) -> MomentWork:

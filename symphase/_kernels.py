@@ -132,6 +132,12 @@ def rule_constants(par, N, b):
             par[LEARN_GAIN] != 0.0, par[LEARN_V] != 0.0)
 
 
+def example_outputs(K: int) -> tuple:
+    """Work arrays for a rule's per-example kernel's outputs ``(d, a, p, dg, dv)``, (K,) each
+    (:func:`symphase._generated.rule.sgd_example`): one home for the engines' workspaces."""
+    return tuple(np.zeros(K) for _ in range(5))
+
+
 @numba.njit(cache=True, **NO_NRT)
 def covariance(y, a):
     """Fill ``Q, R, g, h`` and the effective field covariance ``C`` of state ``y`` into ``a.ws``

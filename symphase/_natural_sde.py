@@ -56,9 +56,10 @@ from ._fluctuations import (
     add_moments,
     cubature_fields,
     draw_fields,
-    example_outputs,
+    moment_workspace,
     normal_rule,
     rate_setup,
+    sde_example_workspace,
     symmetrize_upper,
     used_columns,
 )
@@ -110,15 +111,12 @@ def _sums(K, size):
 
 
 def natural_sde_workspace(model) -> NaturalSDEWork:
-    """The work arrays of :func:`natural_sde_steps` for ``model`` (one per seed or sample)."""
+    """The work arrays of :func:`natural_sde_steps` for ``model`` (one per seed or sample): SGD's
+    (:func:`symphase._fluctuations.sde_example_workspace`) and the preconditioner's."""
     size, K, M = model.layout.size, model.K, model.M
-    n = K + M
-    return NaturalSDEWork(f=np.empty(size), acc=np.empty(size), psi=np.empty(size), z=np.empty(n), w=np.empty(n),
-                          G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
-                          Qw=np.empty((K, K)), Rw=np.empty((K, M)), gw=np.ones(K), h=np.ones(K), qd=np.empty(K),
-                          ones_k=np.ones(K), ones_m=np.ones(M), ex=example_outputs(K), inv_s=np.ones(K),
-                          fac=step_work(K, model.learns_gain), ode=ode_workspace(K, M),
-                          sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
+    return NaturalSDEWork(*sde_example_workspace(model), inv_s=np.ones(K), fac=step_work(K, model.learns_gain),
+                          ode=ode_workspace(K, M), sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)),
+                          dgain=np.zeros(K))
 
 
 def natural_sde_setup(model, N, eta, *, T=None, dalpha=0.05, blowup=1e6, psd_tol=1e-7):
@@ -346,15 +344,11 @@ MOMENTS_OK, NOT_GRAM, SINGULAR = 0, 1, 2
 
 
 def natural_moment_workspace(model) -> NaturalMomentWork:
-    """The work arrays of :func:`natural_rate_moments` for ``model``."""
-    size, K, M = model.layout.size, model.K, model.M
-    n = K + M
+    """The work arrays of :func:`natural_rate_moments` for ``model``: SGD's
+    (:func:`symphase._fluctuations.moment_workspace`) and the preconditioner's."""
+    size, K = model.layout.size, model.K
     fac = step_work(K, model.learns_gain)
-    return NaturalMomentWork(mean=np.empty(size), second=np.empty((size, size)), psi=np.empty(size), z=np.empty(n),
-                             G=np.empty((n, n)), L=np.zeros((n, n)), used=np.zeros(n, dtype=np.bool_),
-                             cols=np.zeros(n, dtype=np.int64), h=np.ones(K), qd=np.empty(K), ones_k=np.ones(K),
-                             ones_m=np.ones(M), ex=example_outputs(K), inv_s=np.ones(K), fac=fac,
-                             saved=(fac[1].copy(), fac[9].copy()),
+    return NaturalMomentWork(*moment_workspace(model), inv_s=np.ones(K), fac=fac, saved=(fac[1].copy(), fac[9].copy()),
                              sums=_sums(K, size), coef=np.zeros(K), Pi=np.zeros((K, K)), dgain=np.zeros(K))
 
 

@@ -1,4 +1,4 @@
-"""Numba's compile time: one fix to its IR inliner (``inline="always"``), applied at import.
+"""Numba's compile time: one fix to its IR inliner (``inline="always"``), applied at the first compile.
 
 Numba inlines an ``inline="always"`` function by deep-copying the callee's IR block by block
 (``numba.core.inline_closurecall.InlineWorker.inline_ir``, its inner ``copy_ir``). Each block's

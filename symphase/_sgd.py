@@ -32,6 +32,7 @@ from ._kernels import (
     SCALE,
     TAU,
     WEIGHT_DECAY,
+    example_outputs,
     rule_constants,
     step_constants,
     step_gain_and_v,
@@ -65,7 +66,7 @@ def workspace(N: int, K: int, b: int, batch_stats: bool = False, *, M: int) -> W
     return WeightWorkspace(xi=np.empty(N), dJ=np.empty((N, K) if b > 1 and not batch_stats else (1, K)),
                            X=np.empty((nb, N)), x=np.zeros(K), y=np.zeros(M), h=np.ones(K), inv_s=np.ones(K),
                            qn=np.zeros(K), keep=np.ones(K), sc=np.zeros(K), dg=np.zeros(K), dv=np.zeros(K),
-                           mean=np.zeros(K), sd=np.zeros(K), ex=tuple(np.zeros(K) for _ in range(5)),
+                           mean=np.zeros(K), sd=np.zeros(K), ex=example_outputs(K),
                            xs=np.zeros((nb, K)), ys=np.zeros((nb, M)), A=np.zeros((nb, K)), noise=np.zeros(nb))
 
 
